@@ -1,0 +1,264 @@
+//! GenAI attributes in four dialects (OTel new and legacy, OpenLLMetry, OpenInference) → one set
+//! of columns. The raw attributes stay in `customDimensions`.
+
+use super::attributes::{as_count, as_str, first_string};
+use super::known::Known;
+use super::url;
+use crate::model::GenAi;
+
+/// Canonical GenAI columns when the span is an LLM-family call, `None` otherwise.
+pub fn detect(known: &Known<'_>, span_name: &str) -> Option<GenAi> {
+    let dialect = dialect(known)?;
+    let server = known
+        .peer_host()
+        .or_else(|| known.url().map(|u| url::split(u).host));
+    Some(GenAi {
+        provider: provider(known, server).unwrap_or_default(),
+        operation: operation(known, span_name).unwrap_or_default().to_owned(),
+        request_model: request_model(known).unwrap_or_default(),
+        response_model: as_str(known.gen_ai_response_model)
+            .or_else(|| as_str(known.llm_response_model_name))
+            .or_else(|| as_str(known.llm_model_name))
+            .unwrap_or_default()
+            .to_owned(),
+        input_tokens: as_count(known.gen_ai_usage_input_tokens)
+            .or_else(|| as_count(known.gen_ai_usage_prompt_tokens))
+            .or_else(|| as_count(known.llm_token_count_prompt))
+            .or_else(|| as_count(known.ai_usage_prompt_tokens))
+            .unwrap_or(0),
+        output_tokens: as_count(known.gen_ai_usage_output_tokens)
+            .or_else(|| as_count(known.gen_ai_usage_completion_tokens))
+            .or_else(|| as_count(known.llm_token_count_completion))
+            .or_else(|| as_count(known.ai_usage_completion_tokens))
+            .unwrap_or(0),
+        cached_input_tokens: as_count(known.gen_ai_usage_cache_read_input_tokens)
+            .or_else(|| as_count(known.gen_ai_usage_cache_read_input_tokens_legacy))
+            .or_else(|| as_count(known.llm_token_count_cache_read))
+            .unwrap_or(0),
+        max_tokens: as_count(known.gen_ai_request_max_tokens).unwrap_or(0),
+        finish_reason: first_string(known.gen_ai_response_finish_reasons)
+            .or_else(|| first_string(known.gen_ai_completion_0_finish_reason))
+            .unwrap_or_default(),
+        dialect,
+    })
+}
+
+fn dialect(known: &Known<'_>) -> Option<&'static str> {
+    if let Some(kind) = as_str(known.openinference_span_kind) {
+        return openinference_operation(kind).map(|_| "openinference");
+    }
+    if known.llm_request_type.is_some() || known.openllmetry_marker {
+        return Some("openllmetry");
+    }
+    if known.gen_ai_provider_name.is_some() {
+        return Some("otel");
+    }
+    if known.gen_ai_system.is_some()
+        || known.gen_ai_operation_name.is_some()
+        || known.gen_ai_request_model.is_some()
+    {
+        return Some("otel-legacy");
+    }
+    if known.llm_token_count_prompt.is_some() || known.llm_model_name.is_some() {
+        return Some("openinference");
+    }
+    None
+}
+
+fn provider(known: &Known<'_>, server: Option<&str>) -> Option<String> {
+    let inferred = server.and_then(provider_from_host);
+    if let Some(provider) = as_str(known.gen_ai_provider_name) {
+        return Some(provider.to_ascii_lowercase());
+    }
+    if let Some(system) = as_str(known.gen_ai_system).or_else(|| as_str(known.llm_provider)) {
+        let system = canonical_system(system);
+        // openai-v2 reports "openai" for Azure OpenAI too; the endpoint tells them apart.
+        if system == "openai"
+            && let Some(inferred) = inferred
+        {
+            return Some(inferred.to_owned());
+        }
+        return Some(system);
+    }
+    if let Some(system) = as_str(known.llm_system) {
+        return Some(inferred.map_or_else(|| canonical_system(system), str::to_owned));
+    }
+    inferred.map(str::to_owned)
+}
+
+fn canonical_system(system: &str) -> String {
+    match system.to_ascii_lowercase().as_str() {
+        "az.ai.openai" | "azure" | "azure_openai" | "azure.openai" => "azure.ai.openai".to_owned(),
+        "az.ai.inference" => "azure.ai.inference".to_owned(),
+        "vertex_ai" => "gcp.vertex_ai".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+fn provider_from_host(host: &str) -> Option<&'static str> {
+    let host = host.to_ascii_lowercase();
+    if host.ends_with(".openai.azure.com") || host.ends_with(".cognitiveservices.azure.com") {
+        Some("azure.ai.openai")
+    } else if host.ends_with(".services.ai.azure.com") {
+        Some("azure.ai.inference")
+    } else if host == "api.openai.com" {
+        Some("openai")
+    } else if host == "api.anthropic.com" {
+        Some("anthropic")
+    } else {
+        None
+    }
+}
+
+fn operation<'a>(known: &'a Known<'_>, span_name: &str) -> Option<&'a str> {
+    if let Some(op) = as_str(known.gen_ai_operation_name) {
+        return Some(op);
+    }
+    if let Some(request_type) = as_str(known.llm_request_type) {
+        return Some(match request_type {
+            "completion" => "text_completion",
+            "embedding" => "embeddings",
+            "chat" => "chat",
+            _ => "chat",
+        });
+    }
+    if let Some(kind) = as_str(known.openinference_span_kind) {
+        return openinference_operation(kind);
+    }
+    let lower = span_name.to_ascii_lowercase();
+    if lower.contains("embedding") {
+        Some("embeddings")
+    } else if lower.contains("chat") || lower.contains("completion") {
+        Some("chat")
+    } else {
+        None
+    }
+}
+
+fn openinference_operation(kind: &str) -> Option<&'static str> {
+    match kind.to_ascii_uppercase().as_str() {
+        "LLM" => Some("chat"),
+        "EMBEDDING" => Some("embeddings"),
+        "RETRIEVER" => Some("retrieval"),
+        "RERANKER" => Some("rerank"),
+        "TOOL" => Some("execute_tool"),
+        "AGENT" => Some("invoke_agent"),
+        _ => None,
+    }
+}
+
+fn request_model(known: &Known<'_>) -> Option<String> {
+    as_str(known.gen_ai_request_model)
+        .or_else(|| as_str(known.llm_request_model_name))
+        .or_else(|| as_str(known.llm_model_name))
+        .map(str::to_owned)
+        .or_else(|| known.url().and_then(azure_deployment).map(str::to_owned))
+}
+
+/// The deployment name in an Azure OpenAI URL (`/openai/deployments/{deployment}/...`).
+pub fn azure_deployment(url: &str) -> Option<&str> {
+    let path = url::split(url).path;
+    let rest = path.split("/openai/deployments/").nth(1)?;
+    rest.split('/').next().filter(|d| !d.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::test_support::{int_kv, kv};
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+
+    fn genai(attributes: &[KeyValue], name: &str) -> Option<GenAi> {
+        detect(&Known::index(attributes), name)
+    }
+
+    #[test]
+    fn reads_the_legacy_openai_v2_dialect() {
+        let attrs = [
+            kv("gen_ai.system", "openai"),
+            kv("gen_ai.operation.name", "chat"),
+            kv("gen_ai.request.model", "gpt-4o"),
+            kv("gen_ai.response.model", "gpt-4o-2024-08-06"),
+            int_kv("gen_ai.usage.input_tokens", 15),
+            int_kv("gen_ai.usage.output_tokens", 12),
+            kv("server.address", "myres.openai.azure.com"),
+        ];
+        let g = genai(&attrs, "chat gpt-4o").unwrap_or_default();
+        assert_eq!(g.provider, "azure.ai.openai");
+        assert_eq!(g.operation, "chat");
+        assert_eq!(g.request_model, "gpt-4o");
+        assert_eq!(g.response_model, "gpt-4o-2024-08-06");
+        assert_eq!((g.input_tokens, g.output_tokens), (15, 12));
+        assert_eq!(g.dialect, "otel-legacy");
+    }
+
+    #[test]
+    fn reads_the_current_otel_dialect() {
+        let attrs = [
+            kv("gen_ai.provider.name", "openai"),
+            kv("gen_ai.operation.name", "embeddings"),
+            kv("gen_ai.request.model", "text-embedding-3-small"),
+            int_kv("gen_ai.usage.input_tokens", 25),
+            int_kv("gen_ai.usage.cache_read.input_tokens", 5),
+        ];
+        let g = genai(&attrs, "embeddings text-embedding-3-small").unwrap_or_default();
+        assert_eq!(g.provider, "openai");
+        assert_eq!(g.operation, "embeddings");
+        assert_eq!(g.cached_input_tokens, 5);
+        assert_eq!(g.dialect, "otel");
+    }
+
+    #[test]
+    fn reads_openllmetry() {
+        let attrs = [
+            kv("gen_ai.system", "OpenAI"),
+            kv("llm.request.type", "chat"),
+            kv("gen_ai.request.model", "gpt-4o-mini"),
+            int_kv("gen_ai.usage.prompt_tokens", 350),
+            int_kv("gen_ai.usage.completion_tokens", 40),
+            kv("gen_ai.completion.0.finish_reason", "stop"),
+        ];
+        let g = genai(&attrs, "openai.chat").unwrap_or_default();
+        assert_eq!(g.provider, "openai");
+        assert_eq!((g.input_tokens, g.output_tokens), (350, 40));
+        assert_eq!(g.finish_reason, "stop");
+        assert_eq!(g.dialect, "openllmetry");
+    }
+
+    #[test]
+    fn reads_openinference() {
+        let attrs = [
+            kv("openinference.span.kind", "LLM"),
+            kv("llm.model_name", "gpt-4o"),
+            kv("llm.provider", "azure"),
+            int_kv("llm.token_count.prompt", 3200),
+            int_kv("llm.token_count.completion", 250),
+        ];
+        let g = genai(&attrs, "ChatCompletion").unwrap_or_default();
+        assert_eq!(g.provider, "azure.ai.openai");
+        assert_eq!(g.operation, "chat");
+        assert_eq!(g.request_model, "gpt-4o");
+        assert_eq!((g.input_tokens, g.output_tokens), (3200, 250));
+        assert_eq!(g.dialect, "openinference");
+    }
+
+    #[test]
+    fn openinference_chains_are_not_llm_calls() {
+        assert!(genai(&[kv("openinference.span.kind", "CHAIN")], "chain").is_none());
+        assert!(genai(&[kv("http.method", "GET")], "GET").is_none());
+    }
+
+    #[test]
+    fn finds_the_azure_deployment_in_the_url() {
+        assert_eq!(
+            azure_deployment(
+                "https://r.openai.azure.com/openai/deployments/chat-prod/chat/completions?api-version=1"
+            ),
+            Some("chat-prod")
+        );
+        assert_eq!(
+            azure_deployment("https://api.openai.com/v1/chat/completions"),
+            None
+        );
+    }
+}

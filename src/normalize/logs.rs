@@ -1,0 +1,190 @@
+//! OTLP log records → `traces` (log lines), `exceptions` (records carrying `exception.*`) and
+//! `customEvents` (records named by `microsoft.custom_event.name`).
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+
+use super::attributes::{DimensionsBuilder, as_str, render, to_json_value, truncate_in_place};
+use super::known::Known;
+use super::{
+    Context, Normalized, Rejection, exceptions, item_id, optional_span_id, optional_trace_id,
+    resource, timestamp_in_window,
+};
+use crate::model::{Batch, Common, CustomEvent, Item, Resource, Trace, item_count_for_sample_rate};
+
+pub fn logs(request: ExportLogsServiceRequest, ctx: &Context<'_>) -> Normalized {
+    let mut out = Normalized::default();
+    for resource_logs in request.resource_logs {
+        let resource = resource::from_otlp(resource_logs.resource, ctx.limits);
+        for scope_logs in resource_logs.scope_logs {
+            let logger = scope_logs.scope.map(|s| s.name).unwrap_or_default();
+            for record in scope_logs.log_records {
+                match record_row(record, &logger, &resource, ctx, &mut out.batch) {
+                    Ok(()) => out.accepted += 1,
+                    Err(rejection) => out.reject(rejection),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Application Insights severity level (0 Verbose … 4 Critical) of an OTLP severity number,
+/// falling back to the severity text when the number is unset.
+pub fn severity_level(severity_number: i32, severity_text: &str) -> u8 {
+    match severity_number {
+        1..=8 => 0,
+        9..=12 => 1,
+        13..=16 => 2,
+        17..=20 => 3,
+        21..=24 => 4,
+        _ => match severity_text.to_ascii_lowercase().as_str() {
+            "info" | "information" | "notice" => 1,
+            "warn" | "warning" => 2,
+            "error" | "err" => 3,
+            "fatal" | "critical" | "crit" | "emergency" | "alert" => 4,
+            _ => 0,
+        },
+    }
+}
+
+fn record_row(
+    record: LogRecord,
+    logger: &str,
+    resource: &Arc<Resource>,
+    ctx: &Context<'_>,
+    batch: &mut Batch,
+) -> Result<(), Rejection> {
+    let operation_id = optional_trace_id(&record.trace_id)?;
+    let parent_id = optional_span_id(&record.span_id)?;
+    // The spec says: use the event time, else the observed time, else the receive time.
+    let timestamp_ns = match (record.time_unix_nano, record.observed_time_unix_nano) {
+        (0, 0) => ctx.now_ns,
+        (0, observed) => timestamp_in_window(observed, ctx)?,
+        (time, _) => timestamp_in_window(time, ctx)?,
+    };
+    let severity_level = severity_level(record.severity_number, &record.severity_text);
+    let body = message_of(&record);
+
+    let known = Known::index(&record.attributes);
+    let event_name = as_str(known.custom_event_name).map(str::to_owned);
+    let exception =
+        (known.exception_type.is_some() || known.exception_message.is_some()).then(|| {
+            exceptions::from_otel(
+                as_str(known.exception_type),
+                body.as_deref().or_else(|| as_str(known.exception_message)),
+                as_str(known.exception_stacktrace),
+                severity_level,
+                ctx.limits.max_text_bytes,
+            )
+        });
+    let item_count = known.sample_rate().map_or(1, item_count_for_sample_rate);
+    let user_id = known.user_id().unwrap_or_default().to_owned();
+    let authenticated_user_id = known.authenticated_user_id().unwrap_or_default().to_owned();
+    let session_id = known.session_id().unwrap_or_default().to_owned();
+    let client_ip = known.client_ip().unwrap_or_default().to_owned();
+    let operation_name = as_str(known.ai_operation_name)
+        .unwrap_or_default()
+        .to_owned();
+    drop(known);
+
+    let mut message = body
+        .or_else(|| (!record.event_name.is_empty()).then(|| record.event_name.clone()))
+        .unwrap_or_else(|| "n/a".to_owned());
+    truncate_in_place(&mut message, ctx.limits.max_text_bytes);
+    let id = item_id(&[
+        operation_id.as_bytes(),
+        parent_id.as_bytes(),
+        &timestamp_ns.to_le_bytes(),
+        message.as_bytes(),
+    ]);
+
+    let mut dimensions = DimensionsBuilder::new(ctx.limits, record.attributes.len() + 3);
+    for kv in record.attributes {
+        let mapped = match kv.key.as_str() {
+            "exception.type" | "exception.message" | "exception.stacktrace" => exception.is_some(),
+            "microsoft.custom_event.name" | "enduser.id" | "enduser.pseudo.id" => true,
+            _ => false,
+        };
+        if !mapped {
+            dimensions.push_key_value(kv);
+        }
+    }
+    if !record.event_name.is_empty() {
+        dimensions.push("event.name".to_owned(), record.event_name);
+    }
+    if !logger.is_empty() {
+        dimensions.push("logger_name".to_owned(), logger.to_owned());
+    }
+    if !record.severity_text.is_empty() {
+        dimensions.push("severity_text".to_owned(), record.severity_text);
+    }
+    let (dimensions, measurements) = dimensions.finish();
+
+    let common = Common {
+        timestamp_ns,
+        ikey: Arc::clone(&ctx.ikey),
+        app_name: Arc::clone(&ctx.app_name),
+        item_id: id,
+        operation_id,
+        operation_parent_id: parent_id,
+        operation_name,
+        resource: Arc::clone(resource),
+        user_id,
+        user_authenticated_id: authenticated_user_id,
+        session_id,
+        client_ip,
+        item_count,
+        dimensions,
+        measurements,
+    };
+    if let Some(name) = event_name {
+        batch.custom_events.push(Item {
+            common,
+            data: CustomEvent { name },
+        });
+    } else if let Some(data) = exception {
+        batch.exceptions.push(Item { common, data });
+    } else {
+        batch.traces.push(Item {
+            common,
+            data: Trace {
+                message,
+                severity_level,
+            },
+        });
+    }
+    Ok(())
+}
+
+/// The body as text: strings as they are, structured bodies as JSON; `None` when empty.
+fn message_of(record: &LogRecord) -> Option<String> {
+    let body = record.body.as_ref()?;
+    match body.value.as_ref()? {
+        Value::StringValue(s) if s.trim().is_empty() => None,
+        Value::StringValue(s) => Some(s.clone()),
+        Value::KvlistValue(list) if list.values.is_empty() => None,
+        Value::ArrayValue(_) | Value::KvlistValue(_) => Some(to_json_value(body).to_string()),
+        _ => Some(render(body)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_severity_numbers_and_texts() {
+        assert_eq!(severity_level(5, ""), 0);
+        assert_eq!(severity_level(9, ""), 1);
+        assert_eq!(severity_level(13, ""), 2);
+        assert_eq!(severity_level(17, ""), 3);
+        assert_eq!(severity_level(21, ""), 4);
+        assert_eq!(severity_level(0, "WARNING"), 2);
+        assert_eq!(severity_level(0, ""), 0);
+        assert_eq!(severity_level(99, "error"), 3);
+    }
+}

@@ -1,0 +1,143 @@
+//! OTLP resource → the role columns shared by every row of that resource.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
+
+use super::Limits;
+use super::attributes::{DimensionsBuilder, as_str, render_owned};
+use crate::model::Resource;
+
+/// The service name the OpenTelemetry spec prescribes when `service.name` is missing.
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// Kubernetes workload names the Azure Monitor exporters fall back to, in order, when the
+/// service name is missing or the SDK default.
+const K8S_ROLE_FALLBACKS: [&str; 6] = [
+    "k8s.deployment.name",
+    "k8s.replicaset.name",
+    "k8s.statefulset.name",
+    "k8s.job.name",
+    "k8s.cronjob.name",
+    "k8s.daemonset.name",
+];
+
+/// Builds the role context of one resource; the consumed attributes become columns and the rest
+/// stay as dimensions.
+pub fn from_otlp(resource: Option<OtlpResource>, limits: &Limits) -> Arc<Resource> {
+    let attributes = resource.map(|r| r.attributes).unwrap_or_default();
+    let lookup = |key: &str| {
+        attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| as_str(kv.value.as_ref()))
+            .filter(|s| !s.is_empty())
+    };
+
+    let service_name = lookup("service.name")
+        .filter(|name| !name.starts_with(UNKNOWN_SERVICE))
+        .or_else(|| K8S_ROLE_FALLBACKS.iter().find_map(|key| lookup(key)))
+        .or_else(|| lookup("service.name"))
+        .unwrap_or(UNKNOWN_SERVICE);
+    let cloud_role_name = match lookup("service.namespace") {
+        Some(namespace) => format!("{namespace}.{service_name}"),
+        None => service_name.to_owned(),
+    };
+    let cloud_role_instance = lookup("service.instance.id")
+        .or_else(|| lookup("k8s.pod.name"))
+        .or_else(|| lookup("host.name"))
+        .unwrap_or_default()
+        .to_owned();
+    let sdk_version = match (
+        lookup("telemetry.sdk.language"),
+        lookup("telemetry.sdk.version"),
+    ) {
+        (Some(language), Some(version)) => format!("otel-{language}:{version}"),
+        (None, Some(version)) => format!("otel:{version}"),
+        _ => String::new(),
+    };
+    let application_version = lookup("service.version").unwrap_or_default().to_owned();
+
+    let mut dimensions = DimensionsBuilder::new(limits, attributes.len());
+    for kv in attributes {
+        if is_column(&kv.key) {
+            continue;
+        }
+        if let Some(value) = kv.value {
+            dimensions.push(kv.key, render_owned(value));
+        }
+    }
+    let (dimensions, _) = dimensions.finish();
+    Arc::new(Resource {
+        cloud_role_name,
+        cloud_role_instance,
+        sdk_version,
+        application_version,
+        dimensions,
+    })
+}
+
+fn is_column(key: &str) -> bool {
+    matches!(
+        key,
+        "service.name"
+            | "service.namespace"
+            | "service.instance.id"
+            | "service.version"
+            | "telemetry.sdk.language"
+            | "telemetry.sdk.version"
+            | "telemetry.sdk.name"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::test_support::{kv, resource};
+
+    #[test]
+    fn role_name_joins_namespace_and_name() {
+        let res = from_otlp(
+            Some(resource(vec![
+                kv("service.name", "rag-api"),
+                kv("service.namespace", "genai"),
+                kv("service.instance.id", "pod-1"),
+                kv("telemetry.sdk.language", "python"),
+                kv("telemetry.sdk.version", "1.45.2"),
+                kv("deployment.environment", "prod"),
+            ])),
+            &Limits::default(),
+        );
+        assert_eq!(res.cloud_role_name, "genai.rag-api");
+        assert_eq!(res.cloud_role_instance, "pod-1");
+        assert_eq!(res.sdk_version, "otel-python:1.45.2");
+        assert_eq!(res.dimensions.get("deployment.environment"), Some("prod"));
+        assert_eq!(res.dimensions.get("service.name"), None);
+    }
+
+    #[test]
+    fn falls_back_to_unknown_service() {
+        let res = from_otlp(
+            Some(resource(vec![kv("host.name", "vm")])),
+            &Limits::default(),
+        );
+        assert_eq!(res.cloud_role_name, "unknown_service");
+        assert_eq!(res.cloud_role_instance, "vm");
+        assert_eq!(
+            from_otlp(None, &Limits::default()).cloud_role_name,
+            "unknown_service"
+        );
+    }
+
+    #[test]
+    fn prefers_kubernetes_workload_over_sdk_default_name() {
+        let res = from_otlp(
+            Some(resource(vec![
+                kv("service.name", "unknown_service:python"),
+                kv("k8s.deployment.name", "chat"),
+            ])),
+            &Limits::default(),
+        );
+        assert_eq!(res.cloud_role_name, "chat");
+    }
+}
