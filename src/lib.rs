@@ -1,5 +1,10 @@
 //! tracehouse: an OpenTelemetry-native APM backend that stores telemetry in the Application
 //! Insights data model.
 
+pub mod clock;
+pub mod error;
 pub mod model;
 pub mod normalize;
+pub mod pipeline;
+pub mod self_metrics;
+pub mod store;

@@ -128,7 +128,7 @@ pub struct Item<T> {
 }
 
 /// A row type with a table of its own.
-pub trait TableRow: Serialize + Send + Sync + 'static {
+pub trait TableRow: Serialize + Default + Send + Sync + 'static {
     const TABLE: &'static str;
     /// Rough heap footprint of the table-specific part.
     fn approx_bytes(&self) -> usize;

@@ -1,0 +1,172 @@
+//! Two tasks: the batcher gathers submissions into batches by rows, bytes and age; the flusher
+//! makes each batch durable and then answers every submission in it. A channel of one batch
+//! between them lets the next batch fill while the previous one is written.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{PipelineConfig, PipelineError, Submission};
+use crate::error::HasErrorKind;
+use crate::model::Batch;
+use crate::self_metrics::SelfMetrics;
+use crate::store::Store;
+
+/// Longest pause between two attempts at writing one batch.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+pub(super) fn spawn(
+    submissions: mpsc::UnboundedReceiver<Submission>,
+    store: Arc<dyn Store>,
+    config: PipelineConfig,
+    metrics: Arc<SelfMetrics>,
+    shutdown: CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let (flushes, flush_queue) = mpsc::channel(1);
+    let batcher = tokio::spawn(run_batcher(submissions, flushes, config.clone(), shutdown));
+    let flusher = tokio::spawn(run_flusher(flush_queue, store, config, metrics));
+    vec![batcher, flusher]
+}
+
+/// A batch being filled: its rows, the queue bytes they hold, and their waiting clients.
+struct Pending {
+    batch: Batch,
+    rows: usize,
+    bytes: usize,
+    permits: Vec<OwnedSemaphorePermit>,
+    waiters: Vec<oneshot::Sender<Result<(), PipelineError>>>,
+    opened: Instant,
+}
+
+impl Pending {
+    fn new() -> Self {
+        Pending {
+            batch: Batch::default(),
+            rows: 0,
+            bytes: 0,
+            permits: Vec::new(),
+            waiters: Vec::new(),
+            opened: Instant::now(),
+        }
+    }
+
+    fn add(&mut self, submission: Submission) {
+        self.rows += submission.batch.row_count();
+        self.bytes += submission.permit.num_permits();
+        self.batch.append(submission.batch);
+        self.permits.push(submission.permit);
+        self.waiters.push(submission.ack);
+    }
+
+    fn is_full(&self, config: &PipelineConfig) -> bool {
+        self.rows >= config.max_batch_rows || self.bytes >= config.max_batch_bytes
+    }
+}
+
+async fn run_batcher(
+    mut submissions: mpsc::UnboundedReceiver<Submission>,
+    flushes: mpsc::Sender<Pending>,
+    config: PipelineConfig,
+    shutdown: CancellationToken,
+) {
+    let mut pending: Option<Pending> = None;
+    loop {
+        let deadline = pending.as_ref().map(|p| p.opened + config.max_batch_delay);
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            submission = submissions.recv() => {
+                let Some(submission) = submission else { break };
+                let batch = pending.get_or_insert_with(Pending::new);
+                batch.add(submission);
+                if batch.is_full(&config) {
+                    flush(&flushes, pending.take()).await;
+                }
+            }
+            () = sleep_until(deadline), if deadline.is_some() => {
+                flush(&flushes, pending.take()).await;
+            }
+        }
+    }
+    // Shutting down: refuse new submissions, then flush everything already queued.
+    submissions.close();
+    while let Some(submission) = submissions.recv().await {
+        let batch = pending.get_or_insert_with(Pending::new);
+        batch.add(submission);
+        if batch.is_full(&config) {
+            flush(&flushes, pending.take()).await;
+        }
+    }
+    flush(&flushes, pending.take()).await;
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn flush(flushes: &mpsc::Sender<Pending>, pending: Option<Pending>) {
+    let Some(pending) = pending else { return };
+    if let Err(mpsc::error::SendError(pending)) = flushes.send(pending).await {
+        // The flusher is gone only if it panicked; the clients must hear about it.
+        answer(pending.waiters, Err(PipelineError::ShuttingDown));
+    }
+}
+
+async fn run_flusher(
+    mut flush_queue: mpsc::Receiver<Pending>,
+    store: Arc<dyn Store>,
+    config: PipelineConfig,
+    metrics: Arc<SelfMetrics>,
+) {
+    while let Some(pending) = flush_queue.recv().await {
+        let started = Instant::now();
+        let batch = Arc::new(pending.batch);
+        let result = write_with_retry(store.as_ref(), batch, &config, &metrics).await;
+        metrics.record_flush(pending.rows, started.elapsed(), result.is_ok());
+        answer(pending.waiters, result);
+        drop(pending.permits);
+    }
+}
+
+/// Writes the batch, retrying transient failures with backoff within the retry window.
+async fn write_with_retry(
+    store: &dyn Store,
+    batch: Arc<Batch>,
+    config: &PipelineConfig,
+    metrics: &SelfMetrics,
+) -> Result<(), PipelineError> {
+    let give_up = Instant::now() + config.write_retry_window;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match store.write(Arc::clone(&batch)).await {
+            Ok(()) => return Ok(()),
+            Err(error) if error.kind().is_retryable() && Instant::now() + backoff < give_up => {
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "batch write failed");
+                metrics.record_flush(0, Duration::ZERO, false);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(error) => {
+                tracing::error!(%error, store = store.name(), "batch write failed; clients will retry");
+                return Err(error.into());
+            }
+        }
+    }
+}
+
+fn answer(
+    waiters: Vec<oneshot::Sender<Result<(), PipelineError>>>,
+    result: Result<(), PipelineError>,
+) {
+    for waiter in waiters {
+        // A client that hung up no longer needs the answer.
+        let _ = waiter.send(result.clone());
+    }
+}

@@ -1,0 +1,188 @@
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::*;
+use crate::model::{Item, Trace};
+use crate::store::{MetricQuery, MetricRecord, OperationItems};
+
+/// A store that records batches, fails on a script, and can be held shut.
+#[derive(Default)]
+struct FakeStore {
+    written: Mutex<Vec<usize>>,
+    failures: Mutex<VecDeque<StoreError>>,
+    gate: Option<Arc<Notify>>,
+}
+
+#[async_trait]
+impl Store for FakeStore {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+    async fn write(&self, batch: Arc<Batch>) -> Result<(), StoreError> {
+        if let Some(gate) = &self.gate {
+            gate.notified().await;
+        }
+        if let Some(error) = self.failures.lock().expect("lock").pop_front() {
+            return Err(error);
+        }
+        self.written.lock().expect("lock").push(batch.row_count());
+        Ok(())
+    }
+    async fn operation(&self, _: &str) -> Result<OperationItems, StoreError> {
+        Ok(OperationItems::default())
+    }
+    async fn metrics(&self, _: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+fn rows(n: usize) -> Batch {
+    Batch {
+        traces: (0..n)
+            .map(|_| Item {
+                common: Default::default(),
+                data: Trace {
+                    message: "x".into(),
+                    severity_level: 1,
+                },
+            })
+            .collect(),
+        ..Batch::default()
+    }
+}
+
+fn config() -> PipelineConfig {
+    PipelineConfig {
+        max_queue_bytes: 1_000_000,
+        max_batch_rows: 10,
+        max_batch_bytes: 1_000_000,
+        max_batch_delay: Duration::from_millis(200),
+        write_retry_window: Duration::from_secs(5),
+    }
+}
+
+fn start(store: Arc<FakeStore>, config: PipelineConfig) -> Pipeline {
+    Pipeline::start(store, config, Arc::new(SelfMetrics::default()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn small_submissions_wait_for_the_batch_age() {
+    let store = Arc::new(FakeStore::default());
+    let pipeline = start(Arc::clone(&store), config());
+    let handle = pipeline.handle();
+    let started = Instant::now();
+    let (a, b) = tokio::join!(handle.submit(rows(2)), handle.submit(rows(3)));
+    assert!(a.is_ok() && b.is_ok());
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(
+        *store.written.lock().expect("lock"),
+        vec![5],
+        "one batch for both"
+    );
+    assert!(pipeline.shutdown(Duration::from_secs(1)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn full_batches_flush_without_waiting() {
+    let store = Arc::new(FakeStore::default());
+    let pipeline = start(Arc::clone(&store), config());
+    let started = Instant::now();
+    pipeline.handle().submit(rows(10)).await.expect("durable");
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert!(pipeline.shutdown(Duration::from_secs(1)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_queue_answers_at_once_with_a_retryable_error() {
+    let gate = Arc::new(Notify::new());
+    let store = Arc::new(FakeStore {
+        gate: Some(Arc::clone(&gate)),
+        ..FakeStore::default()
+    });
+    let one_batch = rows(10).approx_bytes();
+    let pipeline = start(
+        Arc::clone(&store),
+        PipelineConfig {
+            max_queue_bytes: one_batch + one_batch / 2,
+            ..config()
+        },
+    );
+    let handle = pipeline.handle();
+    let first = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.submit(rows(10)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let refused = handle.submit(rows(10)).await.expect_err("queue is full");
+    assert!(matches!(refused, PipelineError::QueueFull { .. }));
+    assert!(refused.kind().is_retryable());
+    gate.notify_one();
+    first.await.expect("task").expect("first batch durable");
+    // The queue bytes are released once the batch is written.
+    let second = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.submit(rows(10)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    gate.notify_one();
+    second.await.expect("task").expect("second batch durable");
+    drop(handle);
+    assert!(pipeline.shutdown(Duration::from_secs(1)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_store_failures_are_retried() {
+    let store = Arc::new(FakeStore::default());
+    store.failures.lock().expect("lock").extend([
+        StoreError::Unavailable("down".into()),
+        StoreError::Unavailable("still down".into()),
+    ]);
+    let pipeline = start(Arc::clone(&store), config());
+    pipeline
+        .handle()
+        .submit(rows(10))
+        .await
+        .expect("durable after retries");
+    assert_eq!(*store.written.lock().expect("lock"), vec![10]);
+    assert!(pipeline.shutdown(Duration::from_secs(1)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_down_past_the_retry_window_fails_the_batch_retryably() {
+    let store = Arc::new(FakeStore::default());
+    store
+        .failures
+        .lock()
+        .expect("lock")
+        .extend((0..100).map(|_| StoreError::Unavailable("down".into())));
+    let pipeline = start(Arc::clone(&store), config());
+    let error = pipeline
+        .handle()
+        .submit(rows(10))
+        .await
+        .expect_err("gives up");
+    assert_eq!(error.kind(), ErrorKind::Unavailable);
+    assert!(store.written.lock().expect("lock").is_empty());
+    assert!(pipeline.shutdown(Duration::from_secs(1)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_flushes_what_is_queued_and_refuses_more() {
+    let store = Arc::new(FakeStore::default());
+    let pipeline = start(Arc::clone(&store), config());
+    let handle = pipeline.handle();
+    let queued = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.submit(rows(3)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert!(pipeline.shutdown(Duration::from_secs(1)).await);
+    queued.await.expect("task").expect("flushed on shutdown");
+    assert_eq!(*store.written.lock().expect("lock"), vec![3]);
+    let refused = handle.submit(rows(1)).await.expect_err("closed");
+    assert!(matches!(refused, PipelineError::ShuttingDown));
+}

@@ -1,0 +1,86 @@
+//! Storage behind one trait: the embedded SQLite default and ClickHouse for production. Both
+//! pass the same conformance suite, so every read answers the same on either.
+
+pub mod cells;
+pub mod records;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::{ErrorKind, HasErrorKind};
+use crate::model::Batch;
+pub use records::{MetricRecord, OperationItems};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is failing for now; retrying can succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The query was well-formed for the API but the store cannot answer it.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("schema mismatch: {0}")]
+    Schema(String),
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+impl HasErrorKind for StoreError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::Unavailable(_) => ErrorKind::Unavailable,
+            StoreError::InvalidQuery(_) => ErrorKind::InvalidArgument,
+            StoreError::Schema(_) | StoreError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// A half-open time range `[from_ns, to_ns)` in UTC nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from_ns: i64,
+    pub to_ns: i64,
+}
+
+/// Filters for reading metric points back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricQuery {
+    pub range: TimeRange,
+    /// Exact metric name, or all metrics.
+    pub name: Option<String>,
+    pub limit: usize,
+}
+
+/// Writes that go through the durable spool: the pipeline encodes a batch once, makes the bytes
+/// durable, acknowledges, and only then ships them to the store.
+#[async_trait]
+pub trait SpooledWrites: Send + Sync {
+    /// The store's wire form of a batch, tagged with `batch_id` so a replay can tell whether an
+    /// earlier attempt already landed.
+    fn encode(&self, batch: &Batch, batch_id: u64) -> Result<Vec<u8>, StoreError>;
+
+    /// Inserts an encoded batch. `uncertain` says an earlier attempt may have landed (after an
+    /// error or a restart), so the store must not insert anything twice.
+    async fn write_encoded(&self, payload: &[u8], uncertain: bool) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Short name for logs and metrics: `sqlite` or `clickhouse`.
+    fn name(&self) -> &'static str;
+
+    /// Writes a batch; durable when it returns `Ok`.
+    async fn write(&self, batch: Arc<Batch>) -> Result<(), StoreError>;
+
+    /// `Some` when acknowledged batches must go through the spool before reaching this store.
+    fn spooled(&self) -> Option<&dyn SpooledWrites> {
+        None
+    }
+
+    /// Everything stored under one operation id, across tables and roles.
+    async fn operation(&self, operation_id: &str) -> Result<OperationItems, StoreError>;
+
+    async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError>;
+}

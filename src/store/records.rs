@@ -1,0 +1,140 @@
+//! Rows as read back from a store: flat, owned, and the same for every store implementation.
+
+use serde::Serialize;
+
+/// Which table a span row came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanTable {
+    Request,
+    Dependency,
+}
+
+/// A request or dependency row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpanRecord {
+    pub table: SpanTable,
+    pub timestamp_ns: i64,
+    pub id: String,
+    pub operation_id: String,
+    pub parent_id: String,
+    pub operation_name: String,
+    pub name: String,
+    /// Dependency type; empty for requests.
+    pub dependency_type: String,
+    /// Dependency target; empty for requests.
+    pub target: String,
+    /// Request URL, or dependency data (URL, statement).
+    pub data: String,
+    pub result_code: String,
+    pub success: bool,
+    pub duration_ms: f64,
+    pub cloud_role_name: String,
+    pub cloud_role_instance: String,
+    pub item_count: u32,
+    pub genai: GenAiRecord,
+    pub dimensions: Vec<(String, String)>,
+}
+
+/// The GenAI columns of a dependency; all empty/zero elsewhere.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GenAiRecord {
+    pub provider: String,
+    pub operation: String,
+    pub request_model: String,
+    pub response_model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub finish_reason: String,
+}
+
+/// A log line (`traces` table).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceRecord {
+    pub timestamp_ns: i64,
+    pub item_id: String,
+    pub operation_id: String,
+    pub parent_id: String,
+    pub message: String,
+    pub severity_level: u8,
+    pub cloud_role_name: String,
+    pub cloud_role_instance: String,
+    pub item_count: u32,
+    pub dimensions: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExceptionRecord {
+    pub timestamp_ns: i64,
+    pub item_id: String,
+    pub operation_id: String,
+    pub parent_id: String,
+    pub problem_id: String,
+    pub exception_type: String,
+    pub message: String,
+    pub method: String,
+    pub stack: String,
+    pub severity_level: u8,
+    pub cloud_role_name: String,
+    pub cloud_role_instance: String,
+    pub item_count: u32,
+    pub dimensions: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    pub timestamp_ns: i64,
+    pub item_id: String,
+    pub operation_id: String,
+    pub parent_id: String,
+    pub name: String,
+    pub cloud_role_name: String,
+    pub item_count: u32,
+    pub dimensions: Vec<(String, String)>,
+}
+
+/// Everything stored under one operation id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OperationItems {
+    pub spans: Vec<SpanRecord>,
+    pub exceptions: Vec<ExceptionRecord>,
+    pub traces: Vec<TraceRecord>,
+    pub events: Vec<EventRecord>,
+}
+
+impl OperationItems {
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+            && self.exceptions.is_empty()
+            && self.traces.is_empty()
+            && self.events.is_empty()
+    }
+}
+
+/// A `customMetrics` row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricRecord {
+    pub timestamp_ns: i64,
+    pub name: String,
+    pub namespace: String,
+    pub metric_type: String,
+    pub value: f64,
+    pub value_count: u64,
+    pub value_min: f64,
+    pub value_max: f64,
+    pub bucket_bounds: Vec<f64>,
+    pub bucket_counts: Vec<u64>,
+    pub cloud_role_name: String,
+    pub dimensions: Vec<(String, String)>,
+}
+
+/// Zips parallel key/value arrays, keeping the first of any repeated key.
+pub fn zip_dimensions(keys: Vec<String>, values: Vec<String>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(keys.len());
+    for (key, value) in keys.into_iter().zip(values) {
+        if !out.iter().any(|(k, _)| *k == key) {
+            out.push((key, value));
+        }
+    }
+    out
+}

@@ -1,0 +1,155 @@
+//! Rows → bound parameters of a prepared `INSERT`, driven by the cell walker. Maps and
+//! sequences become JSON text.
+
+use rusqlite::Statement;
+use serde_json::{Map, Value as Json};
+
+use crate::model::{Item, TableRow};
+use crate::store::cells::{Cell, CellError, CellSink, walk};
+
+/// Column names of a table in stored order, read off a default row.
+pub fn column_names<T: TableRow + Default>() -> Vec<&'static str> {
+    let mut names = ColumnNames(Vec::new());
+    // Walking a default row cannot fail: every model field type is supported.
+    let _ = walk(&Item::<T>::default(), &mut names);
+    names.0
+}
+
+pub fn insert_sql<T: TableRow + Default>() -> String {
+    let columns = column_names::<T>();
+    let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    let params: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO \"{}\" ({}) VALUES ({})",
+        T::TABLE,
+        quoted.join(", "),
+        params.join(", ")
+    )
+}
+
+/// Binds one row's cells, in order, to the statement's parameters.
+pub fn bind_row<T: TableRow>(
+    statement: &mut Statement<'_>,
+    row: &Item<T>,
+) -> Result<(), CellError> {
+    let mut binder = Binder {
+        statement,
+        index: 0,
+        json: None,
+    };
+    walk(row, &mut binder)
+}
+
+struct ColumnNames(Vec<&'static str>);
+
+impl CellSink for ColumnNames {
+    fn cell(&mut self, column: &'static str, _: Cell<'_>) -> Result<(), CellError> {
+        self.0.push(column);
+        Ok(())
+    }
+    fn map_start(&mut self, column: &'static str, _: usize) -> Result<(), CellError> {
+        self.0.push(column);
+        Ok(())
+    }
+    fn map_entry(&mut self, _: &str, _: Cell<'_>) -> Result<(), CellError> {
+        Ok(())
+    }
+    fn map_end(&mut self) -> Result<(), CellError> {
+        Ok(())
+    }
+    fn seq_start(&mut self, column: &'static str, _: usize) -> Result<(), CellError> {
+        self.0.push(column);
+        Ok(())
+    }
+    fn seq_item(&mut self, _: Cell<'_>) -> Result<(), CellError> {
+        Ok(())
+    }
+    fn seq_end(&mut self) -> Result<(), CellError> {
+        Ok(())
+    }
+}
+
+enum PendingJson {
+    Object(Map<String, Json>),
+    Array(Vec<Json>),
+}
+
+struct Binder<'a, 'conn> {
+    statement: &'a mut Statement<'conn>,
+    index: usize,
+    json: Option<PendingJson>,
+}
+
+impl Binder<'_, '_> {
+    fn bind(&mut self, value: rusqlite::types::Value) -> Result<(), CellError> {
+        self.index += 1;
+        self.statement
+            .raw_bind_parameter(self.index, value)
+            .map_err(|e| CellError(format!("binding parameter {}: {e}", self.index)))
+    }
+}
+
+fn sql_value(cell: Cell<'_>) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match cell {
+        Cell::I64(v) => Value::Integer(v),
+        // SQLite integers are signed; counts beyond i64::MAX are not meaningful anyway.
+        Cell::U64(v) => Value::Integer(i64::try_from(v).unwrap_or(i64::MAX)),
+        Cell::F64(v) if v.is_nan() => Value::Null,
+        Cell::F64(v) => Value::Real(v),
+        Cell::Bool(v) => Value::Integer(i64::from(v)),
+        Cell::Str(v) => Value::Text(v.to_owned()),
+    }
+}
+
+fn json_value(cell: Cell<'_>) -> Json {
+    match cell {
+        Cell::I64(v) => Json::from(v),
+        Cell::U64(v) => Json::from(v),
+        Cell::F64(v) => serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number),
+        Cell::Bool(v) => Json::Bool(v),
+        Cell::Str(v) => Json::String(v.to_owned()),
+    }
+}
+
+impl CellSink for Binder<'_, '_> {
+    fn cell(&mut self, _: &'static str, cell: Cell<'_>) -> Result<(), CellError> {
+        self.bind(sql_value(cell))
+    }
+    fn map_start(&mut self, _: &'static str, _: usize) -> Result<(), CellError> {
+        self.json = Some(PendingJson::Object(Map::new()));
+        Ok(())
+    }
+    fn map_entry(&mut self, key: &str, value: Cell<'_>) -> Result<(), CellError> {
+        if let Some(PendingJson::Object(map)) = &mut self.json
+            && !map.contains_key(key)
+        {
+            map.insert(key.to_owned(), json_value(value));
+        }
+        Ok(())
+    }
+    fn map_end(&mut self) -> Result<(), CellError> {
+        let text = match self.json.take() {
+            Some(PendingJson::Object(map)) => Json::Object(map).to_string(),
+            _ => return Err(CellError("map ended without starting".into())),
+        };
+        self.bind(rusqlite::types::Value::Text(text))
+    }
+    fn seq_start(&mut self, _: &'static str, len: usize) -> Result<(), CellError> {
+        self.json = Some(PendingJson::Array(Vec::with_capacity(len)));
+        Ok(())
+    }
+    fn seq_item(&mut self, value: Cell<'_>) -> Result<(), CellError> {
+        if let Some(PendingJson::Array(items)) = &mut self.json {
+            items.push(json_value(value));
+        }
+        Ok(())
+    }
+    fn seq_end(&mut self) -> Result<(), CellError> {
+        let text = match self.json.take() {
+            Some(PendingJson::Array(items)) => Json::Array(items).to_string(),
+            _ => return Err(CellError("sequence ended without starting".into())),
+        };
+        self.bind(rusqlite::types::Value::Text(text))
+    }
+}

@@ -1,0 +1,53 @@
+//! Numbered schema migrations from `schema/sqlite/`, applied once each and recorded in
+//! `schema_migrations`. Each runs in an immediate transaction, so two processes starting
+//! together apply it once.
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::sqlite_error;
+use crate::store::StoreError;
+
+/// `(version, name, sql)` in the order they apply.
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "tables",
+    include_str!("../../../schema/sqlite/001_tables.sql"),
+)];
+
+pub fn apply(connection: &mut Connection) -> Result<(), StoreError> {
+    connection
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version INTEGER PRIMARY KEY,
+                 name TEXT NOT NULL,
+                 applied_ns INTEGER NOT NULL
+             )",
+        )
+        .map_err(sqlite_error)?;
+    for (version, name, sql) in MIGRATIONS {
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite_error)?;
+        let applied: bool = transaction
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+                params![version],
+                |row| row.get(0),
+            )
+            .map_err(sqlite_error)?;
+        if !applied {
+            transaction
+                .execute_batch(sql)
+                .map_err(|e| StoreError::Schema(format!("migration {version} ({name}): {e}")))?;
+            transaction
+                .execute(
+                    "INSERT INTO schema_migrations (version, name, applied_ns) VALUES (?1, ?2, ?3)",
+                    params![version, name, crate::clock::now_ns()],
+                )
+                .map_err(sqlite_error)?;
+            tracing::info!(version, name, "applied sqlite migration");
+        }
+        transaction.commit().map_err(sqlite_error)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! The embedded default store: one SQLite file under the data directory, WAL mode, one writer
+//! connection and a small pool of readers. All SQLite work runs on blocking threads.
+
+mod bind;
+mod migrate;
+mod read;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::{MetricQuery, MetricRecord, OperationItems, Store, StoreError};
+use crate::model::{Batch, Item, TableRow, TableVisitor};
+
+pub use bind::column_names;
+
+/// File name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "tracehouse.sqlite";
+/// Reader connections kept open between queries.
+const MAX_IDLE_READERS: usize = 4;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir` and applies pending migrations.
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "creating data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let writer_path = path.clone();
+        let writer = blocking(move || {
+            let mut connection = connect(&writer_path)?;
+            migrate::apply(&mut connection)?;
+            Ok(connection)
+        })
+        .await?;
+        Ok(SqliteStore {
+            path,
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// Runs `f` on a pooled reader connection on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        blocking(move || {
+            let pooled = readers.lock().map_err(poisoned)?.pop();
+            let connection = match pooled {
+                Some(connection) => connection,
+                None => connect(&path)?,
+            };
+            let result = f(&connection);
+            let mut idle = readers.lock().map_err(poisoned)?;
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(connection);
+            }
+            result
+        })
+        .await
+    }
+
+    /// Runs `f` on the writer connection on a blocking thread.
+    async fn with_writer<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let writer = Arc::clone(&self.writer);
+        blocking(move || {
+            let mut connection = writer.lock().map_err(poisoned)?;
+            f(&mut connection)
+        })
+        .await
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sqlite_error)?;
+    // FULL: a commit is on disk before the client is told its data was accepted.
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA busy_timeout = 5000;
+             PRAGMA temp_store = MEMORY;",
+        )
+        .map_err(sqlite_error)?;
+    Ok(connection)
+}
+
+async fn blocking<T, F>(f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Internal(format!("sqlite task failed: {e}")))?
+}
+
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::Internal("sqlite connection lock poisoned by a panic".into())
+}
+
+/// Busy, locked, full and I/O errors are transient; everything else is ours.
+pub(crate) fn sqlite_error(error: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match error.sqlite_error_code() {
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::DiskFull
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::CannotOpen
+            | ErrorCode::OutOfMemory,
+        ) => StoreError::Unavailable(error.to_string()),
+        _ => StoreError::Internal(error.to_string()),
+    }
+}
+
+/// Inserts every table of a batch inside one transaction.
+struct Inserter<'a> {
+    transaction: &'a rusqlite::Transaction<'a>,
+}
+
+impl TableVisitor for Inserter<'_> {
+    type Error = StoreError;
+    fn visit<T: TableRow>(&mut self, rows: &[Item<T>]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut statement = self
+            .transaction
+            .prepare_cached(&insert_sql_for::<T>())
+            .map_err(sqlite_error)?;
+        for row in rows {
+            bind::bind_row(&mut statement, row)
+                .map_err(|e| StoreError::Internal(format!("{}: {e}", T::TABLE)))?;
+            statement.raw_execute().map_err(sqlite_error)?;
+        }
+        Ok(())
+    }
+}
+
+/// `INSERT` statements are derived once per table from the row structs.
+fn insert_sql_for<T: TableRow>() -> String {
+    use std::any::TypeId;
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static CACHE: OnceLock<Mutex<HashMap<TypeId, String>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = match cache.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    cache
+        .entry(TypeId::of::<T>())
+        .or_insert_with(|| bind::insert_sql::<T>())
+        .clone()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn write(&self, batch: Arc<Batch>) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.with_writer(move |connection| {
+            let transaction = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sqlite_error)?;
+            batch.visit(&mut Inserter {
+                transaction: &transaction,
+            })?;
+            transaction.commit().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn operation(&self, operation_id: &str) -> Result<OperationItems, StoreError> {
+        let operation_id = operation_id.to_owned();
+        self.read(move |connection| read::operation(connection, &operation_id))
+            .await
+    }
+
+    async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
+        let query = query.clone();
+        self.read(move |connection| read::metrics(connection, &query))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,249 @@
+//! Reads from the SQLite store into the shared record types.
+
+use rusqlite::{Connection, Row, params};
+
+use super::sqlite_error;
+use crate::store::records::{
+    EventRecord, ExceptionRecord, GenAiRecord, MetricRecord, OperationItems, SpanRecord, SpanTable,
+    TraceRecord,
+};
+use crate::store::{MetricQuery, StoreError};
+
+pub fn operation(
+    connection: &Connection,
+    operation_id: &str,
+) -> Result<OperationItems, StoreError> {
+    let mut items = OperationItems::default();
+    let mut requests = connection
+        .prepare_cached(
+            "SELECT timestamp_ns, id, operation_Id, operation_ParentId, operation_Name, name, url,
+                    resultCode, success, duration_ms, cloud_RoleName, cloud_RoleInstance, itemCount,
+                    customDimensions
+             FROM requests WHERE operation_Id = ?1 ORDER BY timestamp_ns",
+        )
+        .map_err(sqlite_error)?;
+    let rows = requests
+        .query_map(params![operation_id], |row| {
+            Ok(SpanRecord {
+                table: SpanTable::Request,
+                timestamp_ns: row.get(0)?,
+                id: row.get(1)?,
+                operation_id: row.get(2)?,
+                parent_id: row.get(3)?,
+                operation_name: row.get(4)?,
+                name: row.get(5)?,
+                dependency_type: String::new(),
+                target: String::new(),
+                data: row.get(6)?,
+                result_code: row.get(7)?,
+                success: row.get(8)?,
+                duration_ms: real(row, 9)?,
+                cloud_role_name: row.get(10)?,
+                cloud_role_instance: row.get(11)?,
+                item_count: row.get(12)?,
+                genai: GenAiRecord::default(),
+                dimensions: dimensions(row, 13)?,
+            })
+        })
+        .map_err(sqlite_error)?;
+    for row in rows {
+        items.spans.push(row.map_err(sqlite_error)?);
+    }
+
+    let mut dependencies = connection
+        .prepare_cached(
+            "SELECT timestamp_ns, id, operation_Id, operation_ParentId, operation_Name, name, type,
+                    target, data, resultCode, success, duration_ms, cloud_RoleName,
+                    cloud_RoleInstance, itemCount, customDimensions, genai_provider,
+                    genai_operation, genai_requestModel, genai_responseModel, genai_inputTokens,
+                    genai_outputTokens, genai_finishReason
+             FROM dependencies WHERE operation_Id = ?1 ORDER BY timestamp_ns",
+        )
+        .map_err(sqlite_error)?;
+    let rows = dependencies
+        .query_map(params![operation_id], |row| {
+            Ok(SpanRecord {
+                table: SpanTable::Dependency,
+                timestamp_ns: row.get(0)?,
+                id: row.get(1)?,
+                operation_id: row.get(2)?,
+                parent_id: row.get(3)?,
+                operation_name: row.get(4)?,
+                name: row.get(5)?,
+                dependency_type: row.get(6)?,
+                target: row.get(7)?,
+                data: row.get(8)?,
+                result_code: row.get(9)?,
+                success: row.get(10)?,
+                duration_ms: real(row, 11)?,
+                cloud_role_name: row.get(12)?,
+                cloud_role_instance: row.get(13)?,
+                item_count: row.get(14)?,
+                dimensions: dimensions(row, 15)?,
+                genai: GenAiRecord {
+                    provider: row.get(16)?,
+                    operation: row.get(17)?,
+                    request_model: row.get(18)?,
+                    response_model: row.get(19)?,
+                    input_tokens: count(row, 20)?,
+                    output_tokens: count(row, 21)?,
+                    finish_reason: row.get(22)?,
+                },
+            })
+        })
+        .map_err(sqlite_error)?;
+    for row in rows {
+        items.spans.push(row.map_err(sqlite_error)?);
+    }
+
+    let mut exceptions = connection
+        .prepare_cached(
+            "SELECT timestamp_ns, itemId, operation_Id, operation_ParentId, problemId, type,
+                    message, method, stack, severityLevel, cloud_RoleName, cloud_RoleInstance,
+                    itemCount, customDimensions
+             FROM exceptions WHERE operation_Id = ?1 ORDER BY timestamp_ns",
+        )
+        .map_err(sqlite_error)?;
+    let rows = exceptions
+        .query_map(params![operation_id], |row| {
+            Ok(ExceptionRecord {
+                timestamp_ns: row.get(0)?,
+                item_id: row.get(1)?,
+                operation_id: row.get(2)?,
+                parent_id: row.get(3)?,
+                problem_id: row.get(4)?,
+                exception_type: row.get(5)?,
+                message: row.get(6)?,
+                method: row.get(7)?,
+                stack: row.get(8)?,
+                severity_level: row.get(9)?,
+                cloud_role_name: row.get(10)?,
+                cloud_role_instance: row.get(11)?,
+                item_count: row.get(12)?,
+                dimensions: dimensions(row, 13)?,
+            })
+        })
+        .map_err(sqlite_error)?;
+    for row in rows {
+        items.exceptions.push(row.map_err(sqlite_error)?);
+    }
+
+    let mut traces = connection
+        .prepare_cached(
+            "SELECT timestamp_ns, itemId, operation_Id, operation_ParentId, message, severityLevel,
+                    cloud_RoleName, cloud_RoleInstance, itemCount, customDimensions
+             FROM traces WHERE operation_Id = ?1 ORDER BY timestamp_ns",
+        )
+        .map_err(sqlite_error)?;
+    let rows = traces
+        .query_map(params![operation_id], |row| {
+            Ok(TraceRecord {
+                timestamp_ns: row.get(0)?,
+                item_id: row.get(1)?,
+                operation_id: row.get(2)?,
+                parent_id: row.get(3)?,
+                message: row.get(4)?,
+                severity_level: row.get(5)?,
+                cloud_role_name: row.get(6)?,
+                cloud_role_instance: row.get(7)?,
+                item_count: row.get(8)?,
+                dimensions: dimensions(row, 9)?,
+            })
+        })
+        .map_err(sqlite_error)?;
+    for row in rows {
+        items.traces.push(row.map_err(sqlite_error)?);
+    }
+
+    let mut events = connection
+        .prepare_cached(
+            "SELECT timestamp_ns, itemId, operation_Id, operation_ParentId, name, cloud_RoleName,
+                    itemCount, customDimensions
+             FROM customEvents WHERE operation_Id = ?1 ORDER BY timestamp_ns",
+        )
+        .map_err(sqlite_error)?;
+    let rows = events
+        .query_map(params![operation_id], |row| {
+            Ok(EventRecord {
+                timestamp_ns: row.get(0)?,
+                item_id: row.get(1)?,
+                operation_id: row.get(2)?,
+                parent_id: row.get(3)?,
+                name: row.get(4)?,
+                cloud_role_name: row.get(5)?,
+                item_count: row.get(6)?,
+                dimensions: dimensions(row, 7)?,
+            })
+        })
+        .map_err(sqlite_error)?;
+    for row in rows {
+        items.events.push(row.map_err(sqlite_error)?);
+    }
+    Ok(items)
+}
+
+pub fn metrics(
+    connection: &Connection,
+    query: &MetricQuery,
+) -> Result<Vec<MetricRecord>, StoreError> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT timestamp_ns, name, namespace, metricType, value, valueCount, valueMin,
+                    valueMax, bucketBounds, bucketCounts, cloud_RoleName, customDimensions
+             FROM customMetrics
+             WHERE timestamp_ns >= ?1 AND timestamp_ns < ?2 AND (?3 IS NULL OR name = ?3)
+             ORDER BY timestamp_ns, name LIMIT ?4",
+        )
+        .map_err(sqlite_error)?;
+    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+    let rows = statement
+        .query_map(
+            params![query.range.from_ns, query.range.to_ns, query.name, limit],
+            |row| {
+                Ok(MetricRecord {
+                    timestamp_ns: row.get(0)?,
+                    name: row.get(1)?,
+                    namespace: row.get(2)?,
+                    metric_type: row.get(3)?,
+                    value: real(row, 4)?,
+                    value_count: count(row, 5)?,
+                    value_min: real(row, 6)?,
+                    value_max: real(row, 7)?,
+                    bucket_bounds: json_column(row, 8)?,
+                    bucket_counts: json_column(row, 9)?,
+                    cloud_role_name: row.get(10)?,
+                    dimensions: dimensions(row, 11)?,
+                })
+            },
+        )
+        .map_err(sqlite_error)?;
+    rows.collect::<Result<_, _>>().map_err(sqlite_error)
+}
+
+/// A REAL column, where NULL stands for the NaN SQLite cannot store.
+fn real(row: &Row<'_>, index: usize) -> rusqlite::Result<f64> {
+    Ok(row.get::<_, Option<f64>>(index)?.unwrap_or(f64::NAN))
+}
+
+fn count(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    Ok(u64::try_from(row.get::<_, i64>(index)?).unwrap_or(0))
+}
+
+fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// `customDimensions` JSON text → ordered pairs.
+pub fn dimensions(row: &Row<'_>, index: usize) -> rusqlite::Result<Vec<(String, String)>> {
+    let map: serde_json::Map<String, serde_json::Value> = json_column(row, index)?;
+    Ok(map
+        .into_iter()
+        .map(|(key, value)| match value {
+            serde_json::Value::String(s) => (key, s),
+            other => (key, other.to_string()),
+        })
+        .collect())
+}
