@@ -1,10 +1,15 @@
 //! tracehouse: an OpenTelemetry-native APM backend that stores telemetry in the Application
 //! Insights data model.
 
+pub mod api;
+pub mod app;
 pub mod clock;
+pub mod config;
 pub mod error;
+pub mod ingest;
 pub mod model;
 pub mod normalize;
 pub mod pipeline;
 pub mod self_metrics;
 pub mod store;
+pub mod workload;

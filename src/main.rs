@@ -1,1 +1,62 @@
-fn main() {}
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use tracehouse::app::{self, Listeners};
+use tracehouse::config::{Cli, Command};
+
+/// Ingest allocates many small strings per item; mimalloc makes that markedly cheaper than
+/// the system allocator (see benches/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            let config = args.config().map_err(anyhow::Error::msg)?;
+            let listeners =
+                Listeners::bind(args.grpc_listen, args.http_listen, args.api_listen).await?;
+            tracing::info!(
+                grpc = %args.grpc_listen,
+                http = %args.http_listen,
+                api = %args.api_listen,
+                data_dir = %config.data_dir.display(),
+                "listening"
+            );
+            let running = app::start(config, listeners).await?;
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            running.stop().await
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

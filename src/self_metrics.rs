@@ -11,10 +11,12 @@ use std::time::Duration;
 /// Upper bounds (seconds) of the flush latency histogram.
 const FLUSH_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
+/// `(signal, transport, outcome, reason)`.
+type ItemLabels = (&'static str, &'static str, &'static str, String);
+
 #[derive(Default)]
 pub struct SelfMetrics {
-    /// `(signal, transport, outcome, reason)` → items.
-    items: Mutex<BTreeMap<(&'static str, &'static str, &'static str, String), u64>>,
+    items: Mutex<BTreeMap<ItemLabels, u64>>,
     /// `(transport, signal, status)` → requests.
     requests: Mutex<BTreeMap<(&'static str, &'static str, u16), u64>>,
     queue_bytes: AtomicI64,

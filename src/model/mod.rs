@@ -13,7 +13,7 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 pub use attributes::{Dimensions, Measurements};
 pub use tables::{
-    Availability, CustomEvent, CustomMetric, Dependency, Exception, GenAi, PageView,
+    Availability, CustomEvent, CustomMetric, Dependency, Exception, GenAi, GenAiColumns, PageView,
     PerformanceCounter, Request, Trace,
 };
 

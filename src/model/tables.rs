@@ -63,7 +63,45 @@ pub struct Dependency {
     pub duration_ms: f64,
     #[serde(rename = "performanceBucket")]
     pub performance_bucket: &'static str,
-    pub genai: GenAi,
+    pub genai: GenAiColumns,
+}
+
+/// The GenAI columns of a dependency, allocated only for GenAI calls; reads as all-empty
+/// [`GenAi`] otherwise. Keeps the common, non-LLM dependency row small.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GenAiColumns(pub Option<Box<GenAi>>);
+
+/// What a dependency that is not a GenAI call stores in the GenAI columns.
+static NO_GENAI: GenAi = GenAi {
+    provider: String::new(),
+    operation: String::new(),
+    request_model: String::new(),
+    response_model: String::new(),
+    input_tokens: 0,
+    output_tokens: 0,
+    cached_input_tokens: 0,
+    max_tokens: 0,
+    finish_reason: String::new(),
+    dialect: "",
+};
+
+impl std::ops::Deref for GenAiColumns {
+    type Target = GenAi;
+    fn deref(&self) -> &GenAi {
+        self.0.as_deref().unwrap_or(&NO_GENAI)
+    }
+}
+
+impl From<GenAi> for GenAiColumns {
+    fn from(genai: GenAi) -> Self {
+        GenAiColumns(Some(Box::new(genai)))
+    }
+}
+
+impl Serialize for GenAiColumns {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -179,8 +217,11 @@ impl TableRow for Dependency {
             + self.dependency_type.len()
             + self.target.len()
             + self.data.len()
-            + self.genai.request_model.len()
-            + self.genai.response_model.len()
+            + self
+                .genai
+                .0
+                .as_ref()
+                .map_or(0, |g| 160 + g.request_model.len() + g.response_model.len())
     }
 }
 

@@ -1,9 +1,12 @@
-//! OTLP `AnyValue` → strings and numbers, and the bounded building of `customDimensions`.
+//! Attribute values → strings and numbers, and the bounded building of `customDimensions`.
+
+use std::fmt::Write as _;
 
 use base64::Engine as _;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 
 use super::Limits;
+use super::wire::{KeyValueRef, ValueRef};
 use crate::model::{Dimensions, Measurements};
 
 /// Dimension key listing the attributes whose values were cut to `max_attribute_value_bytes`.
@@ -11,125 +14,154 @@ pub const TRUNCATED_KEY: &str = "_tracehouse.truncated";
 /// Dimension key counting the attributes dropped beyond `max_attributes_per_item`.
 pub const DROPPED_KEY: &str = "_tracehouse.dropped_attributes";
 
-/// Nesting depth past which arrays and maps are rendered as `"..."` (prost and serde_json cap
-/// decoding depth too, but rendering must never be the thing that blows the stack).
+/// Nesting depth past which arrays and maps are rendered as `"..."`, so rendering never
+/// recurses as deep as a client chooses.
 const MAX_RENDER_DEPTH: usize = 32;
 
-pub fn as_str(value: Option<&AnyValue>) -> Option<&str> {
-    match value?.value.as_ref()? {
-        Value::StringValue(s) => Some(s.as_str()),
+pub fn as_str(value: Option<ValueRef<'_>>) -> Option<&str> {
+    match value? {
+        ValueRef::Str(s) => Some(s),
         _ => None,
     }
 }
 
 /// Integer view: ints, integral doubles and numeric strings (old SDKs send status codes as text).
-pub fn as_i64(value: Option<&AnyValue>) -> Option<i64> {
-    match value?.value.as_ref()? {
-        Value::IntValue(i) => Some(*i),
-        Value::DoubleValue(d) if d.fract() == 0.0 && d.abs() < 9.0e15 => Some(*d as i64),
-        Value::StringValue(s) => s.trim().parse().ok(),
+pub fn as_i64(value: Option<ValueRef<'_>>) -> Option<i64> {
+    match value? {
+        ValueRef::Int(i) => Some(i),
+        ValueRef::Double(d) if d.fract() == 0.0 && d.abs() < 9.0e15 => Some(d as i64),
+        ValueRef::Str(s) => s.trim().parse().ok(),
         _ => None,
     }
 }
 
-pub fn as_f64(value: Option<&AnyValue>) -> Option<f64> {
-    match value?.value.as_ref()? {
-        Value::IntValue(i) => Some(*i as f64),
-        Value::DoubleValue(d) => Some(*d),
-        Value::StringValue(s) => s.trim().parse().ok(),
+pub fn as_f64(value: Option<ValueRef<'_>>) -> Option<f64> {
+    match value? {
+        ValueRef::Int(i) => Some(i as f64),
+        ValueRef::Double(d) => Some(d),
+        ValueRef::Str(s) => s.trim().parse().ok(),
         _ => None,
     }
 }
 
 /// A token count: non-negative integers only.
-pub fn as_count(value: Option<&AnyValue>) -> Option<u64> {
+pub fn as_count(value: Option<ValueRef<'_>>) -> Option<u64> {
     as_i64(value).and_then(|v| u64::try_from(v).ok())
 }
 
-/// Renders any value as the string stored in `customDimensions`: scalars as text, arrays and
-/// maps as JSON, bytes as base64.
-pub fn render(value: &AnyValue) -> String {
-    match &value.value {
-        Some(Value::StringValue(s)) => s.clone(),
-        Some(other) => render_scalar_or_json(other),
-        None => String::new(),
+/// The first element of an array value, or the value itself (finish reasons arrive both ways).
+pub fn first_string(value: Option<ValueRef<'_>>) -> Option<String> {
+    match value? {
+        ValueRef::Array(items) => ValueRef::array_items(items)
+            .next()
+            .and_then(Result::ok)
+            .map(|item| render(item)),
+        ValueRef::Str(s) => Some(s.to_owned()),
+        _ => None,
     }
 }
 
-/// Like [`render`], moving a string out instead of copying it.
-pub fn render_owned(value: AnyValue) -> String {
-    match value.value {
-        Some(Value::StringValue(s)) => s,
-        Some(other) => render_scalar_or_json(&other),
-        None => String::new(),
-    }
+/// Renders a value as stored in `customDimensions`: scalars as text, arrays and maps as JSON,
+/// bytes as base64.
+pub fn render(value: ValueRef<'_>) -> String {
+    let mut out = String::new();
+    render_into(value, &mut out);
+    out
 }
 
-fn render_scalar_or_json(value: &Value) -> String {
+/// Appends the rendering of `value` to `out`.
+pub fn render_into(value: ValueRef<'_>, out: &mut String) {
     match value {
-        Value::StringValue(s) => s.clone(),
-        Value::BoolValue(b) => b.to_string(),
-        Value::IntValue(i) => i.to_string(),
-        Value::DoubleValue(d) => d.to_string(),
-        Value::BytesValue(b) => base64::engine::general_purpose::STANDARD.encode(b),
-        Value::StringValueStrindex(_) => String::new(),
-        Value::ArrayValue(_) | Value::KvlistValue(_) => to_json(value, 0).to_string(),
+        ValueRef::Empty => {}
+        ValueRef::Str(s) => out.push_str(s),
+        ValueRef::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        ValueRef::Int(i) => out.push_str(itoa::Buffer::new().format(i)),
+        ValueRef::Double(d) => {
+            let _ = write!(out, "{d}");
+        }
+        ValueRef::Bytes(b) => base64::engine::general_purpose::STANDARD.encode_string(b, out),
+        ValueRef::Array(_) | ValueRef::Kvlist(_) => write_json(value, 0, out),
     }
+}
+
+/// Writes a value as JSON text directly, without building a `serde_json::Value`.
+fn write_json(value: ValueRef<'_>, depth: usize, out: &mut String) {
+    if depth > MAX_RENDER_DEPTH {
+        out.push_str("\"...\"");
+        return;
+    }
+    match value {
+        ValueRef::Empty => out.push_str("null"),
+        ValueRef::Str(s) => write_json_string(s, out),
+        ValueRef::Bool(_) | ValueRef::Int(_) => render_into(value, out),
+        ValueRef::Double(d) if d.is_finite() => render_into(value, out),
+        ValueRef::Double(_) => out.push_str("null"),
+        ValueRef::Bytes(b) => {
+            out.push('"');
+            base64::engine::general_purpose::STANDARD.encode_string(b, out);
+            out.push('"');
+        }
+        ValueRef::Array(items) => {
+            out.push('[');
+            for (i, item) in ValueRef::array_items(items).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item.unwrap_or(ValueRef::Empty), depth + 1, out);
+            }
+            out.push(']');
+        }
+        ValueRef::Kvlist(entries) => {
+            out.push('{');
+            for (i, kv) in KeyValueRef::list(entries)
+                .filter_map(Result::ok)
+                .enumerate()
+            {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(kv.key, out);
+                out.push(':');
+                write_json(kv.value, depth + 1, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_json_string(s: &str, out: &mut String) {
+    // serde_json's escaping of a plain string cannot fail.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
 }
 
 /// JSON form of a value, for structured log bodies and nested attributes.
-pub fn to_json_value(value: &AnyValue) -> serde_json::Value {
-    value
-        .value
-        .as_ref()
-        .map_or(serde_json::Value::Null, |v| to_json(v, 0))
+pub fn to_json(value: ValueRef<'_>) -> serde_json::Value {
+    json_at(value, 0)
 }
 
-fn to_json(value: &Value, depth: usize) -> serde_json::Value {
+fn json_at(value: ValueRef<'_>, depth: usize) -> serde_json::Value {
     use serde_json::Value as Json;
     if depth > MAX_RENDER_DEPTH {
         return Json::String("...".to_owned());
     }
     match value {
-        Value::StringValue(s) => Json::String(s.clone()),
-        Value::BoolValue(b) => Json::Bool(*b),
-        Value::IntValue(i) => Json::from(*i),
-        Value::DoubleValue(d) => serde_json::Number::from_f64(*d).map_or(Json::Null, Json::Number),
-        Value::BytesValue(b) => Json::String(base64::engine::general_purpose::STANDARD.encode(b)),
-        Value::StringValueStrindex(_) => Json::Null,
-        Value::ArrayValue(array) => Json::Array(
-            array
-                .values
-                .iter()
-                .map(|item| {
-                    item.value
-                        .as_ref()
-                        .map_or(Json::Null, |v| to_json(v, depth + 1))
-                })
+        ValueRef::Empty => Json::Null,
+        ValueRef::Str(s) => Json::String(s.to_owned()),
+        ValueRef::Bool(b) => Json::Bool(b),
+        ValueRef::Int(i) => Json::from(i),
+        ValueRef::Double(d) => serde_json::Number::from_f64(d).map_or(Json::Null, Json::Number),
+        ValueRef::Bytes(b) => Json::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        ValueRef::Array(items) => Json::Array(
+            ValueRef::array_items(items)
+                .map(|item| item.map_or(Json::Null, |v| json_at(v, depth + 1)))
                 .collect(),
         ),
-        Value::KvlistValue(list) => Json::Object(
-            list.values
-                .iter()
-                .map(|kv| {
-                    let rendered = kv
-                        .value
-                        .as_ref()
-                        .and_then(|v| v.value.as_ref())
-                        .map_or(Json::Null, |v| to_json(v, depth + 1));
-                    (kv.key.clone(), rendered)
-                })
+        ValueRef::Kvlist(entries) => Json::Object(
+            KeyValueRef::list(entries)
+                .filter_map(Result::ok)
+                .map(|kv| (kv.key.to_owned(), json_at(kv.value, depth + 1)))
                 .collect(),
         ),
-    }
-}
-
-/// The first element of an array value, or the value itself (finish reasons arrive both ways).
-pub fn first_string(value: Option<&AnyValue>) -> Option<String> {
-    match value?.value.as_ref()? {
-        Value::ArrayValue(array) => array.values.first().map(render),
-        Value::StringValue(s) => Some(s.clone()),
-        _ => None,
     }
 }
 
@@ -138,12 +170,24 @@ pub fn truncate_in_place(value: &mut String, max_bytes: usize) -> bool {
     if value.len() <= max_bytes {
         return false;
     }
+    value.truncate(char_boundary(value, max_bytes));
+    true
+}
+
+/// The longest prefix of `value` within `max_bytes`, on a character boundary.
+pub fn truncated(value: &str, max_bytes: usize) -> &str {
+    &value[..char_boundary(value, max_bytes)]
+}
+
+fn char_boundary(value: &str, max_bytes: usize) -> usize {
+    if value.len() <= max_bytes {
+        return value.len();
+    }
     let mut end = max_bytes;
     while !value.is_char_boundary(end) {
         end -= 1;
     }
-    value.truncate(end);
-    true
+    end
 }
 
 /// Collects attributes into dimensions and measurements within the configured limits, marking
@@ -154,69 +198,193 @@ pub struct DimensionsBuilder<'a> {
     measurements: Measurements,
     truncated: Vec<String>,
     dropped: usize,
+    /// Reused for values that need rendering.
+    scratch: String,
 }
 
 impl<'a> DimensionsBuilder<'a> {
-    pub fn new(limits: &'a Limits, capacity: usize) -> Self {
+    pub fn new(limits: &'a Limits, entries: usize) -> Self {
+        let entries = entries.min(limits.max_attributes_per_item);
         DimensionsBuilder {
             limits,
-            dimensions: Dimensions(Vec::with_capacity(
-                capacity.min(limits.max_attributes_per_item),
-            )),
+            dimensions: Dimensions::with_capacity(entries, entries * 32),
             measurements: Measurements::default(),
             truncated: Vec::new(),
             dropped: 0,
+            scratch: String::new(),
         }
     }
 
-    pub fn push_key_value(&mut self, kv: KeyValue) {
-        let Some(value) = kv.value else {
-            return;
-        };
-        match value.value {
-            Some(Value::IntValue(i)) => self.push_number(kv.key, i.to_string(), i as f64),
-            Some(Value::DoubleValue(d)) => self.push_number(kv.key, d.to_string(), d),
-            other => self.push(kv.key, render_owned(AnyValue { value: other })),
+    /// Adds one attribute; numbers also become measurements.
+    pub fn push_ref(&mut self, kv: &KeyValueRef<'_>) {
+        match kv.value {
+            ValueRef::Str(s) => self.push(kv.key, s),
+            ValueRef::Int(i) => {
+                if self.has_room() {
+                    self.measurements.push(kv.key, i as f64);
+                }
+                self.push(kv.key, itoa::Buffer::new().format(i));
+            }
+            value => {
+                if let ValueRef::Int(_) | ValueRef::Double(_) = value
+                    && self.has_room()
+                    && let Some(number) = as_f64(Some(value))
+                {
+                    self.measurements.push(kv.key, number);
+                }
+                let mut rendered = std::mem::take(&mut self.scratch);
+                rendered.clear();
+                render_into(value, &mut rendered);
+                self.push(kv.key, &rendered);
+                self.scratch = rendered;
+            }
         }
     }
 
-    pub fn push_all(&mut self, attributes: Vec<KeyValue>) {
+    /// A builder sized for these attributes (`text_bytes` bounds their text) plus `extra`
+    /// more entries, so its buffers are allocated once.
+    pub fn sized(
+        limits: &'a Limits,
+        attributes: &[KeyValueRef<'_>],
+        text_bytes: usize,
+        extra: usize,
+    ) -> Self {
+        let entries = (attributes.len() + extra).min(limits.max_attributes_per_item);
+        let mut numbers = 0;
+        let mut number_key_bytes = 0;
         for kv in attributes {
-            self.push_key_value(kv);
+            if let ValueRef::Int(_) | ValueRef::Double(_) = kv.value {
+                numbers += 1;
+                number_key_bytes += kv.key.len();
+            }
+        }
+        DimensionsBuilder {
+            limits,
+            dimensions: Dimensions::with_capacity(entries, text_bytes + 64),
+            measurements: Measurements::with_capacity(numbers, number_key_bytes),
+            truncated: Vec::new(),
+            dropped: 0,
+            scratch: String::new(),
         }
     }
 
-    fn push_number(&mut self, key: String, text: String, number: f64) {
-        if self.dimensions.0.len() < self.limits.max_attributes_per_item {
-            self.measurements.push(key.clone(), number);
-        }
-        self.push(key, text);
+    /// Like [`sized`](Self::sized), estimating the text from the attributes themselves.
+    pub fn for_attributes(
+        limits: &'a Limits,
+        attributes: &[KeyValueRef<'_>],
+        extra: usize,
+    ) -> Self {
+        let text_bytes: usize = attributes
+            .iter()
+            .map(|kv| {
+                kv.key.len()
+                    + match kv.value {
+                        ValueRef::Str(s) => s.len(),
+                        ValueRef::Array(b) | ValueRef::Kvlist(b) | ValueRef::Bytes(b) => {
+                            b.len() * 2
+                        }
+                        _ => 24,
+                    }
+            })
+            .sum();
+        Self::sized(limits, attributes, text_bytes, extra)
     }
 
-    pub fn push(&mut self, mut key: String, mut value: String) {
-        if self.dimensions.0.len() >= self.limits.max_attributes_per_item {
+    pub fn push_all(&mut self, attributes: &[KeyValueRef<'_>]) {
+        for kv in attributes {
+            self.push_ref(kv);
+        }
+    }
+
+    /// Adds prost-decoded attributes (metrics are decoded with prost).
+    pub fn push_proto(&mut self, attributes: &[KeyValue]) {
+        for kv in attributes {
+            let value = kv.value.as_ref().and_then(|v| v.value.as_ref());
+            match value {
+                Some(Value::StringValue(s)) => self.push(&kv.key, s),
+                Some(Value::IntValue(i)) => self.push_ref(&KeyValueRef {
+                    key: &kv.key,
+                    value: ValueRef::Int(*i),
+                }),
+                Some(Value::DoubleValue(d)) => self.push_ref(&KeyValueRef {
+                    key: &kv.key,
+                    value: ValueRef::Double(*d),
+                }),
+                Some(Value::BoolValue(b)) => self.push(&kv.key, if *b { "true" } else { "false" }),
+                Some(Value::BytesValue(b)) => {
+                    self.push(
+                        &kv.key,
+                        &base64::engine::general_purpose::STANDARD.encode(b),
+                    );
+                }
+                Some(Value::ArrayValue(_) | Value::KvlistValue(_)) => {
+                    let json = proto_json(kv.value.as_ref(), 0).to_string();
+                    self.push(&kv.key, &json);
+                }
+                Some(Value::StringValueStrindex(_)) | None => {}
+            }
+        }
+    }
+
+    fn has_room(&self) -> bool {
+        self.dimensions.len() < self.limits.max_attributes_per_item
+    }
+
+    pub fn push(&mut self, key: &str, value: &str) {
+        if !self.has_room() {
             self.dropped += 1;
             return;
         }
-        truncate_in_place(&mut key, self.limits.max_attribute_key_bytes);
-        if truncate_in_place(&mut value, self.limits.max_attribute_value_bytes) {
-            self.truncated.push(key.clone());
+        let key = truncated(key, self.limits.max_attribute_key_bytes);
+        let kept = truncated(value, self.limits.max_attribute_value_bytes);
+        if kept.len() < value.len() {
+            self.truncated.push(key.to_owned());
         }
-        self.dimensions.0.push((key, value));
+        self.dimensions.push(key, kept);
     }
 
     pub fn finish(mut self) -> (Dimensions, Measurements) {
         if !self.truncated.is_empty() {
-            let mut list = self.truncated.join(",");
-            truncate_in_place(&mut list, self.limits.max_attribute_value_bytes);
-            self.dimensions.0.push((TRUNCATED_KEY.to_owned(), list));
+            let list = self.truncated.join(",");
+            let list = truncated(&list, self.limits.max_attribute_value_bytes);
+            self.dimensions.push(TRUNCATED_KEY, list);
         }
         if self.dropped > 0 {
-            self.dimensions
-                .0
-                .push((DROPPED_KEY.to_owned(), self.dropped.to_string()));
+            self.dimensions.push(DROPPED_KEY, &self.dropped.to_string());
         }
         (self.dimensions, self.measurements)
+    }
+}
+
+fn proto_json(value: Option<&AnyValue>, depth: usize) -> serde_json::Value {
+    use serde_json::Value as Json;
+    if depth > MAX_RENDER_DEPTH {
+        return Json::String("...".to_owned());
+    }
+    match value.and_then(|v| v.value.as_ref()) {
+        None | Some(Value::StringValueStrindex(_)) => Json::Null,
+        Some(Value::StringValue(s)) => Json::String(s.clone()),
+        Some(Value::BoolValue(b)) => Json::Bool(*b),
+        Some(Value::IntValue(i)) => Json::from(*i),
+        Some(Value::DoubleValue(d)) => {
+            serde_json::Number::from_f64(*d).map_or(Json::Null, Json::Number)
+        }
+        Some(Value::BytesValue(b)) => {
+            Json::String(base64::engine::general_purpose::STANDARD.encode(b))
+        }
+        Some(Value::ArrayValue(array)) => Json::Array(
+            array
+                .values
+                .iter()
+                .map(|v| proto_json(Some(v), depth + 1))
+                .collect(),
+        ),
+        Some(Value::KvlistValue(list)) => Json::Object(
+            list.values
+                .iter()
+                .map(|kv| (kv.key.clone(), proto_json(kv.value.as_ref(), depth + 1)))
+                .collect(),
+        ),
     }
 }
 
@@ -224,6 +392,7 @@ impl<'a> DimensionsBuilder<'a> {
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    use prost::Message;
 
     fn string(s: &str) -> AnyValue {
         AnyValue {
@@ -246,20 +415,27 @@ mod tests {
                 }],
             })),
         };
-        assert_eq!(render(&value), r#"{"reasons":["stop"]}"#);
+        let encoded = value.encode_to_vec();
+        let parsed = ValueRef::parse(&encoded).expect("parses");
+        assert_eq!(render(parsed), r#"{"reasons":["stop"]}"#);
+        assert_eq!(
+            proto_json(Some(&value), 0).to_string(),
+            r#"{"reasons":["stop"]}"#
+        );
     }
 
     #[test]
     fn deeply_nested_values_render_without_recursing_forever() {
         let mut value = string("leaf");
-        for _ in 0..200 {
+        for _ in 0..90 {
             value = AnyValue {
                 value: Some(Value::ArrayValue(ArrayValue {
                     values: vec![value],
                 })),
             };
         }
-        let rendered = render(&value);
+        let encoded = value.encode_to_vec();
+        let rendered = render(ValueRef::parse(&encoded).expect("parses"));
         assert!(rendered.contains("\"...\""));
         assert!(!rendered.contains("leaf"));
     }
@@ -270,6 +446,7 @@ mod tests {
         assert!(truncate_in_place(&mut value, 4));
         assert_eq!(value, "aéa");
         assert!(!truncate_in_place(&mut value, 100));
+        assert_eq!(truncated("éé", 3), "é");
     }
 
     #[test]
@@ -280,15 +457,12 @@ mod tests {
             ..Limits::default()
         };
         let mut builder = DimensionsBuilder::new(&limits, 3);
-        builder.push("long".into(), "abcdefgh".into());
-        builder.push_key_value(KeyValue {
-            key: "n".into(),
-            value: Some(AnyValue {
-                value: Some(Value::IntValue(7)),
-            }),
-            ..Default::default()
+        builder.push("long", "abcdefgh");
+        builder.push_ref(&KeyValueRef {
+            key: "n",
+            value: ValueRef::Int(7),
         });
-        builder.push("third".into(), "x".into());
+        builder.push("third", "x");
         let (dims, measures) = builder.finish();
         assert_eq!(dims.get("long"), Some("abcd"));
         assert_eq!(dims.get("n"), Some("7"));
@@ -300,11 +474,8 @@ mod tests {
 
     #[test]
     fn integer_views_accept_text_and_integral_doubles() {
-        assert_eq!(as_i64(Some(&string(" 429 "))), Some(429));
-        let double = AnyValue {
-            value: Some(Value::DoubleValue(200.0)),
-        };
-        assert_eq!(as_i64(Some(&double)), Some(200));
-        assert_eq!(as_count(Some(&string("-3"))), None);
+        assert_eq!(as_i64(Some(ValueRef::Str(" 429 "))), Some(429));
+        assert_eq!(as_i64(Some(ValueRef::Double(200.0))), Some(200));
+        assert_eq!(as_count(Some(ValueRef::Str("-3"))), None);
     }
 }

@@ -18,7 +18,16 @@ use proptest::prelude::*;
 
 use super::attributes::{DROPPED_KEY, TRUNCATED_KEY};
 use super::test_support::{int_kv, kv, resource};
-use super::{Context, Limits, Rejection, logs, metrics, traces};
+use super::{Context, Limits, Normalized, Rejection, metrics};
+
+/// The byte-level normalizers, fed prost-built requests.
+fn traces(request: ExportTraceServiceRequest, ctx: &Context<'_>) -> Normalized {
+    super::traces(&prost::Message::encode_to_vec(&request), ctx).expect("request frames")
+}
+
+fn logs(request: ExportLogsServiceRequest, ctx: &Context<'_>) -> Normalized {
+    super::logs(&prost::Message::encode_to_vec(&request), ctx).expect("request frames")
+}
 
 const NOW_NS: u64 = 1_800_000_000_000_000_000;
 

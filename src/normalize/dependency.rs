@@ -1,12 +1,18 @@
 //! CLIENT/PRODUCER/INTERNAL spans → the `type`, `target`, `data`, `name` and `resultCode` of a
 //! dependency, following the Azure Monitor exporters' evaluation order.
 
-use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-
 use super::attributes::{as_i64, as_str};
 use super::known::Known;
-use super::url::{self, host_with_port, is_default_http_port};
+use super::url::{self, host_with_port, is_default_http_port, join, method_and_target};
 use crate::model::GenAi;
+
+/// The span kinds that become dependencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Client,
+    Producer,
+    Internal,
+}
 
 /// The classified, table-specific text columns of a dependency.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -19,18 +25,27 @@ pub struct Classified {
 }
 
 pub fn classify(
-    kind: SpanKind,
+    kind: Kind,
     known: &Known<'_>,
     span_name: &str,
     genai: Option<&GenAi>,
 ) -> Classified {
+    let mut out = classify_by_conventions(kind, known, genai);
+    if out.name.is_empty() {
+        out.name = span_name.to_owned();
+    }
+    out
+}
+
+/// Everything but the name, which is the span name unless a convention derives a better one.
+fn classify_by_conventions(kind: Kind, known: &Known<'_>, genai: Option<&GenAi>) -> Classified {
     let http_method = known.http_method();
-    let result_code = known
-        .http_status()
-        .or_else(|| as_i64(known.rpc_grpc_status_code))
-        .map_or_else(|| "0".to_owned(), |code| code.to_string());
+    let result_code = url::result_code(
+        known
+            .http_status()
+            .or_else(|| as_i64(known.rpc_grpc_status_code)),
+    );
     let mut out = Classified {
-        name: span_name.to_owned(),
         result_code,
         ..Classified::default()
     };
@@ -39,7 +54,7 @@ pub fn classify(
         out.dependency_type = if genai.provider.is_empty() {
             "GenAI".to_owned()
         } else {
-            format!("GenAI | {}", genai.provider)
+            join(&["GenAI | ", &genai.provider])
         };
         out.target = peer_target(known, |p| is_default_http_port("https", p))
             .unwrap_or_else(|| genai.provider.clone());
@@ -47,9 +62,9 @@ pub fn classify(
     }
 
     let az_namespace = as_str(known.az_namespace);
-    if kind == SpanKind::Internal {
+    if kind == Kind::Internal {
         out.dependency_type = match az_namespace {
-            Some(ns) => format!("InProc | {ns}"),
+            Some(ns) => join(&["InProc | ", ns]),
             None => "InProc".to_owned(),
         };
         return out;
@@ -74,7 +89,7 @@ pub fn classify(
         let path =
             as_str(known.url_path).unwrap_or(if full_url.is_empty() { "" } else { parts.path });
         if !path.is_empty() {
-            out.name = format!("{} {path}", method.to_ascii_uppercase());
+            out.name = method_and_target(method, path);
         }
         return out;
     }
@@ -84,7 +99,7 @@ pub fn classify(
         let peer = peer_target(known, |p| is_default_db_port(system, p));
         let db_name = known.db_name();
         out.target = match (peer, db_name) {
-            (Some(peer), Some(db)) => format!("{peer}|{db}"),
+            (Some(peer), Some(db)) => join(&[&peer, "|", db]),
             (Some(peer), None) => peer,
             (None, Some(db)) => db.to_owned(),
             (None, None) => system.to_owned(),
@@ -94,8 +109,8 @@ pub fn classify(
     }
 
     if let Some(system) = as_str(known.messaging_system) {
-        out.dependency_type = if kind == SpanKind::Producer {
-            format!("Queue Message | {system}")
+        out.dependency_type = if kind == Kind::Producer {
+            join(&["Queue Message | ", system])
         } else {
             system.to_owned()
         };
@@ -116,8 +131,8 @@ pub fn classify(
     }
 
     out.dependency_type = match (kind, az_namespace) {
-        (SpanKind::Producer, Some(ns)) => format!("Queue Message | {ns}"),
-        (SpanKind::Producer, None) => "Queue Message".to_owned(),
+        (Kind::Producer, Some(ns)) => join(&["Queue Message | ", ns]),
+        (Kind::Producer, None) => "Queue Message".to_owned(),
         (_, Some(ns)) => ns.to_owned(),
         _ => "Dependency".to_owned(),
     };
@@ -178,24 +193,24 @@ fn is_default_db_port(system: &str, port: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::test_support::{int_kv, kv};
-    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use crate::normalize::test_support::{attr, int_attr};
+    use crate::normalize::wire::KeyValueRef;
 
-    fn classify_attrs(kind: SpanKind, attributes: &[KeyValue], name: &str) -> Classified {
+    fn classify_attrs(kind: Kind, attributes: &[KeyValueRef<'_>], name: &str) -> Classified {
         classify(kind, &Known::index(attributes), name, None)
     }
 
     #[test]
     fn old_http_client_conventions() {
         let c = classify_attrs(
-            SpanKind::Client,
+            Kind::Client,
             &[
-                kv("http.method", "GET"),
-                kv(
+                attr("http.method", "GET"),
+                attr(
                     "http.url",
                     "http://127.0.0.1:19001/indexes/docs/docs?search=why",
                 ),
-                int_kv("http.status_code", 200),
+                int_attr("http.status_code", 200),
             ],
             "GET",
         );
@@ -212,16 +227,16 @@ mod tests {
     #[test]
     fn new_http_client_conventions_map_the_same_way() {
         let c = classify_attrs(
-            SpanKind::Client,
+            Kind::Client,
             &[
-                kv("http.request.method", "POST"),
-                kv(
+                attr("http.request.method", "POST"),
+                attr(
                     "url.full",
                     "https://res.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
                 ),
-                kv("server.address", "res.openai.azure.com"),
-                int_kv("server.port", 443),
-                int_kv("http.response.status_code", 429),
+                attr("server.address", "res.openai.azure.com"),
+                int_attr("server.port", 443),
+                int_attr("http.response.status_code", 429),
             ],
             "POST",
         );
@@ -234,24 +249,24 @@ mod tests {
     #[test]
     fn database_spans_in_both_generations() {
         let old = classify_attrs(
-            SpanKind::Client,
+            Kind::Client,
             &[
-                kv("db.system", "postgresql"),
-                kv("db.name", "orders"),
-                kv("db.statement", "SELECT 1"),
-                kv("net.peer.name", "pg.internal"),
-                int_kv("net.peer.port", 5432),
+                attr("db.system", "postgresql"),
+                attr("db.name", "orders"),
+                attr("db.statement", "SELECT 1"),
+                attr("net.peer.name", "pg.internal"),
+                int_attr("net.peer.port", 5432),
             ],
             "SELECT orders",
         );
         let new = classify_attrs(
-            SpanKind::Client,
+            Kind::Client,
             &[
-                kv("db.system.name", "postgresql"),
-                kv("db.namespace", "orders"),
-                kv("db.query.text", "SELECT 1"),
-                kv("server.address", "pg.internal"),
-                int_kv("server.port", 5432),
+                attr("db.system.name", "postgresql"),
+                attr("db.namespace", "orders"),
+                attr("db.query.text", "SELECT 1"),
+                attr("server.address", "pg.internal"),
+                int_attr("server.port", 5432),
             ],
             "SELECT orders",
         );
@@ -259,28 +274,28 @@ mod tests {
         assert_eq!(old.dependency_type, "postgresql");
         assert_eq!(old.target, "pg.internal|orders");
         assert_eq!(old.data, "SELECT 1");
-        let mssql = classify_attrs(SpanKind::Client, &[kv("db.system", "mssql")], "q");
+        let mssql = classify_attrs(Kind::Client, &[attr("db.system", "mssql")], "q");
         assert_eq!(mssql.dependency_type, "SQL");
     }
 
     #[test]
     fn messaging_rpc_internal_and_fallbacks() {
         let producer = classify_attrs(
-            SpanKind::Producer,
+            Kind::Producer,
             &[
-                kv("messaging.system", "kafka"),
-                kv("messaging.destination.name", "jobs"),
+                attr("messaging.system", "kafka"),
+                attr("messaging.destination.name", "jobs"),
             ],
             "jobs publish",
         );
         assert_eq!(producer.dependency_type, "Queue Message | kafka");
         assert_eq!(producer.target, "jobs");
         let rpc = classify_attrs(
-            SpanKind::Client,
+            Kind::Client,
             &[
-                kv("rpc.system", "grpc"),
-                kv("server.address", "svc"),
-                int_kv("rpc.grpc.status_code", 14),
+                attr("rpc.system", "grpc"),
+                attr("server.address", "svc"),
+                int_attr("rpc.grpc.status_code", 14),
             ],
             "Svc/Call",
         );
@@ -293,12 +308,12 @@ mod tests {
             ("GRPC", "svc", "14")
         );
         let internal = classify_attrs(
-            SpanKind::Internal,
-            &[kv("asgi.event.type", "http.request")],
+            Kind::Internal,
+            &[attr("asgi.event.type", "http.request")],
             "POST /chat http receive",
         );
         assert_eq!(internal.dependency_type, "InProc");
-        let plain = classify_attrs(SpanKind::Client, &[], "call");
+        let plain = classify_attrs(Kind::Client, &[], "call");
         assert_eq!(
             (plain.dependency_type.as_str(), plain.result_code.as_str()),
             ("Dependency", "0")
@@ -312,8 +327,8 @@ mod tests {
             ..GenAi::default()
         };
         let c = classify(
-            SpanKind::Client,
-            &Known::index(&[kv("server.address", "api.openai.com")]),
+            Kind::Client,
+            &Known::index(&[attr("server.address", "api.openai.com")]),
             "chat gpt-4o",
             Some(&genai),
         );

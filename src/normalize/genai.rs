@@ -165,23 +165,23 @@ pub fn azure_deployment(url: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::test_support::{int_kv, kv};
-    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use crate::normalize::test_support::{attr, int_attr};
+    use crate::normalize::wire::KeyValueRef;
 
-    fn genai(attributes: &[KeyValue], name: &str) -> Option<GenAi> {
+    fn genai(attributes: &[KeyValueRef<'_>], name: &str) -> Option<GenAi> {
         detect(&Known::index(attributes), name)
     }
 
     #[test]
     fn reads_the_legacy_openai_v2_dialect() {
         let attrs = [
-            kv("gen_ai.system", "openai"),
-            kv("gen_ai.operation.name", "chat"),
-            kv("gen_ai.request.model", "gpt-4o"),
-            kv("gen_ai.response.model", "gpt-4o-2024-08-06"),
-            int_kv("gen_ai.usage.input_tokens", 15),
-            int_kv("gen_ai.usage.output_tokens", 12),
-            kv("server.address", "myres.openai.azure.com"),
+            attr("gen_ai.system", "openai"),
+            attr("gen_ai.operation.name", "chat"),
+            attr("gen_ai.request.model", "gpt-4o"),
+            attr("gen_ai.response.model", "gpt-4o-2024-08-06"),
+            int_attr("gen_ai.usage.input_tokens", 15),
+            int_attr("gen_ai.usage.output_tokens", 12),
+            attr("server.address", "myres.openai.azure.com"),
         ];
         let g = genai(&attrs, "chat gpt-4o").unwrap_or_default();
         assert_eq!(g.provider, "azure.ai.openai");
@@ -195,11 +195,11 @@ mod tests {
     #[test]
     fn reads_the_current_otel_dialect() {
         let attrs = [
-            kv("gen_ai.provider.name", "openai"),
-            kv("gen_ai.operation.name", "embeddings"),
-            kv("gen_ai.request.model", "text-embedding-3-small"),
-            int_kv("gen_ai.usage.input_tokens", 25),
-            int_kv("gen_ai.usage.cache_read.input_tokens", 5),
+            attr("gen_ai.provider.name", "openai"),
+            attr("gen_ai.operation.name", "embeddings"),
+            attr("gen_ai.request.model", "text-embedding-3-small"),
+            int_attr("gen_ai.usage.input_tokens", 25),
+            int_attr("gen_ai.usage.cache_read.input_tokens", 5),
         ];
         let g = genai(&attrs, "embeddings text-embedding-3-small").unwrap_or_default();
         assert_eq!(g.provider, "openai");
@@ -211,12 +211,12 @@ mod tests {
     #[test]
     fn reads_openllmetry() {
         let attrs = [
-            kv("gen_ai.system", "OpenAI"),
-            kv("llm.request.type", "chat"),
-            kv("gen_ai.request.model", "gpt-4o-mini"),
-            int_kv("gen_ai.usage.prompt_tokens", 350),
-            int_kv("gen_ai.usage.completion_tokens", 40),
-            kv("gen_ai.completion.0.finish_reason", "stop"),
+            attr("gen_ai.system", "OpenAI"),
+            attr("llm.request.type", "chat"),
+            attr("gen_ai.request.model", "gpt-4o-mini"),
+            int_attr("gen_ai.usage.prompt_tokens", 350),
+            int_attr("gen_ai.usage.completion_tokens", 40),
+            attr("gen_ai.completion.0.finish_reason", "stop"),
         ];
         let g = genai(&attrs, "openai.chat").unwrap_or_default();
         assert_eq!(g.provider, "openai");
@@ -228,11 +228,11 @@ mod tests {
     #[test]
     fn reads_openinference() {
         let attrs = [
-            kv("openinference.span.kind", "LLM"),
-            kv("llm.model_name", "gpt-4o"),
-            kv("llm.provider", "azure"),
-            int_kv("llm.token_count.prompt", 3200),
-            int_kv("llm.token_count.completion", 250),
+            attr("openinference.span.kind", "LLM"),
+            attr("llm.model_name", "gpt-4o"),
+            attr("llm.provider", "azure"),
+            int_attr("llm.token_count.prompt", 3200),
+            int_attr("llm.token_count.completion", 250),
         ];
         let g = genai(&attrs, "ChatCompletion").unwrap_or_default();
         assert_eq!(g.provider, "azure.ai.openai");
@@ -244,8 +244,8 @@ mod tests {
 
     #[test]
     fn openinference_chains_are_not_llm_calls() {
-        assert!(genai(&[kv("openinference.span.kind", "CHAIN")], "chain").is_none());
-        assert!(genai(&[kv("http.method", "GET")], "GET").is_none());
+        assert!(genai(&[attr("openinference.span.kind", "CHAIN")], "chain").is_none());
+        assert!(genai(&[attr("http.method", "GET")], "GET").is_none());
     }
 
     #[test]

@@ -1,26 +1,25 @@
 //! One pass over a span's attributes that picks out every semantic-convention key the mapping
 //! reads, in both generations of names, so later lookups cost nothing.
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-
 use super::attributes::{as_f64, as_i64, as_str};
+use super::wire::{KeyValueRef, ValueRef};
 
 macro_rules! known_attributes {
     ($($field:ident => $key:literal,)*) => {
         /// References to the recognised attributes of one item.
         #[derive(Default)]
         pub struct Known<'a> {
-            $(pub $field: Option<&'a AnyValue>,)*
+            $(pub $field: Option<ValueRef<'a>>,)*
             /// Any `gen_ai.prompt.*`, `gen_ai.completion.*` or `traceloop.*` key (OpenLLMetry).
             pub openllmetry_marker: bool,
         }
 
         impl<'a> Known<'a> {
-            pub fn index(attributes: &'a [KeyValue]) -> Self {
+            pub fn index(attributes: &[KeyValueRef<'a>]) -> Self {
                 let mut known = Known::default();
                 for kv in attributes {
-                    let value = kv.value.as_ref();
-                    match kv.key.as_str() {
+                    let value = Some(kv.value);
+                    match kv.key {
                         $($key => known.$field = value,)*
                         key => {
                             if key.starts_with("gen_ai.prompt.")

@@ -3,33 +3,40 @@
 
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::logs::v1::LogRecord;
-
-use super::attributes::{DimensionsBuilder, as_str, render, to_json_value, truncate_in_place};
+use super::attributes::{DimensionsBuilder, as_str, render, to_json, truncated};
 use super::known::Known;
+use super::wire::{self, LogRecordRef, ValueRef, WireError};
 use super::{
     Context, Normalized, Rejection, exceptions, item_id, optional_span_id, optional_trace_id,
     resource, timestamp_in_window,
 };
 use crate::model::{Batch, Common, CustomEvent, Item, Resource, Trace, item_count_for_sample_rate};
 
-pub fn logs(request: ExportLogsServiceRequest, ctx: &Context<'_>) -> Normalized {
+/// Normalizes an encoded `ExportLogsServiceRequest`. Fails only when the request itself cannot
+/// be framed; a malformed record is rejected on its own.
+pub fn logs(body: &[u8], ctx: &Context<'_>) -> Result<Normalized, WireError> {
     let mut out = Normalized::default();
-    for resource_logs in request.resource_logs {
-        let resource = resource::from_otlp(resource_logs.resource, ctx.limits);
-        for scope_logs in resource_logs.scope_logs {
-            let logger = scope_logs.scope.map(|s| s.name).unwrap_or_default();
-            for record in scope_logs.log_records {
-                match record_row(record, &logger, &resource, ctx, &mut out.batch) {
+    for group in wire::resource_groups(body)? {
+        let resource = resource::from_wire(group.resource, ctx.limits)?;
+        for scope in group.scopes {
+            let scope = wire::scope_group(scope)?;
+            let logger = scope
+                .scope
+                .map(wire::scope_name)
+                .transpose()?
+                .unwrap_or_default();
+            for record in scope.items {
+                let result = LogRecordRef::parse(record)
+                    .map_err(Rejection::Malformed)
+                    .and_then(|record| record_row(record, logger, &resource, ctx, &mut out.batch));
+                match result {
                     Ok(()) => out.accepted += 1,
                     Err(rejection) => out.reject(rejection),
                 }
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Application Insights severity level (0 Verbose … 4 Critical) of an OTLP severity number,
@@ -52,22 +59,23 @@ pub fn severity_level(severity_number: i32, severity_text: &str) -> u8 {
 }
 
 fn record_row(
-    record: LogRecord,
+    record: LogRecordRef<'_>,
     logger: &str,
     resource: &Arc<Resource>,
     ctx: &Context<'_>,
     batch: &mut Batch,
 ) -> Result<(), Rejection> {
-    let operation_id = optional_trace_id(&record.trace_id)?;
-    let parent_id = optional_span_id(&record.span_id)?;
+    let operation_id = optional_trace_id(record.trace_id)?;
+    let parent_id = optional_span_id(record.span_id)?;
     // The spec says: use the event time, else the observed time, else the receive time.
     let timestamp_ns = match (record.time_unix_nano, record.observed_time_unix_nano) {
         (0, 0) => ctx.now_ns,
         (0, observed) => timestamp_in_window(observed, ctx)?,
         (time, _) => timestamp_in_window(time, ctx)?,
     };
-    let severity_level = severity_level(record.severity_number, &record.severity_text);
-    let body = message_of(&record);
+    let severity_level = severity_level(record.severity_number, record.severity_text);
+    let body = message_of(record.body);
+    let max_text = ctx.limits.max_text_bytes;
 
     let known = Known::index(&record.attributes);
     let event_name = as_str(known.custom_event_name).map(str::to_owned);
@@ -78,23 +86,14 @@ fn record_row(
                 body.as_deref().or_else(|| as_str(known.exception_message)),
                 as_str(known.exception_stacktrace),
                 severity_level,
-                ctx.limits.max_text_bytes,
+                max_text,
             )
         });
-    let item_count = known.sample_rate().map_or(1, item_count_for_sample_rate);
-    let user_id = known.user_id().unwrap_or_default().to_owned();
-    let authenticated_user_id = known.authenticated_user_id().unwrap_or_default().to_owned();
-    let session_id = known.session_id().unwrap_or_default().to_owned();
-    let client_ip = known.client_ip().unwrap_or_default().to_owned();
-    let operation_name = as_str(known.ai_operation_name)
-        .unwrap_or_default()
-        .to_owned();
-    drop(known);
-
-    let mut message = body
-        .or_else(|| (!record.event_name.is_empty()).then(|| record.event_name.clone()))
-        .unwrap_or_else(|| "n/a".to_owned());
-    truncate_in_place(&mut message, ctx.limits.max_text_bytes);
+    let message = match body {
+        Some(body) => truncated(&body, max_text).to_owned(),
+        None if !record.event_name.is_empty() => truncated(record.event_name, max_text).to_owned(),
+        None => "n/a".to_owned(),
+    };
     let id = item_id(&[
         operation_id.as_bytes(),
         parent_id.as_bytes(),
@@ -102,25 +101,25 @@ fn record_row(
         message.as_bytes(),
     ]);
 
-    let mut dimensions = DimensionsBuilder::new(ctx.limits, record.attributes.len() + 3);
-    for kv in record.attributes {
-        let mapped = match kv.key.as_str() {
+    let mut dimensions = DimensionsBuilder::for_attributes(ctx.limits, &record.attributes, 3);
+    for kv in &record.attributes {
+        let mapped = match kv.key {
             "exception.type" | "exception.message" | "exception.stacktrace" => exception.is_some(),
             "microsoft.custom_event.name" | "enduser.id" | "enduser.pseudo.id" => true,
             _ => false,
         };
         if !mapped {
-            dimensions.push_key_value(kv);
+            dimensions.push_ref(kv);
         }
     }
     if !record.event_name.is_empty() {
-        dimensions.push("event.name".to_owned(), record.event_name);
+        dimensions.push("event.name", record.event_name);
     }
     if !logger.is_empty() {
-        dimensions.push("logger_name".to_owned(), logger.to_owned());
+        dimensions.push("logger_name", logger);
     }
     if !record.severity_text.is_empty() {
-        dimensions.push("severity_text".to_owned(), record.severity_text);
+        dimensions.push("severity_text", record.severity_text);
     }
     let (dimensions, measurements) = dimensions.finish();
 
@@ -131,13 +130,15 @@ fn record_row(
         item_id: id,
         operation_id,
         operation_parent_id: parent_id,
-        operation_name,
+        operation_name: as_str(known.ai_operation_name)
+            .unwrap_or_default()
+            .to_owned(),
         resource: Arc::clone(resource),
-        user_id,
-        user_authenticated_id: authenticated_user_id,
-        session_id,
-        client_ip,
-        item_count,
+        user_id: known.user_id().unwrap_or_default().to_owned(),
+        user_authenticated_id: known.authenticated_user_id().unwrap_or_default().to_owned(),
+        session_id: known.session_id().unwrap_or_default().to_owned(),
+        client_ip: known.client_ip().unwrap_or_default().to_owned(),
+        item_count: known.sample_rate().map_or(1, item_count_for_sample_rate),
         dimensions,
         measurements,
     };
@@ -161,14 +162,14 @@ fn record_row(
 }
 
 /// The body as text: strings as they are, structured bodies as JSON; `None` when empty.
-fn message_of(record: &LogRecord) -> Option<String> {
-    let body = record.body.as_ref()?;
-    match body.value.as_ref()? {
-        Value::StringValue(s) if s.trim().is_empty() => None,
-        Value::StringValue(s) => Some(s.clone()),
-        Value::KvlistValue(list) if list.values.is_empty() => None,
-        Value::ArrayValue(_) | Value::KvlistValue(_) => Some(to_json_value(body).to_string()),
-        _ => Some(render(body)),
+fn message_of(body: ValueRef<'_>) -> Option<String> {
+    match body {
+        ValueRef::Empty => None,
+        ValueRef::Str(s) if s.trim().is_empty() => None,
+        ValueRef::Str(s) => Some(s.to_owned()),
+        ValueRef::Kvlist([]) => None,
+        ValueRef::Array(_) | ValueRef::Kvlist(_) => Some(to_json(body).to_string()),
+        scalar => Some(render(scalar)),
     }
 }
 

@@ -22,7 +22,15 @@ const SCALE_RANGE: std::ops::RangeInclusive<i32> = -10..=20;
 pub fn metrics(request: ExportMetricsServiceRequest, ctx: &Context<'_>) -> Normalized {
     let mut out = Normalized::default();
     for resource_metrics in request.resource_metrics {
-        let resource = resource::from_otlp(resource_metrics.resource, ctx.limits);
+        // Metrics arrive decoded by prost; their resource goes through the same reader as
+        // traces and logs, re-encoded (once per resource, so cheap).
+        let encoded = resource_metrics
+            .resource
+            .map(|r| prost::Message::encode_to_vec(&r));
+        let resource = match resource::from_wire(encoded.as_deref(), ctx.limits) {
+            Ok(resource) => resource,
+            Err(_) => resource::from_attributes(&[], ctx.limits),
+        };
         for scope_metrics in resource_metrics.scope_metrics {
             let namespace = scope_metrics.scope.map(|s| s.name).unwrap_or_default();
             for metric in scope_metrics.metrics {
@@ -121,10 +129,10 @@ impl Shared<'_> {
         };
         let timestamp_ns = timestamp_in_window(time, ctx)?;
         let mut dimensions = DimensionsBuilder::new(ctx.limits, point.attributes.len());
-        dimensions.push_all(point.attributes);
+        dimensions.push_proto(&point.attributes);
         let (dimensions, mut measurements) = dimensions.finish();
         for (quantile, value) in &point.quantiles {
-            measurements.push(format!("quantile_{quantile}"), *value);
+            measurements.push(&format!("quantile_{quantile}"), *value);
         }
         let id = item_id(&[
             self.name.as_bytes(),

@@ -15,6 +15,7 @@ mod request;
 mod resource;
 mod spans;
 mod url;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -92,6 +93,8 @@ pub enum Rejection {
     MissingValue,
     #[error("{0}")]
     InvalidEnvelope(String),
+    #[error(transparent)]
+    Malformed(#[from] wire::WireError),
 }
 
 /// The rows made from one request, and how many input items were accepted or rejected.
@@ -127,11 +130,37 @@ fn timestamp_in_window(ts_ns: u64, ctx: &Context<'_>) -> Result<i64, Rejection> 
 /// zeros, which mean "none").
 fn id_hex(bytes: &[u8]) -> String {
     if bytes.iter().all(|b| *b == 0) {
-        String::new()
-    } else {
-        hex::encode(bytes)
+        return String::new();
     }
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push_str(HEX_PAIRS[usize::from(*byte)]);
+    }
+    out
 }
+
+/// Two lower-case hex digits for every byte value.
+static HEX_PAIRS: [&str; 256] = {
+    let mut pairs = [""; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = HEX_TABLE.split_at(byte * 2).1.split_at(2).0;
+        byte += 1;
+    }
+    pairs
+};
+
+/// `"000102…ff"`: the pairs of [`HEX_PAIRS`], sliced at compile time.
+const HEX_TABLE: &str = concat!(
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f",
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f",
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f",
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f",
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf",
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf",
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff",
+);
 
 /// A trace id that is either absent (empty or zeros, for logs) or exactly 16 bytes.
 fn optional_trace_id(bytes: &[u8]) -> Result<String, Rejection> {
@@ -175,6 +204,12 @@ mod case_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_pairs_cover_every_byte() {
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(id_hex(&all), hex::encode(&all));
+    }
 
     #[test]
     fn zero_ids_mean_none() {

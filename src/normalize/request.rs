@@ -3,7 +3,7 @@
 
 use super::attributes::{as_i64, as_str};
 use super::known::Known;
-use super::url::{host_with_port, is_default_http_port};
+use super::url::{host_with_port, is_default_http_port, join, method_and_target, result_code};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Classified {
@@ -17,19 +17,18 @@ pub fn classify(known: &Known<'_>, span_name: &str) -> Classified {
     let method = known.http_method();
     let route = as_str(known.http_route);
     let name = match (method, route) {
-        (Some(method), Some(route)) if !route.is_empty() => {
-            format!("{} {route}", method.to_ascii_uppercase())
-        }
+        (Some(method), Some(route)) if !route.is_empty() => method_and_target(method, route),
         _ => span_name.to_owned(),
     };
-    let result_code = known
-        .http_status()
-        .or_else(|| as_i64(known.rpc_grpc_status_code))
-        .map_or_else(|| "0".to_owned(), |code| code.to_string());
+    let result_code = result_code(
+        known
+            .http_status()
+            .or_else(|| as_i64(known.rpc_grpc_status_code)),
+    );
     let source = known
         .messaging_destination()
         .map(|destination| match known.peer_host() {
-            Some(peer) => format!("{peer}/{destination}"),
+            Some(peer) => join(&[peer, "/", destination]),
             None => destination.to_owned(),
         })
         .unwrap_or_default();
@@ -47,7 +46,7 @@ fn server_url(known: &Known<'_>) -> Option<String> {
         return Some(url.to_owned());
     }
     let target = match (as_str(known.url_path), as_str(known.url_query)) {
-        (Some(path), Some(query)) if !query.is_empty() => format!("{path}?{query}"),
+        (Some(path), Some(query)) if !query.is_empty() => join(&[path, "?", query]),
         (Some(path), _) => path.to_owned(),
         (None, _) => as_str(known.http_target)?.to_owned(),
     };
@@ -68,7 +67,7 @@ fn server_url(known: &Known<'_>) -> Option<String> {
                     })
                 })
         })?;
-    Some(format!("{scheme}://{host}{target}"))
+    Some(join(&[scheme, "://", &host, &target]))
 }
 
 /// Application Insights request success: an error status fails; otherwise an HTTP status
@@ -86,17 +85,17 @@ pub fn success(status_is_error: bool, http_status: Option<i64>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::test_support::{int_kv, kv};
+    use crate::normalize::test_support::{attr, int_attr};
 
     #[test]
     fn names_http_requests_by_method_and_route() {
         let attrs = [
-            kv("http.method", "post"),
-            kv("http.route", "/items/{id}"),
-            kv("http.target", "/items/7"),
-            kv("http.scheme", "http"),
-            kv("http.host", "127.0.0.1:19002"),
-            int_kv("http.status_code", 200),
+            attr("http.method", "post"),
+            attr("http.route", "/items/{id}"),
+            attr("http.target", "/items/7"),
+            attr("http.scheme", "http"),
+            attr("http.host", "127.0.0.1:19002"),
+            int_attr("http.status_code", 200),
         ];
         let c = classify(&Known::index(&attrs), "POST /items/{id}");
         assert_eq!(c.name, "POST /items/{id}");
@@ -107,12 +106,12 @@ mod tests {
     #[test]
     fn rebuilds_urls_from_new_conventions() {
         let attrs = [
-            kv("http.request.method", "GET"),
-            kv("url.scheme", "https"),
-            kv("server.address", "api.example.com"),
-            int_kv("server.port", 443),
-            kv("url.path", "/v1/x"),
-            kv("url.query", "q=1"),
+            attr("http.request.method", "GET"),
+            attr("url.scheme", "https"),
+            attr("server.address", "api.example.com"),
+            int_attr("server.port", 443),
+            attr("url.path", "/v1/x"),
+            attr("url.query", "q=1"),
         ];
         let c = classify(&Known::index(&attrs), "GET");
         assert_eq!(c.url, "https://api.example.com/v1/x?q=1");

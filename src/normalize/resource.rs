@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
-
 use super::Limits;
-use super::attributes::{DimensionsBuilder, as_str, render_owned};
+use super::attributes::{DimensionsBuilder, as_str};
+use super::wire::{self, KeyValueRef, WireError};
 use crate::model::Resource;
 
 /// The service name the OpenTelemetry spec prescribes when `service.name` is missing.
@@ -22,15 +21,23 @@ const K8S_ROLE_FALLBACKS: [&str; 6] = [
     "k8s.daemonset.name",
 ];
 
+/// Builds the role context of one encoded resource.
+pub fn from_wire(resource: Option<&[u8]>, limits: &Limits) -> Result<Arc<Resource>, WireError> {
+    let attributes = match resource {
+        Some(bytes) => wire::resource_attributes(bytes)?,
+        None => Vec::new(),
+    };
+    Ok(from_attributes(&attributes, limits))
+}
+
 /// Builds the role context of one resource; the consumed attributes become columns and the rest
 /// stay as dimensions.
-pub fn from_otlp(resource: Option<OtlpResource>, limits: &Limits) -> Arc<Resource> {
-    let attributes = resource.map(|r| r.attributes).unwrap_or_default();
+pub fn from_attributes(attributes: &[KeyValueRef<'_>], limits: &Limits) -> Arc<Resource> {
     let lookup = |key: &str| {
         attributes
             .iter()
             .find(|kv| kv.key == key)
-            .and_then(|kv| as_str(kv.value.as_ref()))
+            .and_then(|kv| as_str(Some(kv.value)))
             .filter(|s| !s.is_empty())
     };
 
@@ -59,13 +66,8 @@ pub fn from_otlp(resource: Option<OtlpResource>, limits: &Limits) -> Arc<Resourc
     let application_version = lookup("service.version").unwrap_or_default().to_owned();
 
     let mut dimensions = DimensionsBuilder::new(limits, attributes.len());
-    for kv in attributes {
-        if is_column(&kv.key) {
-            continue;
-        }
-        if let Some(value) = kv.value {
-            dimensions.push(kv.key, render_owned(value));
-        }
+    for kv in attributes.iter().filter(|kv| !is_column(kv.key)) {
+        dimensions.push_ref(kv);
     }
     let (dimensions, _) = dimensions.finish();
     Arc::new(Resource {
@@ -93,21 +95,21 @@ fn is_column(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::test_support::{kv, resource};
+    use crate::normalize::test_support::{attr, kv, resource};
+    use prost::Message;
 
     #[test]
     fn role_name_joins_namespace_and_name() {
-        let res = from_otlp(
-            Some(resource(vec![
-                kv("service.name", "rag-api"),
-                kv("service.namespace", "genai"),
-                kv("service.instance.id", "pod-1"),
-                kv("telemetry.sdk.language", "python"),
-                kv("telemetry.sdk.version", "1.45.2"),
-                kv("deployment.environment", "prod"),
-            ])),
-            &Limits::default(),
-        );
+        let encoded = resource(vec![
+            kv("service.name", "rag-api"),
+            kv("service.namespace", "genai"),
+            kv("service.instance.id", "pod-1"),
+            kv("telemetry.sdk.language", "python"),
+            kv("telemetry.sdk.version", "1.45.2"),
+            kv("deployment.environment", "prod"),
+        ])
+        .encode_to_vec();
+        let res = from_wire(Some(&encoded), &Limits::default()).expect("parses");
         assert_eq!(res.cloud_role_name, "genai.rag-api");
         assert_eq!(res.cloud_role_instance, "pod-1");
         assert_eq!(res.sdk_version, "otel-python:1.45.2");
@@ -117,25 +119,20 @@ mod tests {
 
     #[test]
     fn falls_back_to_unknown_service() {
-        let res = from_otlp(
-            Some(resource(vec![kv("host.name", "vm")])),
-            &Limits::default(),
-        );
+        let res = from_attributes(&[attr("host.name", "vm")], &Limits::default());
         assert_eq!(res.cloud_role_name, "unknown_service");
         assert_eq!(res.cloud_role_instance, "vm");
-        assert_eq!(
-            from_otlp(None, &Limits::default()).cloud_role_name,
-            "unknown_service"
-        );
+        let empty = from_wire(None, &Limits::default()).expect("no resource");
+        assert_eq!(empty.cloud_role_name, "unknown_service");
     }
 
     #[test]
     fn prefers_kubernetes_workload_over_sdk_default_name() {
-        let res = from_otlp(
-            Some(resource(vec![
-                kv("service.name", "unknown_service:python"),
-                kv("k8s.deployment.name", "chat"),
-            ])),
+        let res = from_attributes(
+            &[
+                attr("service.name", "unknown_service:python"),
+                attr("k8s.deployment.name", "chat"),
+            ],
             &Limits::default(),
         );
         assert_eq!(res.cloud_role_name, "chat");

@@ -2,20 +2,16 @@
 
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
-use opentelemetry_proto::tonic::trace::v1::{Span, status::StatusCode};
-
-use super::attributes::{DimensionsBuilder, as_str, truncate_in_place};
+use super::attributes::{DimensionsBuilder, as_str, truncate_in_place, truncated};
 use super::known::Known;
+use super::wire::{self, EventRef, KeyValueRef, SpanRef, WireError};
 use super::{
     Context, Normalized, Rejection, dependency, exceptions, genai, id_hex, item_id, request,
     resource, timestamp_in_window,
 };
 use crate::model::{
-    Batch, Common, Dependency, GenAi, Item, Request, Resource, Trace, item_count_for_sample_rate,
-    performance_bucket,
+    Batch, Common, Dependency, GenAiColumns, Item, Request, Resource, Trace,
+    item_count_for_sample_rate, performance_bucket,
 };
 
 /// Span flag bits (OTLP 1.1): the parent's remoteness is known, and it is remote.
@@ -25,49 +21,78 @@ const FLAG_IS_REMOTE: u32 = 0x200;
 const MAX_LINKS: usize = 100;
 /// Severity of a non-exception span event stored as a log line (Information).
 const EVENT_SEVERITY: u8 = 1;
+/// `Span.SpanKind` values.
+const KIND_INTERNAL: i32 = 1;
+const KIND_SERVER: i32 = 2;
+const KIND_CLIENT: i32 = 3;
+const KIND_PRODUCER: i32 = 4;
+const KIND_CONSUMER: i32 = 5;
+/// `Status.StatusCode.STATUS_CODE_ERROR`.
+const STATUS_ERROR: i32 = 2;
 
-pub fn traces(request: ExportTraceServiceRequest, ctx: &Context<'_>) -> Normalized {
+/// Normalizes an encoded `ExportTraceServiceRequest`. Fails only when the request itself
+/// cannot be framed; a malformed span is rejected on its own.
+pub fn traces(body: &[u8], ctx: &Context<'_>) -> Result<Normalized, WireError> {
     let mut out = Normalized::default();
-    for resource_spans in request.resource_spans {
-        let resource = resource::from_otlp(resource_spans.resource, ctx.limits);
-        for scope_spans in resource_spans.scope_spans {
-            for span in scope_spans.spans {
-                match span_rows(span, &resource, ctx, &mut out.batch) {
+    let mut groups = Vec::new();
+    let mut span_count = 0;
+    for group in wire::resource_groups(body)? {
+        let resource = resource::from_wire(group.resource, ctx.limits)?;
+        let scopes = group
+            .scopes
+            .into_iter()
+            .map(wire::scope_group)
+            .collect::<Result<Vec<_>, _>>()?;
+        span_count += scopes.iter().map(|s| s.items.len()).sum::<usize>();
+        groups.push((resource, scopes));
+    }
+    // Rows are large; growing the vector span by span would copy them over and over.
+    out.batch.dependencies.reserve(span_count);
+    // One view, reused: its attribute vector keeps its capacity from span to span.
+    let mut view = SpanRef::default();
+    for (resource, scopes) in groups {
+        for scope in scopes {
+            for span in scope.items {
+                let result = view
+                    .parse_into(span)
+                    .map_err(Rejection::Malformed)
+                    .and_then(|()| span_rows(&view, &resource, ctx, &mut out.batch));
+                match result {
                     Ok(()) => out.accepted += 1,
                     Err(rejection) => out.reject(rejection),
                 }
             }
         }
     }
-    out
+    Ok(out)
 }
 
-/// The span's row, decided before its attributes are moved into dimensions.
+/// The span's row, decided before its attributes become dimensions.
 enum SpanRow {
     Request(Request),
     Dependency(Dependency),
 }
 
 fn span_rows(
-    span: Span,
+    span: &SpanRef<'_>,
     resource: &Arc<Resource>,
     ctx: &Context<'_>,
     batch: &mut Batch,
 ) -> Result<(), Rejection> {
     let operation_id = required_id(
-        &span.trace_id,
+        span.trace_id,
         16,
         Rejection::TraceIdLength,
         Rejection::ZeroTraceId,
     )?;
     let id = required_id(
-        &span.span_id,
+        span.span_id,
         8,
         Rejection::SpanIdLength,
         Rejection::ZeroSpanId,
     )?;
     let parent_id = match span.parent_span_id.len() {
-        0 | 8 => id_hex(&span.parent_span_id),
+        0 | 8 => id_hex(span.parent_span_id),
         n => return Err(Rejection::ParentSpanIdLength(n)),
     };
     if span.end_time_unix_nano < span.start_time_unix_nano {
@@ -79,30 +104,42 @@ fn span_rows(
     let start_ns = timestamp_in_window(span.start_time_unix_nano, ctx)?;
     timestamp_in_window(span.end_time_unix_nano, ctx)?;
     let duration_ms = (span.end_time_unix_nano - span.start_time_unix_nano) as f64 / 1e6;
+    // Events and links are parsed up front, so a malformed one rejects the span before any of
+    // its rows are kept.
+    let events = if span.events.is_empty() {
+        Vec::new()
+    } else {
+        span.events
+            .iter()
+            .map(|bytes| EventRef::parse(bytes))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let links = if span.links.is_empty() {
+        Vec::new()
+    } else {
+        span.links
+            .iter()
+            .take(MAX_LINKS)
+            .map(|bytes| wire::link_ids(bytes))
+            .collect::<Result<Vec<_>, _>>()?
+    };
 
-    let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
-    let status_is_error = span
-        .status
-        .as_ref()
-        .is_some_and(|s| s.code == StatusCode::Error as i32);
+    let status_is_error = span.status_code == STATUS_ERROR;
     let parent_is_remote =
         span.flags & (FLAG_HAS_IS_REMOTE | FLAG_IS_REMOTE) == (FLAG_HAS_IS_REMOTE | FLAG_IS_REMOTE);
-
     let known = Known::index(&span.attributes);
-    let genai = genai::detect(&known, &span.name);
-    let is_request = match kind {
-        SpanKind::Server | SpanKind::Consumer => true,
-        SpanKind::Internal | SpanKind::Unspecified => {
-            genai.is_none() && (parent_id.is_empty() || parent_is_remote)
-        }
-        SpanKind::Client | SpanKind::Producer => false,
+    let genai = genai::detect(&known, span.name);
+    let is_request = match span.kind {
+        KIND_SERVER | KIND_CONSUMER => true,
+        KIND_CLIENT | KIND_PRODUCER => false,
+        // INTERNAL, UNSPECIFIED and unknown kinds: entry points of this service are requests.
+        _ => genai.is_none() && (parent_id.is_empty() || parent_is_remote),
     };
-    let item_count = known.sample_rate().map_or(1, item_count_for_sample_rate);
-    let user_id = known.user_id().unwrap_or_default().to_owned();
-    let authenticated_user_id = known.authenticated_user_id().unwrap_or_default().to_owned();
-    let session_id = known.session_id().unwrap_or_default().to_owned();
-    let mut row = if is_request {
-        let classified = request::classify(&known, &span.name);
+    let max_text = ctx.limits.max_text_bytes;
+    let row = if is_request {
+        let mut classified = request::classify(&known, span.name);
+        truncate_in_place(&mut classified.name, max_text);
+        truncate_in_place(&mut classified.url, max_text);
         SpanRow::Request(Request {
             id: id.clone(),
             name: classified.name,
@@ -114,7 +151,21 @@ fn span_rows(
             performance_bucket: performance_bucket(duration_ms),
         })
     } else {
-        let classified = dependency::classify(kind, &known, &span.name, genai.as_ref());
+        let kind = if span.kind == KIND_INTERNAL || !(1..=5).contains(&span.kind) {
+            dependency::Kind::Internal
+        } else if span.kind == KIND_PRODUCER {
+            dependency::Kind::Producer
+        } else {
+            dependency::Kind::Client
+        };
+        let mut classified = dependency::classify(kind, &known, span.name, genai.as_ref());
+        for text in [
+            &mut classified.name,
+            &mut classified.target,
+            &mut classified.data,
+        ] {
+            truncate_in_place(text, max_text);
+        }
         let failed_http = known.http_status().is_some_and(|code| code >= 400);
         SpanRow::Dependency(Dependency {
             id: id.clone(),
@@ -126,26 +177,20 @@ fn span_rows(
             success: !status_is_error && !failed_http,
             duration_ms,
             performance_bucket: performance_bucket(duration_ms),
-            genai: genai.unwrap_or_else(GenAi::default),
+            genai: GenAiColumns(genai.map(Box::new)),
         })
     };
-    let client_ip = match row {
-        SpanRow::Request(_) => known.client_ip().unwrap_or_default().to_owned(),
-        SpanRow::Dependency(_) => String::new(),
-    };
-    drop(known);
-    limit_text_columns(&mut row, ctx.limits.max_text_bytes);
 
-    let mut dimensions = DimensionsBuilder::new(ctx.limits, span.attributes.len() + 2);
-    dimensions.push_all(span.attributes);
-    if let Some(status) = span.status.filter(|s| !s.message.is_empty()) {
-        dimensions.push("otel.status_description".to_owned(), status.message);
+    let text_bytes = span.attribute_bytes + span.status_message.len();
+    let mut dimensions = DimensionsBuilder::sized(ctx.limits, &span.attributes, text_bytes, 2);
+    dimensions.push_all(&span.attributes);
+    if !span.status_message.is_empty() {
+        dimensions.push("otel.status_description", span.status_message);
     }
-    if !span.links.is_empty() {
-        dimensions.push("_MS.links".to_owned(), links_json(&span.links));
+    if !links.is_empty() {
+        dimensions.push("_MS.links", &links_json(&links));
     }
     let (dimensions, measurements) = dimensions.finish();
-
     let common = Common {
         timestamp_ns: start_ns,
         ikey: Arc::clone(&ctx.ikey),
@@ -155,15 +200,18 @@ fn span_rows(
         operation_parent_id: parent_id,
         operation_name: String::new(),
         resource: Arc::clone(resource),
-        user_id,
-        user_authenticated_id: authenticated_user_id,
-        session_id,
-        client_ip,
-        item_count,
+        user_id: known.user_id().unwrap_or_default().to_owned(),
+        user_authenticated_id: known.authenticated_user_id().unwrap_or_default().to_owned(),
+        session_id: known.session_id().unwrap_or_default().to_owned(),
+        client_ip: match row {
+            SpanRow::Request(_) => known.client_ip().unwrap_or_default().to_owned(),
+            SpanRow::Dependency(_) => String::new(),
+        },
+        item_count: known.sample_rate().map_or(1, item_count_for_sample_rate),
         dimensions,
         measurements,
     };
-    for (index, event) in span.events.into_iter().enumerate() {
+    for (index, event) in events.into_iter().enumerate() {
         event_row(event, index, &common, ctx, batch);
     }
     match row {
@@ -190,29 +238,11 @@ fn required_id(
     Ok(hex)
 }
 
-fn limit_text_columns(row: &mut SpanRow, max_bytes: usize) {
-    match row {
-        SpanRow::Request(r) => {
-            truncate_in_place(&mut r.name, max_bytes);
-            truncate_in_place(&mut r.url, max_bytes);
-        }
-        SpanRow::Dependency(d) => {
-            truncate_in_place(&mut d.name, max_bytes);
-            truncate_in_place(&mut d.data, max_bytes);
-            truncate_in_place(&mut d.target, max_bytes);
-        }
-    }
-}
-
-fn links_json(links: &[Link]) -> String {
+fn links_json(links: &[(&[u8], &[u8])]) -> String {
     let linked: Vec<serde_json::Value> = links
         .iter()
-        .take(MAX_LINKS)
-        .map(|link| {
-            serde_json::json!({
-                "operation_Id": id_hex(&link.trace_id),
-                "id": id_hex(&link.span_id),
-            })
+        .map(|(trace_id, span_id)| {
+            serde_json::json!({ "operation_Id": id_hex(trace_id), "id": id_hex(span_id) })
         })
         .collect();
     serde_json::Value::Array(linked).to_string()
@@ -220,7 +250,13 @@ fn links_json(links: &[Link]) -> String {
 
 /// A span event as its own row: `exception` events become exceptions, others log lines. Events
 /// belong to their span, so their parent id is the span's id.
-fn event_row(event: Event, index: usize, span: &Common, ctx: &Context<'_>, batch: &mut Batch) {
+fn event_row(
+    event: EventRef<'_>,
+    index: usize,
+    span: &Common,
+    ctx: &Context<'_>,
+    batch: &mut Batch,
+) {
     // A bad event timestamp must not cost the span; the span start stands in for it.
     let timestamp_ns = timestamp_in_window(event.time_unix_nano, ctx).unwrap_or(span.timestamp_ns);
     let index_text = index.to_string();
@@ -236,13 +272,15 @@ fn event_row(event: Event, index: usize, span: &Common, ctx: &Context<'_>, batch
         measurements,
         ..span.clone_without_attributes()
     };
-    if event.name == "exception" {
+    let is_exception = event.name == "exception";
+    let (dimensions, measurements) = event_dimensions(&event.attributes, ctx, is_exception);
+    if is_exception {
         let find = |key: &str| {
             event
                 .attributes
                 .iter()
                 .find(|kv| kv.key == key)
-                .and_then(|kv| as_str(kv.value.as_ref()))
+                .and_then(|kv| as_str(Some(kv.value)))
         };
         let data = exceptions::from_otel(
             find("exception.type"),
@@ -251,19 +289,15 @@ fn event_row(event: Event, index: usize, span: &Common, ctx: &Context<'_>, batch
             exceptions::ERROR_SEVERITY,
             ctx.limits.max_text_bytes,
         );
-        let (dimensions, measurements) = event_dimensions(event.attributes, ctx, true);
         batch.exceptions.push(Item {
             common: common(dimensions, measurements),
             data,
         });
     } else {
-        let (dimensions, measurements) = event_dimensions(event.attributes, ctx, false);
-        let mut message = event.name.clone();
-        truncate_in_place(&mut message, ctx.limits.max_text_bytes);
         batch.traces.push(Item {
             common: common(dimensions, measurements),
             data: Trace {
-                message,
+                message: truncated(event.name, ctx.limits.max_text_bytes).to_owned(),
                 severity_level: EVENT_SEVERITY,
             },
         });
@@ -271,18 +305,18 @@ fn event_row(event: Event, index: usize, span: &Common, ctx: &Context<'_>, batch
 }
 
 fn event_dimensions(
-    attributes: Vec<KeyValue>,
+    attributes: &[KeyValueRef<'_>],
     ctx: &Context<'_>,
     is_exception: bool,
 ) -> (crate::model::Dimensions, crate::model::Measurements) {
-    let mut dimensions = DimensionsBuilder::new(ctx.limits, attributes.len());
+    let mut dimensions = DimensionsBuilder::for_attributes(ctx.limits, attributes, 0);
     for kv in attributes {
         let mapped = matches!(
-            kv.key.as_str(),
+            kv.key,
             "exception.type" | "exception.message" | "exception.stacktrace"
         );
         if !(is_exception && mapped) {
-            dimensions.push_key_value(kv);
+            dimensions.push_ref(kv);
         }
     }
     dimensions.finish()

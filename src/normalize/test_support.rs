@@ -5,6 +5,23 @@ use std::path::PathBuf;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
+use super::wire::{KeyValueRef, ValueRef};
+
+/// A string attribute as the wire reader yields it.
+pub fn attr(key: &'static str, value: &'static str) -> KeyValueRef<'static> {
+    KeyValueRef {
+        key,
+        value: ValueRef::Str(value),
+    }
+}
+
+pub fn int_attr(key: &'static str, value: i64) -> KeyValueRef<'static> {
+    KeyValueRef {
+        key,
+        value: ValueRef::Int(value),
+    }
+}
+
 pub fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.to_owned(),

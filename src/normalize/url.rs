@@ -11,21 +11,24 @@ pub struct UrlParts<'a> {
 }
 
 pub fn split(url: &str) -> UrlParts<'_> {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (scheme, rest),
-        None => ("", url),
+    let bytes = url.as_bytes();
+    let (scheme, rest) = match memchr::memchr(b':', bytes) {
+        Some(colon) if bytes[colon..].starts_with(b"://") => (&url[..colon], &url[colon + 3..]),
+        _ => ("", url),
     };
     let (authority, path_and_more) = if scheme.is_empty() {
         ("", rest)
     } else {
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let end = memchr::memchr3(b'/', b'?', b'#', rest.as_bytes()).unwrap_or(rest.len());
         rest.split_at(end)
     };
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let host_port = match memchr::memrchr(b'@', authority.as_bytes()) {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    };
     let (host, port) = split_host_port(host_port);
-    let path_end = path_and_more
-        .find(['?', '#'])
-        .unwrap_or(path_and_more.len());
+    let path_end =
+        memchr::memchr2(b'?', b'#', path_and_more.as_bytes()).unwrap_or(path_and_more.len());
     let path = &path_and_more[..path_end];
     UrlParts {
         scheme,
@@ -48,29 +51,60 @@ pub fn split_host_port(authority: &str) -> (&str, Option<u16>) {
             None => (authority, None),
         };
     }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => match port.parse() {
-            Ok(port) => (host, Some(port)),
-            Err(_) => (authority, None),
-        },
+    match memchr::memrchr(b':', authority.as_bytes()) {
+        Some(colon) if !authority.as_bytes()[..colon].contains(&b':') => {
+            match authority[colon + 1..].parse() {
+                Ok(port) => (&authority[..colon], Some(port)),
+                Err(_) => (authority, None),
+            }
+        }
         _ => (authority, None),
     }
 }
 
 /// Whether `port` is the scheme's default (80 for http, 443 for https), so targets omit it.
 pub fn is_default_http_port(scheme: &str, port: i64) -> bool {
-    matches!(
-        (scheme.to_ascii_lowercase().as_str(), port),
-        ("http", 80) | ("https", 443) | ("", 80) | ("", 443)
-    )
+    match port {
+        80 => scheme.is_empty() || scheme.eq_ignore_ascii_case("http"),
+        443 => scheme.is_empty() || scheme.eq_ignore_ascii_case("https"),
+        _ => false,
+    }
 }
 
 /// `host` or `host:port` unless the port is the default one.
 pub fn host_with_port(host: &str, port: Option<i64>, is_default: impl Fn(i64) -> bool) -> String {
     match port {
-        Some(port) if port > 0 && !is_default(port) => format!("{host}:{port}"),
+        Some(port) if port > 0 && !is_default(port) => {
+            join(&[host, ":", itoa::Buffer::new().format(port)])
+        }
         _ => host.to_owned(),
     }
+}
+
+/// Concatenates `parts` with a single allocation (cheaper than `format!` on hot paths).
+pub fn join(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
+/// `"{METHOD} {target}"` with the method upper-cased, as Application Insights names HTTP calls.
+pub fn method_and_target(method: &str, target: &str) -> String {
+    let mut out = String::with_capacity(method.len() + 1 + target.len());
+    out.extend(method.chars().map(|c| c.to_ascii_uppercase()));
+    out.push(' ');
+    out.push_str(target);
+    out
+}
+
+/// A status code as the text stored in `resultCode`; `"0"` when there is none.
+pub fn result_code(code: Option<i64>) -> String {
+    code.map_or_else(
+        || "0".to_owned(),
+        |code| itoa::Buffer::new().format(code).to_owned(),
+    )
 }
 
 #[cfg(test)]

@@ -437,8 +437,12 @@ mod tests {
         let row = Item {
             common: Common {
                 timestamp_ns: 5,
-                dimensions: Dimensions(vec![("k".into(), "v".into())]),
-                measurements: Measurements(vec![("m".into(), 1.5)]),
+                dimensions: Dimensions::from_pairs([("k", "v")]),
+                measurements: {
+                    let mut m = Measurements::default();
+                    m.push("m", 1.5);
+                    m
+                },
                 ..Common::default()
             },
             data: Request {

@@ -63,7 +63,7 @@ async fn writes_and_reads_back_an_operation_and_metrics() {
     let mut batch = Batch::default();
     let resource = Arc::new(crate::model::Resource {
         cloud_role_name: "api".into(),
-        dimensions: crate::model::Dimensions(vec![("env".into(), "prod".into())]),
+        dimensions: crate::model::Dimensions::from_pairs([("env", "prod")]),
         ..Default::default()
     });
     let common = |ts: i64, parent: &str| crate::model::Common {
@@ -72,10 +72,7 @@ async fn writes_and_reads_back_an_operation_and_metrics() {
         operation_parent_id: parent.into(),
         resource: Arc::clone(&resource),
         item_count: 1,
-        dimensions: crate::model::Dimensions(vec![
-            ("env".into(), "test".into()),
-            ("k".into(), "v".into()),
-        ]),
+        dimensions: crate::model::Dimensions::from_pairs([("env", "test"), ("k", "v")]),
         ..Default::default()
     };
     batch.requests.push(Item {
@@ -101,7 +98,8 @@ async fn writes_and_reads_back_an_operation_and_metrics() {
                 request_model: "gpt-4o".into(),
                 input_tokens: 15,
                 ..Default::default()
-            },
+            }
+            .into(),
             ..Default::default()
         },
     });

@@ -1,0 +1,174 @@
+//! Wiring: the store, the pipeline, the ingest service and the three servers, started on
+//! listeners the caller bound (so tests use `127.0.0.1:0`), stopped with a bounded drain.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::api;
+use crate::config::ServeConfig;
+use crate::ingest::auth::Authenticator;
+use crate::ingest::{IngestService, grpc, http};
+use crate::pipeline::Pipeline;
+use crate::self_metrics::SelfMetrics;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// The listeners of one server, bound by the caller.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub http: TcpListener,
+    pub api: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(
+        grpc: std::net::SocketAddr,
+        http: std::net::SocketAddr,
+        api: std::net::SocketAddr,
+    ) -> anyhow::Result<Self> {
+        Ok(Listeners {
+            grpc: TcpListener::bind(grpc)
+                .await
+                .with_context(|| format!("binding gRPC to {grpc}"))?,
+            http: TcpListener::bind(http)
+                .await
+                .with_context(|| format!("binding HTTP to {http}"))?,
+            api: TcpListener::bind(api)
+                .await
+                .with_context(|| format!("binding API to {api}"))?,
+        })
+    }
+}
+
+/// A started server.
+pub struct Running {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<SelfMetrics>,
+    shutdown: CancellationToken,
+    servers: Vec<JoinHandle<anyhow::Result<()>>>,
+    pipeline: Pipeline,
+    config: ServeConfig,
+}
+
+/// Opens the store configured and starts serving.
+pub async fn start(config: ServeConfig, listeners: Listeners) -> anyhow::Result<Running> {
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&config.data_dir)
+            .await
+            .context("opening the embedded SQLite store")?,
+    );
+    start_with_store(config, listeners, store).await
+}
+
+/// Starts serving on an already opened store.
+pub async fn start_with_store(
+    config: ServeConfig,
+    listeners: Listeners,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Running> {
+    let metrics = Arc::new(SelfMetrics::default());
+    let pipeline = Pipeline::start(
+        Arc::clone(&store),
+        config.pipeline.clone(),
+        Arc::clone(&metrics),
+    );
+    let ingest = Arc::new(IngestService::new(
+        config.ingest.clone(),
+        pipeline.handle(),
+        Authenticator::open(),
+        Arc::clone(&metrics),
+    ));
+    let shutdown = CancellationToken::new();
+    let mut servers = Vec::new();
+
+    let grpc_routes = grpc::routes(Arc::clone(&ingest));
+    let max_concurrent = config.ingest.max_concurrent_requests;
+    let grpc_shutdown = shutdown.clone();
+    servers.push(tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                max_concurrent,
+            ))
+            .add_routes(grpc_routes)
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(listeners.grpc),
+                grpc_shutdown.cancelled_owned(),
+            )
+            .await
+            .context("gRPC server")
+    }));
+
+    let http_router = http::router(http::HttpIngest::new(Arc::clone(&ingest)));
+    servers.push(serve_http(
+        listeners.http,
+        http_router,
+        shutdown.clone(),
+        "ingest HTTP",
+    ));
+
+    let api_router = api::router(api::ApiState {
+        store: Arc::clone(&store),
+        metrics: Arc::clone(&metrics),
+    });
+    servers.push(serve_http(
+        listeners.api,
+        api_router,
+        shutdown.clone(),
+        "query API",
+    ));
+
+    tracing::info!(store = store.name(), "tracehouse started");
+    Ok(Running {
+        store,
+        metrics,
+        shutdown,
+        servers,
+        pipeline,
+        config,
+    })
+}
+
+fn serve_http(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+    name: &'static str,
+) -> JoinHandle<anyhow::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .with_context(|| format!("{name} server"))
+    })
+}
+
+impl Running {
+    /// Stops accepting connections, lets in-flight requests finish and flushes queued rows,
+    /// all within the configured shutdown timeout.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let timeout = self.config.shutdown_timeout;
+        let servers = async {
+            for server in self.servers {
+                match server.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => tracing::warn!(%error, "server stopped with an error"),
+                    Err(error) => tracing::warn!(%error, "server task failed"),
+                }
+            }
+        };
+        if tokio::time::timeout(timeout, servers).await.is_err() {
+            tracing::warn!(?timeout, "in-flight requests did not finish in time");
+        }
+        if !self.pipeline.shutdown(timeout).await {
+            anyhow::bail!("queued rows were not flushed within {timeout:?}");
+        }
+        tracing::info!("tracehouse stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,260 @@
+//! Command-line flags (each also a `TRACEHOUSE_*` environment variable) and the typed runtime
+//! configuration built from them. Tests build [`ServeConfig`] directly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::ingest::IngestConfig;
+use crate::normalize::Limits;
+use crate::pipeline::PipelineConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tracehouse",
+    version,
+    about = "Self-hosted OpenTelemetry APM backend in the Application Insights model"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Receive telemetry and answer queries.
+    Serve(Box<ServeArgs>),
+}
+
+/// Where data is stored.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory for the embedded SQLite database (and the ClickHouse spool).
+    #[arg(long, env = "TRACEHOUSE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// OTLP/gRPC listen address.
+    #[arg(long, env = "TRACEHOUSE_GRPC_LISTEN", default_value = "0.0.0.0:4317")]
+    pub grpc_listen: SocketAddr,
+    /// OTLP/HTTP and Application Insights ingestion listen address.
+    #[arg(long, env = "TRACEHOUSE_HTTP_LISTEN", default_value = "0.0.0.0:4318")]
+    pub http_listen: SocketAddr,
+    /// Query API listen address.
+    #[arg(long, env = "TRACEHOUSE_API_LISTEN", default_value = "0.0.0.0:8080")]
+    pub api_listen: SocketAddr,
+    /// Largest request body, on the wire and decompressed (e.g. `8MiB`).
+    #[arg(long, env = "TRACEHOUSE_MAX_BODY_BYTES", default_value = "8MiB", value_parser = parse_bytes)]
+    pub max_body_bytes: usize,
+    /// Requests decoded at once per transport.
+    #[arg(long, env = "TRACEHOUSE_MAX_CONCURRENT_REQUESTS", default_value_t = 16)]
+    pub max_concurrent_requests: usize,
+    /// Bytes of rows queued for the store before clients get retryable errors.
+    #[arg(long, env = "TRACEHOUSE_MAX_QUEUE_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub max_queue_bytes: usize,
+    /// Rows per batch written to the store.
+    #[arg(long, env = "TRACEHOUSE_BATCH_MAX_ROWS", default_value_t = 50_000)]
+    pub batch_max_rows: usize,
+    /// Bytes per batch written to the store.
+    #[arg(long, env = "TRACEHOUSE_BATCH_MAX_BYTES", default_value = "16MiB", value_parser = parse_bytes)]
+    pub batch_max_bytes: usize,
+    /// Longest time rows wait for their batch (e.g. `200ms`).
+    #[arg(long, env = "TRACEHOUSE_BATCH_MAX_DELAY", default_value = "200ms", value_parser = parse_duration)]
+    pub batch_max_delay: Duration,
+    /// Oldest accepted item timestamp (e.g. `7d`).
+    #[arg(long, env = "TRACEHOUSE_MAX_ITEM_AGE", default_value = "7d", value_parser = parse_duration)]
+    pub max_item_age: Duration,
+    /// Furthest accepted item timestamp in the future (clock skew).
+    #[arg(long, env = "TRACEHOUSE_MAX_ITEM_FUTURE", default_value = "1h", value_parser = parse_duration)]
+    pub max_item_future: Duration,
+    /// Longest attribute value kept; longer ones are cut and listed in `_tracehouse.truncated`.
+    #[arg(long, env = "TRACEHOUSE_MAX_ATTRIBUTE_VALUE_BYTES", default_value = "16KiB", value_parser = parse_bytes)]
+    pub max_attribute_value_bytes: usize,
+    /// Most attributes kept per item.
+    #[arg(
+        long,
+        env = "TRACEHOUSE_MAX_ATTRIBUTES_PER_ITEM",
+        default_value_t = 256
+    )]
+    pub max_attributes_per_item: usize,
+    /// How long shutdown waits for in-flight requests and queued rows.
+    #[arg(long, env = "TRACEHOUSE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+/// Everything `serve` needs, already validated.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub ingest: IngestConfig,
+    pub pipeline: PipelineConfig,
+    pub shutdown_timeout: Duration,
+}
+
+impl ServeConfig {
+    /// Defaults for everything but where data goes.
+    pub fn with_data_dir(data_dir: PathBuf) -> Self {
+        ServeConfig {
+            data_dir,
+            ingest: IngestConfig::default(),
+            pipeline: PipelineConfig::default(),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> Result<ServeConfig, String> {
+        let nanos = |name: &str, d: Duration| {
+            i64::try_from(d.as_nanos()).map_err(|_| format!("--{name} is too long"))
+        };
+        if self.max_concurrent_requests == 0 {
+            return Err("--max-concurrent-requests must be at least 1".into());
+        }
+        if self.max_queue_bytes < self.max_body_bytes {
+            return Err(format!(
+                "--max-queue-bytes ({}) must be at least --max-body-bytes ({})",
+                self.max_queue_bytes, self.max_body_bytes
+            ));
+        }
+        Ok(ServeConfig {
+            data_dir: self.store.data_dir.clone(),
+            ingest: IngestConfig {
+                limits: Limits {
+                    max_attribute_value_bytes: self.max_attribute_value_bytes,
+                    max_attributes_per_item: self.max_attributes_per_item,
+                    max_item_age_ns: nanos("max-item-age", self.max_item_age)?,
+                    max_item_future_ns: nanos("max-item-future", self.max_item_future)?,
+                    ..Limits::default()
+                },
+                max_body_bytes: self.max_body_bytes,
+                max_concurrent_requests: self.max_concurrent_requests,
+            },
+            pipeline: PipelineConfig {
+                max_queue_bytes: self.max_queue_bytes,
+                max_batch_rows: self.batch_max_rows.max(1),
+                max_batch_bytes: self.batch_max_bytes.max(1),
+                max_batch_delay: self.batch_max_delay,
+                ..PipelineConfig::default()
+            },
+            shutdown_timeout: self.shutdown_timeout,
+        })
+    }
+}
+
+/// `500ms`, `10s`, `5m`, `1h`, `7d`, `2w`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected a number and a unit like 10s"))?;
+    let seconds_per_unit = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3_600.0,
+        "d" => 86_400.0,
+        "w" => 604_800.0,
+        other => {
+            return Err(format!(
+                "invalid duration unit {other:?} in {text:?}; use ms, s, m, h, d or w"
+            ));
+        }
+    };
+    let seconds = value * seconds_per_unit;
+    if !seconds.is_finite() || !(0.0..=1e10).contains(&seconds) {
+        return Err(format!("duration {text:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// `4096`, `64KiB`, `8MiB`, `1GiB` (also `KB`/`MB`/`GB`, as powers of 1000).
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: expected a number like 8MiB"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => return Err(format!("invalid size unit {other:?} in {text:?}")),
+    };
+    value
+        .checked_mul(multiplier)
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or_else(|| format!("size {text:?} is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("99999999999999d").is_err());
+    }
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_bytes("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_bytes("16KiB"), Ok(16 << 10));
+        assert_eq!(parse_bytes("100"), Ok(100));
+        assert_eq!(parse_bytes("2MB"), Ok(2_000_000));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("99999999999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn defaults_parse_into_a_valid_config() {
+        let cli = Cli::try_parse_from(["tracehouse", "serve"]).expect("parses");
+        let Command::Serve(args) = cli.command;
+        let config = args.config().expect("valid");
+        assert_eq!(config.ingest.max_body_bytes, 8 << 20);
+        assert_eq!(config.pipeline.max_batch_delay, Duration::from_millis(200));
+        assert_eq!(
+            config.ingest.limits.max_item_age_ns,
+            7 * 86_400 * 1_000_000_000
+        );
+    }
+
+    #[test]
+    fn rejects_a_queue_smaller_than_one_body() {
+        let cli = Cli::try_parse_from([
+            "tracehouse",
+            "serve",
+            "--max-queue-bytes",
+            "1MiB",
+            "--max-body-bytes",
+            "8MiB",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command;
+        let error = args.config().expect_err("invalid");
+        assert!(error.contains("--max-queue-bytes"), "{error}");
+    }
+}

@@ -1,0 +1,161 @@
+//! OTLP/HTTP on the ingest port: `POST /v1/{traces,logs,metrics}` in protobuf or JSON, plus
+//! `/healthz` and the Prometheus `/metrics`. Handlers only read, decode and map outcomes.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use tokio::sync::Semaphore;
+
+use super::auth::presented_key;
+use super::body::{decompress, read_limited};
+use super::encoding::{Encoding, RETRY_AFTER_SECS, http_status};
+use super::{IngestError, IngestService, Logs, Metrics, OtlpSignal, Traces};
+use crate::error::HasErrorKind;
+
+const TRANSPORT: &str = "http";
+
+/// Shared by the handlers of the ingest port.
+#[derive(Clone)]
+pub struct HttpIngest {
+    pub ingest: Arc<IngestService>,
+    /// Requests being read and decoded; beyond it clients get 429 instead of memory growing.
+    in_flight: Arc<Semaphore>,
+}
+
+impl HttpIngest {
+    pub fn new(ingest: Arc<IngestService>) -> Self {
+        let in_flight = Arc::new(Semaphore::new(ingest.config().max_concurrent_requests));
+        HttpIngest { ingest, in_flight }
+    }
+
+    /// Holds a decode slot for one request, or says how many are already in flight.
+    pub fn try_begin(&self) -> Result<tokio::sync::SemaphorePermit<'_>, IngestError> {
+        self.in_flight
+            .try_acquire()
+            .map_err(|_| IngestError::Busy(self.ingest.config().max_concurrent_requests))
+    }
+
+    /// Reads and decompresses a body within the configured limits.
+    pub async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<bytes::Bytes, IngestError> {
+        let limit = self.ingest.config().max_body_bytes;
+        let content_length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let wire = read_limited(body, content_length, limit).await?;
+        let content_encoding = headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok());
+        decompress(content_encoding, wire, limit).await
+    }
+}
+
+/// The ingest port's routes, without the Application Insights ones (added by the caller).
+pub fn router(state: HttpIngest) -> Router {
+    Router::new()
+        .route("/v1/traces", post(export::<Traces>))
+        .route("/v1/logs", post(export::<Logs>))
+        .route("/v1/metrics", post(export::<Metrics>))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(self_metrics))
+        // Bodies are limited by our own reader, before and after decompression.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn export<S: OtlpSignal>(
+    State(state): State<HttpIngest>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let response = match Encoding::from_content_type(content_type) {
+        Ok(encoding) => match export_body::<S>(&state, &headers, body, encoding).await {
+            Ok(response) => response,
+            Err(error) => error_response(encoding, &error),
+        },
+        Err(error) => error_response(Encoding::Json, &error),
+    };
+    state
+        .ingest
+        .metrics()
+        .count_request(TRANSPORT, S::NAME, response.status().as_u16());
+    response
+}
+
+async fn export_body<S: OtlpSignal>(
+    state: &HttpIngest,
+    headers: &HeaderMap,
+    body: Body,
+    encoding: Encoding,
+) -> Result<Response, IngestError> {
+    let _slot = state.try_begin()?;
+    let body = state.read_body(headers, body).await?;
+    let protobuf = match encoding {
+        Encoding::Protobuf => body,
+        // OTLP/JSON is turned into protobuf once, so both encodings share one decoder.
+        Encoding::Json => {
+            let request: S::Request = encoding.decode(&body)?;
+            drop(body);
+            bytes::Bytes::from(prost::Message::encode_to_vec(&request))
+        }
+    };
+    let outcome = state
+        .ingest
+        .export::<S>(protobuf, presented_key(headers), TRANSPORT)
+        .await?;
+    let payload = encoding.encode(&S::response(&outcome));
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        payload,
+    )
+        .into_response())
+}
+
+/// An error as `google.rpc.Status` in the request's encoding, with `Retry-After` when the
+/// client should retry.
+pub fn error_response(encoding: Encoding, error: &IngestError) -> Response {
+    let kind = error.kind();
+    let status = http_status(kind);
+    if status.is_server_error() {
+        tracing::warn!(%error, "ingest request failed");
+    } else {
+        tracing::debug!(%error, "ingest request refused");
+    }
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        encoding.encode_status(kind, &error.to_string()),
+    )
+        .into_response();
+    if kind.is_retryable() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    response
+}
+
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn self_metrics(State(state): State<HttpIngest>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.ingest.metrics().render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,295 @@
+//! Transports only: OTLP over gRPC and HTTP (and the Application Insights track protocol), all
+//! calling one entry point, [`IngestService::export`]. Per-signal differences live in the small
+//! [`OtlpSignal`] trait, not in copies of the handlers.
+
+pub mod auth;
+mod body;
+mod encoding;
+pub mod grpc;
+pub mod http;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+
+use crate::clock::now_ns;
+use crate::error::{ErrorKind, HasErrorKind};
+use crate::normalize::{self, Context, Limits, Normalized};
+use crate::pipeline::{PipelineError, PipelineHandle};
+use crate::self_metrics::{Outcome, SelfMetrics};
+use auth::{AuthError, Authenticator};
+pub use encoding::RpcStatus;
+
+/// Bodies larger than this are normalized on a blocking thread, off the async workers.
+const INLINE_NORMALIZE_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestConfig {
+    pub limits: Limits,
+    /// Largest request body on the wire and after decompression; also the gRPC message limit.
+    pub max_body_bytes: usize,
+    /// Most requests decoded at once per transport; more wait (gRPC) or get 429 (HTTP).
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            limits: Limits::default(),
+            max_body_bytes: 8 * 1024 * 1024,
+            max_concurrent_requests: 16,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("request body of {size} bytes exceeds the {limit}-byte limit")]
+    BodyTooLarge { size: u64, limit: usize },
+    #[error("decompressed request body exceeds the {limit}-byte limit")]
+    DecompressedTooLarge { limit: usize },
+    #[error("unsupported content type {0:?}; send application/x-protobuf or application/json")]
+    UnsupportedContentType(String),
+    #[error("unsupported content encoding {0:?}; send gzip, deflate, zstd or identity")]
+    UnsupportedContentEncoding(String),
+    #[error("request body could not be decompressed: {0}")]
+    Decompress(String),
+    #[error("request body could not be read: {0}")]
+    Body(String),
+    #[error("invalid protobuf: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    #[error("invalid protobuf: {0}")]
+    Wire(#[from] crate::normalize::wire::WireError),
+    #[error("invalid OTLP/JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("too many requests in flight ({0}); retry later")]
+    Busy(usize),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error("normalization failed: {0}")]
+    Internal(String),
+}
+
+impl HasErrorKind for IngestError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            IngestError::BodyTooLarge { .. } | IngestError::DecompressedTooLarge { .. } => {
+                ErrorKind::PayloadTooLarge
+            }
+            IngestError::UnsupportedContentType(_) | IngestError::UnsupportedContentEncoding(_) => {
+                ErrorKind::UnsupportedMediaType
+            }
+            IngestError::Decompress(_)
+            | IngestError::Body(_)
+            | IngestError::Protobuf(_)
+            | IngestError::Wire(_)
+            | IngestError::Json(_) => ErrorKind::InvalidArgument,
+            IngestError::Busy(_) => ErrorKind::ResourceExhausted,
+            IngestError::Auth(e) => e.kind(),
+            IngestError::Pipeline(e) => e.kind(),
+            IngestError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// What the client is told after its items were made durable.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExportOutcome {
+    pub accepted: u64,
+    pub rejected: u64,
+    /// The first rejection reason, empty when nothing was rejected.
+    pub message: String,
+}
+
+/// The per-signal part of OTLP ingestion.
+pub trait OtlpSignal: Send + Sync + 'static {
+    /// The prost request, used only to turn OTLP/JSON into protobuf.
+    type Request: prost::Message + serde::de::DeserializeOwned + Default + Send + 'static;
+    type Response: prost::Message + serde::Serialize + Default;
+    const NAME: &'static str;
+    /// The gRPC service, e.g. `opentelemetry.proto.collector.trace.v1.TraceService`.
+    const GRPC_SERVICE: &'static str;
+    /// Normalizes a protobuf-encoded request.
+    fn normalize(body: &[u8], ctx: &Context<'_>) -> Result<Normalized, IngestError>;
+    fn response(outcome: &ExportOutcome) -> Self::Response;
+}
+
+pub struct Traces;
+pub struct Logs;
+pub struct Metrics;
+
+impl OtlpSignal for Traces {
+    type Request = ExportTraceServiceRequest;
+    type Response = ExportTraceServiceResponse;
+    const NAME: &'static str = "traces";
+    const GRPC_SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    fn normalize(body: &[u8], ctx: &Context<'_>) -> Result<Normalized, IngestError> {
+        Ok(normalize::traces(body, ctx)?)
+    }
+    fn response(outcome: &ExportOutcome) -> Self::Response {
+        ExportTraceServiceResponse {
+            partial_success: (outcome.rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: i64::try_from(outcome.rejected).unwrap_or(i64::MAX),
+                error_message: outcome.message.clone(),
+            }),
+        }
+    }
+}
+
+impl OtlpSignal for Logs {
+    type Request = ExportLogsServiceRequest;
+    type Response = ExportLogsServiceResponse;
+    const NAME: &'static str = "logs";
+    const GRPC_SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    fn normalize(body: &[u8], ctx: &Context<'_>) -> Result<Normalized, IngestError> {
+        Ok(normalize::logs(body, ctx)?)
+    }
+    fn response(outcome: &ExportOutcome) -> Self::Response {
+        ExportLogsServiceResponse {
+            partial_success: (outcome.rejected > 0).then(|| ExportLogsPartialSuccess {
+                rejected_log_records: i64::try_from(outcome.rejected).unwrap_or(i64::MAX),
+                error_message: outcome.message.clone(),
+            }),
+        }
+    }
+}
+
+impl OtlpSignal for Metrics {
+    type Request = ExportMetricsServiceRequest;
+    type Response = ExportMetricsServiceResponse;
+    const NAME: &'static str = "metrics";
+    const GRPC_SERVICE: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+    fn normalize(body: &[u8], ctx: &Context<'_>) -> Result<Normalized, IngestError> {
+        // Metric volumes are small next to spans and logs; prost's decoder is fine here.
+        let request = <ExportMetricsServiceRequest as prost::Message>::decode(body)?;
+        Ok(normalize::metrics(request, ctx))
+    }
+    fn response(outcome: &ExportOutcome) -> Self::Response {
+        ExportMetricsServiceResponse {
+            partial_success: (outcome.rejected > 0).then(|| ExportMetricsPartialSuccess {
+                rejected_data_points: i64::try_from(outcome.rejected).unwrap_or(i64::MAX),
+                error_message: outcome.message.clone(),
+            }),
+        }
+    }
+}
+
+/// The one ingest entry point shared by every transport.
+pub struct IngestService {
+    config: IngestConfig,
+    pipeline: PipelineHandle,
+    authenticator: Authenticator,
+    metrics: Arc<SelfMetrics>,
+}
+
+impl IngestService {
+    pub fn new(
+        config: IngestConfig,
+        pipeline: PipelineHandle,
+        authenticator: Authenticator,
+        metrics: Arc<SelfMetrics>,
+    ) -> Self {
+        IngestService {
+            config,
+            pipeline,
+            authenticator,
+            metrics,
+        }
+    }
+
+    pub fn config(&self) -> &IngestConfig {
+        &self.config
+    }
+
+    pub fn metrics(&self) -> &Arc<SelfMetrics> {
+        &self.metrics
+    }
+
+    pub fn pipeline(&self) -> &PipelineHandle {
+        &self.pipeline
+    }
+
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
+    /// Authenticates, normalizes and queues one protobuf-encoded OTLP request, resolving once
+    /// its rows are durable.
+    pub async fn export<S: OtlpSignal>(
+        &self,
+        body: Bytes,
+        presented_key: Option<&str>,
+        transport: &'static str,
+    ) -> Result<ExportOutcome, IngestError> {
+        let result = self.export_inner::<S>(body, presented_key).await;
+        match &result {
+            Ok(outcome) => {
+                let metrics = &self.metrics;
+                metrics.count_items(
+                    S::NAME,
+                    transport,
+                    Outcome::Received,
+                    "",
+                    outcome.accepted + outcome.rejected,
+                );
+                metrics.count_items(S::NAME, transport, Outcome::Accepted, "", outcome.accepted);
+                metrics.count_items(
+                    S::NAME,
+                    transport,
+                    Outcome::Rejected,
+                    "invalid_item",
+                    outcome.rejected,
+                );
+            }
+            Err(error) => tracing::debug!(%error, signal = S::NAME, transport, "export failed"),
+        }
+        result
+    }
+
+    async fn export_inner<S: OtlpSignal>(
+        &self,
+        body: Bytes,
+        presented_key: Option<&str>,
+    ) -> Result<ExportOutcome, IngestError> {
+        let identity = self.authenticator.authenticate(presented_key).await?;
+        let limits = self.config.limits.clone();
+        let now = now_ns();
+        let inline = body.len() <= INLINE_NORMALIZE_BYTES;
+        let run = move || {
+            let ctx = Context {
+                limits: &limits,
+                now_ns: now,
+                ikey: identity.ikey,
+                app_name: identity.app_name,
+            };
+            S::normalize(&body, &ctx)
+        };
+        let normalized = if inline {
+            run()?
+        } else {
+            tokio::task::spawn_blocking(run)
+                .await
+                .map_err(|e| IngestError::Internal(e.to_string()))??
+        };
+        self.pipeline.submit(normalized.batch).await?;
+        Ok(ExportOutcome {
+            accepted: normalized.accepted,
+            rejected: normalized.rejected,
+            message: normalized
+                .first_rejection
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+        })
+    }
+}

@@ -1,0 +1,178 @@
+//! A real tracehouse on `127.0.0.1:0` listeners, its store, and fixture loading.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tracehouse::app::{self, Listeners, Running};
+use tracehouse::config::ServeConfig;
+use tracehouse::store::Store;
+
+/// Fixtures are from a fixed day; tests accept items from any recent decade.
+const TEST_ITEM_AGE_NS: i64 = 10 * 365 * 86_400 * 1_000_000_000;
+
+pub struct TestServer {
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub api: SocketAddr,
+    pub store: Arc<dyn Store>,
+    running: Option<Running>,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn test_config(data_dir: PathBuf) -> ServeConfig {
+    let mut config = ServeConfig::with_data_dir(data_dir);
+    config.ingest.limits.max_item_age_ns = TEST_ITEM_AGE_NS;
+    config.pipeline.max_batch_delay = Duration::from_millis(20);
+    config
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}, None).await
+    }
+
+    /// Starts with a tweaked config, on the given store or a fresh SQLite one.
+    pub async fn start_with(
+        tweak: impl FnOnce(&mut ServeConfig),
+        store: Option<Arc<dyn Store>>,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = test_config(dir.path().to_path_buf());
+        tweak(&mut config);
+        let bind = || async { TcpListener::bind("127.0.0.1:0").await.expect("bind") };
+        let listeners = Listeners {
+            grpc: bind().await,
+            http: bind().await,
+            api: bind().await,
+        };
+        let (grpc, http, api) = (
+            listeners.grpc.local_addr().expect("addr"),
+            listeners.http.local_addr().expect("addr"),
+            listeners.api.local_addr().expect("addr"),
+        );
+        let running = match store {
+            Some(store) => app::start_with_store(config, listeners, store).await,
+            None => app::start(config, listeners).await,
+        }
+        .expect("server starts");
+        TestServer {
+            grpc,
+            http,
+            api,
+            store: Arc::clone(&running.store),
+            running: Some(running),
+            dir,
+        }
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    pub fn api_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.api)
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    pub fn metrics(&self) -> &tracehouse::self_metrics::SelfMetrics {
+        &self.running.as_ref().expect("running").metrics
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("clean stop");
+        }
+    }
+}
+
+/// `../shared/fixtures`, or `TRACEHOUSE_FIXTURES` when set.
+pub fn fixture(relative: &str) -> Vec<u8> {
+    let dir = std::env::var_os("TRACEHOUSE_FIXTURES").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
+        PathBuf::from,
+    );
+    let path = dir.join(relative);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} unreadable: {e}", path.display()))
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+/// Passes bytes through unchanged, so tests can send gRPC bodies no valid client would.
+#[derive(Default, Clone)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf;
+        let mut out = vec![0; src.remaining()];
+        src.copy_to_slice(&mut out);
+        Ok(Some(out))
+    }
+}
+
+/// One unary gRPC call with a raw request body, e.g.
+/// `/opentelemetry.proto.collector.trace.v1.TraceService/Export`.
+pub async fn raw_grpc_call(
+    url: String,
+    path: &'static str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, tonic::Status> {
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    grpc.unary(
+        tonic::Request::new(body),
+        http::uri::PathAndQuery::from_static(path),
+        RawCodec,
+    )
+    .await
+    .map(tonic::Response::into_inner)
+}

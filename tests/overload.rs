@@ -1,0 +1,168 @@
+//! When the store cannot keep up, the queue fills and clients get retryable errors at once,
+//! and nothing that was acknowledged is lost.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::{TestServer, fixture};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use tokio::sync::Semaphore;
+use tracehouse::model::Batch;
+use tracehouse::store::sqlite::SqliteStore;
+use tracehouse::store::{MetricQuery, MetricRecord, OperationItems, Store, StoreError};
+
+/// SQLite behind a gate: each write waits for a permit.
+struct GatedStore {
+    inner: SqliteStore,
+    gate: Arc<Semaphore>,
+}
+
+#[async_trait]
+impl Store for GatedStore {
+    fn name(&self) -> &'static str {
+        "gated"
+    }
+    async fn write(&self, batch: Arc<Batch>) -> Result<(), StoreError> {
+        let permit = self
+            .gate
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        permit.forget();
+        self.inner.write(batch).await
+    }
+    async fn operation(&self, id: &str) -> Result<OperationItems, StoreError> {
+        self.inner.operation(id).await
+    }
+    async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
+        self.inner.metrics(query).await
+    }
+}
+
+fn request() -> ExportTraceServiceRequest {
+    serde_json::from_slice(&fixture("otlp/rag-api-traces-4.json")).expect("fixture")
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_429_and_resource_exhausted_then_recovers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gate = Arc::new(Semaphore::new(0));
+    let store = Arc::new(GatedStore {
+        inner: SqliteStore::open(dir.path()).await.expect("sqlite"),
+        gate: Arc::clone(&gate),
+    });
+    let server = TestServer::start_with(
+        |config| {
+            // Smaller than one request's rows: the first takes the whole queue, the next
+            // finds it full.
+            config.pipeline.max_queue_bytes = 1_000;
+        },
+        Some(store),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let first = tokio::spawn({
+        let url = server.http_url("/v1/traces");
+        let client = client.clone();
+        async move {
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(fixture("otlp/rag-api-traces-4.json"))
+                .send()
+                .await
+                .expect("post")
+                .status()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let refused = client
+        .post(server.http_url("/v1/traces"))
+        .header("content-type", "application/json")
+        .body(fixture("otlp/rag-api-traces-4.json"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "2");
+
+    let mut grpc = TraceServiceClient::connect(server.grpc_url())
+        .await
+        .expect("connect");
+    let status = grpc.export(request()).await.expect_err("queue full");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert!(
+        !status.details().is_empty(),
+        "RetryInfo tells exporters to retry"
+    );
+
+    gate.add_permits(100);
+    assert_eq!(first.await.expect("task"), 200);
+    let retried = grpc
+        .export(request())
+        .await
+        .expect("accepted once there is room");
+    assert_eq!(retried.into_inner().partial_success, None);
+    let stored = server
+        .store
+        .operation("525c5c3e165dd9b6d4c8f046107e8324")
+        .await
+        .expect("read");
+    assert_eq!(
+        stored
+            .spans
+            .iter()
+            .filter(|s| s.name == "POST /chat")
+            .count(),
+        2
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn too_many_requests_in_flight_answers_429() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gate = Arc::new(Semaphore::new(0));
+    let store = Arc::new(GatedStore {
+        inner: SqliteStore::open(dir.path()).await.expect("sqlite"),
+        gate: Arc::clone(&gate),
+    });
+    let server = TestServer::start_with(
+        |config| config.ingest.max_concurrent_requests = 1,
+        Some(store),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    // The first request holds the only decode slot while it waits for its acknowledgement.
+    let first = tokio::spawn({
+        let url = server.http_url("/v1/traces");
+        let client = client.clone();
+        async move {
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(fixture("otlp/rag-api-traces-4.json"))
+                .send()
+                .await
+                .expect("post")
+                .status()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = client
+        .post(server.http_url("/v1/logs"))
+        .header("content-type", "application/json")
+        .body(fixture("otlp/rag-api-logs-1.json"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), 429);
+    gate.add_permits(100);
+    assert_eq!(first.await.expect("task"), 200);
+    server.stop().await;
+}
