@@ -16,7 +16,11 @@ use crate::ingest::{IngestService, grpc, http};
 use crate::pipeline::Pipeline;
 use crate::self_metrics::SelfMetrics;
 use crate::store::Store;
+use crate::store::clickhouse::{ClickHouseConfig, ClickHouseStore};
 use crate::store::sqlite::SqliteStore;
+
+/// How often retention runs.
+const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The listeners of one server, bound by the caller.
 pub struct Listeners {
@@ -55,13 +59,28 @@ pub struct Running {
     config: ServeConfig,
 }
 
+/// Opens the configured store: ClickHouse when a URL is given (connected and migrated on first
+/// use, so a server that is down does not stop tracehouse from spooling), else the embedded
+/// SQLite (migrated now).
+pub async fn open_store(
+    data_dir: &std::path::Path,
+    clickhouse: Option<&ClickHouseConfig>,
+) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match clickhouse {
+        Some(clickhouse) => {
+            Arc::new(ClickHouseStore::new(clickhouse).context("configuring the ClickHouse store")?)
+        }
+        None => Arc::new(
+            SqliteStore::open(data_dir)
+                .await
+                .context("opening the embedded SQLite store")?,
+        ),
+    })
+}
+
 /// Opens the store configured and starts serving.
 pub async fn start(config: ServeConfig, listeners: Listeners) -> anyhow::Result<Running> {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.data_dir)
-            .await
-            .context("opening the embedded SQLite store")?,
-    );
+    let store = open_store(&config.data_dir, config.clickhouse.as_ref()).await?;
     start_with_store(config, listeners, store).await
 }
 
@@ -76,7 +95,8 @@ pub async fn start_with_store(
         Arc::clone(&store),
         config.pipeline.clone(),
         Arc::clone(&metrics),
-    );
+    )
+    .context("opening the spool")?;
     let ingest = Arc::new(IngestService::new(
         config.ingest.clone(),
         pipeline.handle(),
@@ -122,6 +142,14 @@ pub async fn start_with_store(
         "query API",
     ));
 
+    if config.retention_days > 0 {
+        servers.push(tokio::spawn(run_retention(
+            Arc::clone(&store),
+            config.retention_days,
+            shutdown.clone(),
+        )));
+    }
+
     tracing::info!(store = store.name(), "tracehouse started");
     Ok(Running {
         store,
@@ -145,6 +173,27 @@ fn serve_http(
             .await
             .with_context(|| format!("{name} server"))
     })
+}
+
+/// Removes telemetry past the retention period, at start and then hourly.
+async fn run_retention(
+    store: Arc<dyn Store>,
+    days: u32,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    const DAY_NS: i64 = 86_400_000_000_000;
+    loop {
+        let cutoff = crate::clock::now_ns().saturating_sub(i64::from(days) * DAY_NS);
+        match store.enforce_retention(cutoff).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, days, "removed telemetry past retention"),
+            Err(error) => tracing::warn!(%error, "retention failed; will retry"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(RETENTION_INTERVAL) => {}
+            () = shutdown.cancelled() => return Ok(()),
+        }
+    }
 }
 
 impl Running {

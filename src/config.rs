@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::ingest::IngestConfig;
 use crate::normalize::Limits;
-use crate::pipeline::PipelineConfig;
+use crate::pipeline::{PipelineConfig, SpoolConfig};
+use crate::store::clickhouse::ClickHouseConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Receive telemetry and answer queries.
     Serve(Box<ServeArgs>),
+    /// Apply the store's schema migrations and exit.
+    Migrate(StoreArgs),
 }
 
 /// Where data is stored.
@@ -34,6 +37,35 @@ pub struct StoreArgs {
     /// Directory for the embedded SQLite database (and the ClickHouse spool).
     #[arg(long, env = "TRACEHOUSE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Store in ClickHouse at this HTTP URL (e.g. `http://localhost:8123`) instead of SQLite.
+    #[arg(long, env = "TRACEHOUSE_CLICKHOUSE_URL")]
+    pub clickhouse_url: Option<String>,
+    #[arg(long, env = "TRACEHOUSE_CLICKHOUSE_USER")]
+    pub clickhouse_user: Option<String>,
+    #[arg(long, env = "TRACEHOUSE_CLICKHOUSE_PASSWORD", hide_env_values = true)]
+    pub clickhouse_password: Option<String>,
+    #[arg(
+        long,
+        env = "TRACEHOUSE_CLICKHOUSE_DATABASE",
+        default_value = "tracehouse"
+    )]
+    pub clickhouse_database: String,
+    /// Days of telemetry kept; 0 keeps everything.
+    #[arg(long, env = "TRACEHOUSE_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
+}
+
+impl StoreArgs {
+    /// The ClickHouse settings, when ClickHouse is selected.
+    pub fn clickhouse(&self) -> Option<ClickHouseConfig> {
+        self.clickhouse_url.as_ref().map(|url| ClickHouseConfig {
+            url: url.clone(),
+            user: self.clickhouse_user.clone(),
+            password: self.clickhouse_password.clone(),
+            database: self.clickhouse_database.clone(),
+            retention_days: self.retention_days,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -83,6 +115,9 @@ pub struct ServeArgs {
         default_value_t = 256
     )]
     pub max_attributes_per_item: usize,
+    /// Bytes of acknowledged batches kept on disk while ClickHouse is unreachable.
+    #[arg(long, env = "TRACEHOUSE_SPOOL_MAX_BYTES", default_value = "1GiB", value_parser = parse_bytes)]
+    pub spool_max_bytes: usize,
     /// How long shutdown waits for in-flight requests and queued rows.
     #[arg(long, env = "TRACEHOUSE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -92,6 +127,10 @@ pub struct ServeArgs {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub data_dir: PathBuf,
+    /// ClickHouse instead of the embedded SQLite store.
+    pub clickhouse: Option<ClickHouseConfig>,
+    /// Days of telemetry kept; 0 keeps everything.
+    pub retention_days: u32,
     pub ingest: IngestConfig,
     pub pipeline: PipelineConfig,
     pub shutdown_timeout: Duration,
@@ -102,6 +141,8 @@ impl ServeConfig {
     pub fn with_data_dir(data_dir: PathBuf) -> Self {
         ServeConfig {
             data_dir,
+            clickhouse: None,
+            retention_days: 30,
             ingest: IngestConfig::default(),
             pipeline: PipelineConfig::default(),
             shutdown_timeout: Duration::from_secs(10),
@@ -125,6 +166,8 @@ impl ServeArgs {
         }
         Ok(ServeConfig {
             data_dir: self.store.data_dir.clone(),
+            clickhouse: self.store.clickhouse(),
+            retention_days: self.store.retention_days,
             ingest: IngestConfig {
                 limits: Limits {
                     max_attribute_value_bytes: self.max_attribute_value_bytes,
@@ -141,6 +184,10 @@ impl ServeArgs {
                 max_batch_rows: self.batch_max_rows.max(1),
                 max_batch_bytes: self.batch_max_bytes.max(1),
                 max_batch_delay: self.batch_max_delay,
+                spool: Some(SpoolConfig {
+                    dir: self.store.data_dir.join("spool"),
+                    max_bytes: self.spool_max_bytes as u64,
+                }),
                 ..PipelineConfig::default()
             },
             shutdown_timeout: self.shutdown_timeout,
@@ -232,7 +279,9 @@ mod tests {
     #[test]
     fn defaults_parse_into_a_valid_config() {
         let cli = Cli::try_parse_from(["tracehouse", "serve"]).expect("parses");
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
         let config = args.config().expect("valid");
         assert_eq!(config.ingest.max_body_bytes, 8 << 20);
         assert_eq!(config.pipeline.max_batch_delay, Duration::from_millis(200));
@@ -253,7 +302,9 @@ mod tests {
             "8MiB",
         ])
         .expect("parses");
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
         let error = args.config().expect_err("invalid");
         assert!(error.contains("--max-queue-bytes"), "{error}");
     }

@@ -3,6 +3,7 @@ use tracing_subscriber::EnvFilter;
 
 use tracehouse::app::{self, Listeners};
 use tracehouse::config::{Cli, Command};
+use tracehouse::store::clickhouse::ClickHouseStore;
 
 /// Ingest allocates many small strings per item; mimalloc makes that markedly cheaper than
 /// the system allocator (see benches/README.md).
@@ -32,6 +33,18 @@ async fn main() -> anyhow::Result<()> {
             shutdown_signal().await;
             tracing::info!("shutting down");
             running.stop().await
+        }
+        Command::Migrate(store) => {
+            match store.clickhouse() {
+                Some(clickhouse) => {
+                    ClickHouseStore::open(&clickhouse).await?;
+                }
+                None => {
+                    app::open_store(&store.data_dir, None).await?;
+                }
+            }
+            tracing::info!("migrations applied");
+            Ok(())
         }
     }
 }

@@ -41,6 +41,9 @@ impl Store for GatedStore {
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
         self.inner.metrics(query).await
     }
+    async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {
+        self.inner.enforce_retention(cutoff_ns).await
+    }
 }
 
 fn request() -> ExportTraceServiceRequest {

@@ -10,25 +10,40 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{PipelineConfig, PipelineError, Submission};
+use tokio::sync::Notify;
+
+use super::spool::{Spool, SpoolError};
+use super::{PipelineConfig, PipelineError, Submission, new_batch_id};
 use crate::error::HasErrorKind;
 use crate::model::Batch;
 use crate::self_metrics::SelfMetrics;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// Where the flusher makes batches durable.
+pub(super) enum Sink {
+    /// Straight into a store that is durable when its write returns (SQLite).
+    Direct(Arc<dyn Store>),
+    /// Encoded for the store and fsynced to the spool; the shipper takes it from there.
+    Spooled {
+        store: Arc<dyn Store>,
+        spool: Arc<Spool>,
+        wake: Arc<Notify>,
+    },
+}
 
 /// Longest pause between two attempts at writing one batch.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 pub(super) fn spawn(
     submissions: mpsc::UnboundedReceiver<Submission>,
-    store: Arc<dyn Store>,
+    sink: Sink,
     config: PipelineConfig,
     metrics: Arc<SelfMetrics>,
     shutdown: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
     let (flushes, flush_queue) = mpsc::channel(1);
     let batcher = tokio::spawn(run_batcher(submissions, flushes, config.clone(), shutdown));
-    let flusher = tokio::spawn(run_flusher(flush_queue, store, config, metrics));
+    let flusher = tokio::spawn(run_flusher(flush_queue, sink, config, metrics));
     vec![batcher, flusher]
 }
 
@@ -121,14 +136,25 @@ async fn flush(flushes: &mpsc::Sender<Pending>, pending: Option<Pending>) {
 
 async fn run_flusher(
     mut flush_queue: mpsc::Receiver<Pending>,
-    store: Arc<dyn Store>,
+    sink: Sink,
     config: PipelineConfig,
     metrics: Arc<SelfMetrics>,
 ) {
     while let Some(pending) = flush_queue.recv().await {
         let started = Instant::now();
         let batch = Arc::new(pending.batch);
-        let result = write_with_retry(store.as_ref(), batch, &config, &metrics).await;
+        let result = match &sink {
+            Sink::Direct(store) => write_with_retry(store.as_ref(), batch, &config, &metrics).await,
+            Sink::Spooled { store, spool, wake } => {
+                let spooled = spool_batch(Arc::clone(store), Arc::clone(spool), batch).await;
+                if spooled.is_ok() {
+                    wake.notify_one();
+                    let (bytes, batches) = spool.usage();
+                    metrics.set_spool(bytes, batches);
+                }
+                spooled
+            }
+        };
         metrics.record_flush(pending.rows, started.elapsed(), result.is_ok());
         answer(pending.waiters, result);
         drop(pending.permits);
@@ -159,6 +185,37 @@ async fn write_with_retry(
             }
         }
     }
+}
+
+/// Encodes the batch for the store and makes it durable in the spool, on a blocking thread.
+async fn spool_batch(
+    store: Arc<dyn Store>,
+    spool: Arc<Spool>,
+    batch: Arc<Batch>,
+) -> Result<(), PipelineError> {
+    let work = move || -> Result<(), PipelineError> {
+        let writes = store
+            .spooled()
+            .ok_or_else(|| StoreError::Internal("store does not take spooled writes".into()))?;
+        let batch_id = new_batch_id();
+        let payload = writes.encode(&batch, batch_id)?;
+        spool
+            .append(batch_id, &payload)
+            .map_err(|error| match error {
+                SpoolError::Full { used, max } => PipelineError::SpoolFull {
+                    spool_bytes: used,
+                    max_bytes: max,
+                },
+                SpoolError::Io { .. } => {
+                    tracing::error!(%error, "spool write failed");
+                    PipelineError::Store(StoreError::Unavailable(error.to_string()))
+                }
+            })?;
+        Ok(())
+    };
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| PipelineError::Store(StoreError::Internal(e.to_string())))?
 }
 
 fn answer(

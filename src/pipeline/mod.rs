@@ -4,7 +4,10 @@
 //! once with a retryable error instead of growing memory.
 
 mod batcher;
+mod shipper;
+pub mod spool;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +32,14 @@ pub struct PipelineConfig {
     pub max_batch_delay: Duration,
     /// How long a failing store is retried before the batch's clients are told to retry.
     pub write_retry_window: Duration,
+    /// Where batches for a remote store wait (ignored by stores that write locally).
+    pub spool: Option<SpoolConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpoolConfig {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
 }
 
 impl Default for PipelineConfig {
@@ -39,6 +50,7 @@ impl Default for PipelineConfig {
             max_batch_bytes: 16 * 1024 * 1024,
             max_batch_delay: Duration::from_millis(200),
             write_retry_window: Duration::from_secs(5),
+            spool: None,
         }
     }
 }
@@ -70,6 +82,12 @@ impl HasErrorKind for PipelineError {
             PipelineError::Store(e) => e.kind(),
         }
     }
+}
+
+/// A fresh, random id for a batch: unique across restarts, so a replayed batch can be told
+/// apart from every other by the `_batch_id` its rows carry.
+pub fn new_batch_id() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
 }
 
 /// Rows waiting for a flush, with the queue bytes they hold and who to tell when durable.
@@ -131,7 +149,13 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn start(store: Arc<dyn Store>, config: PipelineConfig, metrics: Arc<SelfMetrics>) -> Self {
+    /// Starts the pipeline. A store that takes spooled writes gets the spool (and its shipper)
+    /// when one is configured; otherwise batches are written to it directly.
+    pub fn start(
+        store: Arc<dyn Store>,
+        config: PipelineConfig,
+        metrics: Arc<SelfMetrics>,
+    ) -> Result<Self, spool::SpoolError> {
         let (submissions, receiver) = mpsc::unbounded_channel();
         let permits = Arc::new(Semaphore::new(config.max_queue_bytes));
         let handle = PipelineHandle {
@@ -141,12 +165,37 @@ impl Pipeline {
             metrics: Arc::clone(&metrics),
         };
         let shutdown = CancellationToken::new();
-        let tasks = batcher::spawn(receiver, store, config, metrics, shutdown.clone());
-        Pipeline {
+        let mut tasks = Vec::new();
+        let sink = match (&config.spool, store.spooled().is_some()) {
+            (Some(spool_config), true) => {
+                let spool = Arc::new(spool::Spool::open(
+                    &spool_config.dir,
+                    spool_config.max_bytes,
+                )?);
+                let wake = Arc::new(tokio::sync::Notify::new());
+                tasks.push(tokio::spawn(shipper::run(
+                    Arc::clone(&spool),
+                    Arc::clone(&store),
+                    Arc::clone(&wake),
+                    Arc::clone(&metrics),
+                    shutdown.clone(),
+                )));
+                batcher::Sink::Spooled { store, spool, wake }
+            }
+            _ => batcher::Sink::Direct(store),
+        };
+        tasks.extend(batcher::spawn(
+            receiver,
+            sink,
+            config,
+            metrics,
+            shutdown.clone(),
+        ));
+        Ok(Pipeline {
             handle,
             shutdown,
             tasks,
-        }
+        })
     }
 
     pub fn handle(&self) -> PipelineHandle {

@@ -38,6 +38,9 @@ impl Store for FakeStore {
     async fn metrics(&self, _: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
         Ok(Vec::new())
     }
+    async fn enforce_retention(&self, _: i64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 fn rows(n: usize) -> Batch {
@@ -62,11 +65,12 @@ fn config() -> PipelineConfig {
         max_batch_bytes: 1_000_000,
         max_batch_delay: Duration::from_millis(200),
         write_retry_window: Duration::from_secs(5),
+        spool: None,
     }
 }
 
 fn start(store: Arc<FakeStore>, config: PipelineConfig) -> Pipeline {
-    Pipeline::start(store, config, Arc::new(SelfMetrics::default()))
+    Pipeline::start(store, config, Arc::new(SelfMetrics::default())).expect("starts")
 }
 
 #[tokio::test(start_paused = true)]

@@ -8,6 +8,8 @@ use serde::ser::{self, Impossible, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Cell<'a> {
     I64(i64),
+    U8(u8),
+    U32(u32),
     U64(u64),
     F64(f64),
     Bool(bool),
@@ -154,13 +156,15 @@ macro_rules! scalar_serializer {
                 $emit
             }
             fn serialize_u8(self, v: u8) -> Result<(), CellError> {
-                self.serialize_u64(v.into())
+                let ($this, $cell) = (self, Cell::U8(v));
+                $emit
             }
             fn serialize_u16(self, v: u16) -> Result<(), CellError> {
-                self.serialize_u64(v.into())
+                self.serialize_u32(v.into())
             }
             fn serialize_u32(self, v: u32) -> Result<(), CellError> {
-                self.serialize_u64(v.into())
+                let ($this, $cell) = (self, Cell::U32(v));
+                $emit
             }
             fn serialize_u64(self, v: u64) -> Result<(), CellError> {
                 let ($this, $cell) = (self, Cell::U64(v));
@@ -228,13 +232,13 @@ impl<'s, S: CellSink> ser::Serializer for FieldSer<'s, S> {
         self.sink.cell(self.column, Cell::I64(v))
     }
     fn serialize_u8(self, v: u8) -> Result<(), CellError> {
-        self.serialize_u64(v.into())
+        self.sink.cell(self.column, Cell::U8(v))
     }
     fn serialize_u16(self, v: u16) -> Result<(), CellError> {
-        self.serialize_u64(v.into())
+        self.serialize_u32(v.into())
     }
     fn serialize_u32(self, v: u32) -> Result<(), CellError> {
-        self.serialize_u64(v.into())
+        self.sink.cell(self.column, Cell::U32(v))
     }
     fn serialize_u64(self, v: u64) -> Result<(), CellError> {
         self.sink.cell(self.column, Cell::U64(v))

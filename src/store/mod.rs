@@ -2,6 +2,7 @@
 //! pass the same conformance suite, so every read answers the same on either.
 
 pub mod cells;
+pub mod clickhouse;
 pub mod records;
 pub mod sqlite;
 
@@ -25,6 +26,9 @@ pub enum StoreError {
     Schema(String),
     #[error("store error: {0}")]
     Internal(String),
+    /// Stored bytes that cannot be read back (a damaged spool file).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
 }
 
 impl HasErrorKind for StoreError {
@@ -32,7 +36,9 @@ impl HasErrorKind for StoreError {
         match self {
             StoreError::Unavailable(_) => ErrorKind::Unavailable,
             StoreError::InvalidQuery(_) => ErrorKind::InvalidArgument,
-            StoreError::Schema(_) | StoreError::Internal(_) => ErrorKind::Internal,
+            StoreError::Schema(_) | StoreError::Internal(_) | StoreError::Corrupt(_) => {
+                ErrorKind::Internal
+            }
         }
     }
 }
@@ -63,7 +69,8 @@ pub trait SpooledWrites: Send + Sync {
 
     /// Inserts an encoded batch. `uncertain` says an earlier attempt may have landed (after an
     /// error or a restart), so the store must not insert anything twice.
-    async fn write_encoded(&self, payload: &[u8], uncertain: bool) -> Result<(), StoreError>;
+    async fn write_encoded(&self, payload: bytes::Bytes, uncertain: bool)
+    -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -83,4 +90,8 @@ pub trait Store: Send + Sync + 'static {
     async fn operation(&self, operation_id: &str) -> Result<OperationItems, StoreError>;
 
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError>;
+
+    /// Removes telemetry older than `cutoff_ns` (whole days where the store partitions by day).
+    /// Returns how many rows or partitions went.
+    async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError>;
 }

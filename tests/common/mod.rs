@@ -1,6 +1,9 @@
 //! A real tracehouse on `127.0.0.1:0` listeners, its store, and fixture loading.
 #![allow(dead_code)]
 
+pub mod clickhouse;
+pub mod process;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +28,8 @@ pub struct TestServer {
 
 pub fn test_config(data_dir: PathBuf) -> ServeConfig {
     let mut config = ServeConfig::with_data_dir(data_dir);
+    // Fixtures are from a fixed day; retention would remove them as that day recedes.
+    config.retention_days = 0;
     config.ingest.limits.max_item_age_ns = TEST_ITEM_AGE_NS;
     config.pipeline.max_batch_delay = Duration::from_millis(20);
     config
@@ -67,6 +72,34 @@ impl TestServer {
             running: Some(running),
             dir,
         }
+    }
+
+    /// A server storing in ClickHouse (spooled), in a database of its own.
+    pub async fn start_on_clickhouse(
+        url: &str,
+        database: &str,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
+        let url = url.to_owned();
+        let database = database.to_owned();
+        Self::start_with(
+            move |config| {
+                config.clickhouse = Some(tracehouse::store::clickhouse::ClickHouseConfig {
+                    url,
+                    user: None,
+                    password: None,
+                    database,
+                    retention_days: 0,
+                });
+                config.pipeline.spool = Some(tracehouse::pipeline::SpoolConfig {
+                    dir: config.data_dir.join("spool"),
+                    max_bytes: 256 * 1024 * 1024,
+                });
+                tweak(config);
+            },
+            None,
+        )
+        .await
     }
 
     pub fn http_url(&self, path: &str) -> String {

@@ -93,6 +93,8 @@ fn sql_value(cell: Cell<'_>) -> rusqlite::types::Value {
     use rusqlite::types::Value;
     match cell {
         Cell::I64(v) => Value::Integer(v),
+        Cell::U8(v) => Value::Integer(v.into()),
+        Cell::U32(v) => Value::Integer(v.into()),
         // SQLite integers are signed; counts beyond i64::MAX are not meaningful anyway.
         Cell::U64(v) => Value::Integer(i64::try_from(v).unwrap_or(i64::MAX)),
         Cell::F64(v) if v.is_nan() => Value::Null,
@@ -105,6 +107,8 @@ fn sql_value(cell: Cell<'_>) -> rusqlite::types::Value {
 fn json_value(cell: Cell<'_>) -> Json {
     match cell {
         Cell::I64(v) => Json::from(v),
+        Cell::U8(v) => Json::from(v),
+        Cell::U32(v) => Json::from(v),
         Cell::U64(v) => Json::from(v),
         Cell::F64(v) => serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number),
         Cell::Bool(v) => Json::Bool(v),

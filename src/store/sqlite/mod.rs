@@ -214,6 +214,22 @@ impl Store for SqliteStore {
         self.read(move |connection| read::metrics(connection, &query))
             .await
     }
+
+    async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {
+        self.with_writer(move |connection| {
+            let mut removed = 0;
+            for table in crate::model::TABLES {
+                removed += connection
+                    .execute(
+                        &format!("DELETE FROM \"{table}\" WHERE timestamp_ns < ?1"),
+                        [cutoff_ns],
+                    )
+                    .map_err(sqlite_error)? as u64;
+            }
+            Ok(removed)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

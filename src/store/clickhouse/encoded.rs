@@ -1,0 +1,294 @@
+//! A batch in ClickHouse's wire form: one RowBinary chunk per table and day, plus the rows of
+//! the `operations` lookup table. This is what the spool keeps and what is sent, unchanged, on
+//! every attempt. Each chunk holds one day, so its INSERT creates one part and lands whole or
+//! not at all — what makes "did this batch already land?" answerable after a crash.
+
+use bytes::{Buf, BufMut, Bytes};
+
+use super::rowbinary::{encode_row, write_varint};
+use crate::model::{Batch, Item, TableRow, TableVisitor};
+use crate::store::StoreError;
+
+const MAGIC: &[u8; 4] = b"THB1";
+const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+/// Table of the operation lookup rows.
+pub const OPERATIONS_TABLE: &str = "operations";
+
+/// Rows of one table and one day, RowBinary-encoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub table: String,
+    /// Days since the Unix epoch (UTC), the partition the rows fall in.
+    pub day: i64,
+    pub rows: u64,
+    pub first_ns: i64,
+    pub last_ns: i64,
+    pub data: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedBatch {
+    pub batch_id: u64,
+    pub chunks: Vec<Chunk>,
+}
+
+/// Encodes a batch for ClickHouse.
+pub fn encode(batch: &Batch, batch_id: u64) -> Result<Vec<u8>, StoreError> {
+    let mut encoder = ChunkEncoder {
+        batch_id,
+        chunks: Vec::new(),
+        operations: Vec::new(),
+    };
+    batch.visit(&mut encoder)?;
+    let mut chunks = encoder.chunks;
+    if !encoder.operations.is_empty() {
+        chunks.push(operations_chunk(&encoder.operations, batch_id));
+    }
+    let mut out = Vec::with_capacity(16 + chunks.iter().map(|c| c.data.len() + 64).sum::<usize>());
+    out.put_slice(MAGIC);
+    out.put_u64_le(batch_id);
+    out.put_u32_le(chunks.len() as u32);
+    for chunk in &chunks {
+        out.put_u8(chunk.table.len() as u8);
+        out.put_slice(chunk.table.as_bytes());
+        out.put_i64_le(chunk.day);
+        out.put_u64_le(chunk.rows);
+        out.put_i64_le(chunk.first_ns);
+        out.put_i64_le(chunk.last_ns);
+        out.put_u64_le(chunk.data.len() as u64);
+        out.put_slice(&chunk.data);
+    }
+    Ok(out)
+}
+
+/// Reads an encoded batch back; chunks share the payload's memory.
+pub fn decode(payload: Bytes) -> Result<EncodedBatch, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("spooled batch: {what}"));
+    let mut buf = payload.clone();
+    if buf.remaining() < 16 || &buf[..4] != MAGIC {
+        return Err(corrupt("bad header"));
+    }
+    buf.advance(4);
+    let batch_id = buf.get_u64_le();
+    let count = buf.get_u32_le();
+    let mut chunks = Vec::with_capacity(count.min(1024) as usize);
+    for _ in 0..count {
+        if buf.remaining() < 1 {
+            return Err(corrupt("truncated chunk header"));
+        }
+        let table_len = usize::from(buf.get_u8());
+        if buf.remaining() < table_len + 40 {
+            return Err(corrupt("truncated chunk header"));
+        }
+        let table = String::from_utf8(buf.copy_to_bytes(table_len).to_vec())
+            .map_err(|_| corrupt("table name"))?;
+        let day = buf.get_i64_le();
+        let rows = buf.get_u64_le();
+        let first_ns = buf.get_i64_le();
+        let last_ns = buf.get_i64_le();
+        let len = usize::try_from(buf.get_u64_le()).map_err(|_| corrupt("chunk length"))?;
+        if buf.remaining() < len {
+            return Err(corrupt("truncated chunk"));
+        }
+        let data = buf.copy_to_bytes(len);
+        chunks.push(Chunk {
+            table,
+            day,
+            rows,
+            first_ns,
+            last_ns,
+            data,
+        });
+    }
+    if buf.has_remaining() {
+        return Err(corrupt("trailing bytes"));
+    }
+    Ok(EncodedBatch { batch_id, chunks })
+}
+
+fn day_of(timestamp_ns: i64) -> i64 {
+    timestamp_ns.div_euclid(NS_PER_DAY)
+}
+
+struct ChunkEncoder {
+    batch_id: u64,
+    chunks: Vec<Chunk>,
+    /// `(operation id, app, first, last)` of every operation in the batch.
+    operations: Vec<(String, String, i64, i64)>,
+}
+
+impl ChunkEncoder {
+    fn note_operation(&mut self, id: &str, app: &str, timestamp_ns: i64) {
+        // Rows of one operation are adjacent in most batches; look back a little first.
+        let found = self
+            .operations
+            .iter_mut()
+            .rev()
+            .take(8)
+            .find(|(o, a, _, _)| o == id && a == app);
+        match found {
+            Some((_, _, first, last)) => {
+                *first = (*first).min(timestamp_ns);
+                *last = (*last).max(timestamp_ns);
+            }
+            None => {
+                self.operations
+                    .push((id.to_owned(), app.to_owned(), timestamp_ns, timestamp_ns))
+            }
+        }
+    }
+}
+
+impl TableVisitor for ChunkEncoder {
+    type Error = StoreError;
+    fn visit<T: TableRow>(&mut self, rows: &[Item<T>]) -> Result<(), StoreError> {
+        let mut by_day: Vec<(i64, Vec<u8>, u64, i64, i64)> = Vec::new();
+        for row in rows {
+            let ts = row.common.timestamp_ns;
+            let day = day_of(ts);
+            let index = match by_day.iter().position(|(d, ..)| *d == day) {
+                Some(index) => index,
+                None => {
+                    by_day.push((day, Vec::with_capacity(rows.len() * 512), 0, ts, ts));
+                    by_day.len() - 1
+                }
+            };
+            let group = &mut by_day[index];
+            encode_row(row, self.batch_id, &mut group.1)
+                .map_err(|e| StoreError::Internal(format!("encoding {}: {e}", T::TABLE)))?;
+            group.2 += 1;
+            group.3 = group.3.min(ts);
+            group.4 = group.4.max(ts);
+            if !row.common.operation_id.is_empty() {
+                self.note_operation(&row.common.operation_id, &row.common.app_name, ts);
+            }
+        }
+        for (day, data, rows, first_ns, last_ns) in by_day {
+            self.chunks.push(Chunk {
+                table: T::TABLE.to_owned(),
+                day,
+                rows,
+                first_ns,
+                last_ns,
+                data: Bytes::from(data),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Column order of the `operations` table's insert.
+pub const OPERATIONS_COLUMNS: [&str; 6] = [
+    "operation_Id",
+    "appName",
+    "first_ns",
+    "last_ns",
+    "day",
+    "_batch_id",
+];
+
+fn operations_chunk(operations: &[(String, String, i64, i64)], batch_id: u64) -> Chunk {
+    let mut data = Vec::with_capacity(operations.len() * 64);
+    let (mut first_all, mut last_all) = (i64::MAX, i64::MIN);
+    for (id, app, first, last) in operations {
+        write_varint(id.len() as u64, &mut data);
+        data.extend_from_slice(id.as_bytes());
+        write_varint(app.len() as u64, &mut data);
+        data.extend_from_slice(app.as_bytes());
+        data.extend_from_slice(&first.to_le_bytes());
+        data.extend_from_slice(&last.to_le_bytes());
+        // `Date` is days since the epoch as UInt16; item timestamps are within the accepted
+        // window, far inside its range.
+        let day = u16::try_from(day_of(*first)).unwrap_or(0);
+        data.extend_from_slice(&day.to_le_bytes());
+        data.extend_from_slice(&batch_id.to_le_bytes());
+        first_all = first_all.min(*first);
+        last_all = last_all.max(*last);
+    }
+    Chunk {
+        table: OPERATIONS_TABLE.to_owned(),
+        day: day_of(first_all),
+        rows: operations.len() as u64,
+        first_ns: first_all,
+        last_ns: last_all,
+        data: Bytes::from(data),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Common, Request, Trace};
+
+    fn item<T: Default>(ts: i64, op: &str) -> Item<T> {
+        Item {
+            common: Common {
+                timestamp_ns: ts,
+                operation_id: op.into(),
+                app_name: "app".into(),
+                ..Common::default()
+            },
+            data: T::default(),
+        }
+    }
+
+    #[test]
+    fn one_chunk_per_table_and_day_and_the_operation_range() {
+        let day = NS_PER_DAY;
+        let batch = Batch {
+            requests: vec![
+                item::<Request>(10 * day + 5, "a"),
+                item::<Request>(11 * day + 1, "b"),
+            ],
+            traces: vec![
+                item::<Trace>(10 * day + 7, "a"),
+                item::<Trace>(10 * day + 2, ""),
+            ],
+            ..Batch::default()
+        };
+        let encoded = decode(Bytes::from(encode(&batch, 42).expect("encodes"))).expect("decodes");
+        assert_eq!(encoded.batch_id, 42);
+        let summary: Vec<(&str, i64, u64)> = encoded
+            .chunks
+            .iter()
+            .map(|c| (c.table.as_str(), c.day, c.rows))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("requests", 10, 1),
+                ("requests", 11, 1),
+                ("traces", 10, 2),
+                ("operations", 10, 2)
+            ]
+        );
+        let traces = &encoded.chunks[2];
+        assert_eq!(
+            (traces.first_ns, traces.last_ns),
+            (10 * day + 2, 10 * day + 7)
+        );
+        let operations = &encoded.chunks[3];
+        assert_eq!(
+            (operations.first_ns, operations.last_ns),
+            (10 * day + 5, 11 * day + 1)
+        );
+    }
+
+    #[test]
+    fn truncated_payloads_are_refused() {
+        let batch = Batch {
+            requests: vec![item::<Request>(5, "a")],
+            ..Batch::default()
+        };
+        let payload = encode(&batch, 1).expect("encodes");
+        for cut in [0, 3, 10, payload.len() - 1] {
+            assert!(
+                decode(Bytes::copy_from_slice(&payload[..cut])).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut extra = payload.clone();
+        extra.push(0);
+        assert!(decode(Bytes::from(extra)).is_err());
+    }
+}

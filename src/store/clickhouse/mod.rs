@@ -1,0 +1,452 @@
+//! The production store: ClickHouse over HTTP with the official `clickhouse` crate, rows sent
+//! as RowBinary with lz4.
+//!
+//! Writes go through the spool: the pipeline encodes a batch once ([`encoded`]), makes it
+//! durable, acknowledges, and ships the same bytes here, retrying until they land. Each chunk
+//! is one table and one day, so it is inserted whole or not at all; a retry after an uncertain
+//! attempt first counts the chunk's rows by `_batch_id`, so nothing is inserted twice.
+
+pub mod encoded;
+mod read;
+pub mod rowbinary;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use clickhouse::Client;
+
+use super::{MetricQuery, MetricRecord, OperationItems, SpooledWrites, Store, StoreError};
+use crate::model::{Batch, Item, TableRow, TableVisitor};
+use encoded::{Chunk, OPERATIONS_COLUMNS, OPERATIONS_TABLE};
+use schema::{Features, MIGRATIONS, RenderContext, Version};
+
+/// Where and how to reach ClickHouse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClickHouseConfig {
+    /// HTTP interface, e.g. `http://localhost:8123`.
+    pub url: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub database: String,
+    /// Days of data kept; 0 keeps everything.
+    pub retention_days: u32,
+}
+
+pub struct ClickHouseStore {
+    client: Client,
+    database: String,
+    /// Known once the server has answered and the schema is migrated; until then writes wait
+    /// in the spool.
+    ready: tokio::sync::OnceCell<Ready>,
+    retention_days: u32,
+    /// `INSERT` column lists by table.
+    insert_columns: Arc<HashMap<&'static str, String>>,
+}
+
+/// ClickHouse server error codes that are worth retrying (overload, limits, timeouts).
+const TRANSIENT_CODES: [u32; 9] = [3, 159, 164, 202, 209, 210, 241, 242, 252];
+
+/// Maps a client error to a store error: network trouble and overload are transient.
+pub(crate) fn ch_error(error: clickhouse::error::Error) -> StoreError {
+    use clickhouse::error::Error;
+    match &error {
+        Error::Network(_) | Error::TimedOut => StoreError::Unavailable(error.to_string()),
+        Error::BadResponse(message) => {
+            let code = message
+                .strip_prefix("Code: ")
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|digits| digits.parse::<u32>().ok());
+            match code {
+                Some(code) if TRANSIENT_CODES.contains(&code) => {
+                    StoreError::Unavailable(message.clone())
+                }
+                Some(_) => StoreError::Internal(message.clone()),
+                // No server code: a proxy or a dropped connection answered.
+                None => StoreError::Unavailable(message.clone()),
+            }
+        }
+        _ => StoreError::Internal(error.to_string()),
+    }
+}
+
+/// Only plain identifiers are accepted as database names, since they are spliced into SQL.
+fn valid_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ready {
+    version: Version,
+    features: Features,
+}
+
+impl ClickHouseStore {
+    /// Prepares the store without contacting the server, so tracehouse can start and spool
+    /// while ClickHouse is down. The first write or read connects and migrates.
+    pub fn new(config: &ClickHouseConfig) -> Result<Self, StoreError> {
+        if !valid_identifier(&config.database) {
+            return Err(StoreError::InvalidQuery(format!(
+                "clickhouse database name {:?} must be letters, digits and underscores",
+                config.database
+            )));
+        }
+        let mut client = Client::default()
+            .with_url(&config.url)
+            .with_validation(false)
+            .with_compression(clickhouse::Compression::Lz4);
+        if let Some(user) = &config.user {
+            client = client.with_user(user);
+        }
+        if let Some(password) = &config.password {
+            client = client.with_password(password);
+        }
+        let mut insert_columns = InsertColumns(HashMap::new());
+        let Ok(()) = Batch::default().visit(&mut insert_columns);
+        insert_columns
+            .0
+            .insert(OPERATIONS_TABLE, OPERATIONS_COLUMNS.join(", "));
+        Ok(ClickHouseStore {
+            client,
+            database: config.database.clone(),
+            ready: tokio::sync::OnceCell::new(),
+            retention_days: config.retention_days,
+            insert_columns: Arc::new(insert_columns.0),
+        })
+    }
+
+    /// Connects and applies pending migrations now.
+    pub async fn open(config: &ClickHouseConfig) -> Result<Self, StoreError> {
+        let store = Self::new(config)?;
+        store.ready().await?;
+        Ok(store)
+    }
+
+    /// The server's version and features, connecting and migrating on first use.
+    async fn ready(&self) -> Result<Ready, StoreError> {
+        self.ready
+            .get_or_try_init(|| async {
+                let version_text: String = self
+                    .client
+                    .query("SELECT version()")
+                    .fetch_one()
+                    .await
+                    .map_err(ch_error)?;
+                let version = Version::parse(&version_text)?;
+                let ready = Ready { version, features: Features::of(version) };
+                self.migrate(ready.features).await?;
+                tracing::info!(?version, features = ?ready.features, database = %self.database, "clickhouse ready");
+                Ok(ready)
+            })
+            .await
+            .copied()
+    }
+
+    /// The server version, once connected.
+    pub fn version(&self) -> Option<Version> {
+        self.ready.get().map(|r| r.version)
+    }
+
+    /// The storage extras in use, once connected.
+    pub fn features(&self) -> Option<Features> {
+        self.ready.get().map(|r| r.features)
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn execute(&self, sql: &str) -> Result<(), StoreError> {
+        self.client
+            .query(sql)
+            .with_setting("wait_end_of_query", "1")
+            .execute()
+            .await
+            .map_err(ch_error)
+    }
+
+    /// Creates the database and applies every migration not yet recorded. Safe to run from
+    /// several instances at once: every statement is idempotent.
+    async fn migrate(&self, features: Features) -> Result<(), StoreError> {
+        let db = &self.database;
+        self.execute(&format!("CREATE DATABASE IF NOT EXISTS `{db}`"))
+            .await?;
+        self.execute(&format!(
+            "CREATE TABLE IF NOT EXISTS `{db}`.`schema_migrations` \
+             (version UInt32, name String, applied_at DateTime) \
+             ENGINE = MergeTree ORDER BY version"
+        ))
+        .await?;
+        let applied: Vec<u32> = self
+            .client
+            .query(&format!(
+                "SELECT DISTINCT version FROM `{db}`.`schema_migrations`"
+            ))
+            .fetch_all()
+            .await
+            .map_err(ch_error)?;
+        let ctx = RenderContext {
+            database: db,
+            features,
+            retention_days: self.retention_days,
+        };
+        for (version, name, template) in MIGRATIONS {
+            if applied.contains(version) {
+                continue;
+            }
+            for statement in schema::render(template, &ctx) {
+                self.execute(&statement).await.map_err(|e| {
+                    StoreError::Schema(format!("migration {version} ({name}): {e}"))
+                })?;
+            }
+            self.client
+                .query(&format!(
+                    "INSERT INTO `{db}`.`schema_migrations` (version, name, applied_at) VALUES (?, ?, now())"
+                ))
+                .bind(*version)
+                .bind(*name)
+                .execute()
+                .await
+                .map_err(ch_error)?;
+            tracing::info!(version, name, "applied clickhouse migration");
+        }
+        Ok(())
+    }
+
+    /// Rows of this chunk already stored by an earlier attempt of the same batch.
+    async fn landed_rows(&self, chunk: &Chunk, batch_id: u64) -> Result<u64, StoreError> {
+        let db = &self.database;
+        let time_filter = if chunk.table == OPERATIONS_TABLE {
+            "day = toDate(toDateTime(?, 'UTC'))"
+        } else {
+            "timestamp >= toDateTime(?, 'UTC') AND timestamp <= toDateTime(?, 'UTC')"
+        };
+        let sql = format!(
+            "SELECT count() FROM `{db}`.`{}` WHERE {time_filter} AND _batch_id = ?",
+            chunk.table
+        );
+        let first_s = chunk.first_ns.div_euclid(1_000_000_000);
+        let mut query = self.client.query(&sql).bind(first_s);
+        if chunk.table != OPERATIONS_TABLE {
+            query = query.bind(chunk.last_ns.div_euclid(1_000_000_000));
+        }
+        query.bind(batch_id).fetch_one().await.map_err(ch_error)
+    }
+
+    async fn insert_chunk(
+        &self,
+        chunk: &Chunk,
+        batch_id: u64,
+        uncertain: bool,
+        features: Features,
+    ) -> Result<(), StoreError> {
+        if uncertain {
+            let landed = self.landed_rows(chunk, batch_id).await?;
+            if landed == chunk.rows {
+                tracing::info!(table = %chunk.table, batch_id, rows = landed, "chunk already stored; skipping");
+                return Ok(());
+            }
+            if landed != 0 {
+                // A chunk is one part and lands whole; a partial count means it was stored
+                // and then partly removed (retention), so it must not be written again.
+                tracing::warn!(table = %chunk.table, batch_id, landed, rows = chunk.rows, "chunk partly present; skipping");
+                return Ok(());
+            }
+        }
+        let columns = self
+            .insert_columns
+            .get(chunk.table.as_str())
+            .ok_or_else(|| {
+                StoreError::Internal(format!(
+                    "spooled batch names unknown table {:?}",
+                    chunk.table
+                ))
+            })?;
+        let sql = format!(
+            "INSERT INTO `{}`.`{}` ({columns}) FORMAT RowBinary",
+            self.database, chunk.table
+        );
+        let mut insert = self.client.insert_formatted_with(sql).with_timeouts(
+            Some(Duration::from_secs(30)),
+            Some(Duration::from_secs(120)),
+        );
+        if features.insert_dedup_token {
+            insert = insert.with_setting(
+                "insert_deduplication_token",
+                format!("{batch_id:016x}-{}-{}", chunk.table, chunk.day),
+            );
+        }
+        insert.send(chunk.data.clone()).await.map_err(ch_error)?;
+        insert.end().await.map_err(ch_error)
+    }
+
+    /// Drops whole days older than the retention period (on every version; newer servers also
+    /// have a TTL). Returns how many partitions were dropped.
+    pub async fn drop_partitions_before(&self, cutoff_day: i64) -> Result<u64, StoreError> {
+        self.ready().await?;
+        let db = &self.database;
+        let rows: Vec<(String, String)> = self
+            .client
+            .query(
+                "SELECT DISTINCT table, partition FROM system.parts WHERE database = ? AND active",
+            )
+            .bind(db.as_str())
+            .fetch_all()
+            .await
+            .map_err(ch_error)?;
+        let mut dropped = 0;
+        for (table, partition) in rows {
+            let Some(day) = days_from_date_text(&partition) else {
+                continue;
+            };
+            if day >= cutoff_day || table == "schema_migrations" {
+                continue;
+            }
+            self.execute(&format!(
+                "ALTER TABLE `{db}`.`{table}` DROP PARTITION '{partition}'"
+            ))
+            .await?;
+            tracing::info!(%table, %partition, "dropped partition past retention");
+            dropped += 1;
+        }
+        Ok(dropped)
+    }
+}
+
+/// Days since the epoch of a `YYYY-MM-DD` partition value.
+fn days_from_date_text(text: &str) -> Option<i64> {
+    let mut parts = text.split('-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: i64 = parts.next()?.parse().ok()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Civil-from-days inverse (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+struct InsertColumns(HashMap<&'static str, String>);
+
+impl TableVisitor for InsertColumns {
+    type Error = std::convert::Infallible;
+    fn visit<T: TableRow>(&mut self, _: &[Item<T>]) -> Result<(), Self::Error> {
+        let names: Vec<String> = rowbinary::columns::<T>()
+            .into_iter()
+            .map(|(name, _)| format!("`{name}`"))
+            .collect();
+        self.0.insert(T::TABLE, names.join(", "));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SpooledWrites for ClickHouseStore {
+    fn encode(&self, batch: &Batch, batch_id: u64) -> Result<Vec<u8>, StoreError> {
+        encoded::encode(batch, batch_id)
+    }
+
+    async fn write_encoded(&self, payload: Bytes, uncertain: bool) -> Result<(), StoreError> {
+        let batch = encoded::decode(payload)?;
+        let features = self.ready().await?.features;
+        for chunk in &batch.chunks {
+            self.insert_chunk(chunk, batch.batch_id, uncertain, features)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for ClickHouseStore {
+    fn name(&self) -> &'static str {
+        "clickhouse"
+    }
+
+    /// Writes without the spool (tests and tools); the server itself always spools.
+    async fn write(&self, batch: Arc<Batch>) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let batch_id = crate::pipeline::new_batch_id();
+        let payload = encoded::encode(&batch, batch_id)?;
+        self.write_encoded(Bytes::from(payload), false).await
+    }
+
+    fn spooled(&self) -> Option<&dyn SpooledWrites> {
+        Some(self)
+    }
+
+    async fn operation(&self, operation_id: &str) -> Result<OperationItems, StoreError> {
+        self.ready().await?;
+        read::operation(self, operation_id).await
+    }
+
+    async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
+        self.ready().await?;
+        read::metrics(self, query).await
+    }
+
+    async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {
+        // Only days entirely before the cutoff go.
+        self.drop_partitions_before(cutoff_ns.div_euclid(86_400_000_000_000))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_dates_become_days() {
+        assert_eq!(days_from_date_text("1970-01-01"), Some(0));
+        assert_eq!(days_from_date_text("2026-11-22"), Some(20_779));
+        assert_eq!(days_from_date_text("2000-03-01"), Some(11_017));
+        assert_eq!(days_from_date_text("tuple()"), None);
+        assert_eq!(days_from_date_text("2026-13-01"), None);
+    }
+
+    #[test]
+    fn classifies_server_errors() {
+        use clickhouse::error::Error;
+        let too_many_parts =
+            Error::BadResponse("Code: 252, e.displayText() = DB::Exception: Too many parts".into());
+        assert!(matches!(
+            ch_error(too_many_parts),
+            StoreError::Unavailable(_)
+        ));
+        let unknown_column =
+            Error::BadResponse("Code: 16, e.displayText() = DB::Exception: No such column".into());
+        assert!(matches!(ch_error(unknown_column), StoreError::Internal(_)));
+        assert!(matches!(
+            ch_error(Error::TimedOut),
+            StoreError::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn database_names_are_plain_identifiers() {
+        assert!(valid_identifier("tracehouse"));
+        assert!(valid_identifier("test_db_1"));
+        assert!(!valid_identifier("x`; DROP"));
+        assert!(!valid_identifier("1abc"));
+        assert!(!valid_identifier(""));
+    }
+}
