@@ -38,6 +38,10 @@ fn bench(c: &mut Criterion) {
             traces(&request.encode_to_vec(), &context()).expect("frames")
         })
     });
+    let batch = traces(&protobuf, &context()).expect("frames").batch;
+    group.bench_function("encode_rowbinary", |b| {
+        b.iter(|| tracehouse::store::clickhouse::encoded::encode(&batch, 1).expect("encodes"))
+    });
     // For comparison: what prost's generated decoder alone costs for the same bytes.
     group.bench_function("prost_decode_only", |b| {
         b.iter(|| ExportTraceServiceRequest::decode(protobuf.as_slice()).expect("decodes"))

@@ -107,13 +107,9 @@ pub async fn start_with_store(
     let mut servers = Vec::new();
 
     let grpc_routes = grpc::routes(Arc::clone(&ingest));
-    let max_concurrent = config.ingest.max_concurrent_requests;
     let grpc_shutdown = shutdown.clone();
     servers.push(tokio::spawn(async move {
         tonic::transport::Server::builder()
-            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-                max_concurrent,
-            ))
             .add_routes(grpc_routes)
             .serve_with_incoming_shutdown(
                 TcpListenerStream::new(listeners.grpc),

@@ -1,9 +1,12 @@
 //! OTLP into ClickHouse through the spool, and the faults it must survive: ClickHouse killed
 //! mid-ingest, tracehouse SIGKILLed mid-ingest, and a full spool. Clients retry as OTLP
-//! exporters do; every acknowledged span must be stored exactly once.
+//! exporters do; every acknowledged span must be stored exactly once (a request whose answer
+//! was lost to the kill may be stored twice: the client resent it, as OTLP allows).
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::clickhouse::{ClickHouseServer, database_for, query, shared_url};
@@ -53,9 +56,18 @@ fn numbered_request(n: u64) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// How one request fared until it was acknowledged.
+#[derive(Default)]
+struct Delivery {
+    retries: usize,
+    /// An attempt got no answer: tracehouse may have stored it before dying, and the client,
+    /// never told so, sent it again (OTLP delivery is at least once).
+    lost_an_answer: bool,
+}
+
 /// Posts until acknowledged, retrying what OTLP exporters retry (429, 503, no connection).
-async fn send_until_acknowledged(client: &reqwest::Client, url: &str, body: Vec<u8>) -> usize {
-    let mut retries = 0;
+async fn send_until_acknowledged(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Delivery {
+    let mut delivery = Delivery::default();
     loop {
         let response = client
             .post(url)
@@ -65,41 +77,52 @@ async fn send_until_acknowledged(client: &reqwest::Client, url: &str, body: Vec<
             .send()
             .await;
         match response {
-            Ok(r) if r.status() == 200 => return retries,
+            Ok(r) if r.status() == 200 => return delivery,
             Ok(r) if matches!(r.status().as_u16(), 429 | 503) => {}
             Ok(r) => panic!("unexpected status {}", r.status()),
-            Err(_) => {}
+            Err(_) => delivery.lost_an_answer = true,
         }
-        retries += 1;
+        delivery.retries += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-/// Waits until `expected` spans are stored, then checks none is stored twice.
-async fn assert_stored_exactly_once(url: &str, database: &str, expected: usize) {
+/// Waits until `expected` spans are stored, then checks none is stored twice except spans of
+/// the requests numbered in `resent`, whose answer the client never got.
+async fn assert_stored_exactly_once(url: &str, database: &str, expected: usize, resent: &[u64]) {
     let deadline = Instant::now() + Duration::from_secs(120);
-    let counts = loop {
-        let counts = query(
+    let distinct = loop {
+        let distinct: usize = query(
             url,
-            &format!("SELECT count(), uniqExact(operation_Id, id) FROM {database}.dependencies FORMAT TSV"),
+            &format!("SELECT uniqExact(operation_Id, id) FROM {database}.dependencies FORMAT TSV"),
         )
         .await
-        .unwrap_or_default();
-        let stored: usize = counts
-            .split('\t')
-            .next()
-            .and_then(|c| c.trim().parse().ok())
-            .unwrap_or(0);
-        if stored >= expected || Instant::now() > deadline {
-            break counts;
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+        .unwrap_or(0);
+        if distinct >= expected || Instant::now() > deadline {
+            break distinct;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(
-        counts.trim(),
-        format!("{expected}\t{expected}"),
-        "stored, distinct"
-    );
+    assert_eq!(distinct, expected, "distinct spans stored");
+    let twice = query(
+        url,
+        &format!("SELECT operation_Id FROM {database}.dependencies GROUP BY operation_Id, id HAVING count() > 1 FORMAT TSV"),
+    )
+    .await
+    .expect("duplicates");
+    let resent: Vec<String> = resent.iter().map(|&n| operation_id_of(n)).collect();
+    for operation in twice.lines() {
+        assert!(
+            resent.iter().any(|r| r == operation),
+            "operation {operation} stored twice although its request was acknowledged once"
+        );
+    }
+}
+
+fn operation_id_of(n: u64) -> String {
+    format!("{}{n:016x}", "ab".repeat(8))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -153,19 +176,30 @@ async fn killing_clickhouse_mid_ingest_loses_nothing_acknowledged() {
     let url = server.http_url("/v1/traces");
     let client = reqwest::Client::new();
     let requests = 120u64;
+    let mut resent = Vec::new();
     for n in 0..requests {
         if n == 30 {
             clickhouse.kill();
         }
+        if n == 60 {
+            // Long enough for the shipper to fail, back off and mark its batches uncertain.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
         if n == 90 {
             clickhouse.restart();
         }
-        send_until_acknowledged(&client, &url, numbered_request(n)).await;
+        if send_until_acknowledged(&client, &url, numbered_request(n))
+            .await
+            .lost_an_answer
+        {
+            resent.push(n);
+        }
     }
     assert_stored_exactly_once(
         &clickhouse.url(),
         &database,
         requests as usize * SPANS_PER_REQUEST,
+        &resent,
     )
     .await;
     server.stop().await;
@@ -182,26 +216,42 @@ async fn sigkilling_tracehouse_mid_ingest_loses_nothing_acknowledged() {
     );
     let endpoint = tracehouse.url("/v1/traces");
     let client = reqwest::Client::new();
-    let requests = 150u64;
+    let requests = 300u64;
+    let acknowledged = Arc::new(AtomicU64::new(0));
     let sender = tokio::spawn({
-        let client = client.clone();
-        let endpoint = endpoint.clone();
+        let (client, endpoint, acknowledged) =
+            (client.clone(), endpoint.clone(), Arc::clone(&acknowledged));
         async move {
-            let mut retries = 0;
+            let (mut retries, mut resent) = (0, Vec::new());
             for n in 0..requests {
-                retries += send_until_acknowledged(&client, &endpoint, numbered_request(n)).await;
+                let delivery =
+                    send_until_acknowledged(&client, &endpoint, numbered_request(n)).await;
+                retries += delivery.retries;
+                if delivery.lost_an_answer {
+                    resent.push(n);
+                }
+                acknowledged.fetch_add(1, Ordering::Relaxed);
             }
-            retries
+            (retries, resent)
         }
     });
-    for _ in 0..2 {
-        tokio::time::sleep(Duration::from_millis(400)).await;
+    // Kill it twice while the client is mid-stream.
+    for milestone in [60, 180] {
+        while acknowledged.load(Ordering::Relaxed) < milestone {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         tracehouse.kill();
         tracehouse.restart();
     }
-    let retries = sender.await.expect("sender");
+    let (retries, resent) = sender.await.expect("sender");
     assert!(retries > 0, "the kills interrupted the client");
-    assert_stored_exactly_once(&url, &database, requests as usize * SPANS_PER_REQUEST).await;
+    assert_stored_exactly_once(
+        &url,
+        &database,
+        requests as usize * SPANS_PER_REQUEST,
+        &resent,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -268,7 +268,7 @@ async fn replaying_a_landed_batch_inserts_nothing_twice() {
         .expect("open");
     let payload = Bytes::from(store.encode(&fixture_batch(), 77).expect("encode"));
     store
-        .write_encoded(payload.clone(), false)
+        .write_encoded(std::slice::from_ref(&payload), false)
         .await
         .expect("first attempt");
     let count = |table: &'static str| {
@@ -288,11 +288,11 @@ async fn replaying_a_landed_batch_inserts_nothing_twice() {
         count("traces").await,
     );
     store
-        .write_encoded(payload.clone(), true)
+        .write_encoded(std::slice::from_ref(&payload), true)
         .await
         .expect("uncertain replay");
     store
-        .write_encoded(payload, true)
+        .write_encoded(&[payload], true)
         .await
         .expect("second replay");
     assert_eq!(
@@ -306,7 +306,7 @@ async fn replaying_a_landed_batch_inserts_nothing_twice() {
 
     let fresh = Bytes::from(store.encode(&fixture_batch(), 78).expect("encode"));
     store
-        .write_encoded(fresh, true)
+        .write_encoded(&[fresh], true)
         .await
         .expect("uncertain first attempt");
     let after: u64 = count("requests").await.parse().expect("number");
@@ -354,4 +354,34 @@ async fn retention_drops_whole_days() {
             .expect("read")
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn a_replayed_group_leaves_out_only_the_batches_that_landed() {
+    use tracehouse::store::SpooledWrites;
+    let database = database_for("group_replay");
+    let store = ClickHouseStore::open(&config(&database))
+        .await
+        .expect("open");
+    let landed = Bytes::from(store.encode(&fixture_batch(), 101).expect("encode"));
+    let pending = Bytes::from(store.encode(&fixture_batch(), 102).expect("encode"));
+    store
+        .write_encoded(std::slice::from_ref(&landed), false)
+        .await
+        .expect("first batch alone");
+    store
+        .write_encoded(&[landed, pending], true)
+        .await
+        .expect("both, uncertain");
+    let per_batch = sql(&format!(
+        "SELECT _batch_id, count() FROM {database}.dependencies GROUP BY _batch_id ORDER BY _batch_id FORMAT TSV"
+    ))
+    .await;
+    let rows: Vec<&str> = per_batch.lines().collect();
+    assert_eq!(rows.len(), 2, "{per_batch}");
+    let counts: Vec<&str> = rows
+        .iter()
+        .map(|r| r.split('\t').nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(counts[0], counts[1], "each batch stored once: {per_batch}");
 }

@@ -169,3 +169,46 @@ async fn too_many_requests_in_flight_answers_429() {
     assert_eq!(first.await.expect("task"), 200);
     server.stop().await;
 }
+
+/// Streams beyond the decode slots are refused before their bodies are read. Were they queued
+/// instead, their unread bodies would fill the connection's HTTP/2 window, the admitted streams
+/// could never finish reading theirs, and the connection (and every slot) would hang.
+#[tokio::test]
+async fn many_large_streams_on_one_connection_all_get_an_answer() {
+    let server =
+        TestServer::start_with(|config| config.ingest.max_concurrent_requests = 2, None).await;
+    let channel = tonic::transport::Endpoint::from_shared(server.grpc_url())
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let now = tracehouse::clock::now_ns() as u64;
+    let request = tracehouse::workload::Workload::new(3).request(100, now);
+    assert!(prost::Message::encoded_len(&request) > 150_000);
+    let mut calls = Vec::new();
+    for _ in 0..64 {
+        let mut client =
+            TraceServiceClient::new(channel.clone()).max_decoding_message_size(usize::MAX);
+        let request = request.clone();
+        calls.push(tokio::spawn(async move { client.export(request).await }));
+    }
+    let (mut accepted, mut refused) = (0, 0);
+    for call in calls {
+        match tokio::time::timeout(Duration::from_secs(30), call)
+            .await
+            .expect("every stream answered")
+            .expect("task")
+        {
+            Ok(_) => accepted += 1,
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        accepted >= 1 && accepted + refused == 64,
+        "{accepted} accepted, {refused} refused"
+    );
+    server.stop().await;
+}

@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status};
 use super::auth::presented_key;
 use super::encoding::{RpcStatus, grpc_code};
 use super::{IngestError, IngestService, Logs, Metrics, OtlpSignal, Traces};
-use crate::error::HasErrorKind;
+use crate::error::{ErrorKind, HasErrorKind};
 
 const TRANSPORT: &str = "grpc";
 
@@ -114,7 +114,10 @@ impl<S: OtlpSignal> UnaryService<Bytes> for Export<S> {
 fn status(error: &IngestError) -> Status {
     let kind = error.kind();
     let message = error.to_string();
-    if kind.is_retryable() {
+    // Refusals under load are counted in the self-metrics; a log line each would flood.
+    if kind == ErrorKind::ResourceExhausted {
+        tracing::debug!(%error, "grpc ingest request refused");
+    } else if kind.is_retryable() {
         tracing::warn!(%error, "grpc ingest request failed");
     }
     let details = RpcStatus::new(kind, &message).encode_to_vec();
@@ -148,6 +151,17 @@ where
             if !is_export {
                 return Ok(Status::unimplemented("only Export is served").into_http());
             }
+            // Taken before tonic reads the message, so a refused request costs no memory.
+            let _slot = match ingest.try_begin() {
+                Ok(slot) => slot,
+                Err(busy) => {
+                    let code = grpc_code(busy.kind());
+                    ingest
+                        .metrics()
+                        .count_request(TRANSPORT, S::NAME, code as u16);
+                    return Ok(status(&busy).into_http());
+                }
+            };
             let mut compression = EnabledCompressionEncodings::default();
             compression.enable(CompressionEncoding::Gzip);
             compression.enable(CompressionEncoding::Zstd);

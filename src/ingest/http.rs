@@ -9,7 +9,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use tokio::sync::Semaphore;
 
 use super::auth::presented_key;
 use super::body::{decompress, read_limited};
@@ -23,21 +22,11 @@ const TRANSPORT: &str = "http";
 #[derive(Clone)]
 pub struct HttpIngest {
     pub ingest: Arc<IngestService>,
-    /// Requests being read and decoded; beyond it clients get 429 instead of memory growing.
-    in_flight: Arc<Semaphore>,
 }
 
 impl HttpIngest {
     pub fn new(ingest: Arc<IngestService>) -> Self {
-        let in_flight = Arc::new(Semaphore::new(ingest.config().max_concurrent_requests));
-        HttpIngest { ingest, in_flight }
-    }
-
-    /// Holds a decode slot for one request, or says how many are already in flight.
-    pub fn try_begin(&self) -> Result<tokio::sync::SemaphorePermit<'_>, IngestError> {
-        self.in_flight
-            .try_acquire()
-            .map_err(|_| IngestError::Busy(self.ingest.config().max_concurrent_requests))
+        HttpIngest { ingest }
     }
 
     /// Reads and decompresses a body within the configured limits.
@@ -100,7 +89,7 @@ async fn export_body<S: OtlpSignal>(
     body: Body,
     encoding: Encoding,
 ) -> Result<Response, IngestError> {
-    let _slot = state.try_begin()?;
+    let _slot = state.ingest.try_begin()?;
     let body = state.read_body(headers, body).await?;
     let protobuf = match encoding {
         Encoding::Protobuf => body,

@@ -20,6 +20,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::now_ns;
 use crate::error::{ErrorKind, HasErrorKind};
@@ -37,7 +38,8 @@ pub struct IngestConfig {
     pub limits: Limits,
     /// Largest request body on the wire and after decompression; also the gRPC message limit.
     pub max_body_bytes: usize,
-    /// Most requests decoded at once per transport; more wait (gRPC) or get 429 (HTTP).
+    /// Most requests read and decoded at once, over all transports; more are refused with a
+    /// retryable 429 / RESOURCE_EXHAUSTED before their bodies are read.
     pub max_concurrent_requests: usize,
 }
 
@@ -191,6 +193,9 @@ pub struct IngestService {
     pipeline: PipelineHandle,
     authenticator: Authenticator,
     metrics: Arc<SelfMetrics>,
+    /// Requests being read and decoded. Refusing beyond it (rather than queueing) keeps memory
+    /// bounded and cannot wedge an HTTP/2 connection whose waiting streams fill its window.
+    in_flight: Arc<Semaphore>,
 }
 
 impl IngestService {
@@ -200,12 +205,21 @@ impl IngestService {
         authenticator: Authenticator,
         metrics: Arc<SelfMetrics>,
     ) -> Self {
+        let in_flight = Arc::new(Semaphore::new(config.max_concurrent_requests));
         IngestService {
             config,
             pipeline,
             authenticator,
             metrics,
+            in_flight,
         }
+    }
+
+    /// Holds a decode slot for one request, or says how many are already in flight.
+    pub fn try_begin(&self) -> Result<OwnedSemaphorePermit, IngestError> {
+        Arc::clone(&self.in_flight)
+            .try_acquire_owned()
+            .map_err(|_| IngestError::Busy(self.config.max_concurrent_requests))
     }
 
     pub fn config(&self) -> &IngestConfig {

@@ -1,8 +1,13 @@
-//! Two tasks: the batcher gathers submissions into batches by rows, bytes and age; the flusher
-//! makes each batch durable and then answers every submission in it. A channel of one batch
-//! between them lets the next batch fill while the previous one is written.
+//! Two tasks: the batcher gathers submissions into batches; the flusher makes each batch
+//! durable and then answers every submission in it.
+//!
+//! Group commit: while the flusher is idle, a submission is flushed at once; while it is busy,
+//! submissions gather into the next batch, which goes as soon as the flusher is free (or when it
+//! reaches the row, byte or age limit). Batches are small when load is light and grow with it,
+//! and an acknowledgement waits about one flush, not a fixed delay.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
@@ -42,9 +47,23 @@ pub(super) fn spawn(
     shutdown: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
     let (flushes, flush_queue) = mpsc::channel(1);
-    let batcher = tokio::spawn(run_batcher(submissions, flushes, config.clone(), shutdown));
-    let flusher = tokio::spawn(run_flusher(flush_queue, sink, config, metrics));
+    let idle = Arc::new(FlusherIdle::default());
+    let batcher = tokio::spawn(run_batcher(
+        submissions,
+        flushes,
+        Arc::clone(&idle),
+        config.clone(),
+        shutdown,
+    ));
+    let flusher = tokio::spawn(run_flusher(flush_queue, idle, sink, config, metrics));
     vec![batcher, flusher]
+}
+
+/// Whether the flusher waits for work, and a wake-up for the batcher when it starts waiting.
+#[derive(Default)]
+struct FlusherIdle {
+    idle: AtomicBool,
+    became_idle: Notify,
 }
 
 /// A batch being filled: its rows, the queue bytes they hold, and their waiting clients.
@@ -85,6 +104,7 @@ impl Pending {
 async fn run_batcher(
     mut submissions: mpsc::UnboundedReceiver<Submission>,
     flushes: mpsc::Sender<Pending>,
+    flusher: Arc<FlusherIdle>,
     config: PipelineConfig,
     shutdown: CancellationToken,
 ) {
@@ -98,9 +118,12 @@ async fn run_batcher(
                 let Some(submission) = submission else { break };
                 let batch = pending.get_or_insert_with(Pending::new);
                 batch.add(submission);
-                if batch.is_full(&config) {
+                if batch.is_full(&config) || flusher.idle.load(Ordering::Acquire) {
                     flush(&flushes, pending.take()).await;
                 }
+            }
+            () = flusher.became_idle.notified(), if pending.is_some() => {
+                flush(&flushes, pending.take()).await;
             }
             () = sleep_until(deadline), if deadline.is_some() => {
                 flush(&flushes, pending.take()).await;
@@ -136,11 +159,26 @@ async fn flush(flushes: &mpsc::Sender<Pending>, pending: Option<Pending>) {
 
 async fn run_flusher(
     mut flush_queue: mpsc::Receiver<Pending>,
+    flusher: Arc<FlusherIdle>,
     sink: Sink,
     config: PipelineConfig,
     metrics: Arc<SelfMetrics>,
 ) {
-    while let Some(pending) = flush_queue.recv().await {
+    loop {
+        let pending = match flush_queue.try_recv() {
+            Ok(pending) => pending,
+            Err(mpsc::error::TryRecvError::Disconnected) => return,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                flusher.idle.store(true, Ordering::Release);
+                flusher.became_idle.notify_one();
+                let next = flush_queue.recv().await;
+                flusher.idle.store(false, Ordering::Release);
+                match next {
+                    Some(pending) => pending,
+                    None => return,
+                }
+            }
+        };
         let started = Instant::now();
         let batch = Arc::new(pending.batch);
         let result = match &sink {

@@ -1,19 +1,27 @@
-//! Ships spooled batches to the store in order, one at a time, retrying each until it lands.
-//! A batch leaves the spool only once the store has it; a batch whose attempt failed is retried
-//! as uncertain, so the store checks what already landed instead of inserting it twice.
+//! Ships spooled batches to the store in order, retrying until they land. Consecutive batches
+//! go together (one insert per table and day for all of them), and under light load the oldest
+//! waits up to [`LINGER`] for company, so the store sees few, large inserts. A batch leaves the
+//! spool only once the store has it; after a failed attempt its group is retried as uncertain,
+//! so the store leaves out what already landed instead of inserting it twice.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::spool::{Spool, SpooledBatch};
 use crate::self_metrics::SelfMetrics;
-use crate::store::{Store, StoreError};
+use crate::store::{SpooledWrites, Store, StoreError};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Most bytes of spooled batches shipped together.
+const GROUP_BYTES: u64 = 32 * 1024 * 1024;
+/// How long a small group may wait for more batches before it is shipped anyway.
+const LINGER: Duration = Duration::from_millis(500);
 
 pub(super) async fn run(
     spool: Arc<Spool>,
@@ -22,93 +30,116 @@ pub(super) async fn run(
     metrics: Arc<SelfMetrics>,
     shutdown: CancellationToken,
 ) {
+    let Some(writes) = store.spooled() else {
+        tracing::error!("the store does not take spooled batches; they stay in the spool");
+        return;
+    };
     let report = |spool: &Spool| {
         let (bytes, batches) = spool.usage();
         metrics.set_spool(bytes, batches);
     };
     report(&spool);
     loop {
-        let Some(batch) = spool.oldest() else {
+        let group = spool.front(GROUP_BYTES);
+        let Some(oldest) = group.first() else {
             tokio::select! {
                 () = wake.notified() => continue,
                 () = shutdown.cancelled() => return,
             }
         };
-        if !ship(&spool, store.as_ref(), &batch, &metrics, &shutdown).await {
-            return;
+        let bytes: u64 = group.iter().map(|b| b.bytes).sum();
+        let ship_by = oldest.spooled_at + LINGER;
+        if bytes < GROUP_BYTES / 2 && Instant::now() < ship_by {
+            tokio::select! {
+                () = tokio::time::sleep_until(ship_by) => {}
+                () = wake.notified() => {}
+                () = shutdown.cancelled() => return,
+            }
+            continue;
+        }
+        match ship(&spool, writes, &group, &metrics, &shutdown).await {
+            Shipped::Done => {}
+            Shipped::Corrupt => {
+                // Ship one by one to find the unreadable batch and set it aside.
+                for batch in &group {
+                    if let Shipped::Stopped = ship(
+                        &spool,
+                        writes,
+                        std::slice::from_ref(batch),
+                        &metrics,
+                        &shutdown,
+                    )
+                    .await
+                    {
+                        return;
+                    }
+                }
+            }
+            Shipped::Stopped => return,
         }
         report(&spool);
     }
 }
 
-/// Ships one batch; returns false when shutting down first.
+enum Shipped {
+    Done,
+    /// One of several batches cannot be decoded.
+    Corrupt,
+    Stopped,
+}
+
+/// Ships `group` until it lands (or shutdown), then removes it from the spool.
 async fn ship(
     spool: &Arc<Spool>,
-    store: &dyn Store,
-    batch: &SpooledBatch,
+    writes: &dyn SpooledWrites,
+    group: &[SpooledBatch],
     metrics: &SelfMetrics,
     shutdown: &CancellationToken,
-) -> bool {
-    let Some(writes) = store.spooled() else {
-        tracing::error!("the store does not take spooled batches; they stay in the spool");
-        shutdown.cancelled().await;
-        return false;
-    };
-    let mut uncertain = batch.uncertain;
+) -> Shipped {
+    let mut uncertain = group.iter().any(|b| b.uncertain);
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let started = tokio::time::Instant::now();
+        let started = Instant::now();
         let attempt = async {
-            let payload = blocking({
-                let spool = Arc::clone(spool);
-                let batch = batch.clone();
-                move || {
-                    spool
-                        .read(&batch)
-                        .map_err(|e| StoreError::Unavailable(e.to_string()))
-                }
-            })
-            .await?;
-            writes.write_encoded(payload, uncertain).await
+            let payloads = read_all(spool, group).await?;
+            writes.write_encoded(&payloads, uncertain).await
         };
         let result = tokio::select! {
             result = attempt => result,
-            // An interrupted insert may or may not land; the batch stays spooled and the next
-            // start replays it as uncertain.
-            () = shutdown.cancelled() => return false,
+            // An interrupted insert may or may not land; the batches stay spooled and the next
+            // start replays them as uncertain.
+            () = shutdown.cancelled() => return Shipped::Stopped,
         };
         match result {
             Ok(()) => {
-                let removed = blocking({
-                    let spool = Arc::clone(spool);
-                    let batch = batch.clone();
-                    move || {
-                        spool
-                            .remove(&batch)
-                            .map_err(|e| StoreError::Unavailable(e.to_string()))
+                for batch in group {
+                    if let Err(error) = spool.remove(batch) {
+                        tracing::error!(%error, "shipped batch could not be removed from the spool");
                     }
-                })
-                .await;
-                if let Err(error) = removed {
-                    tracing::error!(%error, "shipped batch could not be removed from the spool");
                 }
-                return true;
+                return Shipped::Done;
+            }
+            Err(StoreError::Corrupt(reason)) if group.len() > 1 => {
+                tracing::error!(%reason, "a spooled batch is unreadable; shipping one by one");
+                return Shipped::Corrupt;
             }
             Err(StoreError::Corrupt(reason)) => {
-                tracing::error!(%reason, batch_id = batch.batch_id, "spooled batch is unreadable; moved to spool/corrupt");
-                if let Err(error) = spool.quarantine(batch) {
+                tracing::error!(%reason, batch_id = group[0].batch_id, "spooled batch is unreadable; moved to spool/corrupt");
+                if let Err(error) = spool.quarantine(&group[0]) {
                     tracing::error!(%error, "could not quarantine a corrupt spooled batch");
                 }
-                return true;
+                return Shipped::Done;
             }
             Err(error) => {
                 metrics.record_flush(0, started.elapsed(), false);
-                tracing::warn!(%error, batch_id = batch.batch_id, retry_in_ms = backoff.as_millis() as u64, "shipping a spooled batch failed");
+                tracing::warn!(%error, batches = group.len(), retry_in_ms = backoff.as_millis() as u64, "shipping spooled batches failed");
                 uncertain = true;
-                spool.mark_uncertain(batch.sequence);
+                for batch in group {
+                    spool.mark_uncertain(batch.sequence);
+                }
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
-                    () = shutdown.cancelled() => return false,
+                    () = shutdown.cancelled() => return Shipped::Stopped,
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
@@ -116,10 +147,20 @@ async fn ship(
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?
+/// Reads the batches back on a blocking thread (the page cache usually still has them).
+async fn read_all(spool: &Arc<Spool>, group: &[SpooledBatch]) -> Result<Vec<Bytes>, StoreError> {
+    let spool = Arc::clone(spool);
+    let group = group.to_vec();
+    tokio::task::spawn_blocking(move || {
+        group
+            .iter()
+            .map(|batch| {
+                spool
+                    .read(batch)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| StoreError::Internal(e.to_string()))?
 }

@@ -24,6 +24,8 @@ pub struct SpooledBatch {
     /// An attempt to ship it may already have landed: true for everything found at start-up and
     /// after any failed attempt.
     pub uncertain: bool,
+    /// When it entered the spool (or when the spool was opened, for older batches).
+    pub spooled_at: tokio::time::Instant,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,7 @@ impl Spool {
                     batch_id,
                     bytes,
                     uncertain: true,
+                    spooled_at: tokio::time::Instant::now(),
                 },
             );
         }
@@ -145,6 +148,7 @@ impl Spool {
                     batch_id,
                     bytes,
                     uncertain: false,
+                    spooled_at: tokio::time::Instant::now(),
                 };
                 state.batches.insert(sequence, batch.clone());
                 Ok(batch)
@@ -173,6 +177,21 @@ impl Spool {
     /// The oldest batch waiting to be shipped.
     pub fn oldest(&self) -> Option<SpooledBatch> {
         self.lock().batches.values().next().cloned()
+    }
+
+    /// The oldest batches, in order, up to `max_bytes` (at least one when any waits).
+    pub fn front(&self, max_bytes: u64) -> Vec<SpooledBatch> {
+        let state = self.lock();
+        let mut total = 0;
+        let mut front = Vec::new();
+        for batch in state.batches.values() {
+            if !front.is_empty() && total + batch.bytes > max_bytes {
+                break;
+            }
+            total += batch.bytes;
+            front.push(batch.clone());
+        }
+        front
     }
 
     /// Reads a batch back. Blocking.

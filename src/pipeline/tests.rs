@@ -74,19 +74,48 @@ fn start(store: Arc<FakeStore>, config: PipelineConfig) -> Pipeline {
 }
 
 #[tokio::test(start_paused = true)]
-async fn small_submissions_wait_for_the_batch_age() {
+async fn an_idle_flusher_takes_a_submission_at_once() {
     let store = Arc::new(FakeStore::default());
     let pipeline = start(Arc::clone(&store), config());
-    let handle = pipeline.handle();
     let started = Instant::now();
-    let (a, b) = tokio::join!(handle.submit(rows(2)), handle.submit(rows(3)));
-    assert!(a.is_ok() && b.is_ok());
-    assert!(started.elapsed() >= Duration::from_millis(200));
+    pipeline.handle().submit(rows(2)).await.expect("durable");
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "no waiting for the batch age"
+    );
+    assert_eq!(*store.written.lock().expect("lock"), vec![2]);
+    assert!(pipeline.shutdown(Duration::from_secs(1)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn submissions_during_a_flush_share_the_next_batch() {
+    let gate = Arc::new(Notify::new());
+    let store = Arc::new(FakeStore {
+        gate: Some(Arc::clone(&gate)),
+        ..FakeStore::default()
+    });
+    let pipeline = start(Arc::clone(&store), config());
+    let handle = pipeline.handle();
+    let submit = |n| {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.submit(rows(n)).await })
+    };
+    let first = submit(2);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (second, third) = (submit(3), submit(4));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    gate.notify_one();
+    first.await.expect("task").expect("first durable");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    gate.notify_one();
+    second.await.expect("task").expect("second durable");
+    third.await.expect("task").expect("third durable");
     assert_eq!(
         *store.written.lock().expect("lock"),
-        vec![5],
-        "one batch for both"
+        vec![2, 7],
+        "grouped while the flusher was busy"
     );
+    drop(handle);
     assert!(pipeline.shutdown(Duration::from_secs(1)).await);
 }
 

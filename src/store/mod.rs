@@ -67,10 +67,14 @@ pub trait SpooledWrites: Send + Sync {
     /// earlier attempt already landed.
     fn encode(&self, batch: &Batch, batch_id: u64) -> Result<Vec<u8>, StoreError>;
 
-    /// Inserts an encoded batch. `uncertain` says an earlier attempt may have landed (after an
-    /// error or a restart), so the store must not insert anything twice.
-    async fn write_encoded(&self, payload: bytes::Bytes, uncertain: bool)
-    -> Result<(), StoreError>;
+    /// Inserts encoded batches together (in as few inserts as the store can). `uncertain` says
+    /// an earlier attempt may have landed some of them (after an error or a restart), so the
+    /// store must check and not insert anything twice.
+    async fn write_encoded(
+        &self,
+        payloads: &[bytes::Bytes],
+        uncertain: bool,
+    ) -> Result<(), StoreError>;
 }
 
 #[async_trait]

@@ -149,7 +149,7 @@ impl TableVisitor for ChunkEncoder {
             let index = match by_day.iter().position(|(d, ..)| *d == day) {
                 Some(index) => index,
                 None => {
-                    by_day.push((day, Vec::with_capacity(rows.len() * 512), 0, ts, ts));
+                    by_day.push((day, Vec::with_capacity(rows.len() * 1024), 0, ts, ts));
                     by_day.len() - 1
                 }
             };

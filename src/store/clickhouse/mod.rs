@@ -223,70 +223,67 @@ impl ClickHouseStore {
         Ok(())
     }
 
-    /// Rows of this chunk already stored by an earlier attempt of the same batch.
-    async fn landed_rows(&self, chunk: &Chunk, batch_id: u64) -> Result<u64, StoreError> {
-        let db = &self.database;
-        let time_filter = if chunk.table == OPERATIONS_TABLE {
-            "day = toDate(toDateTime(?, 'UTC'))"
+    /// Which of `batch_ids` already have rows in `table` on `day`, from an earlier attempt.
+    async fn landed_batches(
+        &self,
+        table: &str,
+        day: i64,
+        batch_ids: &[u64],
+    ) -> Result<Vec<u64>, StoreError> {
+        let time_filter = if table == OPERATIONS_TABLE {
+            "day = toDate(toDateTime(?, 'UTC'))".to_owned()
         } else {
-            "timestamp >= toDateTime(?, 'UTC') AND timestamp <= toDateTime(?, 'UTC')"
+            "timestamp >= toDateTime(?, 'UTC') AND timestamp < toDateTime(?, 'UTC')".to_owned()
         };
+        let ids: Vec<String> = batch_ids.iter().map(u64::to_string).collect();
         let sql = format!(
-            "SELECT count() FROM `{db}`.`{}` WHERE {time_filter} AND _batch_id = ?",
-            chunk.table
+            "SELECT DISTINCT _batch_id FROM `{}`.`{table}` WHERE {time_filter} AND _batch_id IN ({})",
+            self.database,
+            ids.join(", ")
         );
-        let first_s = chunk.first_ns.div_euclid(1_000_000_000);
-        let mut query = self.client.query(&sql).bind(first_s);
-        if chunk.table != OPERATIONS_TABLE {
-            query = query.bind(chunk.last_ns.div_euclid(1_000_000_000));
+        const DAY_S: i64 = 86_400;
+        let mut query = self.client.query(&sql).bind(day * DAY_S);
+        if table != OPERATIONS_TABLE {
+            query = query.bind((day + 1) * DAY_S);
         }
-        query.bind(batch_id).fetch_one().await.map_err(ch_error)
+        query.fetch_all().await.map_err(ch_error)
     }
 
-    async fn insert_chunk(
+    /// Inserts the chunks of one table and day (from one or more batches) as one INSERT, which
+    /// creates one part: it lands whole or not at all.
+    async fn insert_group(
         &self,
-        chunk: &Chunk,
-        batch_id: u64,
-        uncertain: bool,
+        group: &ChunkGroup<'_>,
         features: Features,
     ) -> Result<(), StoreError> {
-        if uncertain {
-            let landed = self.landed_rows(chunk, batch_id).await?;
-            if landed == chunk.rows {
-                tracing::info!(table = %chunk.table, batch_id, rows = landed, "chunk already stored; skipping");
-                return Ok(());
-            }
-            if landed != 0 {
-                // A chunk is one part and lands whole; a partial count means it was stored
-                // and then partly removed (retention), so it must not be written again.
-                tracing::warn!(table = %chunk.table, batch_id, landed, rows = chunk.rows, "chunk partly present; skipping");
-                return Ok(());
-            }
-        }
-        let columns = self
-            .insert_columns
-            .get(chunk.table.as_str())
-            .ok_or_else(|| {
-                StoreError::Internal(format!(
-                    "spooled batch names unknown table {:?}",
-                    chunk.table
-                ))
-            })?;
+        let columns = self.insert_columns.get(group.table).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "spooled batch names unknown table {:?}",
+                group.table
+            ))
+        })?;
         let sql = format!(
             "INSERT INTO `{}`.`{}` ({columns}) FORMAT RowBinary",
-            self.database, chunk.table
+            self.database, group.table
         );
         let mut insert = self.client.insert_formatted_with(sql).with_timeouts(
             Some(Duration::from_secs(30)),
             Some(Duration::from_secs(120)),
         );
         if features.insert_dedup_token {
+            let ids: Vec<String> = group
+                .chunks
+                .iter()
+                .map(|(id, _)| format!("{id:016x}"))
+                .collect();
             insert = insert.with_setting(
                 "insert_deduplication_token",
-                format!("{batch_id:016x}-{}-{}", chunk.table, chunk.day),
+                format!("{}-{}-{}", ids.join("."), group.table, group.day),
             );
         }
-        insert.send(chunk.data.clone()).await.map_err(ch_error)?;
+        for (_, chunk) in &group.chunks {
+            insert.send(chunk.data.clone()).await.map_err(ch_error)?;
+        }
         insert.end().await.map_err(ch_error)
     }
 
@@ -362,15 +359,75 @@ impl SpooledWrites for ClickHouseStore {
         encoded::encode(batch, batch_id)
     }
 
-    async fn write_encoded(&self, payload: Bytes, uncertain: bool) -> Result<(), StoreError> {
-        let batch = encoded::decode(payload)?;
+    async fn write_encoded(&self, payloads: &[Bytes], uncertain: bool) -> Result<(), StoreError> {
+        let batches = payloads
+            .iter()
+            .map(|payload| encoded::decode(payload.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
         let features = self.ready().await?.features;
-        for chunk in &batch.chunks {
-            self.insert_chunk(chunk, batch.batch_id, uncertain, features)
-                .await?;
-        }
+        // Tables are independent: insert them concurrently, each as one INSERT per day.
+        let inserts = group_chunks(&batches)
+            .into_iter()
+            .map(|group| self.insert_unless_landed(group, uncertain, features));
+        futures_util::future::try_join_all(inserts).await?;
         Ok(())
     }
+}
+
+impl ClickHouseStore {
+    /// Inserts a group, first leaving out batches an uncertain earlier attempt already stored.
+    async fn insert_unless_landed(
+        &self,
+        mut group: ChunkGroup<'_>,
+        uncertain: bool,
+        features: Features,
+    ) -> Result<(), StoreError> {
+        if uncertain {
+            let ids: Vec<u64> = group.chunks.iter().map(|(id, _)| *id).collect();
+            let landed = self.landed_batches(group.table, group.day, &ids).await?;
+            if !landed.is_empty() {
+                tracing::info!(
+                    table = group.table,
+                    day = group.day,
+                    landed = landed.len(),
+                    "batches already stored; leaving them out"
+                );
+                group.chunks.retain(|(id, _)| !landed.contains(id));
+            }
+            if group.chunks.is_empty() {
+                return Ok(());
+            }
+        }
+        self.insert_group(&group, features).await
+    }
+}
+
+/// The chunks of one table and day across batches, with the batch each came from.
+struct ChunkGroup<'a> {
+    table: &'a str,
+    day: i64,
+    chunks: Vec<(u64, &'a Chunk)>,
+}
+
+/// Groups the chunks of several batches by table and day, in first-seen order.
+fn group_chunks(batches: &[encoded::EncodedBatch]) -> Vec<ChunkGroup<'_>> {
+    let mut groups: Vec<ChunkGroup<'_>> = Vec::new();
+    for batch in batches {
+        for chunk in &batch.chunks {
+            match groups
+                .iter_mut()
+                .find(|g| g.table == chunk.table && g.day == chunk.day)
+            {
+                Some(group) => group.chunks.push((batch.batch_id, chunk)),
+                None => groups.push(ChunkGroup {
+                    table: &chunk.table,
+                    day: chunk.day,
+                    chunks: vec![(batch.batch_id, chunk)],
+                }),
+            }
+        }
+    }
+    groups
 }
 
 #[async_trait]
@@ -386,7 +443,7 @@ impl Store for ClickHouseStore {
         }
         let batch_id = crate::pipeline::new_batch_id();
         let payload = encoded::encode(&batch, batch_id)?;
-        self.write_encoded(Bytes::from(payload), false).await
+        self.write_encoded(&[Bytes::from(payload)], false).await
     }
 
     fn spooled(&self) -> Option<&dyn SpooledWrites> {
