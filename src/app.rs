@@ -127,10 +127,14 @@ pub async fn start_with_store(
         "ingest HTTP",
     ));
 
-    let api_router = api::router(api::ApiState {
-        store: Arc::clone(&store),
-        metrics: Arc::clone(&metrics),
-    });
+    let api_router = api::router(
+        api::ApiState {
+            store: Arc::clone(&store),
+            metrics: Arc::clone(&metrics),
+        },
+        &config.cors_origins,
+    )
+    .map_err(anyhow::Error::msg)?;
     servers.push(serve_http(
         listeners.api,
         api_router,

@@ -121,6 +121,10 @@ pub struct ServeArgs {
     /// How long shutdown waits for in-flight requests and queued rows.
     #[arg(long, env = "TRACEHOUSE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+    /// Origins allowed to call the query API from a browser (comma-separated, or `*`); none
+    /// by default.
+    #[arg(long, env = "TRACEHOUSE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 /// Everything `serve` needs, already validated.
@@ -134,6 +138,8 @@ pub struct ServeConfig {
     pub ingest: IngestConfig,
     pub pipeline: PipelineConfig,
     pub shutdown_timeout: Duration,
+    /// Browser origins allowed to call the query API; `*` allows any.
+    pub cors_origins: Vec<String>,
 }
 
 impl ServeConfig {
@@ -146,6 +152,7 @@ impl ServeConfig {
             ingest: IngestConfig::default(),
             pipeline: PipelineConfig::default(),
             shutdown_timeout: Duration::from_secs(10),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -191,6 +198,7 @@ impl ServeArgs {
                 ..PipelineConfig::default()
             },
             shutdown_timeout: self.shutdown_timeout,
+            cors_origins: self.cors_origins.clone(),
         })
     }
 }

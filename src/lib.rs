@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod model;
 pub mod normalize;
 pub mod pipeline;
+pub mod query;
 pub mod self_metrics;
 pub mod store;
 pub mod workload;

@@ -12,8 +12,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use tokio::sync::Semaphore;
 use tracehouse::model::Batch;
+use tracehouse::query::{
+    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
+    StatsRow,
+};
 use tracehouse::store::sqlite::SqliteStore;
-use tracehouse::store::{MetricQuery, MetricRecord, OperationItems, Store, StoreError};
+use tracehouse::store::{MetricQuery, MetricRecord, OperationItems, Store, StoreError, TimeRange};
 
 /// SQLite behind a gate: each write waits for a permit.
 struct GatedStore {
@@ -40,6 +44,21 @@ impl Store for GatedStore {
     }
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
         self.inner.metrics(query).await
+    }
+    async fn stats(&self, query: &StatsQuery, limit: usize) -> Result<Vec<StatsRow>, StoreError> {
+        self.inner.stats(query, limit).await
+    }
+    async fn samples(&self, query: &SampleQuery) -> Result<Vec<SampleRecord>, StoreError> {
+        self.inner.samples(query).await
+    }
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
+        self.inner.search(query).await
+    }
+    async fn call_edges(&self, range: TimeRange) -> Result<Vec<CallEdge>, StoreError> {
+        self.inner.call_edges(range).await
+    }
+    async fn genai_throttling(&self, range: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError> {
+        self.inner.genai_throttling(range).await
     }
     async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {
         self.inner.enforce_retention(cutoff_ns).await

@@ -1,4 +1,11 @@
-//! The query API, JSON over HTTP on its own port.
+//! The query API, JSON over HTTP on its own port: transactions, performance percentiles, slow
+//! samples, failures, the application map, GenAI usage and search.
+
+mod analysis;
+mod insights;
+mod openapi;
+pub mod params;
+mod transaction;
 
 use std::sync::Arc;
 
@@ -6,10 +13,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::header;
+use http::{HeaderValue, Method, StatusCode, header};
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::error::{ErrorKind, HasErrorKind};
+use crate::ingest::encoding::{RETRY_AFTER_SECS, http_status};
 use crate::self_metrics::SelfMetrics;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -17,11 +28,100 @@ pub struct ApiState {
     pub metrics: Arc<SelfMetrics>,
 }
 
-pub fn router(state: ApiState) -> Router {
-    Router::new()
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid parameter {name:?}: {message}")]
+    Invalid { name: String, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    pub fn invalid(name: &str, message: &str) -> Self {
+        ApiError::Invalid {
+            name: name.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+}
+
+impl HasErrorKind for ApiError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ApiError::Invalid { .. } => ErrorKind::InvalidArgument,
+            ApiError::NotFound(_) => ErrorKind::NotFound,
+            ApiError::Store(e) => e.kind(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = self.kind();
+        let status = http_status(kind);
+        if kind == ErrorKind::Internal {
+            tracing::error!(error = %self, "query failed");
+        }
+        let parameter = match &self {
+            ApiError::Invalid { name, .. } => Some(name.clone()),
+            _ => None,
+        };
+        let body = json!({ "error": { "message": self.to_string(), "parameter": parameter } });
+        let mut response = (status, axum::Json(body)).into_response();
+        if kind.is_retryable() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
+    }
+}
+
+/// Builds the router; `cors_origins` lists the browser origins allowed (`*` for any).
+pub fn router(state: ApiState, cors_origins: &[String]) -> Result<Router, String> {
+    let mut router = Router::new()
         .route("/healthz", get(crate::ingest::http::healthz))
         .route("/metrics", get(self_metrics))
-        .with_state(state)
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route(
+            "/api/v1/operations/{operation_id}",
+            get(transaction::transaction),
+        )
+        .route("/api/v1/performance", get(analysis::performance))
+        .route("/api/v1/samples", get(analysis::samples))
+        .route("/api/v1/failures", get(insights::failures))
+        .route("/api/v1/map", get(insights::map))
+        .route("/api/v1/genai/usage", get(insights::genai_usage))
+        .route("/api/v1/search", get(analysis::search))
+        .fallback(|| async {
+            ApiError::NotFound("no such endpoint; see /api/v1/openapi.json".into())
+        })
+        .with_state(state);
+    if !cors_origins.is_empty() {
+        router = router.layer(cors(cors_origins)?);
+    }
+    Ok(router)
+}
+
+fn cors(origins: &[String]) -> Result<CorsLayer, String> {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let values = origins
+            .iter()
+            .map(|o| {
+                HeaderValue::from_str(o)
+                    .map_err(|_| format!("--cors-origins: invalid origin {o:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        AllowOrigin::list(values)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]))
 }
 
 async fn self_metrics(State(state): State<ApiState>) -> Response {
@@ -30,4 +130,9 @@ async fn self_metrics(State(state): State<ApiState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// Successful JSON answers.
+fn ok(body: serde_json::Value) -> Response {
+    (StatusCode::OK, axum::Json(body)).into_response()
 }

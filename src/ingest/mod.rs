@@ -4,7 +4,7 @@
 
 pub mod auth;
 mod body;
-mod encoding;
+pub mod encoding;
 pub mod grpc;
 pub mod http;
 

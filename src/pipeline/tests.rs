@@ -7,7 +7,11 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::model::{Item, Trace};
-use crate::store::{MetricQuery, MetricRecord, OperationItems};
+use crate::query::{
+    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
+    StatsRow,
+};
+use crate::store::{MetricQuery, MetricRecord, OperationItems, TimeRange};
 
 /// A store that records batches, fails on a script, and can be held shut.
 #[derive(Default)]
@@ -36,6 +40,21 @@ impl Store for FakeStore {
         Ok(OperationItems::default())
     }
     async fn metrics(&self, _: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn stats(&self, _: &StatsQuery, _: usize) -> Result<Vec<StatsRow>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn samples(&self, _: &SampleQuery) -> Result<Vec<SampleRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn search(&self, _: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn call_edges(&self, _: TimeRange) -> Result<Vec<CallEdge>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn genai_throttling(&self, _: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError> {
         Ok(Vec::new())
     }
     async fn enforce_retention(&self, _: i64) -> Result<u64, StoreError> {

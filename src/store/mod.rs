@@ -4,6 +4,7 @@
 pub mod cells;
 pub mod clickhouse;
 pub mod records;
+pub mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -12,6 +13,10 @@ use async_trait::async_trait;
 
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::model::Batch;
+use crate::query::{
+    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
+    StatsRow,
+};
 pub use records::{MetricRecord, OperationItems};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -94,6 +99,23 @@ pub trait Store: Send + Sync + 'static {
     async fn operation(&self, operation_id: &str) -> Result<OperationItems, StoreError>;
 
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError>;
+
+    /// Aggregates per group and bucket, in [`crate::query::stats::sort_rows`] order, at most
+    /// `limit` rows.
+    async fn stats(&self, query: &StatsQuery, limit: usize) -> Result<Vec<StatsRow>, StoreError>;
+
+    /// A page of spans, newest or slowest first.
+    async fn samples(&self, query: &SampleQuery) -> Result<Vec<SampleRecord>, StoreError>;
+
+    /// Log lines and exceptions, newest first.
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError>;
+
+    /// Which role served the calls to each dependency target, where the called service's
+    /// request was received too.
+    async fn call_edges(&self, range: TimeRange) -> Result<Vec<CallEdge>, StoreError>;
+
+    /// 429 attempts made inside GenAI calls, per provider, model and target of the call.
+    async fn genai_throttling(&self, range: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError>;
 
     /// Removes telemetry older than `cutoff_ns` (whole days where the store partitions by day).
     /// Returns how many rows or partitions went.

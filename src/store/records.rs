@@ -1,9 +1,17 @@
 //! Rows as read back from a store: flat, owned, and the same for every store implementation.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+/// Key/value pairs as a JSON object, in stored order.
+pub fn pairs_as_object<S: Serializer>(
+    pairs: &[(String, String)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
 
 /// Which table a span row came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SpanTable {
     Request,
@@ -33,6 +41,7 @@ pub struct SpanRecord {
     pub cloud_role_instance: String,
     pub item_count: u32,
     pub genai: GenAiRecord,
+    #[serde(serialize_with = "pairs_as_object")]
     pub dimensions: Vec<(String, String)>,
 }
 
@@ -60,6 +69,7 @@ pub struct TraceRecord {
     pub cloud_role_name: String,
     pub cloud_role_instance: String,
     pub item_count: u32,
+    #[serde(serialize_with = "pairs_as_object")]
     pub dimensions: Vec<(String, String)>,
 }
 
@@ -78,6 +88,7 @@ pub struct ExceptionRecord {
     pub cloud_role_name: String,
     pub cloud_role_instance: String,
     pub item_count: u32,
+    #[serde(serialize_with = "pairs_as_object")]
     pub dimensions: Vec<(String, String)>,
 }
 
@@ -90,6 +101,7 @@ pub struct EventRecord {
     pub name: String,
     pub cloud_role_name: String,
     pub item_count: u32,
+    #[serde(serialize_with = "pairs_as_object")]
     pub dimensions: Vec<(String, String)>,
 }
 
@@ -125,6 +137,7 @@ pub struct MetricRecord {
     pub bucket_bounds: Vec<f64>,
     pub bucket_counts: Vec<u64>,
     pub cloud_role_name: String,
+    #[serde(serialize_with = "pairs_as_object")]
     pub dimensions: Vec<(String, String)>,
 }
 

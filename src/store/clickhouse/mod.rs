@@ -7,6 +7,7 @@
 //! attempt first counts the chunk's rows by `_batch_id`, so nothing is inserted twice.
 
 pub mod encoded;
+mod query;
 mod read;
 pub mod rowbinary;
 pub mod schema;
@@ -19,8 +20,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use clickhouse::Client;
 
-use super::{MetricQuery, MetricRecord, OperationItems, SpooledWrites, Store, StoreError};
+use super::{
+    MetricQuery, MetricRecord, OperationItems, SpooledWrites, Store, StoreError, TimeRange,
+};
 use crate::model::{Batch, Item, TableRow, TableVisitor};
+use crate::query::{
+    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
+    StatsRow,
+};
 use encoded::{Chunk, OPERATIONS_COLUMNS, OPERATIONS_TABLE};
 use schema::{Features, MIGRATIONS, RenderContext, Version};
 
@@ -458,6 +465,31 @@ impl Store for ClickHouseStore {
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
         self.ready().await?;
         read::metrics(self, query).await
+    }
+
+    async fn stats(&self, query: &StatsQuery, limit: usize) -> Result<Vec<StatsRow>, StoreError> {
+        self.ready().await?;
+        query::stats(self, query, limit).await
+    }
+
+    async fn samples(&self, query: &SampleQuery) -> Result<Vec<SampleRecord>, StoreError> {
+        self.ready().await?;
+        query::samples(self, query).await
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
+        self.ready().await?;
+        query::search(self, query).await
+    }
+
+    async fn call_edges(&self, range: TimeRange) -> Result<Vec<CallEdge>, StoreError> {
+        self.ready().await?;
+        query::call_edges(self, range).await
+    }
+
+    async fn genai_throttling(&self, range: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError> {
+        self.ready().await?;
+        query::genai_throttling(self, range).await
     }
 
     async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {

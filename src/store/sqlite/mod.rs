@@ -3,6 +3,7 @@
 
 mod bind;
 mod migrate;
+mod query;
 mod read;
 
 use std::path::{Path, PathBuf};
@@ -11,8 +12,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::{MetricQuery, MetricRecord, OperationItems, Store, StoreError};
+use super::{MetricQuery, MetricRecord, OperationItems, Store, StoreError, TimeRange};
 use crate::model::{Batch, Item, TableRow, TableVisitor};
+use crate::query::{
+    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
+    StatsRow,
+};
 
 pub use bind::column_names;
 
@@ -212,6 +217,34 @@ impl Store for SqliteStore {
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
         let query = query.clone();
         self.read(move |connection| read::metrics(connection, &query))
+            .await
+    }
+
+    async fn stats(&self, query: &StatsQuery, limit: usize) -> Result<Vec<StatsRow>, StoreError> {
+        let query = query.clone();
+        self.read(move |connection| query::stats(connection, &query, limit))
+            .await
+    }
+
+    async fn samples(&self, query: &SampleQuery) -> Result<Vec<SampleRecord>, StoreError> {
+        let query = query.clone();
+        self.read(move |connection| query::samples(connection, &query))
+            .await
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
+        let query = query.clone();
+        self.read(move |connection| query::search(connection, &query))
+            .await
+    }
+
+    async fn call_edges(&self, range: TimeRange) -> Result<Vec<CallEdge>, StoreError> {
+        self.read(move |connection| query::call_edges(connection, range))
+            .await
+    }
+
+    async fn genai_throttling(&self, range: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError> {
+        self.read(move |connection| query::genai_throttling(connection, range))
             .await
     }
 

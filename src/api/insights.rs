@@ -1,0 +1,324 @@
+//! Failures, the application map and GenAI usage: each built from aggregate queries.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::analysis::{stats_json, stats_page};
+use super::params::{FILTER, FROM, INTERVAL, LIMIT, ParamSpec, Params, TO};
+use super::{ApiError, ApiState, ok};
+use crate::query::time::format_instant;
+use crate::query::{Column, Filter, Selection, Source, StatsQuery, StatsRow};
+
+/// Buckets of a bucketed query, by group, as `(bucket_ns, row)`.
+fn series_by_group(rows: Vec<StatsRow>) -> HashMap<Vec<String>, Vec<StatsRow>> {
+    let mut series: HashMap<Vec<String>, Vec<StatsRow>> = HashMap::new();
+    for row in rows {
+        series.entry(row.group.clone()).or_default().push(row);
+    }
+    series
+}
+
+/// Totals per group, with a `series` of counts per bucket when an interval is given.
+async fn grouped_with_series(
+    state: &ApiState,
+    query: StatsQuery,
+    interval_s: Option<u32>,
+    limit: usize,
+    bucket_value: fn(&StatsRow) -> Value,
+) -> Result<(Vec<Value>, bool), ApiError> {
+    let (rows, truncated) = stats_page(state, &query, limit).await?;
+    let mut series = match interval_s {
+        Some(bucket) => {
+            let bucketed = StatsQuery {
+                bucket_s: Some(bucket),
+                ..query.clone()
+            };
+            series_by_group(state.store.stats(&bucketed, 200_000).await?)
+        }
+        None => HashMap::new(),
+    };
+    let values = rows
+        .iter()
+        .map(|row| {
+            let mut value = stats_json(row, &query.group_by);
+            if interval_s.is_some() {
+                let points: Vec<Value> = series
+                    .remove(&row.group)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(bucket_value)
+                    .collect();
+                value["series"] = json!(points);
+            }
+            value
+        })
+        .collect();
+    Ok((values, truncated))
+}
+
+fn count_point(row: &StatsRow) -> Value {
+    json!({
+        "bucket": row.bucket_ns.map(format_instant),
+        "count": row.count,
+    })
+}
+
+pub const FAILURES_PARAMS: &[ParamSpec] = &[FROM, TO, INTERVAL, FILTER, LIMIT];
+
+pub async fn failures(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref(), FAILURES_PARAMS, crate::clock::now_ns())?;
+    let range = params.range()?;
+    let interval_s = params.interval_s(range)?;
+    let limit = params.limit(50, 1_000)?;
+    let mut answer = serde_json::Map::new();
+    for (key, source, group_by) in [
+        (
+            "requests",
+            Source::Requests,
+            vec![Column::Name, Column::ResultCode],
+        ),
+        (
+            "dependencies",
+            Source::Dependencies,
+            vec![Column::Type, Column::Target, Column::ResultCode],
+        ),
+        (
+            "exceptions",
+            Source::Exceptions,
+            vec![Column::ExceptionType, Column::ProblemId],
+        ),
+    ] {
+        let mut filters = params.filters(source)?;
+        if source.is_span() {
+            filters.push(Filter::Equals(Column::Success, "false".into()));
+        }
+        let query = StatsQuery {
+            selection: Selection {
+                source,
+                range,
+                filters,
+            },
+            group_by,
+            bucket_s: None,
+        };
+        let (rows, truncated) =
+            grouped_with_series(&state, query, interval_s, limit, count_point).await?;
+        answer.insert(key.into(), json!({ "rows": rows, "truncated": truncated }));
+    }
+    answer.insert("from".into(), json!(format_instant(range.from_ns)));
+    answer.insert("to".into(), json!(format_instant(range.to_ns)));
+    Ok(ok(Value::Object(answer)))
+}
+
+pub const MAP_PARAMS: &[ParamSpec] = &[FROM, TO, LIMIT];
+
+fn role_node(role: &str) -> String {
+    format!("role:{role}")
+}
+
+pub async fn map(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref(), MAP_PARAMS, crate::clock::now_ns())?;
+    let range = params.range()?;
+    let limit = params.limit(1_000, 10_000)?;
+    let stats_of = |source, group_by| StatsQuery {
+        selection: Selection {
+            source,
+            range,
+            filters: Vec::new(),
+        },
+        group_by,
+        bucket_s: None,
+    };
+    let (roles, roles_truncated) = stats_page(
+        &state,
+        &stats_of(Source::Requests, vec![Column::RoleName]),
+        limit,
+    )
+    .await?;
+    let (calls, calls_truncated) = stats_page(
+        &state,
+        &stats_of(
+            Source::Dependencies,
+            vec![Column::RoleName, Column::Type, Column::Target],
+        ),
+        limit,
+    )
+    .await?;
+    let mut callees: HashMap<(String, String), String> = HashMap::new();
+    for edge in state.store.call_edges(range).await? {
+        callees
+            .entry((edge.caller_role, edge.target))
+            .or_insert(edge.callee_role);
+    }
+    let mut nodes: BTreeMap<String, Value> = BTreeMap::new();
+    for row in &roles {
+        let role = &row.group[0];
+        let mut node = stats_json(row, &[]);
+        node["id"] = json!(role_node(role));
+        node["kind"] = json!("role");
+        node["name"] = json!(role);
+        nodes.insert(role_node(role), node);
+    }
+    let mut edges = Vec::new();
+    for row in &calls {
+        let [role, dependency_type, target] = [&row.group[0], &row.group[1], &row.group[2]];
+        let to = match callees.get(&(role.clone(), target.clone())) {
+            Some(callee) => role_node(callee),
+            None => {
+                let id = format!("external:{dependency_type}:{target}");
+                nodes.entry(id.clone()).or_insert_with(|| {
+                    json!({ "id": id, "kind": "external", "type": dependency_type, "name": target })
+                });
+                id
+            }
+        };
+        nodes.entry(role_node(role)).or_insert_with(
+            || json!({ "id": role_node(role), "kind": "role", "name": role, "count": 0 }),
+        );
+        let mut edge = stats_json(row, &[]);
+        edge["from"] = json!(role_node(role));
+        edge["to"] = json!(to);
+        edge["type"] = json!(dependency_type);
+        edge["target"] = json!(target);
+        edges.push(edge);
+    }
+    for node in nodes.values_mut() {
+        if let Some(object) = node.as_object_mut() {
+            object.remove("group");
+        }
+    }
+    for edge in &mut edges {
+        if let Some(object) = edge.as_object_mut() {
+            object.remove("group");
+        }
+    }
+    Ok(ok(json!({
+        "from": format_instant(range.from_ns),
+        "to": format_instant(range.to_ns),
+        "nodes": nodes.into_values().collect::<Vec<_>>(),
+        "edges": edges,
+        "truncated": roles_truncated || calls_truncated,
+    })))
+}
+
+pub const GENAI_PARAMS: &[ParamSpec] = &[FROM, TO, INTERVAL, LIMIT];
+
+/// Per-minute peaks are computed over at most this range.
+const PEAK_RANGE_NS: i64 = 31 * 86_400 * 1_000_000_000;
+
+fn token_point(row: &StatsRow) -> Value {
+    json!({
+        "bucket": row.bucket_ns.map(format_instant),
+        "calls": row.count,
+        "input_tokens": row.input_tokens,
+        "output_tokens": row.output_tokens,
+        "throttled_calls": row.throttled,
+    })
+}
+
+pub async fn genai_usage(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref(), GENAI_PARAMS, crate::clock::now_ns())?;
+    let range = params.range()?;
+    let interval_s = params.interval_s(range)?;
+    let limit = params.limit(100, 1_000)?;
+    let query = StatsQuery {
+        selection: Selection {
+            source: Source::Dependencies,
+            range,
+            filters: vec![Filter::NotEmpty(Column::GenAiProvider)],
+        },
+        group_by: vec![Column::GenAiProvider, Column::GenAiModel, Column::Target],
+        bucket_s: None,
+    };
+    let (rows, truncated) = stats_page(&state, &query, limit).await?;
+    let peaks: Option<HashMap<Vec<String>, u64>> = if range.to_ns - range.from_ns <= PEAK_RANGE_NS {
+        let per_minute = StatsQuery {
+            bucket_s: Some(60),
+            ..query.clone()
+        };
+        let mut peaks: HashMap<Vec<String>, u64> = HashMap::new();
+        for row in state.store.stats(&per_minute, 2_000_000).await? {
+            let tokens = row.input_tokens.saturating_add(row.output_tokens);
+            let peak = peaks.entry(row.group).or_default();
+            *peak = (*peak).max(tokens);
+        }
+        Some(peaks)
+    } else {
+        None
+    };
+    let mut throttling: HashMap<(String, String, String), (u64, f64)> = HashMap::new();
+    for t in state.store.genai_throttling(range).await? {
+        throttling.insert((t.provider, t.model, t.target), (t.attempts, t.duration_ms));
+    }
+    let mut series = match interval_s {
+        Some(bucket) => series_by_group(
+            state
+                .store
+                .stats(
+                    &StatsQuery {
+                        bucket_s: Some(bucket),
+                        ..query.clone()
+                    },
+                    200_000,
+                )
+                .await?,
+        ),
+        None => HashMap::new(),
+    };
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let key = (row.group[0].clone(), row.group[1].clone(), row.group[2].clone());
+            let (attempts, attempts_ms) = throttling.get(&key).copied().unwrap_or((0, 0.0));
+            let [p50, _, p95, p99] = row.percentiles_ms;
+            let mut value = json!({
+                "provider": key.0,
+                "model": key.1,
+                "target": key.2,
+                "calls": row.count,
+                "failed": row.failed,
+                "input_tokens": row.input_tokens,
+                "output_tokens": row.output_tokens,
+                "peak_tokens_per_minute": peaks.as_ref().map(|p| p.get(&row.group).copied().unwrap_or(0)),
+                "throttled_calls": row.throttled,
+                "throttled_attempts": attempts,
+                "throttled_time_ms": attempts_ms + row.throttled_ms,
+                "avg_ms": row.duration_sum_ms / row.count.max(1) as f64,
+                "p50_ms": p50,
+                "p95_ms": p95,
+                "p99_ms": p99,
+                "ms_per_output_token": (row.output_tokens > 0)
+                    .then(|| row.duration_sum_ms / row.output_tokens as f64),
+                "sample_operation_id": row.latest_operation_id,
+            });
+            if interval_s.is_some() {
+                let points: Vec<Value> = series
+                    .remove(&row.group)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(token_point)
+                    .collect();
+                value["series"] = json!(points);
+            }
+            value
+        })
+        .collect();
+    Ok(ok(json!({
+        "from": format_instant(range.from_ns),
+        "to": format_instant(range.to_ns),
+        "rows": items,
+        "truncated": truncated,
+    })))
+}

@@ -1,0 +1,128 @@
+//! `GET /api/v1/openapi.json`, generated from the parameter tables the handlers validate with,
+//! so the document cannot drift from what the API accepts.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+use super::params::{ParamSpec, ParamType};
+use super::{analysis, insights, transaction};
+
+struct Endpoint {
+    path: &'static str,
+    summary: &'static str,
+    params: &'static [ParamSpec],
+}
+
+const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        path: "/api/v1/operations/{operation_id}",
+        summary: "One end-to-end transaction: spans as a pre-order tree with offsets, self time, the critical path, retries grouped, log lines and exceptions attached",
+        params: transaction::PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/performance",
+        summary: "Count, failure rate, avg, p50/p90/p95/p99 and max duration per group, weighted by itemCount; a time series with `interval`",
+        params: analysis::PERFORMANCE_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/samples",
+        summary: "The requests or dependencies in a percentile band or duration range, slowest or newest first, with their operation ids",
+        params: analysis::SAMPLES_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/failures",
+        summary: "Failed requests by name and resultCode, failing dependencies by type, target and resultCode, exceptions by type and problemId",
+        params: insights::FAILURES_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/map",
+        summary: "Application map: roles and external targets as nodes, calls between them as edges with count, failure rate and percentiles",
+        params: insights::MAP_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/genai/usage",
+        summary: "Per provider, model and target: calls, tokens, peak tokens per minute, throttling, latency percentiles and latency per output token",
+        params: insights::GENAI_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/search",
+        summary: "Log lines and exceptions by text, severity, role, operation and time, newest first",
+        params: analysis::SEARCH_PARAMS,
+    },
+];
+
+fn parameter(spec: &ParamSpec) -> Value {
+    let schema = match spec.kind {
+        ParamType::String => json!({ "type": "string" }),
+        ParamType::Integer => json!({ "type": "integer", "minimum": 1 }),
+        ParamType::Number => json!({ "type": "number", "minimum": 0 }),
+    };
+    match spec.name.strip_suffix('.') {
+        // Prefixed parameters are a free-form object in OpenAPI 3.
+        Some(prefix) => json!({
+            "name": prefix,
+            "in": "query",
+            "description": spec.description,
+            "style": "deepObject",
+            "schema": { "type": "object", "additionalProperties": { "type": "string" } },
+        }),
+        None => json!({
+            "name": spec.name,
+            "in": "query",
+            "description": spec.description,
+            "schema": schema,
+        }),
+    }
+}
+
+pub fn build() -> Value {
+    let error = json!({
+        "description": "invalid parameter (400), unknown operation (404) or store unavailable (503, with Retry-After)",
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
+    });
+    let mut paths = serde_json::Map::new();
+    for endpoint in ENDPOINTS {
+        let mut parameters: Vec<Value> = endpoint.params.iter().map(parameter).collect();
+        if endpoint.path.contains("{operation_id}") {
+            parameters.push(json!({
+                "name": "operation_id",
+                "in": "path",
+                "required": true,
+                "schema": { "type": "string", "pattern": "^[A-Za-z0-9|.\\-_:]{1,128}$" },
+            }));
+        }
+        paths.insert(
+            endpoint.path.into(),
+            json!({ "get": {
+                "summary": endpoint.summary,
+                "parameters": parameters,
+                "responses": {
+                    "200": { "description": "JSON answer", "content": { "application/json": { "schema": { "type": "object" } } } },
+                    "400": error,
+                    "404": error,
+                    "503": error,
+                },
+            }}),
+        );
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "tracehouse query API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Times are ISO 8601 (or spans back from now like 1h), durations are milliseconds, pages continue with `cursor`.",
+        },
+        "paths": paths,
+        "components": { "schemas": { "Error": {
+            "type": "object",
+            "properties": { "error": { "type": "object", "properties": {
+                "message": { "type": "string" },
+                "parameter": { "type": "string", "nullable": true },
+            }}},
+        }}},
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    Json(build())
+}

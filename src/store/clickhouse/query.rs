@@ -1,0 +1,274 @@
+//! The aggregate and search reads on ClickHouse: aggregated on the server with
+//! `quantilesExactWeighted`, whose nearest-rank definition the SQLite store reproduces.
+
+use clickhouse::Row;
+use clickhouse::query::Query;
+use serde::Deserialize;
+
+use super::{ClickHouseStore, ch_error};
+use crate::query::stats::sort_rows;
+use crate::query::{
+    CallEdge, GenAiThrottling, PERCENTILE_LEVELS, SampleQuery, SampleRecord, SearchHit,
+    SearchQuery, StatsQuery, StatsRow, merge_search_hits,
+};
+use crate::store::sql::{self, Condition, Dialect, Param};
+use crate::store::{StoreError, TimeRange};
+
+fn bind_all(mut query: Query, params: &[Param]) -> Query {
+    for param in params {
+        query = match param {
+            Param::Text(text) => query.bind(text.as_str()),
+            Param::Int(n) => query.bind(*n),
+            Param::Real(x) => query.bind(*x),
+        };
+    }
+    query
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct StatsLine {
+    group: Vec<String>,
+    bucket_ns: i64,
+    count: u64,
+    failed: u64,
+    duration_sum_ms: f64,
+    duration_max_ms: f64,
+    quantiles: Vec<f64>,
+    input_tokens: u64,
+    output_tokens: u64,
+    throttled: u64,
+    throttled_ms: f64,
+    latest_operation_id: String,
+    latest_timestamp_ns: i64,
+}
+
+pub async fn stats(
+    store: &ClickHouseStore,
+    query: &StatsQuery,
+    limit: usize,
+) -> Result<Vec<StatsRow>, StoreError> {
+    let source = query.selection.source;
+    let m = sql::measures(source, Dialect::ClickHouse);
+    let groups = if query.group_by.is_empty() {
+        "emptyArrayString()".to_owned()
+    } else {
+        let columns: Vec<String> = query
+            .group_by
+            .iter()
+            .map(|&c| sql::group_expression(c, Dialect::ClickHouse))
+            .collect();
+        format!("[{}]", columns.join(", "))
+    };
+    let bucket_ns = query.bucket_s.map(|s| i64::from(s.max(1)) * 1_000_000_000);
+    let bucket = if bucket_ns.is_some() {
+        "toInt64(intDiv(timestamp_ns, ?) * ?)"
+    } else {
+        "toInt64(0)"
+    };
+    let levels: Vec<String> = PERCENTILE_LEVELS.iter().map(f64::to_string).collect();
+    let condition = sql::selection_condition(&query.selection, Dialect::ClickHouse);
+    let order = if bucket_ns.is_some() {
+        "grp, bucket_ns"
+    } else {
+        "cnt DESC, grp"
+    };
+    let statement = format!(
+        "SELECT {groups} AS grp, {bucket} AS bucket_ns, sum(itemCount) AS cnt, \
+                sumIf(itemCount, {success} = 0), sum({duration} * itemCount), max({duration}), \
+                quantilesExactWeighted({levels})({duration}, itemCount), \
+                sum({input} * itemCount), sum({output} * itemCount), \
+                sumIf(itemCount, {throttled}), sumIf({duration} * itemCount, {throttled}), \
+                argMax(operation_Id, timestamp_ns), max(timestamp_ns) \
+         FROM `{db}`.`{table}` WHERE {condition} \
+         GROUP BY grp, bucket_ns ORDER BY {order} LIMIT ?",
+        success = m.success,
+        duration = m.duration,
+        input = m.input_tokens,
+        output = m.output_tokens,
+        throttled = m.throttled,
+        levels = levels.join(", "),
+        db = store.database,
+        table = source.table(),
+        condition = condition.sql,
+    );
+    let mut q = store.client.query(&statement);
+    if let Some(b) = bucket_ns {
+        q = q.bind(b).bind(b);
+    }
+    let lines: Vec<StatsLine> = bind_all(q, &condition.params)
+        .bind(u64::try_from(limit).unwrap_or(u64::MAX))
+        .fetch_all()
+        .await
+        .map_err(ch_error)?;
+    let mut rows: Vec<StatsRow> = lines
+        .into_iter()
+        .filter(|line| line.count > 0)
+        .map(|line| StatsRow {
+            group: line.group,
+            bucket_ns: bucket_ns.map(|_| line.bucket_ns),
+            count: line.count,
+            failed: line.failed,
+            duration_sum_ms: line.duration_sum_ms,
+            duration_max_ms: line.duration_max_ms,
+            percentiles_ms: std::array::from_fn(|i| line.quantiles.get(i).copied().unwrap_or(0.0)),
+            input_tokens: line.input_tokens,
+            output_tokens: line.output_tokens,
+            throttled: line.throttled,
+            throttled_ms: line.throttled_ms,
+            latest_operation_id: line.latest_operation_id,
+            latest_timestamp_ns: line.latest_timestamp_ns,
+        })
+        .collect();
+    sort_rows(&mut rows, bucket_ns.is_some());
+    Ok(rows)
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct SampleLine {
+    timestamp_ns: i64,
+    id: String,
+    operation_id: String,
+    name: String,
+    target: String,
+    result_code: String,
+    success: u8,
+    duration_ms: f64,
+    role: String,
+}
+
+pub async fn samples(
+    store: &ClickHouseStore,
+    query: &SampleQuery,
+) -> Result<Vec<SampleRecord>, StoreError> {
+    let (condition, order) = sql::sample_page(query, Dialect::ClickHouse);
+    let statement = format!(
+        "SELECT {} FROM `{}`.`{}` WHERE {} ORDER BY {order} LIMIT ?",
+        sql::sample_columns(query.selection.source),
+        store.database,
+        query.selection.source.table(),
+        condition.sql
+    );
+    let lines: Vec<SampleLine> = bind_all(store.client.query(&statement), &condition.params)
+        .bind(u64::try_from(query.limit).unwrap_or(u64::MAX))
+        .fetch_all()
+        .await
+        .map_err(ch_error)?;
+    Ok(lines
+        .into_iter()
+        .map(|line| SampleRecord {
+            timestamp_ns: line.timestamp_ns,
+            id: line.id,
+            operation_id: line.operation_id,
+            name: line.name,
+            target: line.target,
+            result_code: line.result_code,
+            success: line.success != 0,
+            duration_ms: line.duration_ms,
+            role: line.role,
+        })
+        .collect())
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct SearchLine {
+    timestamp_ns: i64,
+    item_id: String,
+    operation_id: String,
+    parent_id: String,
+    severity_level: u8,
+    role: String,
+    message: String,
+    exception_type: String,
+    problem_id: String,
+}
+
+pub async fn search(
+    store: &ClickHouseStore,
+    query: &SearchQuery,
+) -> Result<Vec<SearchHit>, StoreError> {
+    let mut hits = Vec::new();
+    for (exceptions, wanted) in [(false, query.kinds.traces), (true, query.kinds.exceptions)] {
+        if !wanted {
+            continue;
+        }
+        let condition = sql::search_condition(query, exceptions, Dialect::ClickHouse);
+        let statement = format!(
+            "SELECT {} FROM `{}`.`{}` WHERE {} ORDER BY timestamp_ns DESC, itemId DESC LIMIT ?",
+            sql::search_columns(exceptions),
+            store.database,
+            if exceptions { "exceptions" } else { "traces" },
+            condition.sql
+        );
+        let lines: Vec<SearchLine> = bind_all(store.client.query(&statement), &condition.params)
+            .bind(u64::try_from(query.limit).unwrap_or(u64::MAX))
+            .fetch_all()
+            .await
+            .map_err(ch_error)?;
+        hits.extend(lines.into_iter().map(|line| SearchHit {
+            kind: if exceptions { "exception" } else { "trace" },
+            timestamp_ns: line.timestamp_ns,
+            item_id: line.item_id,
+            operation_id: line.operation_id,
+            parent_id: line.parent_id,
+            severity_level: line.severity_level,
+            role: line.role,
+            message: line.message,
+            exception_type: line.exception_type,
+            problem_id: line.problem_id,
+        }));
+    }
+    Ok(merge_search_hits(hits, query.limit))
+}
+
+fn joined_query(store: &ClickHouseStore, condition: &Condition) -> Query {
+    let statement = condition
+        .sql
+        .replace(
+            "{dependencies}",
+            &format!("`{}`.`dependencies`", store.database),
+        )
+        .replace("{requests}", &format!("`{}`.`requests`", store.database));
+    bind_all(store.client.query(&statement), &condition.params)
+}
+
+pub async fn call_edges(
+    store: &ClickHouseStore,
+    range: TimeRange,
+) -> Result<Vec<CallEdge>, StoreError> {
+    let condition = sql::call_edges(range, Dialect::ClickHouse);
+    let rows: Vec<(String, String, String)> = joined_query(store, &condition)
+        .fetch_all()
+        .await
+        .map_err(ch_error)?;
+    Ok(rows
+        .into_iter()
+        .map(|(caller_role, target, callee_role)| CallEdge {
+            caller_role,
+            target,
+            callee_role,
+        })
+        .collect())
+}
+
+pub async fn genai_throttling(
+    store: &ClickHouseStore,
+    range: TimeRange,
+) -> Result<Vec<GenAiThrottling>, StoreError> {
+    let condition = sql::genai_throttling(range, Dialect::ClickHouse);
+    let rows: Vec<(String, String, String, u64, f64)> = joined_query(store, &condition)
+        .fetch_all()
+        .await
+        .map_err(ch_error)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(provider, model, target, attempts, duration_ms)| GenAiThrottling {
+                provider,
+                model,
+                target,
+                attempts,
+                duration_ms,
+            },
+        )
+        .collect())
+}

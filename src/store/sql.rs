@@ -1,0 +1,358 @@
+//! SQL for the read queries, shared by both stores: the tables and columns have the same names
+//! in SQLite and ClickHouse, so only a few expressions differ by dialect. Values always travel
+//! as bound parameters (`?`); the only text spliced in comes from closed enums.
+
+use crate::query::{
+    Column, Filter, SampleCursor, SampleOrder, SampleQuery, SearchQuery, Selection, Source,
+};
+use crate::store::TimeRange;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    ClickHouse,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    Int(i64),
+    Real(f64),
+}
+
+/// A `WHERE` condition and the values for its placeholders, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Condition {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Condition {
+    fn and(&mut self, sql: &str, params: impl IntoIterator<Item = Param>) {
+        if !self.sql.is_empty() {
+            self.sql.push_str(" AND ");
+        }
+        self.sql.push_str(sql);
+        self.params.extend(params);
+    }
+}
+
+const NS_PER_S: i64 = 1_000_000_000;
+
+/// The conditions of a selection: its time range, then each filter.
+pub fn selection_condition(selection: &Selection, dialect: Dialect) -> Condition {
+    let mut condition = Condition::default();
+    let range = selection.range;
+    if dialect == Dialect::ClickHouse {
+        // The DateTime column is what the partitions and sort keys use.
+        condition.and(
+            "timestamp >= toDateTime(?, 'UTC') AND timestamp <= toDateTime(?, 'UTC')",
+            [
+                Param::Int(range.from_ns.div_euclid(NS_PER_S)),
+                Param::Int(range.to_ns.div_euclid(NS_PER_S)),
+            ],
+        );
+    }
+    condition.and(
+        "timestamp_ns >= ? AND timestamp_ns < ?",
+        [Param::Int(range.from_ns), Param::Int(range.to_ns)],
+    );
+    for filter in &selection.filters {
+        match filter {
+            Filter::Equals(Column::Success, value) => {
+                let flag = matches!(value.as_str(), "true" | "1");
+                condition.and("success = ?", [Param::Int(i64::from(flag))]);
+            }
+            Filter::Equals(column, value) => {
+                condition.and(
+                    &format!("{} = ?", column.sql()),
+                    [Param::Text(value.clone())],
+                );
+            }
+            Filter::NotEmpty(column) => condition.and(&format!("{} != ''", column.sql()), []),
+            Filter::Dimension(key, value) => {
+                let lookup = match dialect {
+                    Dialect::ClickHouse => {
+                        "customDimensions_values[indexOf(customDimensions_keys, ?)] = ?"
+                    }
+                    Dialect::Sqlite => {
+                        "COALESCE((SELECT CAST(value AS TEXT) FROM json_each(customDimensions) \
+                         WHERE key = ?), '') = ?"
+                    }
+                };
+                condition.and(
+                    lookup,
+                    [Param::Text(key.clone()), Param::Text(value.clone())],
+                );
+            }
+            Filter::DurationAtLeast(ms) => condition.and("duration_ms >= ?", [Param::Real(*ms)]),
+            Filter::DurationAtMost(ms) => condition.and("duration_ms <= ?", [Param::Real(*ms)]),
+        }
+    }
+    condition
+}
+
+/// Per-source expressions for the measures, so exceptions aggregate like spans without
+/// durations.
+pub struct Measures {
+    pub duration: &'static str,
+    pub success: &'static str,
+    pub throttled: &'static str,
+    pub input_tokens: &'static str,
+    pub output_tokens: &'static str,
+}
+
+pub fn measures(source: Source, dialect: Dialect) -> Measures {
+    let zero_real = match dialect {
+        Dialect::Sqlite => "0.0",
+        Dialect::ClickHouse => "toFloat64(0)",
+    };
+    let zero_count = match dialect {
+        Dialect::Sqlite => "0",
+        Dialect::ClickHouse => "toUInt64(0)",
+    };
+    match source {
+        Source::Requests | Source::Dependencies => Measures {
+            duration: "duration_ms",
+            success: "success",
+            throttled: "resultCode = '429'",
+            input_tokens: if source == Source::Dependencies {
+                "genai_inputTokens"
+            } else {
+                zero_count
+            },
+            output_tokens: if source == Source::Dependencies {
+                "genai_outputTokens"
+            } else {
+                zero_count
+            },
+        },
+        Source::Exceptions => Measures {
+            duration: zero_real,
+            success: "0",
+            throttled: "0",
+            input_tokens: zero_count,
+            output_tokens: zero_count,
+        },
+    }
+}
+
+/// A group column as text in either store.
+pub fn group_expression(column: Column, dialect: Dialect) -> String {
+    match dialect {
+        Dialect::ClickHouse => format!("toString({})", column.sql()),
+        Dialect::Sqlite => format!("CAST({} AS TEXT)", column.sql()),
+    }
+}
+
+/// The columns a sample row reads, for either span table.
+pub fn sample_columns(source: Source) -> &'static str {
+    match source {
+        Source::Dependencies => {
+            "timestamp_ns, id, operation_Id, name, target, resultCode, success, duration_ms, \
+             cloud_RoleName"
+        }
+        _ => {
+            "timestamp_ns, id, operation_Id, name, '' AS target, resultCode, success, \
+             duration_ms, cloud_RoleName"
+        }
+    }
+}
+
+/// `WHERE` condition (with the cursor) and `ORDER BY` of a page of samples.
+pub fn sample_page(query: &SampleQuery, dialect: Dialect) -> (Condition, &'static str) {
+    let mut condition = selection_condition(&query.selection, dialect);
+    match &query.after {
+        Some(SampleCursor::Newest { timestamp_ns, id }) => condition.and(
+            "(timestamp_ns < ? OR (timestamp_ns = ? AND id < ?))",
+            [
+                Param::Int(*timestamp_ns),
+                Param::Int(*timestamp_ns),
+                Param::Text(id.clone()),
+            ],
+        ),
+        Some(SampleCursor::Slowest { duration_ms, id }) => condition.and(
+            "(duration_ms < ? OR (duration_ms = ? AND id < ?))",
+            [
+                Param::Real(*duration_ms),
+                Param::Real(*duration_ms),
+                Param::Text(id.clone()),
+            ],
+        ),
+        None => {}
+    }
+    let order = match query.order {
+        SampleOrder::Newest => "timestamp_ns DESC, id DESC",
+        SampleOrder::Slowest => "duration_ms DESC, id DESC",
+    };
+    (condition, order)
+}
+
+/// The columns a search hit reads from `traces` or `exceptions`.
+pub fn search_columns(exceptions: bool) -> &'static str {
+    if exceptions {
+        "timestamp_ns, itemId, operation_Id, operation_ParentId, severityLevel, cloud_RoleName, \
+         message, type, problemId"
+    } else {
+        "timestamp_ns, itemId, operation_Id, operation_ParentId, severityLevel, cloud_RoleName, \
+         message, '' AS type, '' AS problemId"
+    }
+}
+
+/// The conditions of a search in `traces` (or `exceptions`, whose type matches the text too).
+pub fn search_condition(query: &SearchQuery, exceptions: bool, dialect: Dialect) -> Condition {
+    let selection = Selection {
+        source: Source::Exceptions,
+        range: query.range,
+        filters: Vec::new(),
+    };
+    let mut condition = selection_condition(&selection, dialect);
+    if let Some(text) = &query.text {
+        let contains = |column: &str| match dialect {
+            Dialect::ClickHouse => format!("positionCaseInsensitive({column}, ?) > 0"),
+            Dialect::Sqlite => format!("instr(lower({column}), lower(?)) > 0"),
+        };
+        if exceptions {
+            condition.and(
+                &format!("({} OR {})", contains("message"), contains("type")),
+                [Param::Text(text.clone()), Param::Text(text.clone())],
+            );
+        } else {
+            condition.and(&contains("message"), [Param::Text(text.clone())]);
+        }
+    }
+    if let Some(level) = query.min_severity {
+        condition.and("severityLevel >= ?", [Param::Int(i64::from(level))]);
+    }
+    if let Some(role) = &query.role {
+        condition.and("cloud_RoleName = ?", [Param::Text(role.clone())]);
+    }
+    if let Some(operation) = &query.operation_id {
+        condition.and("operation_Id = ?", [Param::Text(operation.clone())]);
+    }
+    if let Some((timestamp_ns, item_id)) = &query.after {
+        condition.and(
+            "(timestamp_ns < ? OR (timestamp_ns = ? AND itemId < ?))",
+            [
+                Param::Int(*timestamp_ns),
+                Param::Int(*timestamp_ns),
+                Param::Text(item_id.clone()),
+            ],
+        );
+    }
+    condition
+}
+
+fn range_only(source: Source, range: TimeRange, dialect: Dialect) -> Condition {
+    selection_condition(
+        &Selection {
+            source,
+            range,
+            filters: Vec::new(),
+        },
+        dialect,
+    )
+}
+
+/// Dependencies joined to the requests they led to (a request whose parent is the dependency's
+/// id), as `(caller_role, target, callee_role)`. `{dependencies}` and `{requests}` stand for
+/// the qualified table names.
+pub fn call_edges(range: TimeRange, dialect: Dialect) -> Condition {
+    let dependencies = range_only(Source::Dependencies, range, dialect);
+    let requests = range_only(Source::Requests, range, dialect);
+    let sql = match dialect {
+        Dialect::ClickHouse => format!(
+            "SELECT caller, target, callee FROM \
+             (SELECT id, cloud_RoleName AS caller, target FROM {{dependencies}} WHERE {}) \
+             ALL INNER JOIN \
+             (SELECT operation_ParentId AS id, cloud_RoleName AS callee FROM {{requests}} \
+              WHERE {} AND operation_ParentId != '') USING id \
+             GROUP BY caller, target, callee ORDER BY caller, target, callee",
+            dependencies.sql, requests.sql
+        ),
+        Dialect::Sqlite => format!(
+            "SELECT DISTINCT d.cloud_RoleName, d.target, r.cloud_RoleName \
+             FROM (SELECT operation_Id, id, cloud_RoleName, target FROM {{dependencies}} \
+                   WHERE {}) AS d \
+             JOIN (SELECT operation_Id, operation_ParentId, cloud_RoleName FROM {{requests}} \
+                   WHERE {} AND operation_ParentId != '') AS r \
+               ON r.operation_Id = d.operation_Id AND r.operation_ParentId = d.id \
+             ORDER BY 1, 2, 3",
+            dependencies.sql, requests.sql
+        ),
+    };
+    Condition {
+        sql,
+        params: dependencies
+            .params
+            .into_iter()
+            .chain(requests.params)
+            .collect(),
+    }
+}
+
+/// 429 dependency attempts whose parent is a GenAI call, weighted by `itemCount`, as
+/// `(provider, model, target, attempts, duration_ms)`. `{dependencies}` stands for the table.
+pub fn genai_throttling(range: TimeRange, dialect: Dialect) -> Condition {
+    let attempts = range_only(Source::Dependencies, range, dialect);
+    let calls = range_only(Source::Dependencies, range, dialect);
+    let sql = match dialect {
+        Dialect::ClickHouse => format!(
+            "SELECT provider, model, target, sum(itemCount), sum(duration_ms * itemCount) FROM \
+             (SELECT operation_ParentId AS id, itemCount, duration_ms FROM {{dependencies}} \
+              WHERE {} AND resultCode = '429' AND genai_provider = '') \
+             ALL INNER JOIN \
+             (SELECT id, genai_provider AS provider, genai_requestModel AS model, target \
+              FROM {{dependencies}} WHERE {} AND genai_provider != '') USING id \
+             GROUP BY provider, model, target ORDER BY provider, model, target",
+            attempts.sql, calls.sql
+        ),
+        Dialect::Sqlite => format!(
+            "SELECT c.genai_provider, c.genai_requestModel, c.target, sum(a.itemCount), \
+                    sum(a.duration_ms * a.itemCount) \
+             FROM (SELECT operation_Id, operation_ParentId, itemCount, duration_ms \
+                   FROM {{dependencies}} \
+                   WHERE {} AND resultCode = '429' AND genai_provider = '') AS a \
+             JOIN (SELECT operation_Id, id, genai_provider, genai_requestModel, target \
+                   FROM {{dependencies}} WHERE {} AND genai_provider != '') AS c \
+               ON c.operation_Id = a.operation_Id AND c.id = a.operation_ParentId \
+             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            attempts.sql, calls.sql
+        ),
+    };
+    Condition {
+        sql,
+        params: attempts.params.into_iter().chain(calls.params).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_values_only_ever_become_parameters() {
+        let hostile = "x' OR 1=1; DROP TABLE requests; --";
+        let selection = Selection {
+            source: Source::Requests,
+            range: TimeRange {
+                from_ns: 0,
+                to_ns: 10,
+            },
+            filters: vec![
+                Filter::Equals(Column::Name, hostile.into()),
+                Filter::Dimension(hostile.into(), hostile.into()),
+            ],
+        };
+        for dialect in [Dialect::Sqlite, Dialect::ClickHouse] {
+            let condition = selection_condition(&selection, dialect);
+            assert!(!condition.sql.contains("DROP"), "{}", condition.sql);
+            assert_eq!(
+                condition.sql.matches('?').count(),
+                condition.params.len(),
+                "{}",
+                condition.sql
+            );
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The aggregate and search reads on SQLite. SQLite has no percentile functions, so rows are
+//! read narrowed by the shared conditions and aggregated in Rust with the same definitions
+//! ClickHouse uses.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, params_from_iter};
+
+use super::sqlite_error;
+use crate::query::stats::{self, Observation};
+use crate::query::{
+    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
+    StatsRow,
+};
+use crate::store::sql::{self, Condition, Dialect, Param};
+use crate::store::{StoreError, TimeRange};
+
+fn values(params: &[Param]) -> Vec<Value> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Text(text) => Value::Text(text.clone()),
+            Param::Int(n) => Value::Integer(*n),
+            Param::Real(x) => Value::Real(*x),
+        })
+        .collect()
+}
+
+pub fn stats(
+    connection: &Connection,
+    query: &StatsQuery,
+    limit: usize,
+) -> Result<Vec<StatsRow>, StoreError> {
+    let source = query.selection.source;
+    let measures = sql::measures(source, Dialect::Sqlite);
+    let groups: Vec<String> = query
+        .group_by
+        .iter()
+        .map(|&c| sql::group_expression(c, Dialect::Sqlite))
+        .collect();
+    let condition = sql::selection_condition(&query.selection, Dialect::Sqlite);
+    let statement_sql = format!(
+        "SELECT timestamp_ns, operation_Id, {duration}, itemCount, {success}, {throttled}, \
+                {input}, {output}{comma}{groups} \
+         FROM \"{table}\" WHERE {condition}",
+        duration = measures.duration,
+        success = measures.success,
+        throttled = measures.throttled,
+        input = measures.input_tokens,
+        output = measures.output_tokens,
+        comma = if groups.is_empty() { "" } else { ", " },
+        groups = groups.join(", "),
+        table = source.table(),
+        condition = condition.sql,
+    );
+    let bucket_ns = query.bucket_s.map(|s| i64::from(s.max(1)) * 1_000_000_000);
+    let mut statement = connection.prepare(&statement_sql).map_err(sqlite_error)?;
+    let group_count = groups.len();
+    let rows = statement
+        .query_map(params_from_iter(values(&condition.params)), |row| {
+            let timestamp_ns: i64 = row.get(0)?;
+            let mut group = Vec::with_capacity(group_count);
+            for i in 0..group_count {
+                group.push(row.get::<_, Option<String>>(8 + i)?.unwrap_or_default());
+            }
+            Ok(Observation {
+                group,
+                bucket_ns: bucket_ns.map(|b| timestamp_ns.div_euclid(b) * b),
+                timestamp_ns,
+                operation_id: row.get(1)?,
+                duration_ms: row.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN),
+                item_count: row.get(3)?,
+                success: row.get(4)?,
+                result_code_429: row.get(5)?,
+                input_tokens: u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0),
+                output_tokens: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
+            })
+        })
+        .map_err(sqlite_error)?;
+    let observations = rows.collect::<Result<Vec<_>, _>>().map_err(sqlite_error)?;
+    let mut rows = stats::aggregate(observations);
+    stats::sort_rows(&mut rows, bucket_ns.is_some());
+    rows.truncate(limit);
+    Ok(rows)
+}
+
+pub fn samples(
+    connection: &Connection,
+    query: &SampleQuery,
+) -> Result<Vec<SampleRecord>, StoreError> {
+    let (condition, order) = sql::sample_page(query, Dialect::Sqlite);
+    let statement_sql = format!(
+        "SELECT {} FROM \"{}\" WHERE {} ORDER BY {order} LIMIT ?",
+        sql::sample_columns(query.selection.source),
+        query.selection.source.table(),
+        condition.sql
+    );
+    let mut params = values(&condition.params);
+    params.push(Value::Integer(
+        i64::try_from(query.limit).unwrap_or(i64::MAX),
+    ));
+    let mut statement = connection.prepare(&statement_sql).map_err(sqlite_error)?;
+    let rows = statement
+        .query_map(params_from_iter(params), |row| {
+            Ok(SampleRecord {
+                timestamp_ns: row.get(0)?,
+                id: row.get(1)?,
+                operation_id: row.get(2)?,
+                name: row.get(3)?,
+                target: row.get(4)?,
+                result_code: row.get(5)?,
+                success: row.get(6)?,
+                duration_ms: row.get::<_, Option<f64>>(7)?.unwrap_or(f64::NAN),
+                role: row.get(8)?,
+            })
+        })
+        .map_err(sqlite_error)?;
+    rows.collect::<Result<_, _>>().map_err(sqlite_error)
+}
+
+pub fn search(connection: &Connection, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
+    let mut hits = Vec::new();
+    for (exceptions, wanted) in [(false, query.kinds.traces), (true, query.kinds.exceptions)] {
+        if !wanted {
+            continue;
+        }
+        let condition = sql::search_condition(query, exceptions, Dialect::Sqlite);
+        let statement_sql = format!(
+            "SELECT {} FROM \"{}\" WHERE {} ORDER BY timestamp_ns DESC, itemId DESC LIMIT ?",
+            sql::search_columns(exceptions),
+            if exceptions { "exceptions" } else { "traces" },
+            condition.sql
+        );
+        let mut params = values(&condition.params);
+        params.push(Value::Integer(
+            i64::try_from(query.limit).unwrap_or(i64::MAX),
+        ));
+        let mut statement = connection.prepare(&statement_sql).map_err(sqlite_error)?;
+        let rows = statement
+            .query_map(params_from_iter(params), |row| {
+                Ok(SearchHit {
+                    kind: if exceptions { "exception" } else { "trace" },
+                    timestamp_ns: row.get(0)?,
+                    item_id: row.get(1)?,
+                    operation_id: row.get(2)?,
+                    parent_id: row.get(3)?,
+                    severity_level: row.get(4)?,
+                    role: row.get(5)?,
+                    message: row.get(6)?,
+                    exception_type: row.get(7)?,
+                    problem_id: row.get(8)?,
+                })
+            })
+            .map_err(sqlite_error)?;
+        for row in rows {
+            hits.push(row.map_err(sqlite_error)?);
+        }
+    }
+    Ok(crate::query::merge_search_hits(hits, query.limit))
+}
+
+fn joined<T>(
+    connection: &Connection,
+    condition: Condition,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let statement_sql = condition
+        .sql
+        .replace("{dependencies}", "\"dependencies\"")
+        .replace("{requests}", "\"requests\"");
+    let mut statement = connection.prepare(&statement_sql).map_err(sqlite_error)?;
+    let rows = statement
+        .query_map(params_from_iter(values(&condition.params)), map)
+        .map_err(sqlite_error)?;
+    rows.collect::<Result<_, _>>().map_err(sqlite_error)
+}
+
+pub fn call_edges(connection: &Connection, range: TimeRange) -> Result<Vec<CallEdge>, StoreError> {
+    joined(connection, sql::call_edges(range, Dialect::Sqlite), |row| {
+        Ok(CallEdge {
+            caller_role: row.get(0)?,
+            target: row.get(1)?,
+            callee_role: row.get(2)?,
+        })
+    })
+}
+
+pub fn genai_throttling(
+    connection: &Connection,
+    range: TimeRange,
+) -> Result<Vec<GenAiThrottling>, StoreError> {
+    joined(
+        connection,
+        sql::genai_throttling(range, Dialect::Sqlite),
+        |row| {
+            Ok(GenAiThrottling {
+                provider: row.get(0)?,
+                model: row.get(1)?,
+                target: row.get(2)?,
+                attempts: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
+                duration_ms: row.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
+            })
+        },
+    )
+}
