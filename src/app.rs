@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::api;
 use crate::config::ServeConfig;
 use crate::ingest::auth::Authenticator;
-use crate::ingest::{IngestService, grpc, http};
+use crate::ingest::quickpulse::{self, LiveMetrics};
+use crate::ingest::{IngestService, grpc, http, track};
 use crate::pipeline::Pipeline;
 use crate::self_metrics::SelfMetrics;
 use crate::store::Store;
@@ -119,7 +120,11 @@ pub async fn start_with_store(
             .context("gRPC server")
     }));
 
-    let http_router = http::router(http::HttpIngest::new(Arc::clone(&ingest)));
+    let live = Arc::new(LiveMetrics::new(config.live_metrics));
+    let http_ingest = http::HttpIngest::new(Arc::clone(&ingest));
+    let http_router = http::router(http_ingest.clone())
+        .merge(track::router(http_ingest.clone()))
+        .merge(quickpulse::router(http_ingest, Arc::clone(&live)));
     servers.push(serve_http(
         listeners.http,
         http_router,
@@ -131,6 +136,7 @@ pub async fn start_with_store(
         api::ApiState {
             store: Arc::clone(&store),
             metrics: Arc::clone(&metrics),
+            live,
         },
         &config.cors_origins,
     )

@@ -125,6 +125,10 @@ pub struct ServeArgs {
     /// by default.
     #[arg(long, env = "TRACEHOUSE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Tell Application Insights SDKs that Live Metrics is being watched, so they post data
+    /// points every second (kept in memory, shown at `/api/v1/live`).
+    #[arg(long, env = "TRACEHOUSE_LIVE_METRICS")]
+    pub live_metrics: bool,
 }
 
 /// Everything `serve` needs, already validated.
@@ -140,6 +144,8 @@ pub struct ServeConfig {
     pub shutdown_timeout: Duration,
     /// Browser origins allowed to call the query API; `*` allows any.
     pub cors_origins: Vec<String>,
+    /// Ask SDKs for Live Metrics data points.
+    pub live_metrics: bool,
 }
 
 impl ServeConfig {
@@ -153,6 +159,7 @@ impl ServeConfig {
             pipeline: PipelineConfig::default(),
             shutdown_timeout: Duration::from_secs(10),
             cors_origins: Vec::new(),
+            live_metrics: false,
         }
     }
 }
@@ -199,6 +206,7 @@ impl ServeArgs {
             },
             shutdown_timeout: self.shutdown_timeout,
             cors_origins: self.cors_origins.clone(),
+            live_metrics: self.live_metrics,
         })
     }
 }

@@ -131,7 +131,14 @@ impl Scenario {
             text("url.path", "/chat"),
             text("url.scheme", "http"),
             int("http.response.status_code", status),
-            text("tenant", if call.is_multiple_of(2) { "contoso" } else { "fabrikam" }),
+            text(
+                "tenant",
+                if call.is_multiple_of(2) {
+                    "contoso"
+                } else {
+                    "fabrikam"
+                },
+            ),
         ];
         if fails(call) {
             request.status = Some(Status {

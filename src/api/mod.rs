@@ -19,6 +19,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::ingest::encoding::{RETRY_AFTER_SECS, http_status};
+use crate::ingest::quickpulse::LiveMetrics;
 use crate::self_metrics::SelfMetrics;
 use crate::store::{Store, StoreError};
 
@@ -26,6 +27,7 @@ use crate::store::{Store, StoreError};
 pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<SelfMetrics>,
+    pub live: Arc<LiveMetrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,7 @@ pub fn router(state: ApiState, cors_origins: &[String]) -> Result<Router, String
         .route("/api/v1/map", get(insights::map))
         .route("/api/v1/genai/usage", get(insights::genai_usage))
         .route("/api/v1/search", get(analysis::search))
+        .route("/api/v1/live", get(live))
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; see /api/v1/openapi.json".into())
         })
@@ -130,6 +133,11 @@ async fn self_metrics(State(state): State<ApiState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// The latest Live Metrics data point of every instance that sent one.
+async fn live(State(state): State<ApiState>) -> Response {
+    ok(json!({ "instances": state.live.snapshot() }))
 }
 
 /// Successful JSON answers.

@@ -45,6 +45,11 @@ const ENDPOINTS: &[Endpoint] = &[
         params: insights::GENAI_PARAMS,
     },
     Endpoint {
+        path: "/api/v1/live",
+        summary: "The latest Live Metrics data point of each role instance (with --live-metrics)",
+        params: &[],
+    },
+    Endpoint {
         path: "/api/v1/search",
         summary: "Log lines and exceptions by text, severity, role, operation and time, newest first",
         params: analysis::SEARCH_PARAMS,

@@ -7,6 +7,8 @@ mod body;
 pub mod encoding;
 pub mod grpc;
 pub mod http;
+pub mod quickpulse;
+pub mod track;
 
 use std::sync::Arc;
 
@@ -24,7 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::now_ns;
 use crate::error::{ErrorKind, HasErrorKind};
-use crate::normalize::{self, Context, Limits, Normalized};
+use crate::normalize::{self, Context, Limits, Normalized, envelope};
 use crate::pipeline::{PipelineError, PipelineHandle};
 use crate::self_metrics::{Outcome, SelfMetrics};
 use auth::{AuthError, Authenticator};
@@ -73,6 +75,8 @@ pub enum IngestError {
     Wire(#[from] crate::normalize::wire::WireError),
     #[error("invalid OTLP/JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Envelopes(#[from] crate::normalize::envelope::BodyError),
     #[error("too many requests in flight ({0}); retry later")]
     Busy(usize),
     #[error(transparent)]
@@ -96,7 +100,8 @@ impl HasErrorKind for IngestError {
             | IngestError::Body(_)
             | IngestError::Protobuf(_)
             | IngestError::Wire(_)
-            | IngestError::Json(_) => ErrorKind::InvalidArgument,
+            | IngestError::Json(_)
+            | IngestError::Envelopes(_) => ErrorKind::InvalidArgument,
             IngestError::Busy(_) => ErrorKind::ResourceExhausted,
             IngestError::Auth(e) => e.kind(),
             IngestError::Pipeline(e) => e.kind(),
@@ -269,6 +274,63 @@ impl IngestService {
             Err(error) => tracing::debug!(%error, signal = S::NAME, transport, "export failed"),
         }
         result
+    }
+
+    /// Normalizes and queues an Application Insights track body, resolving once its rows are
+    /// durable. Nothing is stored when any envelope names a key that is refused.
+    pub async fn track(&self, body: Bytes) -> Result<envelope::Track, IngestError> {
+        let limits = self.config.limits.clone();
+        let authenticator = self.authenticator.clone();
+        let now = now_ns();
+        let run = move || {
+            let ctx = Context {
+                limits: &limits,
+                now_ns: now,
+                ikey: "".into(),
+                app_name: "".into(),
+            };
+            envelope::envelopes(&body, &ctx, &|key| authenticator.app_for(key).ok())
+        };
+        let mut track = tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| IngestError::Internal(e.to_string()))??;
+        if let Some(refused) = track.errors.iter().find(|e| e.status == 401) {
+            self.metrics.count_items(
+                "track",
+                "http",
+                Outcome::Rejected,
+                "unauthenticated",
+                track.received as u64,
+            );
+            return Err(IngestError::Auth(AuthError::Refused(
+                refused.message.clone(),
+            )));
+        }
+        let batch = std::mem::take(&mut track.batch);
+        self.pipeline.submit(batch).await?;
+        let metrics = &self.metrics;
+        metrics.count_items(
+            "track",
+            "http",
+            Outcome::Received,
+            "",
+            track.received as u64,
+        );
+        metrics.count_items(
+            "track",
+            "http",
+            Outcome::Accepted,
+            "",
+            track.accepted as u64,
+        );
+        metrics.count_items(
+            "track",
+            "http",
+            Outcome::Rejected,
+            "invalid_item",
+            track.errors.len() as u64,
+        );
+        Ok(track)
     }
 
     async fn export_inner<S: OtlpSignal>(

@@ -6,6 +6,7 @@
 
 pub mod attributes;
 mod dependency;
+pub mod envelope;
 mod exceptions;
 mod genai;
 mod known;

@@ -202,9 +202,21 @@ pub async fn operation(
     if range.rows == 0 {
         return Ok(items);
     }
-    for row in
-        rows_of::<RequestRow>(store, "requests", REQUEST_COLUMNS, operation_id, &range).await?
-    {
+    // One round trip's latency for all five tables instead of five.
+    let (requests, dependencies, exceptions, traces, events) = tokio::try_join!(
+        rows_of::<RequestRow>(store, "requests", REQUEST_COLUMNS, operation_id, &range),
+        rows_of::<DependencyRow>(
+            store,
+            "dependencies",
+            DEPENDENCY_COLUMNS,
+            operation_id,
+            &range
+        ),
+        rows_of::<ExceptionRow>(store, "exceptions", EXCEPTION_COLUMNS, operation_id, &range),
+        rows_of::<TraceRow>(store, "traces", TRACE_COLUMNS, operation_id, &range),
+        rows_of::<EventRow>(store, "customEvents", EVENT_COLUMNS, operation_id, &range),
+    )?;
+    for row in requests {
         items.spans.push(SpanRecord {
             table: SpanTable::Request,
             timestamp_ns: row.timestamp_ns,
@@ -226,15 +238,7 @@ pub async fn operation(
             dimensions: zip_dimensions(row.keys, row.values),
         });
     }
-    for row in rows_of::<DependencyRow>(
-        store,
-        "dependencies",
-        DEPENDENCY_COLUMNS,
-        operation_id,
-        &range,
-    )
-    .await?
-    {
+    for row in dependencies {
         items.spans.push(SpanRecord {
             table: SpanTable::Dependency,
             timestamp_ns: row.timestamp_ns,
@@ -264,9 +268,7 @@ pub async fn operation(
             dimensions: zip_dimensions(row.keys, row.values),
         });
     }
-    for row in rows_of::<ExceptionRow>(store, "exceptions", EXCEPTION_COLUMNS, operation_id, &range)
-        .await?
-    {
+    for row in exceptions {
         items.exceptions.push(ExceptionRecord {
             timestamp_ns: row.timestamp_ns,
             item_id: row.item_id,
@@ -284,7 +286,7 @@ pub async fn operation(
             dimensions: zip_dimensions(row.keys, row.values),
         });
     }
-    for row in rows_of::<TraceRow>(store, "traces", TRACE_COLUMNS, operation_id, &range).await? {
+    for row in traces {
         items.traces.push(TraceRecord {
             timestamp_ns: row.timestamp_ns,
             item_id: row.item_id,
@@ -298,9 +300,7 @@ pub async fn operation(
             dimensions: zip_dimensions(row.keys, row.values),
         });
     }
-    for row in
-        rows_of::<EventRow>(store, "customEvents", EVENT_COLUMNS, operation_id, &range).await?
-    {
+    for row in events {
         items.events.push(EventRecord {
             timestamp_ns: row.timestamp_ns,
             item_id: row.item_id,

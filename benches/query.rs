@@ -1,0 +1,226 @@
+//! Query latency at scale: fills a store with the synthetic GenAI workload spread over a day,
+//! then times transaction lookups (read + tree assembly) and percentile queries.
+//!
+//! ```sh
+//! cargo bench --bench query -- --clickhouse-url http://127.0.0.1:8123 --spans 10000000
+//! cargo bench --bench query -- --sqlite --spans 1000000
+//! ```
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser;
+use prost::Message;
+use tracehouse::model::Batch;
+use tracehouse::normalize::{Context, Limits};
+use tracehouse::query::{Column, Selection, Source, StatsQuery, tree};
+use tracehouse::store::clickhouse::{ClickHouseConfig, ClickHouseStore};
+use tracehouse::store::sqlite::SqliteStore;
+use tracehouse::store::{SpooledWrites, Store, TimeRange};
+use tracehouse::workload::Workload;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Fill and query ClickHouse at this HTTP URL.
+    #[arg(long)]
+    clickhouse_url: Option<String>,
+    /// Fill and query an embedded SQLite store.
+    #[arg(long)]
+    sqlite: bool,
+    /// Spans to store.
+    #[arg(long, default_value_t = 1_000_000)]
+    spans: usize,
+    /// Transactions looked up.
+    #[arg(long, default_value_t = 50)]
+    lookups: usize,
+    /// Ignored: cargo bench passes it.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+const HOUR_NS: u64 = 3_600_000_000_000;
+const OPERATIONS_PER_REQUEST: usize = 120;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(args))
+}
+
+/// What was stored: some operation ids to look up, the number of requests, the time range.
+struct Data {
+    operation_ids: Vec<String>,
+    requests: usize,
+    range: TimeRange,
+}
+
+/// Generates the workload spread over the 24 hours before an hour ago and hands it to `sink` in
+/// normalized batches of about 50,000 rows; the same seed gives every store the same data.
+async fn generate<F, Fut>(spans: usize, lookups: usize, mut sink: F) -> anyhow::Result<Data>
+where
+    F: FnMut(Batch) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let now = tracehouse::clock::now_ns() as u64;
+    let end = now - HOUR_NS;
+    let start = end - 24 * HOUR_NS;
+    let request_count = spans.div_ceil(OPERATIONS_PER_REQUEST * 4);
+    let limits = Limits {
+        max_item_age_ns: 3 * 24 * HOUR_NS as i64,
+        ..Limits::default()
+    };
+    let ctx = Context {
+        limits: &limits,
+        now_ns: now as i64,
+        ikey: "".into(),
+        app_name: "bench".into(),
+    };
+    let mut workload = Workload::new(7);
+    let mut data = Data {
+        operation_ids: Vec::new(),
+        requests: 0,
+        range: TimeRange {
+            from_ns: (start - HOUR_NS) as i64,
+            to_ns: (end + HOUR_NS) as i64,
+        },
+    };
+    let every = (request_count / lookups.max(1)).max(1);
+    let mut batch = Batch::default();
+    let mut stored = 0;
+    for i in 0..request_count {
+        let at = start + (24 * HOUR_NS / request_count as u64) * i as u64;
+        let body = workload.request(OPERATIONS_PER_REQUEST, at).encode_to_vec();
+        let normalized = tracehouse::normalize::traces(&body, &ctx)?.batch;
+        if i % every == 0
+            && let Some(request) = normalized.requests.get(OPERATIONS_PER_REQUEST / 2)
+        {
+            data.operation_ids.push(request.common.operation_id.clone());
+        }
+        data.requests += normalized.requests.len();
+        stored += normalized.requests.len() + normalized.dependencies.len();
+        batch.append(normalized);
+        if batch.row_count() >= 50_000 || i + 1 == request_count {
+            sink(std::mem::take(&mut batch)).await?;
+        }
+    }
+    eprintln!("stored {stored} spans ({} requests)", data.requests);
+    Ok(data)
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Median, p95 and max of timings, in ms.
+fn summary(mut timings: Vec<Duration>) -> String {
+    timings.sort();
+    let at = |q: f64| millis(timings[((timings.len() - 1) as f64 * q).round() as usize]);
+    format!(
+        "median {:.1} ms, p95 {:.1} ms, max {:.1} ms (n={})",
+        at(0.5),
+        at(0.95),
+        at(1.0),
+        timings.len()
+    )
+}
+
+async fn measure(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
+    let mut lookups = Vec::new();
+    for id in &data.operation_ids {
+        let started = Instant::now();
+        let items = store.operation(id).await?;
+        let transaction = tree::assemble(id, items);
+        lookups.push(started.elapsed());
+        anyhow::ensure!(transaction.is_some(), "operation {id} not found");
+    }
+    println!("  transaction lookup + tree: {}", summary(lookups));
+    let mid = data.range.from_ns + (data.range.to_ns - data.range.from_ns) / 2;
+    for (label, range, share) in [
+        ("all", data.range, 1.0),
+        (
+            "half the day",
+            TimeRange {
+                from_ns: data.range.from_ns,
+                to_ns: mid,
+            },
+            0.5,
+        ),
+    ] {
+        let query = StatsQuery {
+            selection: Selection {
+                source: Source::Requests,
+                range,
+                filters: Vec::new(),
+            },
+            group_by: vec![Column::Name],
+            bucket_s: None,
+        };
+        let mut timings = Vec::new();
+        let mut counted = 0;
+        for _ in 0..5 {
+            let started = Instant::now();
+            let rows = store.stats(&query, 100).await?;
+            timings.push(started.elapsed());
+            counted = rows.iter().map(|r| r.count).sum::<u64>();
+        }
+        println!(
+            "  percentiles by name over {label} (~{:.0} K requests, {counted} counted): {}",
+            data.requests as f64 * share / 1e3,
+            summary(timings)
+        );
+    }
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(url) = &args.clickhouse_url {
+        let store = ClickHouseStore::open(&ClickHouseConfig {
+            url: url.clone(),
+            user: None,
+            password: None,
+            database: format!("bench_query_{}", std::process::id()),
+            retention_days: 0,
+        })
+        .await?;
+        let started = Instant::now();
+        let data = generate(args.spans, args.lookups, |batch| {
+            let store = &store;
+            async move {
+                let payload =
+                    Bytes::from(store.encode(&batch, tracehouse::pipeline::new_batch_id())?);
+                store.write_encoded(&[payload], false).await?;
+                Ok(())
+            }
+        })
+        .await?;
+        eprintln!(
+            "clickhouse filled in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        println!("clickhouse, {} spans:", args.spans);
+        measure(&store, &data).await?;
+    }
+    if args.sqlite {
+        let dir = tempfile::tempdir()?;
+        let store = SqliteStore::open(dir.path()).await?;
+        let started = Instant::now();
+        let data = generate(args.spans, args.lookups, |batch| {
+            let store = &store;
+            async move {
+                store.write(Arc::new(batch)).await?;
+                Ok(())
+            }
+        })
+        .await?;
+        eprintln!("sqlite filled in {:.1} s", started.elapsed().as_secs_f64());
+        println!("sqlite, {} spans:", args.spans);
+        measure(&store, &data).await?;
+    }
+    Ok(())
+}

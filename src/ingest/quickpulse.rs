@@ -1,0 +1,167 @@
+//! Live Metrics (QuickPulse): the `ping` and `post` endpoints SDKs call at their `LiveEndpoint`.
+//! Answering them keeps SDKs from erroring or reporting to Microsoft; the latest posted data
+//! points are kept per role and instance (bounded) for a live view.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
+
+use super::http::HttpIngest;
+
+/// Instances remembered; the one heard from longest ago goes first.
+const MAX_INSTANCES: usize = 1_000;
+
+/// The latest data point of each (role, instance).
+#[derive(Default)]
+pub struct LiveMetrics {
+    /// Whether SDKs are told someone is watching, so they post every second.
+    subscribed: bool,
+    latest: Mutex<HashMap<(String, String), (i64, Value)>>,
+}
+
+impl LiveMetrics {
+    pub fn new(subscribed: bool) -> Self {
+        LiveMetrics {
+            subscribed,
+            latest: Mutex::default(),
+        }
+    }
+
+    fn remember(&self, point: Value, now_ns: i64) {
+        let field = |name: &str| {
+            point
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let key = (field("RoleName"), field("Instance"));
+        let mut latest = match self.latest.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if latest.len() >= MAX_INSTANCES && !latest.contains_key(&key) {
+            let oldest = latest
+                .iter()
+                .min_by_key(|(_, (seen, _))| *seen)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                latest.remove(&oldest);
+            }
+        }
+        latest.insert(key, (now_ns, point));
+    }
+
+    /// Every remembered instance's latest data point, by role then instance.
+    pub fn snapshot(&self) -> Vec<Value> {
+        let latest = match self.latest.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut points: Vec<_> = latest
+            .iter()
+            .map(|((role, instance), (seen, point))| {
+                (
+                    role.clone(),
+                    instance.clone(),
+                    json!({
+                        "role": role,
+                        "instance": instance,
+                        "received": crate::query::time::format_instant(*seen),
+                        "data_point": point,
+                    }),
+                )
+            })
+            .collect();
+        points.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        points.into_iter().map(|(_, _, value)| value).collect()
+    }
+}
+
+#[derive(Clone)]
+struct LiveState {
+    ingest: HttpIngest,
+    live: Arc<LiveMetrics>,
+}
+
+pub fn router(ingest: HttpIngest, live: Arc<LiveMetrics>) -> Router {
+    Router::new()
+        .route("/QuickPulseService.svc/ping", post(ping))
+        .route("/QuickPulseService.svc/post", post(post_samples))
+        .with_state(LiveState { ingest, live })
+}
+
+async fn ping(State(state): State<LiveState>, headers: HeaderMap, body: Body) -> Response {
+    answer(&state, &headers, body, false).await
+}
+
+async fn post_samples(State(state): State<LiveState>, headers: HeaderMap, body: Body) -> Response {
+    answer(&state, &headers, body, true).await
+}
+
+/// Reads the data point(s) and answers with the subscription state and an empty collection
+/// configuration (no derived metrics or document streams are requested).
+async fn answer(state: &LiveState, headers: &HeaderMap, body: Body, is_post: bool) -> Response {
+    let body = match state.ingest.read_body(headers, body).await {
+        Ok(body) => body,
+        Err(error) => {
+            return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
+        }
+    };
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(error) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("invalid monitoring data point: {error}"),
+            )
+                .into_response();
+        }
+    };
+    let now = crate::clock::now_ns();
+    match parsed {
+        Value::Array(points) if is_post => {
+            for point in points.into_iter().filter(Value::is_object) {
+                state.live.remember(point, now);
+            }
+        }
+        point @ Value::Object(_) => state.live.remember(point, now),
+        _ => {
+            return (StatusCode::BAD_REQUEST, "expected a monitoring data point").into_response();
+        }
+    }
+    let etag = headers
+        .get("x-ms-qps-configuration-etag")
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static(""));
+    let mut response = axum::Json(json!({
+        "ETag": etag.to_str().unwrap_or(""),
+        "Metrics": [],
+        "DocumentStreams": [],
+        "QuotaInfo": null,
+    }))
+    .into_response();
+    let out = response.headers_mut();
+    out.insert(
+        "x-ms-qps-subscribed",
+        HeaderValue::from_static(if state.live.subscribed {
+            "true"
+        } else {
+            "false"
+        }),
+    );
+    out.insert("x-ms-qps-configuration-etag", etag);
+    out.insert(
+        "x-ms-qps-service-polling-interval-hint",
+        HeaderValue::from_static("5000"),
+    );
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
