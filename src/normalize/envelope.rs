@@ -336,11 +336,24 @@ fn route(
             let name = text(base, "name");
             let item = common(text(base, "id").to_owned());
             let genai = genai_columns(base, name);
+            // Exporters type LLM calls "N/A"; name them as OTLP ones are.
+            let mut kind = dependency_type(text(base, "type"));
+            if let Some(g) = genai
+                .0
+                .as_ref()
+                .filter(|_| matches!(kind.as_str(), "" | "N/A"))
+            {
+                kind = if g.provider.is_empty() {
+                    "GenAI".into()
+                } else {
+                    format!("GenAI | {}", g.provider)
+                };
+            }
             batch.dependencies.push(Item {
                 data: Dependency {
                     id: text(base, "id").to_owned(),
                     name: name.to_owned(),
-                    dependency_type: dependency_type(text(base, "type")),
+                    dependency_type: kind,
                     target: text(base, "target").to_owned(),
                     data: limited(text(base, "data").to_owned()),
                     result_code: loose_text(base, "resultCode"),
