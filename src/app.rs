@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api;
 use crate::config::ServeConfig;
-use crate::ingest::auth::Authenticator;
+use crate::ingest::auth::{Authenticator, KEY_REFRESH_INTERVAL};
 use crate::ingest::quickpulse::{self, LiveMetrics};
 use crate::ingest::{IngestService, grpc, http, track};
 use crate::pipeline::Pipeline;
@@ -98,14 +98,17 @@ pub async fn start_with_store(
         Arc::clone(&metrics),
     )
     .context("opening the spool")?;
+    let authenticator = Authenticator::with_store(Arc::clone(&store), config.require_keys);
+    authenticator.reload().await;
     let ingest = Arc::new(IngestService::new(
         config.ingest.clone(),
         pipeline.handle(),
-        Authenticator::open(),
+        authenticator.clone(),
         Arc::clone(&metrics),
     ));
     let shutdown = CancellationToken::new();
     let mut servers = Vec::new();
+    servers.push(tokio::spawn(refresh_keys(authenticator, shutdown.clone())));
 
     let grpc_routes = grpc::routes(Arc::clone(&ingest));
     let grpc_shutdown = shutdown.clone();
@@ -182,6 +185,19 @@ fn serve_http(
 }
 
 /// Removes telemetry past the retention period, at start and then hourly.
+/// Re-reads instrumentation keys so revocations and new keys take effect.
+async fn refresh_keys(
+    authenticator: Authenticator,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(KEY_REFRESH_INTERVAL) => authenticator.reload().await,
+            () = shutdown.cancelled() => return Ok(()),
+        }
+    }
+}
+
 async fn run_retention(
     store: Arc<dyn Store>,
     days: u32,

@@ -29,6 +29,13 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply the store's schema migrations and exit.
     Migrate(StoreArgs),
+    /// Issue, list and revoke instrumentation keys; check connection strings.
+    Keys {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: crate::keys::KeysCommand,
+    },
 }
 
 /// Where data is stored.
@@ -129,6 +136,10 @@ pub struct ServeArgs {
     /// points every second (kept in memory, shown at `/api/v1/live`).
     #[arg(long, env = "TRACEHOUSE_LIVE_METRICS")]
     pub live_metrics: bool,
+    /// Refuse ingest without a valid instrumentation key (issue them with `tracehouse keys
+    /// create`); without it any key, or none, is accepted and recorded.
+    #[arg(long, env = "TRACEHOUSE_REQUIRE_KEYS")]
+    pub require_keys: bool,
 }
 
 /// Everything `serve` needs, already validated.
@@ -146,6 +157,8 @@ pub struct ServeConfig {
     pub cors_origins: Vec<String>,
     /// Ask SDKs for Live Metrics data points.
     pub live_metrics: bool,
+    /// Refuse ingest with a missing, unknown or revoked instrumentation key.
+    pub require_keys: bool,
 }
 
 impl ServeConfig {
@@ -160,6 +173,7 @@ impl ServeConfig {
             shutdown_timeout: Duration::from_secs(10),
             cors_origins: Vec::new(),
             live_metrics: false,
+            require_keys: false,
         }
     }
 }
@@ -207,6 +221,7 @@ impl ServeArgs {
             shutdown_timeout: self.shutdown_timeout,
             cors_origins: self.cors_origins.clone(),
             live_metrics: self.live_metrics,
+            require_keys: self.require_keys,
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod ingest;
+pub mod keys;
 pub mod model;
 pub mod normalize;
 pub mod pipeline;

@@ -3,6 +3,7 @@ use tracing_subscriber::EnvFilter;
 
 use tracehouse::app::{self, Listeners};
 use tracehouse::config::{Cli, Command};
+use tracehouse::keys::KeysCommand;
 use tracehouse::store::clickhouse::ClickHouseStore;
 
 /// Ingest allocates many small strings per item; mimalloc makes that markedly cheaper than
@@ -45,6 +46,13 @@ async fn main() -> anyhow::Result<()> {
             }
             tracing::info!("migrations applied");
             Ok(())
+        }
+        Command::Keys { store, command } => {
+            let opened = match command {
+                KeysCommand::Check { .. } => None,
+                _ => Some(app::open_store(&store.data_dir, store.clickhouse().as_ref()).await?),
+            };
+            tracehouse::keys::run(command, opened).await
         }
     }
 }

@@ -17,7 +17,7 @@ use tracehouse::normalize::{Context, Limits};
 use tracehouse::store::clickhouse::schema::MIGRATIONS;
 use tracehouse::store::clickhouse::{ClickHouseConfig, ClickHouseStore, rowbinary};
 use tracehouse::store::sqlite::SqliteStore;
-use tracehouse::store::{MetricQuery, Store, TimeRange};
+use tracehouse::store::{KeyRecord, MetricQuery, Store, TimeRange};
 
 fn config(database: &str) -> ClickHouseConfig {
     ClickHouseConfig {
@@ -146,8 +146,8 @@ async fn migrations_apply_from_empty_rerun_and_race() {
     .await;
     assert_eq!(
         tables.trim(),
-        (tracehouse::model::TABLES.len() + 2).to_string(),
-        "items, operations, migrations"
+        (tracehouse::model::TABLES.len() + 3).to_string(),
+        "items, operations, keys, migrations"
     );
 }
 
@@ -384,4 +384,39 @@ async fn a_replayed_group_leaves_out_only_the_batches_that_landed() {
         .map(|r| r.split('\t').nth(1).unwrap_or(""))
         .collect();
     assert_eq!(counts[0], counts[1], "each batch stored once: {per_batch}");
+}
+
+#[tokio::test]
+async fn keys_read_back_with_their_latest_revocation_on_both_stores() {
+    let database = database_for("keys");
+    let clickhouse = ClickHouseStore::open(&config(&database))
+        .await
+        .expect("clickhouse");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = SqliteStore::open(dir.path()).await.expect("sqlite");
+    let stores: [&dyn Store; 2] = [&clickhouse, &sqlite];
+    for store in stores {
+        let mut key = KeyRecord {
+            key: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
+            app: "shop".into(),
+            created_ns: 1_000,
+            revoked_ns: None,
+        };
+        store.save_key(&key).await.expect("save");
+        let other = KeyRecord {
+            key: "1f8fad5b-d9cb-469f-a165-70867728950e".into(),
+            app: "billing".into(),
+            created_ns: 2_000,
+            revoked_ns: None,
+        };
+        store.save_key(&other).await.expect("save");
+        key.revoked_ns = Some(3_000);
+        store.save_key(&key).await.expect("revoke");
+        assert_eq!(
+            store.keys().await.expect("keys"),
+            [key.clone(), other],
+            "{}",
+            store.name()
+        );
+    }
 }

@@ -17,7 +17,9 @@ use tracehouse::query::{
     StatsRow,
 };
 use tracehouse::store::sqlite::SqliteStore;
-use tracehouse::store::{MetricQuery, MetricRecord, OperationItems, Store, StoreError, TimeRange};
+use tracehouse::store::{
+    KeyRecord, MetricQuery, MetricRecord, OperationItems, Store, StoreError, TimeRange,
+};
 
 /// SQLite behind a gate: each write waits for a permit.
 struct GatedStore {
@@ -59,6 +61,12 @@ impl Store for GatedStore {
     }
     async fn genai_throttling(&self, range: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError> {
         self.inner.genai_throttling(range).await
+    }
+    async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.inner.keys().await
+    }
+    async fn save_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        self.inner.save_key(key).await
     }
     async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {
         self.inner.enforce_retention(cutoff_ns).await

@@ -1,9 +1,12 @@
 //! Instrumentation keys as the ingest credential: where transports find them, and who they
 //! belong to.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::error::{ErrorKind, HasErrorKind};
+use crate::store::{KeyRecord, Store};
 
 /// Header OTLP clients set through `OTEL_EXPORTER_OTLP_HEADERS=x-instrumentation-key=<key>`.
 pub const KEY_HEADER: &str = "x-instrumentation-key";
@@ -31,34 +34,153 @@ pub enum AuthError {
     Revoked(String),
     #[error("{0}")]
     Refused(String),
+    /// Keys are required but could not be read from the store yet: retry, do not drop.
+    #[error("instrumentation keys are not loaded yet: {0}")]
+    NotLoaded(String),
 }
 
 impl HasErrorKind for AuthError {
     fn kind(&self) -> ErrorKind {
-        ErrorKind::Unauthenticated
+        match self {
+            AuthError::NotLoaded(_) => ErrorKind::Unavailable,
+            _ => ErrorKind::Unauthenticated,
+        }
     }
 }
 
-/// Decides who a presented key belongs to.
-#[derive(Clone, Default)]
-pub struct Authenticator {}
+/// How often keys are re-read from the store (revocations take effect within this).
+pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+/// A key not found is looked up in the store again at most this often.
+const MISS_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct KeyRing {
+    /// `None` until the store has been read once.
+    keys: Option<HashMap<String, KeyRecord>>,
+    loaded_at: Option<Instant>,
+    last_error: String,
+}
+
+/// Decides who a presented key belongs to, from the keys kept in the store.
+#[derive(Clone)]
+pub struct Authenticator {
+    required: bool,
+    store: Option<Arc<dyn Store>>,
+    ring: Arc<RwLock<KeyRing>>,
+}
 
 impl Authenticator {
-    /// Accepts every request; a presented key is recorded but not checked.
+    /// Accepts every request; keys are recorded but not checked (tests without a store).
     pub fn open() -> Self {
-        Authenticator {}
+        Authenticator {
+            required: false,
+            store: None,
+            ring: Arc::default(),
+        }
     }
 
-    /// The application of an envelope's key (lower-cased).
-    pub fn app_for(&self, _key: &str) -> Result<Arc<str>, AuthError> {
-        Ok("".into())
+    /// Keys from `store`; with `required`, unknown and revoked keys are refused.
+    pub fn with_store(store: Arc<dyn Store>, required: bool) -> Self {
+        Authenticator {
+            required,
+            store: Some(store),
+            ring: Arc::default(),
+        }
+    }
+
+    /// Re-reads the keys from the store.
+    pub async fn reload(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        // A store that does not answer must not hold up start-up or ingest for long.
+        let result = match tokio::time::timeout(Duration::from_secs(5), store.keys()).await {
+            Ok(result) => result,
+            Err(_) => Err(crate::store::StoreError::Unavailable(
+                "reading keys timed out".into(),
+            )),
+        };
+        let mut ring = match self.ring.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        ring.loaded_at = Some(Instant::now());
+        match result {
+            Ok(keys) => {
+                ring.keys = Some(keys.into_iter().map(|k| (k.key.clone(), k)).collect());
+                ring.last_error.clear();
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read instrumentation keys");
+                ring.last_error = error.to_string();
+            }
+        }
+    }
+
+    /// Reloads when a key was not found, at most once per [`MISS_RELOAD_INTERVAL`].
+    pub async fn reload_after_miss(&self) {
+        let stale = match self.ring.read() {
+            Ok(ring) => ring
+                .loaded_at
+                .is_none_or(|at| at.elapsed() >= MISS_RELOAD_INTERVAL),
+            Err(_) => true,
+        };
+        if stale {
+            self.reload().await;
+        }
+    }
+
+    /// The application of a (lower-cased) key, or why it is refused.
+    pub fn app_for(&self, key: &str) -> Result<Arc<str>, AuthError> {
+        let ring = match self.ring.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let found = ring.keys.as_ref().and_then(|keys| keys.get(key));
+        if !self.required {
+            let app = found
+                .filter(|k| k.revoked_ns.is_none())
+                .map(|k| k.app.as_str());
+            return Ok(app.unwrap_or("").into());
+        }
+        let Some(keys) = ring.keys.as_ref() else {
+            return Err(AuthError::NotLoaded(ring.last_error.clone()));
+        };
+        if key.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        match keys.get(key) {
+            Some(k) if k.revoked_ns.is_some() => Err(AuthError::Revoked(key.to_owned())),
+            Some(k) => Ok(k.app.as_str().into()),
+            None => Err(AuthError::Unknown(key.to_owned())),
+        }
+    }
+
+    /// Reloads once if `key` is refused, so a key created a moment ago works at once.
+    pub async fn app_for_fresh(&self, key: &str) -> Result<Arc<str>, AuthError> {
+        match self.app_for(key) {
+            Err(AuthError::Unknown(_) | AuthError::Revoked(_) | AuthError::NotLoaded(_)) => {
+                self.reload_after_miss().await;
+                self.app_for(key)
+            }
+            other => other,
+        }
+    }
+
+    /// Fails only when keys are required and cannot be read yet (a retryable state).
+    pub async fn ensure_loaded(&self) -> Result<(), AuthError> {
+        match self.app_for_fresh("").await {
+            Err(error @ AuthError::NotLoaded(_)) => Err(error),
+            _ => Ok(()),
+        }
     }
 
     pub async fn authenticate(&self, presented: Option<&str>) -> Result<Identity, AuthError> {
         let ikey = presented.map(str::to_ascii_lowercase).unwrap_or_default();
+        let app_name = self.app_for_fresh(&ikey).await?;
         Ok(Identity {
             ikey: ikey.into(),
-            app_name: "".into(),
+            app_name,
         })
     }
 }

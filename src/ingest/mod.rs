@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod body;
+pub mod connection_string;
 pub mod encoding;
 pub mod grpc;
 pub mod http;
@@ -279,21 +280,13 @@ impl IngestService {
     /// Normalizes and queues an Application Insights track body, resolving once its rows are
     /// durable. Nothing is stored when any envelope names a key that is refused.
     pub async fn track(&self, body: Bytes) -> Result<envelope::Track, IngestError> {
-        let limits = self.config.limits.clone();
-        let authenticator = self.authenticator.clone();
-        let now = now_ns();
-        let run = move || {
-            let ctx = Context {
-                limits: &limits,
-                now_ns: now,
-                ikey: "".into(),
-                app_name: "".into(),
-            };
-            envelope::envelopes(&body, &ctx, &|key| authenticator.app_for(key).ok())
-        };
-        let mut track = tokio::task::spawn_blocking(run)
-            .await
-            .map_err(|e| IngestError::Internal(e.to_string()))??;
+        self.authenticator.ensure_loaded().await?;
+        let mut track = self.normalize_track(body.clone()).await?;
+        if track.errors.iter().any(|e| e.status == 401) {
+            // A key created a moment ago: look again before refusing.
+            self.authenticator.reload_after_miss().await;
+            track = self.normalize_track(body).await?;
+        }
         if let Some(refused) = track.errors.iter().find(|e| e.status == 401) {
             self.metrics.count_items(
                 "track",
@@ -331,6 +324,24 @@ impl IngestService {
             track.errors.len() as u64,
         );
         Ok(track)
+    }
+
+    async fn normalize_track(&self, body: Bytes) -> Result<envelope::Track, IngestError> {
+        let limits = self.config.limits.clone();
+        let authenticator = self.authenticator.clone();
+        let now = now_ns();
+        let run = move || {
+            let ctx = Context {
+                limits: &limits,
+                now_ns: now,
+                ikey: "".into(),
+                app_name: "".into(),
+            };
+            envelope::envelopes(&body, &ctx, &|key| authenticator.app_for(key).ok())
+        };
+        Ok(tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| IngestError::Internal(e.to_string()))??)
     }
 
     async fn export_inner<S: OtlpSignal>(

@@ -11,7 +11,7 @@ use crate::query::{
     CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
     StatsRow,
 };
-use crate::store::{MetricQuery, MetricRecord, OperationItems, TimeRange};
+use crate::store::{KeyRecord, MetricQuery, MetricRecord, OperationItems, TimeRange};
 
 /// A store that records batches, fails on a script, and can be held shut.
 #[derive(Default)]
@@ -56,6 +56,12 @@ impl Store for FakeStore {
     }
     async fn genai_throttling(&self, _: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError> {
         Ok(Vec::new())
+    }
+    async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn save_key(&self, _: &KeyRecord) -> Result<(), StoreError> {
+        Ok(())
     }
     async fn enforce_retention(&self, _: i64) -> Result<u64, StoreError> {
         Ok(0)

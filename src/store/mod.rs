@@ -17,7 +17,7 @@ use crate::query::{
     CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
     StatsRow,
 };
-pub use records::{MetricRecord, OperationItems};
+pub use records::{KeyRecord, MetricRecord, OperationItems};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -116,6 +116,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// 429 attempts made inside GenAI calls, per provider, model and target of the call.
     async fn genai_throttling(&self, range: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError>;
+
+    /// Every instrumentation key ever issued, revoked ones included.
+    async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// Records a new key or a key's revocation.
+    async fn save_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
 
     /// Removes telemetry older than `cutoff_ns` (whole days where the store partitions by day).
     /// Returns how many rows or partitions went.

@@ -151,3 +151,14 @@ pub fn zip_dimensions(keys: Vec<String>, values: Vec<String>) -> Vec<(String, St
     }
     out
 }
+
+/// An issued instrumentation key and the application it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyRecord {
+    /// A lower-case UUID.
+    pub key: String,
+    pub app: String,
+    pub created_ns: i64,
+    /// When it was revoked; `None` while it is valid.
+    pub revoked_ns: Option<i64>,
+}

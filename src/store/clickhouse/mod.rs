@@ -21,7 +21,8 @@ use bytes::Bytes;
 use clickhouse::Client;
 
 use super::{
-    MetricQuery, MetricRecord, OperationItems, SpooledWrites, Store, StoreError, TimeRange,
+    KeyRecord, MetricQuery, MetricRecord, OperationItems, SpooledWrites, Store, StoreError,
+    TimeRange,
 };
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::query::{
@@ -490,6 +491,49 @@ impl Store for ClickHouseStore {
     async fn genai_throttling(&self, range: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError> {
         self.ready().await?;
         query::genai_throttling(self, range).await
+    }
+
+    async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.ready().await?;
+        let rows: Vec<(String, String, i64, i64)> = self
+            .client
+            .query(&format!(
+                "SELECT key, argMax(app, version), argMax(created_ns, version), \
+                 argMax(revoked_ns, version) FROM `{}`.`instrumentation_keys` \
+                 GROUP BY key ORDER BY 3, key",
+                self.database
+            ))
+            .fetch_all()
+            .await
+            .map_err(ch_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, app, created_ns, revoked_ns)| KeyRecord {
+                key,
+                app,
+                created_ns,
+                revoked_ns: (revoked_ns != 0).then_some(revoked_ns),
+            })
+            .collect())
+    }
+
+    async fn save_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        self.ready().await?;
+        let version = u64::try_from(crate::clock::now_ns()).unwrap_or(0);
+        self.client
+            .query(&format!(
+                "INSERT INTO `{}`.`instrumentation_keys` (key, app, created_ns, revoked_ns, version) \
+                 VALUES (?, ?, ?, ?, ?)",
+                self.database
+            ))
+            .bind(key.key.as_str())
+            .bind(key.app.as_str())
+            .bind(key.created_ns)
+            .bind(key.revoked_ns.unwrap_or(0))
+            .bind(version)
+            .execute()
+            .await
+            .map_err(ch_error)
     }
 
     async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {

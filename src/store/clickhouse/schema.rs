@@ -21,6 +21,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "operations",
         include_str!("../../../schema/clickhouse/002_operations.sql"),
     ),
+    (
+        3,
+        "keys",
+        include_str!("../../../schema/clickhouse/003_keys.sql"),
+    ),
 ];
 
 /// A `major.minor` ClickHouse version.

@@ -8,11 +8,18 @@ use super::sqlite_error;
 use crate::store::StoreError;
 
 /// `(version, name, sql)` in the order they apply.
-pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "tables",
-    include_str!("../../../schema/sqlite/001_tables.sql"),
-)];
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "tables",
+        include_str!("../../../schema/sqlite/001_tables.sql"),
+    ),
+    (
+        2,
+        "keys",
+        include_str!("../../../schema/sqlite/002_keys.sql"),
+    ),
+];
 
 pub fn apply(connection: &mut Connection) -> Result<(), StoreError> {
     connection

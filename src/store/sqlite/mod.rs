@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::{MetricQuery, MetricRecord, OperationItems, Store, StoreError, TimeRange};
+use super::{KeyRecord, MetricQuery, MetricRecord, OperationItems, Store, StoreError, TimeRange};
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::query::{
     CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
@@ -246,6 +246,40 @@ impl Store for SqliteStore {
     async fn genai_throttling(&self, range: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError> {
         self.read(move |connection| query::genai_throttling(connection, range))
             .await
+    }
+
+    async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection
+                .prepare("SELECT key, app, created_ns, revoked_ns FROM instrumentation_keys ORDER BY created_ns, key")
+                .map_err(sqlite_error)?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok(KeyRecord {
+                        key: row.get(0)?,
+                        app: row.get(1)?,
+                        created_ns: row.get(2)?,
+                        revoked_ns: row.get(3)?,
+                    })
+                })
+                .map_err(sqlite_error)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn save_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.with_writer(move |connection| {
+            connection
+                .execute(
+                    "INSERT OR REPLACE INTO instrumentation_keys (key, app, created_ns, revoked_ns) VALUES (?1, ?2, ?3, ?4)",
+                    rusqlite::params![key.key, key.app, key.created_ns, key.revoked_ns],
+                )
+                .map_err(sqlite_error)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {
