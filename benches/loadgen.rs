@@ -42,7 +42,7 @@ struct Args {
     /// Concurrent connections sending.
     #[arg(long, default_value_t = 8)]
     connections: usize,
-    /// `grpc` or `http`.
+    /// `grpc`, `http` (OTLP protobuf) or `track` (Application Insights JSON envelopes).
     #[arg(long, default_value = "grpc")]
     transport: String,
     /// Also blast tracehouse with this many connections and report its peak memory.
@@ -95,13 +95,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let direct = direct_insert(&args, &requests, request_count).await?;
+    // The track transport sends the same spans as the envelopes the Python distro would.
+    let sent: Vec<Bytes> = if args.transport == "track" {
+        requests
+            .iter()
+            .map(track_body)
+            .collect::<anyhow::Result<_>>()?
+    } else {
+        requests.clone()
+    };
     println!(
         "direct ClickHouse insert (RowBinary, no tracehouse): {total_spans} rows in {:.2} s = {:.0} rows/s",
         direct.as_secs_f64(),
         total_spans as f64 / direct.as_secs_f64()
     );
 
-    let result = through_tracehouse(&args, &requests, request_count, total_spans).await?;
+    let result = through_tracehouse(&args, &sent, request_count, total_spans).await?;
     let e2e_rate = total_spans as f64 / result.landed.as_secs_f64();
     let direct_rate = total_spans as f64 / direct.as_secs_f64();
     println!(
@@ -120,7 +129,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         result.peak_rss_kib / 1024
     );
     if args.overload_connections > 0 {
-        let overload = overload(&args, &requests).await?;
+        let overload = overload(&args, &sent).await?;
         println!(
             "overload ({} connections, 20 s): {} accepted, {} refused (429/503/RESOURCE_EXHAUSTED), peak RSS {} MiB",
             args.overload_connections,
@@ -130,6 +139,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// An OTLP request's spans as a track body of envelopes.
+fn track_body(request: &Bytes) -> anyhow::Result<Bytes> {
+    let limits = Limits::default();
+    let ctx = Context {
+        limits: &limits,
+        now_ns: tracehouse::clock::now_ns(),
+        ikey: "".into(),
+        app_name: "".into(),
+    };
+    let batch = tracehouse::normalize::traces(request, &ctx)?.batch;
+    Ok(Bytes::from(tracehouse::workload::envelopes::track_body(
+        &batch,
+    )))
 }
 
 fn clickhouse_config(url: &str, database: &str) -> ClickHouseConfig {
@@ -397,6 +421,7 @@ enum Sender {
     Http {
         client: reqwest::Client,
         url: String,
+        content_type: &'static str,
     },
     Grpc {
         channel: tonic::transport::Channel,
@@ -409,6 +434,12 @@ impl Sender {
             "http" => Sender::Http {
                 client: reqwest::Client::new(),
                 url: format!("{}/v1/traces", tracehouse.http),
+                content_type: "application/x-protobuf",
+            },
+            "track" => Sender::Http {
+                client: reqwest::Client::new(),
+                url: format!("{}/v2.1/track", tracehouse.http),
+                content_type: "application/json",
             },
             "grpc" => Sender::Grpc {
                 channel: tonic::transport::Endpoint::from_shared(tracehouse.grpc.clone())?
@@ -421,10 +452,14 @@ impl Sender {
 
     async fn send(&self, body: Bytes) -> anyhow::Result<bool> {
         match self {
-            Sender::Http { client, url } => {
+            Sender::Http {
+                client,
+                url,
+                content_type,
+            } => {
                 let response = client
                     .post(url)
-                    .header("content-type", "application/x-protobuf")
+                    .header("content-type", *content_type)
                     .body(body)
                     .send()
                     .await?;

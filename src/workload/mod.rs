@@ -4,6 +4,8 @@
 //! attributes per span on average. ASGI receive/send spans are left out, as many deployments
 //! exclude them.
 
+pub mod envelopes;
+
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value::Value,
