@@ -36,69 +36,69 @@ pub async fn run(command: KeysCommand, store: Option<Arc<dyn Store>>) -> anyhow:
             println!("live endpoint:       {}", parsed.live_endpoint);
             Ok(())
         }
-        command => {
-            let store = store.context("keys are kept in the store: open one")?;
-            manage(command, store.as_ref()).await
-        }
+        KeysCommand::Create { app, endpoint } => create(&app, &endpoint, &*opened(store)?).await,
+        KeysCommand::List => list(&*opened(store)?).await,
+        KeysCommand::Revoke { key } => revoke(&key, &*opened(store)?).await,
     }
 }
 
-async fn manage(command: KeysCommand, store: &dyn Store) -> anyhow::Result<()> {
-    match command {
-        KeysCommand::Create { app, endpoint } => {
-            let app = app.trim();
-            if app.is_empty() || app.len() > 256 {
-                bail!("--app must be 1 to 256 characters");
-            }
-            let key = uuid::Uuid::new_v4().hyphenated().to_string();
-            store
-                .save_key(&KeyRecord {
-                    key: key.clone(),
-                    app: app.to_owned(),
-                    created_ns: crate::clock::now_ns(),
-                    revoked_ns: None,
-                })
-                .await?;
-            println!("instrumentation key for {app}: {key}");
-            println!();
-            println!(
-                "APPLICATIONINSIGHTS_CONNECTION_STRING=\"{}\"",
-                for_tracehouse(&key, &endpoint)
-            );
-            println!("OTEL_EXPORTER_OTLP_HEADERS=\"x-instrumentation-key={key}\"");
-            Ok(())
-        }
-        KeysCommand::List => {
-            for key in store.keys().await? {
-                let state = match key.revoked_ns {
-                    Some(at) => format!("revoked {}", crate::query::time::format_instant(at)),
-                    None => "active".to_owned(),
-                };
-                println!(
-                    "{}  {:<24}  created {}  {state}",
-                    key.key,
-                    key.app,
-                    crate::query::time::format_instant(key.created_ns)
-                );
-            }
-            Ok(())
-        }
-        KeysCommand::Revoke { key } => {
-            let key = key.trim().to_ascii_lowercase();
-            let mut record = store
-                .keys()
-                .await?
-                .into_iter()
-                .find(|k| k.key == key)
-                .with_context(|| format!("no key {key:?} was issued"))?;
-            if record.revoked_ns.is_some() {
-                bail!("key {key:?} is already revoked");
-            }
-            record.revoked_ns = Some(crate::clock::now_ns());
-            store.save_key(&record).await?;
-            println!("revoked {key} ({})", record.app);
-            Ok(())
-        }
-        KeysCommand::Check { .. } => unreachable!("handled without a store"),
+fn opened(store: Option<Arc<dyn Store>>) -> anyhow::Result<Arc<dyn Store>> {
+    store.context("keys are kept in the store: open one")
+}
+
+async fn create(app: &str, endpoint: &str, store: &dyn Store) -> anyhow::Result<()> {
+    let app = app.trim();
+    if app.is_empty() || app.len() > 256 {
+        bail!("--app must be 1 to 256 characters");
     }
+    let key = uuid::Uuid::new_v4().hyphenated().to_string();
+    store
+        .save_key(&KeyRecord {
+            key: key.clone(),
+            app: app.to_owned(),
+            created_ns: crate::clock::now_ns(),
+            revoked_ns: None,
+        })
+        .await?;
+    println!("instrumentation key for {app}: {key}");
+    println!();
+    println!(
+        "APPLICATIONINSIGHTS_CONNECTION_STRING=\"{}\"",
+        for_tracehouse(&key, endpoint)
+    );
+    println!("OTEL_EXPORTER_OTLP_HEADERS=\"x-instrumentation-key={key}\"");
+    Ok(())
+}
+
+async fn list(store: &dyn Store) -> anyhow::Result<()> {
+    for key in store.keys().await? {
+        let state = match key.revoked_ns {
+            Some(at) => format!("revoked {}", crate::query::time::format_instant(at)),
+            None => "active".to_owned(),
+        };
+        println!(
+            "{}  {:<24}  created {}  {state}",
+            key.key,
+            key.app,
+            crate::query::time::format_instant(key.created_ns)
+        );
+    }
+    Ok(())
+}
+
+async fn revoke(key: &str, store: &dyn Store) -> anyhow::Result<()> {
+    let key = key.trim().to_ascii_lowercase();
+    let mut record = store
+        .keys()
+        .await?
+        .into_iter()
+        .find(|k| k.key == key)
+        .with_context(|| format!("no key {key:?} was issued"))?;
+    if record.revoked_ns.is_some() {
+        bail!("key {key:?} is already revoked");
+    }
+    record.revoked_ns = Some(crate::clock::now_ns());
+    store.save_key(&record).await?;
+    println!("revoked {key} ({})", record.app);
+    Ok(())
 }

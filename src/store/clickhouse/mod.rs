@@ -330,21 +330,7 @@ impl ClickHouseStore {
 
 /// Days since the epoch of a `YYYY-MM-DD` partition value.
 fn days_from_date_text(text: &str) -> Option<i64> {
-    let mut parts = text.split('-');
-    let year: i64 = parts.next()?.parse().ok()?;
-    let month: i64 = parts.next()?.parse().ok()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    // Civil-from-days inverse (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
+    crate::query::time::parse_instant(text).map(|ns| ns.div_euclid(86_400_000_000_000))
 }
 
 struct InsertColumns(HashMap<&'static str, String>);
