@@ -121,6 +121,19 @@ async fn a_full_queue_answers_429_and_resource_exhausted_then_recovers() {
     assert_eq!(refused.status(), 429);
     assert_eq!(refused.headers()["retry-after"], "2");
 
+    // Application Insights SDKs get the same: 429 with Retry-After, in the track answer shape.
+    let track = client
+        .post(server.http_url("/v2.1/track"))
+        .body(fixture("appinsights/rag-api-429-retries.json"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(track.status(), 429);
+    assert_eq!(track.headers()["retry-after"], "2");
+    let answer: serde_json::Value = track.json().await.expect("track answer");
+    assert_eq!(answer["itemsAccepted"], 0);
+    assert_eq!(answer["errors"][0]["statusCode"], 429);
+
     let mut grpc = TraceServiceClient::connect(server.grpc_url())
         .await
         .expect("connect");

@@ -76,8 +76,13 @@ pub fn stats(
             })
         })
         .map_err(sqlite_error)?;
-    let observations = rows.collect::<Result<Vec<_>, _>>().map_err(sqlite_error)?;
+    // Aggregated as rows stream by: only the durations are held, not the rows.
+    let mut failure = None;
+    let observations = rows.map_while(|row| row.map_err(|e| failure = Some(e)).ok());
     let mut rows = stats::aggregate(observations);
+    if let Some(error) = failure {
+        return Err(sqlite_error(error));
+    }
     stats::sort_rows(&mut rows, bucket_ns.is_some());
     rows.truncate(limit);
     Ok(rows)
