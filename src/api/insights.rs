@@ -12,7 +12,7 @@ use super::{ApiError, ApiState, ok};
 use crate::query::time::format_instant;
 use crate::query::{Column, Filter, Selection, Source, StatsQuery, StatsRow};
 
-/// Buckets of a bucketed query, by group, as `(bucket_ns, row)`.
+/// The rows of a bucketed query, by group, in bucket order.
 fn series_by_group(rows: Vec<StatsRow>) -> HashMap<Vec<String>, Vec<StatsRow>> {
     let mut series: HashMap<Vec<String>, Vec<StatsRow>> = HashMap::new();
     for row in rows {
