@@ -13,7 +13,7 @@ use crate::api;
 use crate::config::ServeConfig;
 use crate::ingest::auth::{Authenticator, KEY_REFRESH_INTERVAL};
 use crate::ingest::quickpulse::{self, LiveMetrics};
-use crate::ingest::{IngestService, grpc, http, track};
+use crate::ingest::{CpuPool, IngestService, grpc, http, track};
 use crate::pipeline::Pipeline;
 use crate::self_metrics::SelfMetrics;
 use crate::store::Store;
@@ -105,6 +105,7 @@ pub async fn start_with_store(
         pipeline.handle(),
         authenticator.clone(),
         Arc::clone(&metrics),
+        CpuPool::per_core().context("starting normalization threads")?,
     ));
     let shutdown = CancellationToken::new();
     let mut servers = Vec::new();

@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod body;
+mod cpu_pool;
 pub mod connection_string;
 pub mod encoding;
 pub mod grpc;
@@ -31,6 +32,7 @@ use crate::normalize::{self, Context, Limits, Normalized, envelope};
 use crate::pipeline::{PipelineError, PipelineHandle};
 use crate::self_metrics::{Outcome, SelfMetrics};
 use auth::{AuthError, Authenticator};
+pub use cpu_pool::CpuPool;
 pub use encoding::RpcStatus;
 
 /// Bodies larger than this are normalized on a blocking thread, off the async workers.
@@ -202,6 +204,8 @@ pub struct IngestService {
     /// Requests being read and decoded. Refusing beyond it (rather than queueing) keeps memory
     /// bounded and cannot wedge an HTTP/2 connection whose waiting streams fill its window.
     in_flight: Arc<Semaphore>,
+    /// Where large bodies are normalized.
+    normalizers: CpuPool,
 }
 
 impl IngestService {
@@ -210,6 +214,7 @@ impl IngestService {
         pipeline: PipelineHandle,
         authenticator: Authenticator,
         metrics: Arc<SelfMetrics>,
+        normalizers: CpuPool,
     ) -> Self {
         let in_flight = Arc::new(Semaphore::new(config.max_concurrent_requests));
         IngestService {
@@ -218,6 +223,7 @@ impl IngestService {
             authenticator,
             metrics,
             in_flight,
+            normalizers,
         }
     }
 
@@ -339,7 +345,9 @@ impl IngestService {
             };
             envelope::envelopes(&body, &ctx, &|key| authenticator.app_for(key).ok())
         };
-        Ok(tokio::task::spawn_blocking(run)
+        Ok(self
+            .normalizers
+            .run(run)
             .await
             .map_err(|e| IngestError::Internal(e.to_string()))??)
     }
@@ -365,7 +373,8 @@ impl IngestService {
         let normalized = if inline {
             run()?
         } else {
-            tokio::task::spawn_blocking(run)
+            self.normalizers
+                .run(run)
                 .await
                 .map_err(|e| IngestError::Internal(e.to_string()))??
         };
