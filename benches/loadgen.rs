@@ -97,10 +97,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let direct = direct_insert(&args, &requests, request_count).await?;
     // The track transport sends the same spans as the envelopes the Python distro would.
     let sent: Vec<Bytes> = if args.transport == "track" {
-        requests
+        let bodies: Vec<Bytes> = requests
             .iter()
             .map(track_body)
-            .collect::<anyhow::Result<_>>()?
+            .collect::<anyhow::Result<_>>()?;
+        println!("track bodies: {} KiB each", bodies[0].len() / 1024);
+        bodies
     } else {
         requests.clone()
     };

@@ -95,7 +95,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TRACEHOUSE_MAX_CONCURRENT_REQUESTS", default_value_t = 16)]
     pub max_concurrent_requests: usize,
     /// Bytes of rows queued for the store before clients get retryable errors.
-    #[arg(long, env = "TRACEHOUSE_MAX_QUEUE_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    #[arg(long, env = "TRACEHOUSE_MAX_QUEUE_BYTES", default_value = "32MiB", value_parser = parse_bytes)]
     pub max_queue_bytes: usize,
     /// Rows per batch written to the store.
     #[arg(long, env = "TRACEHOUSE_BATCH_MAX_ROWS", default_value_t = 50_000)]

@@ -6,19 +6,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 use super::attributes::{DimensionsBuilder, truncate_in_place};
-use super::exceptions::{problem_id, top_frame};
+use super::exceptions::{ERROR_SEVERITY, problem_id, top_frame};
 use super::known::Known;
 use super::wire::{KeyValueRef, ValueRef};
 use super::{Context, genai};
 use crate::model::{
-    Availability, Batch, Common, CustomEvent, CustomMetric, Dependency, Exception, GenAiColumns,
-    Item, Measurements, PageView, PerformanceCounter, Request, Resource, Trace,
+    Availability, Batch, Common, CustomEvent, CustomMetric, Dependency, Dimensions, Exception,
+    GenAiColumns, Item, Measurements, PageView, PerformanceCounter, Request, Resource, Trace,
     item_count_for_sample_rate, performance_bucket,
 };
 use crate::query::time::parse_instant;
+use schema::{BaseData, Envelope, Loose, Pairs};
+
+mod schema;
 
 /// Breeze's per-item size limit.
 pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
@@ -85,37 +87,41 @@ pub fn envelopes(
         ..Track::default()
     };
     let mut resources: HashMap<ResourceKey, Arc<Resource>> = HashMap::new();
+    // Bodies come from one app: its key is shared by every row, not copied into each.
+    let mut last_key: Arc<str> = Arc::from("");
     for (index, item) in items.into_iter().enumerate() {
-        let result = item.and_then(|raw| {
-            if raw.get().len() > MAX_ENVELOPE_BYTES {
-                return Err(format!(
-                    "telemetry item length {} exceeds {MAX_ENVELOPE_BYTES}",
-                    raw.get().len()
-                ));
-            }
-            let envelope: Map<String, Value> = serde_json::from_str(raw.get())
-                .map_err(|e| format!("envelope is not a JSON object: {e}"))?;
-            Ok(envelope)
-        });
-        let outcome = result.map_err(|message| ItemError {
+        let bad = |message: String| ItemError {
             index,
             status: 400,
             message,
-        });
-        let outcome = outcome.and_then(|envelope| {
-            let key = text(&envelope, "iKey").to_ascii_lowercase();
+        };
+        let outcome = item.map_err(bad).and_then(|raw| {
+            if raw.get().len() > MAX_ENVELOPE_BYTES {
+                return Err(bad(format!(
+                    "telemetry item length {} exceeds {MAX_ENVELOPE_BYTES}",
+                    raw.get().len()
+                )));
+            }
+            let envelope: Envelope<'_> = serde_json::from_str(raw.get()).map_err(|e| {
+                bad(format!(
+                    "envelope is not a JSON object of the track schema: {e}"
+                ))
+            })?;
+            let key = envelope
+                .ikey
+                .as_ref()
+                .map(|k| k.text().to_ascii_lowercase())
+                .unwrap_or_default();
             let app = app_for_key(&key).ok_or_else(|| ItemError {
                 index,
                 status: 401,
                 message: format!("unknown or revoked instrumentation key {key:?}"),
             })?;
-            route(&envelope, key, app, ctx, &mut resources, &mut track.batch).map_err(|message| {
-                ItemError {
-                    index,
-                    status: 400,
-                    message,
-                }
-            })
+            if *last_key != *key {
+                last_key = Arc::from(key.as_str());
+            }
+            let key = Arc::clone(&last_key);
+            route(&envelope, key, app, ctx, &mut resources, &mut track.batch).map_err(bad)
         });
         match outcome {
             Ok(()) => track.accepted += 1,
@@ -133,43 +139,21 @@ struct ResourceKey {
     version: String,
 }
 
-fn text<'a>(object: &'a Map<String, Value>, key: &str) -> &'a str {
-    object.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-/// A value SDKs send as a string, a number or a boolean, as text.
-fn loose_text(object: &Map<String, Value>, key: &str) -> String {
-    match object.get(key) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
-fn loose_f64(object: &Map<String, Value>, key: &str) -> Option<f64> {
-    match object.get(key)? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|v: &f64| v.is_finite())
-}
-
-fn loose_bool(object: &Map<String, Value>, key: &str, default: bool) -> bool {
-    match object.get(key) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-        _ => default,
-    }
+/// An optional field as owned text, `""` when absent.
+fn owned(field: &Option<Loose<'_>>) -> String {
+    field
+        .as_ref()
+        .map(|v| v.text().into_owned())
+        .unwrap_or_default()
 }
 
 /// All-zero ids (Python logs outside a span) mean none.
-fn id(tags: &Map<String, Value>, key: &str) -> String {
-    let value = text(tags, key);
+fn id(tags: &Pairs<'_>, key: &str) -> String {
+    let value = tags.text(key);
     if value.bytes().all(|b| b == b'0') {
         String::new()
     } else {
-        value.to_owned()
+        value.into_owned()
     }
 }
 
@@ -213,14 +197,14 @@ fn digits(text: &str, min: usize, max: usize) -> Option<u64> {
 }
 
 /// Severity as Python (0–4) or JavaScript ("Warning") sends it.
-fn severity(object: &Map<String, Value>) -> u8 {
-    match object.get("severityLevel") {
-        Some(Value::Number(n)) => n.as_u64().map_or(0, |n| n.min(4) as u8),
-        Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
-            "information" => 1,
-            "warning" => 2,
-            "error" => 3,
-            "critical" => 4,
+fn severity(level: &Option<Loose<'_>>) -> u8 {
+    match level {
+        Some(Loose::Number(n)) if *n >= 0.0 => n.min(4.0) as u8,
+        Some(Loose::Text(s)) => match s.to_ascii_lowercase().as_str() {
+            "information" | "1" => 1,
+            "warning" | "2" => 2,
+            "error" | "3" => 3,
+            "critical" | "4" => 4,
             _ => 0,
         },
         _ => 0,
@@ -236,76 +220,71 @@ fn dependency_type(raw: &str) -> String {
     }
 }
 
+fn duration(base: &BaseData<'_>) -> Result<f64, String> {
+    match &base.duration {
+        Some(Loose::Text(s)) => parse_duration(s).ok_or_else(|| format!("invalid duration {s:?}")),
+        Some(Loose::Number(n)) if n.is_finite() && *n >= 0.0 => Ok(*n),
+        Some(_) => Err("invalid duration".into()),
+        None => Err("missing duration".into()),
+    }
+}
+
 fn route(
-    envelope: &Map<String, Value>,
-    ikey: String,
+    envelope: &Envelope<'_>,
+    ikey: Arc<str>,
     app: Arc<str>,
     ctx: &Context<'_>,
     resources: &mut HashMap<ResourceKey, Arc<Resource>>,
     batch: &mut Batch,
 ) -> Result<(), String> {
-    let data = envelope
-        .get("data")
-        .and_then(Value::as_object)
-        .ok_or("envelope has no data")?;
-    let base_type = text(data, "baseType");
+    let data = envelope.data.as_ref().ok_or("envelope has no data")?;
+    let base_type = data.base_type.as_ref().map(Loose::text).unwrap_or_default();
     if base_type.is_empty() {
         return Err("envelope has no data.baseType".into());
     }
-    let base = data
-        .get("baseData")
-        .and_then(Value::as_object)
-        .ok_or("envelope has no data.baseData")?;
-    let time = text(envelope, "time");
-    let timestamp_ns = parse_instant(time).ok_or_else(|| format!("invalid time {time:?}"))?;
+    let raw_base = data.base_data.ok_or("envelope has no data.baseData")?;
+    let base: BaseData<'_> = serde_json::from_str(raw_base.get())
+        .map_err(|e| format!("{base_type} does not follow the schema: {e}"))?;
+    let time = envelope.time.as_ref().map(Loose::text).unwrap_or_default();
+    let timestamp_ns = parse_instant(&time).ok_or_else(|| format!("invalid time {time:?}"))?;
     let oldest = ctx.now_ns.saturating_sub(ctx.limits.max_item_age_ns);
     let newest = ctx.now_ns.saturating_add(ctx.limits.max_item_future_ns);
     if timestamp_ns < oldest || timestamp_ns > newest {
         return Err(format!("time {time} is outside the accepted window"));
     }
-    let empty = Map::new();
-    let tags = envelope
-        .get("tags")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
+    let tags = &envelope.tags;
     let resource = resource_for(tags, resources);
-    let (dimensions, measurements) = properties(base, ctx);
+    let (dimensions, measurements) = properties(&base, ctx);
+    let item_count = envelope
+        .sample_rate
+        .as_ref()
+        .and_then(Loose::number)
+        .map_or(1, item_count_for_sample_rate);
     let common = |item_id: String| Common {
         timestamp_ns,
-        ikey: Arc::from(ikey.as_str()),
+        ikey: Arc::clone(&ikey),
         app_name: Arc::clone(&app),
         item_id,
         operation_id: id(tags, "ai.operation.id"),
         operation_parent_id: id(tags, "ai.operation.parentId"),
-        operation_name: text(tags, "ai.operation.name").to_owned(),
+        operation_name: tags.text("ai.operation.name").into_owned(),
         resource: Arc::clone(&resource),
-        user_id: text(tags, "ai.user.id").to_owned(),
-        user_authenticated_id: text(tags, "ai.user.authUserId").to_owned(),
-        session_id: text(tags, "ai.session.id").to_owned(),
-        client_ip: text(tags, "ai.location.ip").to_owned(),
-        item_count: loose_f64(envelope, "sampleRate").map_or(1, item_count_for_sample_rate),
+        user_id: tags.text("ai.user.id").into_owned(),
+        user_authenticated_id: tags.text("ai.user.authUserId").into_owned(),
+        session_id: tags.text("ai.session.id").into_owned(),
+        client_ip: tags.text("ai.location.ip").into_owned(),
+        item_count,
         dimensions,
         measurements,
     };
-    let duration = |object: &Map<String, Value>| -> Result<f64, String> {
-        match object.get("duration") {
-            Some(Value::String(s)) => {
-                parse_duration(s).ok_or_else(|| format!("invalid duration {s:?}"))
-            }
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .filter(|d| d.is_finite() && *d >= 0.0)
-                .ok_or("invalid duration".into()),
-            _ => Err("missing duration".into()),
-        }
-    };
+    // Items without an id of their own get a stable one from what identifies them.
     let generated_id = || {
         super::item_id(&[
             time.as_bytes(),
             base_type.as_bytes(),
             ikey.as_bytes(),
-            text(tags, "ai.operation.id").as_bytes(),
-            serde_json::to_string(base).unwrap_or_default().as_bytes(),
+            tags.text("ai.operation.id").as_bytes(),
+            raw_base.get().as_bytes(),
         ])
     };
     let max_text = ctx.limits.max_text_bytes;
@@ -313,18 +292,23 @@ fn route(
         truncate_in_place(&mut s, max_text);
         s
     };
-    match base_type {
+    match base_type.as_ref() {
         "RequestData" => {
-            let duration_ms = duration(base)?;
-            let code = loose_text(base, "responseCode");
+            let duration_ms = duration(&base)?;
+            let code = owned(&base.response_code);
+            let id = owned(&base.id);
             batch.requests.push(Item {
-                common: common(text(base, "id").to_owned()),
+                common: common(id.clone()),
                 data: Request {
-                    id: text(base, "id").to_owned(),
-                    name: text(base, "name").to_owned(),
-                    url: limited(text(base, "url").to_owned()),
-                    source: text(base, "source").to_owned(),
-                    success: loose_bool(base, "success", !code.starts_with(['4', '5'])),
+                    id,
+                    name: owned(&base.name),
+                    url: limited(owned(&base.url)),
+                    source: owned(&base.source),
+                    success: base
+                        .success
+                        .as_ref()
+                        .and_then(Loose::flag)
+                        .unwrap_or(!code.starts_with(['4', '5'])),
                     result_code: if code.is_empty() { "0".into() } else { code },
                     duration_ms,
                     performance_bucket: performance_bucket(duration_ms),
@@ -332,12 +316,11 @@ fn route(
             });
         }
         "RemoteDependencyData" => {
-            let duration_ms = duration(base)?;
-            let name = text(base, "name");
-            let item = common(text(base, "id").to_owned());
-            let genai = genai_columns(base, name);
+            let duration_ms = duration(&base)?;
+            let name = owned(&base.name);
+            let genai = genai_columns(&base, &name);
             // Exporters type LLM calls "N/A"; name them as OTLP ones are.
-            let mut kind = dependency_type(text(base, "type"));
+            let mut kind = dependency_type(&owned(&base.dependency_type));
             if let Some(g) = genai
                 .0
                 .as_ref()
@@ -349,24 +332,25 @@ fn route(
                     format!("GenAI | {}", g.provider)
                 };
             }
+            let id = owned(&base.id);
             batch.dependencies.push(Item {
+                common: common(id.clone()),
                 data: Dependency {
-                    id: text(base, "id").to_owned(),
-                    name: name.to_owned(),
+                    id,
+                    name,
                     dependency_type: kind,
-                    target: text(base, "target").to_owned(),
-                    data: limited(text(base, "data").to_owned()),
-                    result_code: loose_text(base, "resultCode"),
-                    success: loose_bool(base, "success", true),
+                    target: owned(&base.target),
+                    data: limited(owned(&base.data)),
+                    result_code: owned(&base.result_code),
+                    success: base.success.as_ref().and_then(Loose::flag).unwrap_or(true),
                     duration_ms,
                     performance_bucket: performance_bucket(duration_ms),
                     genai,
                 },
-                common: item,
             });
         }
         "ExceptionData" => {
-            let exception = exception(base, max_text)?;
+            let exception = exception(&base, max_text)?;
             batch.exceptions.push(Item {
                 common: common(generated_id()),
                 data: exception,
@@ -376,47 +360,57 @@ fn route(
             batch.traces.push(Item {
                 common: common(generated_id()),
                 data: Trace {
-                    message: limited(loose_text(base, "message")),
-                    severity_level: severity(base),
+                    message: limited(owned(&base.message)),
+                    severity_level: severity(&base.severity_level),
                 },
             });
         }
         "EventData" => {
-            let name = text(base, "name");
+            let name = owned(&base.name);
             if name.is_empty() {
                 return Err("EventData has no name".into());
             }
             batch.custom_events.push(Item {
                 common: common(generated_id()),
-                data: CustomEvent {
-                    name: name.to_owned(),
-                },
+                data: CustomEvent { name },
             });
         }
-        "MetricData" => metric(base, common(generated_id()), batch)?,
+        "MetricData" => {
+            if let Some(row) = metric(&base)? {
+                let common = common(generated_id());
+                match row {
+                    MetricRow::Counter(data) => {
+                        batch.performance_counters.push(Item { common, data })
+                    }
+                    MetricRow::Metric(data) => batch.custom_metrics.push(Item { common, data }),
+                }
+            }
+        }
         "PageViewData" => {
-            let duration_ms = duration(base).unwrap_or(0.0);
+            let duration_ms = duration(&base).unwrap_or(0.0);
+            let id = owned(&base.id);
             batch.page_views.push(Item {
-                common: common(text(base, "id").to_owned()),
+                common: common(id.clone()),
                 data: PageView {
-                    id: text(base, "id").to_owned(),
-                    name: text(base, "name").to_owned(),
-                    url: limited(text(base, "url").to_owned()),
+                    id,
+                    name: owned(&base.name),
+                    url: limited(owned(&base.url)),
                     duration_ms,
                     performance_bucket: performance_bucket(duration_ms),
                 },
             });
         }
         "AvailabilityData" => {
+            let id = owned(&base.id);
             batch.availability_results.push(Item {
-                common: common(text(base, "id").to_owned()),
+                common: common(id.clone()),
                 data: Availability {
-                    id: text(base, "id").to_owned(),
-                    name: text(base, "name").to_owned(),
-                    location: text(base, "runLocation").to_owned(),
-                    message: limited(text(base, "message").to_owned()),
-                    success: loose_bool(base, "success", true),
-                    duration_ms: duration(base)?,
+                    id,
+                    name: owned(&base.name),
+                    location: owned(&base.run_location),
+                    message: limited(owned(&base.message)),
+                    success: base.success.as_ref().and_then(Loose::flag).unwrap_or(true),
+                    duration_ms: duration(&base)?,
                 },
             });
         }
@@ -426,14 +420,14 @@ fn route(
 }
 
 fn resource_for(
-    tags: &Map<String, Value>,
+    tags: &Pairs<'_>,
     resources: &mut HashMap<ResourceKey, Arc<Resource>>,
 ) -> Arc<Resource> {
     let key = ResourceKey {
-        role: text(tags, "ai.cloud.role").to_owned(),
-        instance: text(tags, "ai.cloud.roleInstance").to_owned(),
-        sdk: text(tags, "ai.internal.sdkVersion").to_owned(),
-        version: text(tags, "ai.application.ver").to_owned(),
+        role: tags.text("ai.cloud.role").into_owned(),
+        instance: tags.text("ai.cloud.roleInstance").into_owned(),
+        sdk: tags.text("ai.internal.sdkVersion").into_owned(),
+        version: tags.text("ai.application.ver").into_owned(),
     };
     Arc::clone(resources.entry(key).or_insert_with_key(|key| {
         Arc::new(Resource {
@@ -447,41 +441,33 @@ fn resource_for(
 }
 
 /// `properties` → dimensions (bounded like OTLP attributes), `measurements` → measurements.
-fn properties(
-    base: &Map<String, Value>,
-    ctx: &Context<'_>,
-) -> (crate::model::Dimensions, Measurements) {
-    let empty = Map::new();
-    let properties = base
-        .get("properties")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let mut builder = DimensionsBuilder::new(ctx.limits, properties.len());
-    for (key, value) in properties {
-        match value {
-            Value::String(s) => builder.push(key, s),
-            Value::Null => {}
-            other => builder.push(key, &other.to_string()),
+fn properties(base: &BaseData<'_>, ctx: &Context<'_>) -> (Dimensions, Measurements) {
+    let mut builder = DimensionsBuilder::new(ctx.limits, base.properties.0.len());
+    for (key, value) in &base.properties.0 {
+        if *value != Loose::Null {
+            builder.push(key, &value.text());
         }
     }
     let (dimensions, _) = builder.finish();
     let mut measurements = Measurements::default();
-    if let Some(values) = base.get("measurements").and_then(Value::as_object) {
-        for (key, value) in values.iter().take(ctx.limits.max_attributes_per_item) {
-            if let Some(number) = value.as_f64().filter(|v| v.is_finite()) {
-                measurements.push(key, number);
-            }
+    for (key, value) in base
+        .measurements
+        .0
+        .iter()
+        .take(ctx.limits.max_attributes_per_item)
+    {
+        if let Some(number) = value.number() {
+            measurements.push(key, number);
         }
     }
     (dimensions, measurements)
 }
 
 /// GenAI columns from a dependency's properties (the distro copies span attributes there).
-fn genai_columns(base: &Map<String, Value>, name: &str) -> GenAiColumns {
-    let Some(properties) = base.get("properties").and_then(Value::as_object) else {
-        return GenAiColumns(None);
-    };
-    let attributes: Vec<KeyValueRef<'_>> = properties
+fn genai_columns(base: &BaseData<'_>, name: &str) -> GenAiColumns {
+    let attributes: Vec<KeyValueRef<'_>> = base
+        .properties
+        .0
         .iter()
         .filter_map(|(key, value)| {
             value.as_str().map(|s| KeyValueRef {
@@ -490,66 +476,72 @@ fn genai_columns(base: &Map<String, Value>, name: &str) -> GenAiColumns {
             })
         })
         .collect();
+    if attributes.is_empty() {
+        return GenAiColumns(None);
+    }
     GenAiColumns(genai::detect(&Known::index(&attributes), name).map(Box::new))
 }
 
-fn exception(base: &Map<String, Value>, max_text: usize) -> Result<Exception, String> {
+fn exception(base: &BaseData<'_>, max_text: usize) -> Result<Exception, String> {
     let details = base
-        .get("exceptions")
-        .and_then(Value::as_array)
+        .exceptions
+        .as_deref()
         .filter(|list| !list.is_empty())
         .ok_or("ExceptionData has no exceptions")?;
-    let detail = |d: &Value, key: &str| {
-        d.as_object()
-            .map(|o| loose_text(o, key))
-            .unwrap_or_default()
-    };
     let outer = &details[0];
     let inner = &details[details.len() - 1];
-    let exception_type = Some(detail(outer, "typeName"))
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| "Exception".into());
-    let mut message = Some(detail(outer, "message"))
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| "Exception".into());
+    let or = |field: &Option<Loose<'_>>, fallback: &str| {
+        Some(owned(field))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| fallback.to_owned())
+    };
+    let exception_type = or(&outer.type_name, "Exception");
+    let mut message = or(&outer.message, "Exception");
     truncate_in_place(&mut message, max_text);
-    let mut stack = detail(outer, "stack");
+    let mut stack = owned(&outer.stack);
     let parsed_method = outer
-        .get("parsedStack")
-        .and_then(Value::as_array)
+        .parsed_stack
+        .as_deref()
         .and_then(|frames| frames.first())
-        .and_then(|frame| frame.get("method"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+        .and_then(|frame| frame.method.as_ref())
+        .map(|m| m.text().into_owned());
     let method = parsed_method
         .or_else(|| top_frame(&stack))
         .unwrap_or_default();
     truncate_in_place(&mut stack, max_text);
-    let given_problem = text(base, "problemId");
-    let mut details_json = Value::Array(details.clone()).to_string();
+    let given_problem = owned(&base.problem_id);
+    let summary: Vec<serde_json::Value> = details
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            serde_json::json!({
+                "id": i,
+                "type": owned(&d.type_name),
+                "message": owned(&d.message),
+                "hasFullStack": d.stack.is_some(),
+            })
+        })
+        .collect();
+    let mut details_json = serde_json::Value::Array(summary).to_string();
     truncate_in_place(&mut details_json, max_text);
     Ok(Exception {
         problem_id: if given_problem.is_empty() {
             problem_id(&exception_type, &method)
         } else {
-            given_problem.to_owned()
+            given_problem
         },
         outer_type: exception_type.clone(),
         outer_message: message.clone(),
-        innermost_type: Some(detail(inner, "typeName"))
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| exception_type.clone()),
-        innermost_message: Some(detail(inner, "message"))
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| message.clone()),
+        innermost_type: or(&inner.type_name, &exception_type),
+        innermost_message: or(&inner.message, &message),
         exception_type,
         message,
         method,
         assembly: String::new(),
-        severity_level: if base.contains_key("severityLevel") {
-            severity(base)
+        severity_level: if base.severity_level.is_some() {
+            severity(&base.severity_level)
         } else {
-            3
+            ERROR_SEVERITY
         },
         handled_at: String::new(),
         stack,
@@ -557,54 +549,53 @@ fn exception(base: &Map<String, Value>, max_text: usize) -> Result<Exception, St
     })
 }
 
-/// The first data point of a MetricData envelope (the only one Breeze keeps).
-fn metric(base: &Map<String, Value>, common: Common, batch: &mut Batch) -> Result<(), String> {
+enum MetricRow {
+    Counter(PerformanceCounter),
+    Metric(CustomMetric),
+}
+
+/// The first data point of a MetricData envelope (the only one Breeze keeps); `None` for the
+/// resource envelope, which is no metric.
+fn metric(base: &BaseData<'_>) -> Result<Option<MetricRow>, String> {
     let point = base
-        .get("metrics")
-        .and_then(Value::as_array)
+        .metrics
+        .as_deref()
         .and_then(|points| points.first())
-        .and_then(Value::as_object)
         .ok_or("MetricData has no metrics")?;
-    let name = text(point, "name");
+    let name = owned(&point.name);
     if name.is_empty() {
         return Err("metric has no name".into());
     }
     if name == RESOURCE_METRIC {
-        return Ok(());
+        return Ok(None);
     }
-    let value = loose_f64(point, "value").ok_or_else(|| format!("metric {name:?} has no value"))?;
-    if let Some(counter) = performance_counter(name, value) {
-        batch.performance_counters.push(Item {
-            common,
-            data: counter,
-        });
-        return Ok(());
+    let number = |field: &Option<Loose<'_>>| field.as_ref().and_then(Loose::number);
+    let value = number(&point.value).ok_or_else(|| format!("metric {name:?} has no value"))?;
+    if let Some(counter) = performance_counter(&name, value) {
+        return Ok(Some(MetricRow::Counter(counter)));
     }
-    let count = loose_f64(point, "count").map_or(1, |c| c.max(0.0) as u64);
+    let count = number(&point.count).map_or(1, |c| c.max(0.0) as u64);
+    let kind = point.kind.as_ref();
     let aggregated = count > 1
-        || point.contains_key("min")
-        || matches!(point.get("kind"), Some(Value::Number(n)) if n.as_u64() == Some(1))
-        || text(point, "kind") == "Aggregation";
-    batch.custom_metrics.push(Item {
-        common,
-        data: CustomMetric {
-            name: name.to_owned(),
-            namespace: text(point, "ns").to_owned(),
-            metric_type: if aggregated {
-                "Aggregation"
-            } else {
-                "Measurement"
-            },
-            value,
-            value_count: count,
-            value_sum: value,
-            value_min: loose_f64(point, "min").unwrap_or(value),
-            value_max: loose_f64(point, "max").unwrap_or(value),
-            value_std_dev: loose_f64(point, "stdDev").unwrap_or(0.0),
-            ..CustomMetric::default()
+        || point.min.is_some()
+        || kind.and_then(Loose::number) == Some(1.0)
+        || kind.and_then(Loose::as_str) == Some("Aggregation");
+    Ok(Some(MetricRow::Metric(CustomMetric {
+        namespace: owned(&point.ns),
+        metric_type: if aggregated {
+            "Aggregation"
+        } else {
+            "Measurement"
         },
-    });
-    Ok(())
+        value,
+        value_count: count,
+        value_sum: value,
+        value_min: number(&point.min).unwrap_or(value),
+        value_max: number(&point.max).unwrap_or(value),
+        value_std_dev: number(&point.std_dev).unwrap_or(0.0),
+        name,
+        ..CustomMetric::default()
+    })))
 }
 
 /// `\Category(instance)\Counter` or `\Category\Counter`.

@@ -45,7 +45,7 @@ pub struct SpoolConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
-            max_queue_bytes: 64 * 1024 * 1024,
+            max_queue_bytes: 32 * 1024 * 1024,
             max_batch_rows: 50_000,
             max_batch_bytes: 16 * 1024 * 1024,
             max_batch_delay: Duration::from_millis(200),

@@ -19,7 +19,7 @@ use crate::store::{SpooledWrites, Store, StoreError};
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Most bytes of spooled batches shipped together.
-const GROUP_BYTES: u64 = 32 * 1024 * 1024;
+const GROUP_BYTES: u64 = 16 * 1024 * 1024;
 /// How long a small group may wait for more batches before it is shipped anyway.
 const LINGER: Duration = Duration::from_millis(500);
 

@@ -1,3 +1,5 @@
+use serde_json::Value;
+
 use super::*;
 use crate::normalize::Limits;
 use crate::normalize::test_support::fixture;
