@@ -145,8 +145,22 @@ pub fn group_expression(column: Column, dialect: Dialect) -> String {
     }
 }
 
+/// Tables are written `{requests}` in statements; each store puts its own qualified name there.
+pub const TABLES: [&str; 4] = ["requests", "dependencies", "traces", "exceptions"];
+
+/// Replaces the `{table}` placeholders with `qualified(table)`.
+pub fn qualify(sql: &str, qualified: impl Fn(&str) -> String) -> String {
+    TABLES.iter().fold(sql.to_owned(), |sql, table| {
+        sql.replace(&format!("{{{table}}}"), &qualified(table))
+    })
+}
+
+fn limit_param(limit: usize) -> Param {
+    Param::Int(i64::try_from(limit).unwrap_or(i64::MAX))
+}
+
 /// The columns a sample row reads, for either span table.
-pub fn sample_columns(source: Source) -> &'static str {
+fn sample_columns(source: Source) -> &'static str {
     match source {
         Source::Dependencies => {
             "timestamp_ns, id, operation_Id, name, target, resultCode, success, duration_ms, \
@@ -159,8 +173,22 @@ pub fn sample_columns(source: Source) -> &'static str {
     }
 }
 
+/// A page of samples: the statement, newest or slowest first from the cursor on.
+pub fn samples(query: &SampleQuery, dialect: Dialect) -> Condition {
+    let (mut statement, order) = sample_page(query, dialect);
+    let source = query.selection.source;
+    statement.sql = format!(
+        "SELECT {} FROM {{{}}} WHERE {} ORDER BY {order} LIMIT ?",
+        sample_columns(source),
+        source.table(),
+        statement.sql
+    );
+    statement.params.push(limit_param(query.limit));
+    statement
+}
+
 /// `WHERE` condition (with the cursor) and `ORDER BY` of a page of samples.
-pub fn sample_page(query: &SampleQuery, dialect: Dialect) -> (Condition, &'static str) {
+fn sample_page(query: &SampleQuery, dialect: Dialect) -> (Condition, &'static str) {
     let mut condition = selection_condition(&query.selection, dialect);
     match &query.after {
         Some(SampleCursor::Newest { timestamp_ns, id }) => condition.and(
@@ -188,8 +216,21 @@ pub fn sample_page(query: &SampleQuery, dialect: Dialect) -> (Condition, &'stati
     (condition, order)
 }
 
+/// A page of log lines (or exceptions) newest first, from the cursor on.
+pub fn search(query: &SearchQuery, exceptions: bool, dialect: Dialect) -> Condition {
+    let mut statement = search_condition(query, exceptions, dialect);
+    statement.sql = format!(
+        "SELECT {} FROM {{{}}} WHERE {} ORDER BY timestamp_ns DESC, itemId DESC LIMIT ?",
+        search_columns(exceptions),
+        if exceptions { "exceptions" } else { "traces" },
+        statement.sql
+    );
+    statement.params.push(limit_param(query.limit));
+    statement
+}
+
 /// The columns a search hit reads from `traces` or `exceptions`.
-pub fn search_columns(exceptions: bool) -> &'static str {
+fn search_columns(exceptions: bool) -> &'static str {
     if exceptions {
         "timestamp_ns, itemId, operation_Id, operation_ParentId, severityLevel, cloud_RoleName, \
          message, type, problemId"
@@ -200,7 +241,7 @@ pub fn search_columns(exceptions: bool) -> &'static str {
 }
 
 /// The conditions of a search in `traces` (or `exceptions`, whose type matches the text too).
-pub fn search_condition(query: &SearchQuery, exceptions: bool, dialect: Dialect) -> Condition {
+fn search_condition(query: &SearchQuery, exceptions: bool, dialect: Dialect) -> Condition {
     let selection = Selection {
         source: Source::Exceptions,
         range: query.range,

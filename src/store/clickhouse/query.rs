@@ -140,16 +140,7 @@ pub async fn samples(
     store: &ClickHouseStore,
     query: &SampleQuery,
 ) -> Result<Vec<SampleRecord>, StoreError> {
-    let (condition, order) = sql::sample_page(query, Dialect::ClickHouse);
-    let statement = format!(
-        "SELECT {} FROM `{}`.`{}` WHERE {} ORDER BY {order} LIMIT ?",
-        sql::sample_columns(query.selection.source),
-        store.database,
-        query.selection.source.table(),
-        condition.sql
-    );
-    let lines: Vec<SampleLine> = bind_all(store.client.query(&statement), &condition.params)
-        .bind(u64::try_from(query.limit).unwrap_or(u64::MAX))
+    let lines: Vec<SampleLine> = statement(store, &sql::samples(query, Dialect::ClickHouse))
         .fetch_all()
         .await
         .map_err(ch_error)?;
@@ -191,16 +182,8 @@ pub async fn search(
         if !wanted {
             continue;
         }
-        let condition = sql::search_condition(query, exceptions, Dialect::ClickHouse);
-        let statement = format!(
-            "SELECT {} FROM `{}`.`{}` WHERE {} ORDER BY timestamp_ns DESC, itemId DESC LIMIT ?",
-            sql::search_columns(exceptions),
-            store.database,
-            if exceptions { "exceptions" } else { "traces" },
-            condition.sql
-        );
-        let lines: Vec<SearchLine> = bind_all(store.client.query(&statement), &condition.params)
-            .bind(u64::try_from(query.limit).unwrap_or(u64::MAX))
+        let search = sql::search(query, exceptions, Dialect::ClickHouse);
+        let lines: Vec<SearchLine> = statement(store, &search)
             .fetch_all()
             .await
             .map_err(ch_error)?;
@@ -220,15 +203,12 @@ pub async fn search(
     Ok(merge_search_hits(hits, query.limit))
 }
 
-fn joined_query(store: &ClickHouseStore, condition: &Condition) -> Query {
-    let statement = condition
-        .sql
-        .replace(
-            "{dependencies}",
-            &format!("`{}`.`dependencies`", store.database),
-        )
-        .replace("{requests}", &format!("`{}`.`requests`", store.database));
-    bind_all(store.client.query(&statement), &condition.params)
+/// A statement from [`sql`] with this store's table names and its values bound.
+fn statement(store: &ClickHouseStore, statement: &Condition) -> Query {
+    let sql = sql::qualify(&statement.sql, |table| {
+        format!("`{}`.`{table}`", store.database)
+    });
+    bind_all(store.client.query(&sql), &statement.params)
 }
 
 pub async fn call_edges(
@@ -236,7 +216,7 @@ pub async fn call_edges(
     range: TimeRange,
 ) -> Result<Vec<CallEdge>, StoreError> {
     let condition = sql::call_edges(range, Dialect::ClickHouse);
-    let rows: Vec<(String, String, String)> = joined_query(store, &condition)
+    let rows: Vec<(String, String, String)> = statement(store, &condition)
         .fetch_all()
         .await
         .map_err(ch_error)?;
@@ -255,7 +235,7 @@ pub async fn genai_throttling(
     range: TimeRange,
 ) -> Result<Vec<GenAiThrottling>, StoreError> {
     let condition = sql::genai_throttling(range, Dialect::ClickHouse);
-    let rows: Vec<(String, String, String, u64, f64)> = joined_query(store, &condition)
+    let rows: Vec<(String, String, String, u64, f64)> = statement(store, &condition)
         .fetch_all()
         .await
         .map_err(ch_error)?;

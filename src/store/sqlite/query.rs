@@ -92,34 +92,19 @@ pub fn samples(
     connection: &Connection,
     query: &SampleQuery,
 ) -> Result<Vec<SampleRecord>, StoreError> {
-    let (condition, order) = sql::sample_page(query, Dialect::Sqlite);
-    let statement_sql = format!(
-        "SELECT {} FROM \"{}\" WHERE {} ORDER BY {order} LIMIT ?",
-        sql::sample_columns(query.selection.source),
-        query.selection.source.table(),
-        condition.sql
-    );
-    let mut params = values(&condition.params);
-    params.push(Value::Integer(
-        i64::try_from(query.limit).unwrap_or(i64::MAX),
-    ));
-    let mut statement = connection.prepare(&statement_sql).map_err(sqlite_error)?;
-    let rows = statement
-        .query_map(params_from_iter(params), |row| {
-            Ok(SampleRecord {
-                timestamp_ns: row.get(0)?,
-                id: row.get(1)?,
-                operation_id: row.get(2)?,
-                name: row.get(3)?,
-                target: row.get(4)?,
-                result_code: row.get(5)?,
-                success: row.get(6)?,
-                duration_ms: row.get::<_, Option<f64>>(7)?.unwrap_or(f64::NAN),
-                role: row.get(8)?,
-            })
+    fetch(connection, sql::samples(query, Dialect::Sqlite), |row| {
+        Ok(SampleRecord {
+            timestamp_ns: row.get(0)?,
+            id: row.get(1)?,
+            operation_id: row.get(2)?,
+            name: row.get(3)?,
+            target: row.get(4)?,
+            result_code: row.get(5)?,
+            success: row.get(6)?,
+            duration_ms: row.get::<_, Option<f64>>(7)?.unwrap_or(f64::NAN),
+            role: row.get(8)?,
         })
-        .map_err(sqlite_error)?;
-    rows.collect::<Result<_, _>>().map_err(sqlite_error)
+    })
 }
 
 pub fn search(connection: &Connection, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
@@ -128,59 +113,41 @@ pub fn search(connection: &Connection, query: &SearchQuery) -> Result<Vec<Search
         if !wanted {
             continue;
         }
-        let condition = sql::search_condition(query, exceptions, Dialect::Sqlite);
-        let statement_sql = format!(
-            "SELECT {} FROM \"{}\" WHERE {} ORDER BY timestamp_ns DESC, itemId DESC LIMIT ?",
-            sql::search_columns(exceptions),
-            if exceptions { "exceptions" } else { "traces" },
-            condition.sql
-        );
-        let mut params = values(&condition.params);
-        params.push(Value::Integer(
-            i64::try_from(query.limit).unwrap_or(i64::MAX),
-        ));
-        let mut statement = connection.prepare(&statement_sql).map_err(sqlite_error)?;
-        let rows = statement
-            .query_map(params_from_iter(params), |row| {
-                Ok(SearchHit {
-                    kind: if exceptions { "exception" } else { "trace" },
-                    timestamp_ns: row.get(0)?,
-                    item_id: row.get(1)?,
-                    operation_id: row.get(2)?,
-                    parent_id: row.get(3)?,
-                    severity_level: row.get(4)?,
-                    role: row.get(5)?,
-                    message: row.get(6)?,
-                    exception_type: row.get(7)?,
-                    problem_id: row.get(8)?,
-                })
+        let statement = sql::search(query, exceptions, Dialect::Sqlite);
+        hits.extend(fetch(connection, statement, |row| {
+            Ok(SearchHit {
+                kind: if exceptions { "exception" } else { "trace" },
+                timestamp_ns: row.get(0)?,
+                item_id: row.get(1)?,
+                operation_id: row.get(2)?,
+                parent_id: row.get(3)?,
+                severity_level: row.get(4)?,
+                role: row.get(5)?,
+                message: row.get(6)?,
+                exception_type: row.get(7)?,
+                problem_id: row.get(8)?,
             })
-            .map_err(sqlite_error)?;
-        for row in rows {
-            hits.push(row.map_err(sqlite_error)?);
-        }
+        })?);
     }
     Ok(crate::query::merge_search_hits(hits, query.limit))
 }
 
-fn joined<T>(
+/// Runs a statement from [`sql`] and maps its rows.
+fn fetch<T>(
     connection: &Connection,
-    condition: Condition,
+    statement: Condition,
     map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>, StoreError> {
-    let statement_sql = condition
-        .sql
-        .replace("{dependencies}", "\"dependencies\"")
-        .replace("{requests}", "\"requests\"");
-    let mut statement = connection.prepare(&statement_sql).map_err(sqlite_error)?;
-    let rows = statement
-        .query_map(params_from_iter(values(&condition.params)), map)
+    let statement_sql = sql::qualify(&statement.sql, |table| format!("\"{table}\""));
+    let mut prepared = connection.prepare(&statement_sql).map_err(sqlite_error)?;
+    let rows = prepared
+        .query_map(params_from_iter(values(&statement.params)), map)
         .map_err(sqlite_error)?;
     rows.collect::<Result<_, _>>().map_err(sqlite_error)
 }
 
 pub fn call_edges(connection: &Connection, range: TimeRange) -> Result<Vec<CallEdge>, StoreError> {
-    joined(connection, sql::call_edges(range, Dialect::Sqlite), |row| {
+    fetch(connection, sql::call_edges(range, Dialect::Sqlite), |row| {
         Ok(CallEdge {
             caller_role: row.get(0)?,
             target: row.get(1)?,
@@ -193,7 +160,7 @@ pub fn genai_throttling(
     connection: &Connection,
     range: TimeRange,
 ) -> Result<Vec<GenAiThrottling>, StoreError> {
-    joined(
+    fetch(
         connection,
         sql::genai_throttling(range, Dialect::Sqlite),
         |row| {
