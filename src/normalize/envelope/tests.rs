@@ -7,15 +7,19 @@ use crate::normalize::test_support::fixture;
 /// Just after the fixtures were captured (2026-11-22T15:55:40Z).
 const NOW_NS: i64 = 1_795_362_940_000_000_000;
 
-fn normalize(body: &[u8]) -> Track {
-    let limits = Limits::default();
-    let ctx = Context {
-        limits: &limits,
+fn context(limits: &Limits) -> Context<'_> {
+    Context {
+        limits,
         now_ns: NOW_NS,
         ikey: "".into(),
         app_name: "".into(),
-    };
-    envelopes(body, &ctx, &|_| Some(Arc::from("app"))).expect("body")
+    }
+}
+
+/// Normalizes with every key accepted for the app "app".
+fn normalize(body: &[u8]) -> Track {
+    let limits = Limits::default();
+    envelopes(body, &context(&limits), &|_| Some(Arc::from("app"))).expect("body")
 }
 
 fn envelope(base_type: &str, base_data: Value) -> Value {
@@ -255,12 +259,7 @@ fn a_line_that_is_not_json_costs_only_itself() {
 #[test]
 fn bodies_that_are_not_envelopes_are_refused_whole() {
     let limits = Limits::default();
-    let ctx = Context {
-        limits: &limits,
-        now_ns: NOW_NS,
-        ikey: "".into(),
-        app_name: "".into(),
-    };
+    let ctx = context(&limits);
     for body in [&b"hello"[..], b"[1, 2", b"\xff\xfe"] {
         assert!(
             envelopes(body, &ctx, &|_| Some(Arc::from(""))).is_err(),
@@ -274,12 +273,7 @@ fn bodies_that_are_not_envelopes_are_refused_whole() {
 #[test]
 fn refused_keys_are_401_items() {
     let limits = Limits::default();
-    let ctx = Context {
-        limits: &limits,
-        now_ns: NOW_NS,
-        ikey: "".into(),
-        app_name: "".into(),
-    };
+    let ctx = context(&limits);
     let body = serde_json::json!([envelope("EventData", serde_json::json!({"name": "ok"}))]);
     let track = envelopes(body.to_string().as_bytes(), &ctx, &|_| None).expect("body");
     assert_eq!(track.errors[0].status, 401);
