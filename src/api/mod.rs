@@ -18,7 +18,7 @@ use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::error::{ErrorKind, HasErrorKind};
-use crate::ingest::encoding::{RETRY_AFTER_SECS, http_status};
+use crate::ingest::encoding::{add_retry_after, http_status};
 use crate::ingest::quickpulse::LiveMetrics;
 use crate::self_metrics::SelfMetrics;
 use crate::store::{Store, StoreError};
@@ -72,11 +72,7 @@ impl IntoResponse for ApiError {
         };
         let body = json!({ "error": { "message": self.to_string(), "parameter": parameter } });
         let mut response = (status, axum::Json(body)).into_response();
-        if kind.is_retryable() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-        }
+        add_retry_after(kind, &mut response);
         response
     }
 }

@@ -93,6 +93,16 @@ pub fn grpc_code(kind: ErrorKind) -> tonic::Code {
     }
 }
 
+/// Tells clients when to retry a retryable failure (`Retry-After`, in seconds).
+pub fn add_retry_after<B>(kind: ErrorKind, response: &mut http::Response<B>) {
+    if kind.is_retryable() {
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(RETRY_AFTER_SECS),
+        );
+    }
+}
+
 pub fn http_status(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,

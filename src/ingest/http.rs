@@ -8,11 +8,11 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 
 use super::auth::presented_key;
 use super::body::{decompress, read_limited};
-use super::encoding::{Encoding, RETRY_AFTER_SECS, http_status};
+use super::encoding::{Encoding, add_retry_after, http_status};
 use super::{IngestError, IngestService, Logs, Metrics, OtlpSignal, Traces};
 use crate::error::HasErrorKind;
 
@@ -129,11 +129,7 @@ pub fn error_response(encoding: Encoding, error: &IngestError) -> Response {
         encoding.encode_status(kind, &error.to_string()),
     )
         .into_response();
-    if kind.is_retryable() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-    }
+    add_retry_after(kind, &mut response);
     response
 }
 

@@ -6,11 +6,11 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use super::IngestError;
-use super::encoding::{RETRY_AFTER_SECS, http_status};
+use super::encoding::{add_retry_after, http_status};
 use super::http::HttpIngest;
 use crate::error::HasErrorKind;
 use crate::normalize::envelope::Track;
@@ -89,10 +89,6 @@ fn error_response(error: &IngestError) -> Response {
         "errors": [{ "index": 0, "statusCode": status.as_u16(), "message": error.to_string() }],
     });
     let mut response = (status, axum::Json(body)).into_response();
-    if kind.is_retryable() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-    }
+    add_retry_after(kind, &mut response);
     response
 }
