@@ -8,16 +8,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{TestServer, python};
 use tracehouse::store::records::{OperationItems, SpanTable};
 use tracehouse::store::{MetricQuery, TimeRange};
-
-fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("TRACEHOUSE_TEST_PYTHON") {
-        return PathBuf::from(python);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")
-}
 
 struct Run {
     chat_trace_id: String,

@@ -6,23 +6,9 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::TestServer;
+use common::{TestServer, python};
 use tracehouse::store::records::{OperationItems, SpanRecord, SpanTable};
 use tracehouse::store::{MetricQuery, TimeRange};
-
-/// The virtualenv `scripts/test` creates, or `TRACEHOUSE_TEST_PYTHON`.
-pub fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("TRACEHOUSE_TEST_PYTHON") {
-        return PathBuf::from(python);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: run scripts/test (or python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt)",
-        venv.display()
-    );
-    venv
-}
 
 struct DriverOutput {
     work_trace_id: String,

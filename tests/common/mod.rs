@@ -125,6 +125,20 @@ impl TestServer {
     }
 }
 
+/// The virtualenv `scripts/test` creates, or `TRACEHOUSE_TEST_PYTHON`.
+pub fn python() -> PathBuf {
+    if let Some(python) = std::env::var_os("TRACEHOUSE_TEST_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: run scripts/test (or python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt)",
+        venv.display()
+    );
+    venv
+}
+
 /// `../shared/fixtures`, or `TRACEHOUSE_FIXTURES` when set.
 pub fn fixture(relative: &str) -> Vec<u8> {
     let dir = std::env::var_os("TRACEHOUSE_FIXTURES").map_or_else(

@@ -8,13 +8,10 @@ usage: azure_app.py   (environment: APPLICATIONINSIGHTS_CONNECTION_STRING, OTEL_
 
 import json
 import logging
-import socket
-import threading
 import time
 import urllib.error
 import urllib.request
 
-import uvicorn
 from azure.monitor.opentelemetry import configure_azure_monitor
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -22,6 +19,7 @@ from opentelemetry import metrics, trace
 from opentelemetry._logs import get_logger_provider
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+from serving import serve
 
 configure_azure_monitor(logger_name="chat")
 HTTPXClientInstrumentor().instrument()
@@ -58,17 +56,6 @@ async def completions(deployment: str, request: Request):
         }],
         "usage": {"prompt_tokens": 15, "completion_tokens": 12, "total_tokens": 27},
     }
-
-
-def serve(asgi_app):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(asgi_app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, port
 
 
 openai_server, openai_port = serve(stand_in)

@@ -10,15 +10,12 @@ usage: otlp_app.py {grpc|http} ENDPOINT INSTRUMENTATION_KEY
 import json
 import logging
 import secrets
-import socket
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from opentelemetry import metrics, trace
 from opentelemetry._logs import set_logger_provider
@@ -31,6 +28,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from serving import serve
 
 protocol, endpoint, key = sys.argv[1], sys.argv[2], sys.argv[3]
 headers = {"x-instrumentation-key": key}
@@ -102,13 +100,7 @@ async def fail():
 
 FastAPIInstrumentor.instrument_app(app)
 
-with socket.socket() as probe:
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-threading.Thread(target=server.run, daemon=True).start()
-while not server.started:
-    time.sleep(0.02)
+server, port = serve(app)
 
 with urllib.request.urlopen(f"http://127.0.0.1:{port}/work") as response:
     work_trace = json.load(response)["trace_id"]
