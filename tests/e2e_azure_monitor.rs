@@ -138,6 +138,23 @@ async fn configure_azure_monitor_sends_the_throttled_chat_story_unchanged() {
         "logged inside a span"
     );
 
+    // The story in one request: the transaction groups the attempts as one throttled retry.
+    let transaction: serde_json::Value =
+        reqwest::get(server.api_url(&format!("/api/v1/operations/{}", run.chat_trace_id)))
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+    let retry = &transaction["retries"][0];
+    assert_eq!(retry["throttled"], 3, "{transaction}");
+    assert_eq!(retry["succeeded"], true);
+    assert_eq!(
+        transaction["nodes"][retry["parent"].as_u64().unwrap_or(0) as usize]["name"],
+        "chat gpt-4o"
+    );
+    assert!(retry["time_before_success_ms"].as_f64().unwrap_or(0.0) > 0.0);
+
     let fail = operation(&server, &run.fail_trace_id, |items| {
         !items.exceptions.is_empty()
     })
