@@ -411,6 +411,16 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
     let path = format!("/api/v1/operations/{}", operation_id(SEED));
     let tx = ok(server, &path).await;
     assert_eq!(tx["operation_name"], "POST /chat");
+    let names = tx["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| &n["operation_name"]);
+    assert!(
+        names.clone().all(|n| n == "POST /chat"),
+        "every item named: {:?}",
+        names.collect::<Vec<_>>()
+    );
     assert_eq!(tx["roles"], serde_json::json!(["chat-api", "search-svc"]));
     let shape: Vec<(String, u64)> = tx["nodes"]
         .as_array()

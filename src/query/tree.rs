@@ -48,6 +48,8 @@ pub struct Node {
     pub kind: SpanTable,
     pub id: String,
     pub parent_id: String,
+    /// As sent, or the root request's name where the SDK left it empty.
+    pub operation_name: String,
     pub name: String,
     #[serde(rename = "type")]
     pub dependency_type: String,
@@ -126,6 +128,9 @@ pub fn assemble(operation_id: &str, items: OperationItems) -> Option<Transaction
     let critical_path = mark_critical_path(&mut nodes);
     let retries = group_retries(&mut nodes);
     let operation_name = operation_name(&nodes, critical_path.first().copied());
+    for node in nodes.iter_mut().filter(|n| n.operation_name.is_empty()) {
+        node.operation_name.clone_from(&operation_name);
+    }
     let unattached = attach(&mut nodes, items.exceptions, items.traces, items.events);
     let mut roles: Vec<String> = nodes.iter().map(|n| n.role.clone()).collect();
     roles.sort();
@@ -236,6 +241,7 @@ fn build_nodes(spans: Vec<SpanRecord>, order: &[Placement], start_ns: i64) -> Ve
             kind: span.table,
             id: span.id,
             parent_id: span.parent_id,
+            operation_name: span.operation_name,
             name: span.name,
             dependency_type: span.dependency_type,
             target: span.target,

@@ -76,6 +76,10 @@ fn seed_story() -> OperationItems {
 fn the_seed_story_shows_three_throttled_retries_before_the_answer() {
     let tx = assemble("op", seed_story()).expect("transaction");
     assert_eq!(tx.operation_name, "req");
+    assert!(
+        tx.nodes.iter().all(|n| n.operation_name == "req"),
+        "filled on every item"
+    );
     assert_eq!(tx.duration_ms, 7_700.0);
     let names: Vec<(&str, usize)> = tx.nodes.iter().map(|n| (n.id.as_str(), n.depth)).collect();
     assert_eq!(
