@@ -25,12 +25,13 @@ use crate::error::{ErrorKind, HasErrorKind};
 
 const TRANSPORT: &str = "grpc";
 
-/// Passes request bodies through as bytes and sends already-encoded responses.
+/// Passes message bodies through as bytes: the server decodes requests itself and sends
+/// already-encoded responses; clients (tests, the load generator) send pre-encoded requests.
 #[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
+pub struct RawCodec;
 
 impl Codec for RawCodec {
-    type Encode = Vec<u8>;
+    type Encode = Bytes;
     type Decode = Bytes;
     type Encoder = RawCodec;
     type Decoder = RawCodec;
@@ -43,9 +44,9 @@ impl Codec for RawCodec {
 }
 
 impl Encoder for RawCodec {
-    type Item = Vec<u8>;
+    type Item = Bytes;
     type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
         dst.put_slice(&item);
         Ok(())
     }
@@ -85,8 +86,8 @@ struct Export<S> {
 }
 
 impl<S: OtlpSignal> UnaryService<Bytes> for Export<S> {
-    type Response = Vec<u8>;
-    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response<Vec<u8>>, Status>> + Send>>;
+    type Response = Bytes;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response<Bytes>, Status>> + Send>>;
 
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let ingest = Arc::clone(&self.ingest);
@@ -103,7 +104,7 @@ impl<S: OtlpSignal> UnaryService<Bytes> for Export<S> {
                 .metrics()
                 .count_request(TRANSPORT, S::NAME, code as u16);
             result
-                .map(|outcome| Response::new(S::response(&outcome).encode_to_vec()))
+                .map(|outcome| Response::new(Bytes::from(S::response(&outcome).encode_to_vec())))
                 .map_err(|error| status(&error))
         })
     }

@@ -156,51 +156,6 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     encoder.finish().expect("gzip")
 }
 
-/// Passes bytes through unchanged, so tests can send gRPC bodies no valid client would.
-#[derive(Default, Clone)]
-struct RawCodec;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl tonic::codec::Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(
-        &mut self,
-        item: Vec<u8>,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        use bytes::BufMut;
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<Vec<u8>>, tonic::Status> {
-        use bytes::Buf;
-        let mut out = vec![0; src.remaining()];
-        src.copy_to_slice(&mut out);
-        Ok(Some(out))
-    }
-}
-
 /// One unary gRPC call with a raw request body, e.g.
 /// `/opentelemetry.proto.collector.trace.v1.TraceService/Export`.
 pub async fn raw_grpc_call(
@@ -215,11 +170,12 @@ pub async fn raw_grpc_call(
         .expect("connect");
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.expect("ready");
+    // The server's pass-through codec, so tests can send bodies no valid client would.
     grpc.unary(
-        tonic::Request::new(body),
+        tonic::Request::new(bytes::Bytes::from(body)),
         http::uri::PathAndQuery::from_static(path),
-        RawCodec,
+        tracehouse::ingest::grpc::RawCodec,
     )
     .await
-    .map(tonic::Response::into_inner)
+    .map(|response| response.into_inner().to_vec())
 }
