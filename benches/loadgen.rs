@@ -161,11 +161,8 @@ fn track_body(request: &Bytes) -> anyhow::Result<Bytes> {
 
 fn clickhouse_config(url: &str, database: &str) -> ClickHouseConfig {
     ClickHouseConfig {
-        url: url.to_owned(),
-        user: None,
-        password: None,
-        database: database.to_owned(),
         retention_days: 0,
+        ..ClickHouseConfig::new(url, database)
     }
 }
 

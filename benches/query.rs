@@ -1,9 +1,12 @@
 //! Query latency at scale: fills a store with the synthetic GenAI workload spread over a day,
-//! then times transaction lookups (read + tree assembly) and percentile queries.
+//! then times transaction lookups (read + tree assembly), percentile queries and the joins
+//! behind the application map and GenAI usage. `--copies N` stores every batch N times, as
+//! clients that resend do, so span ids repeat.
 //!
 //! ```sh
 //! cargo bench --bench query -- --clickhouse-url http://127.0.0.1:8123 --spans 10000000
 //! cargo bench --bench query -- --sqlite --spans 1000000
+//! cargo bench --bench query -- --clickhouse-url http://127.0.0.1:8123 --spans 300000 --copies 10
 //! ```
 
 #[global_allocator]
@@ -18,7 +21,7 @@ use prost::Message;
 use tracehouse::model::Batch;
 use tracehouse::normalize::{Context, Limits};
 use tracehouse::query::{Column, Selection, Source, StatsQuery, tree};
-use tracehouse::store::clickhouse::{ClickHouseConfig, ClickHouseStore};
+use tracehouse::store::clickhouse::{ClickHouseConfig, ClickHouseStore, Compression};
 use tracehouse::store::sqlite::SqliteStore;
 use tracehouse::store::{SpooledWrites, Store, TimeRange};
 use tracehouse::workload::Workload;
@@ -37,6 +40,12 @@ struct Args {
     /// Transactions looked up.
     #[arg(long, default_value_t = 50)]
     lookups: usize,
+    /// Times every batch is stored (resent batches repeat span ids).
+    #[arg(long, default_value_t = 1)]
+    copies: usize,
+    /// `none` for endpoints without ClickHouse's lz4 framing (the chDB test endpoint).
+    #[arg(long, value_enum, default_value = "lz4")]
+    clickhouse_compression: Compression,
     /// Ignored: cargo bench passes it.
     #[arg(long, hide = true)]
     bench: bool,
@@ -62,7 +71,12 @@ struct Data {
 
 /// Generates the workload spread over the 24 hours before an hour ago and hands it to `sink` in
 /// normalized batches of about 50,000 rows; the same seed gives every store the same data.
-async fn generate<F, Fut>(spans: usize, lookups: usize, mut sink: F) -> anyhow::Result<Data>
+async fn generate<F, Fut>(
+    spans: usize,
+    lookups: usize,
+    copies: usize,
+    mut sink: F,
+) -> anyhow::Result<Data>
 where
     F: FnMut(Batch) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -102,11 +116,15 @@ where
         {
             data.operation_ids.push(request.common.operation_id.clone());
         }
-        data.requests += normalized.requests.len();
-        stored += normalized.requests.len() + normalized.dependencies.len();
+        data.requests += normalized.requests.len() * copies;
+        stored += (normalized.requests.len() + normalized.dependencies.len()) * copies;
         batch.append(normalized);
         if batch.row_count() >= 50_000 || i + 1 == request_count {
-            sink(std::mem::take(&mut batch)).await?;
+            let full = std::mem::take(&mut batch);
+            for _ in 1..copies {
+                sink(full.clone()).await?;
+            }
+            sink(full).await?;
         }
     }
     eprintln!("stored {stored} spans ({} requests)", data.requests);
@@ -175,21 +193,39 @@ async fn measure(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
             summary(timings)
         );
     }
+    let (mut edges, mut throttling) = (Vec::new(), Vec::new());
+    let (mut edge_count, mut attempts) = (0, 0);
+    for _ in 0..5 {
+        let started = Instant::now();
+        edge_count = store.call_edges(data.range).await?.len();
+        edges.push(started.elapsed());
+        let started = Instant::now();
+        attempts = store
+            .genai_throttling(data.range)
+            .await?
+            .iter()
+            .map(|t| t.attempts)
+            .sum::<u64>();
+        throttling.push(started.elapsed());
+    }
+    println!("  map call edges ({edge_count} edges): {}", summary(edges));
+    println!(
+        "  genai throttling ({attempts} throttled attempts): {}",
+        summary(throttling)
+    );
     Ok(())
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(url) = &args.clickhouse_url {
         let store = ClickHouseStore::open(&ClickHouseConfig {
-            url: url.clone(),
-            user: None,
-            password: None,
-            database: format!("bench_query_{}", std::process::id()),
             retention_days: 0,
+            compression: args.clickhouse_compression,
+            ..ClickHouseConfig::new(url, &format!("bench_query_{}", std::process::id()))
         })
         .await?;
         let started = Instant::now();
-        let data = generate(args.spans, args.lookups, |batch| {
+        let data = generate(args.spans, args.lookups, args.copies, |batch| {
             let store = &store;
             async move {
                 let payload =
@@ -210,7 +246,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let store = SqliteStore::open(dir.path()).await?;
         let started = Instant::now();
-        let data = generate(args.spans, args.lookups, |batch| {
+        let data = generate(args.spans, args.lookups, args.copies, |batch| {
             let store = &store;
             async move {
                 store.write(Arc::new(batch)).await?;

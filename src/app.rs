@@ -16,9 +16,9 @@ use crate::ingest::quickpulse::{self, LiveMetrics};
 use crate::ingest::{CpuPool, IngestService, grpc, http, track};
 use crate::pipeline::Pipeline;
 use crate::self_metrics::SelfMetrics;
-use crate::store::Store;
 use crate::store::clickhouse::{ClickHouseConfig, ClickHouseStore};
 use crate::store::sqlite::SqliteStore;
+use crate::store::{QueryLimits, Store};
 
 /// How often retention runs.
 const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -66,13 +66,14 @@ pub struct Running {
 pub async fn open_store(
     data_dir: &std::path::Path,
     clickhouse: Option<&ClickHouseConfig>,
+    query_limits: QueryLimits,
 ) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match clickhouse {
         Some(clickhouse) => {
             Arc::new(ClickHouseStore::new(clickhouse).context("configuring the ClickHouse store")?)
         }
         None => Arc::new(
-            SqliteStore::open(data_dir)
+            SqliteStore::open_with_limits(data_dir, query_limits)
                 .await
                 .context("opening the embedded SQLite store")?,
         ),
@@ -81,7 +82,12 @@ pub async fn open_store(
 
 /// Opens the store configured and starts serving.
 pub async fn start(config: ServeConfig, listeners: Listeners) -> anyhow::Result<Running> {
-    let store = open_store(&config.data_dir, config.clickhouse.as_ref()).await?;
+    let store = open_store(
+        &config.data_dir,
+        config.clickhouse.as_ref(),
+        config.query_limits,
+    )
+    .await?;
     start_with_store(config, listeners, store).await
 }
 

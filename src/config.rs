@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::ingest::IngestConfig;
 use crate::normalize::Limits;
 use crate::pipeline::{PipelineConfig, SpoolConfig};
-use crate::store::clickhouse::ClickHouseConfig;
+use crate::store::QueryLimits;
+use crate::store::clickhouse::{ClickHouseConfig, Compression};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,8 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Receive telemetry and answer queries.
     Serve(Box<ServeArgs>),
-    /// Apply the store's schema migrations and exit.
-    Migrate(StoreArgs),
+    /// Apply the store's schema migrations and exit (or print them with `--print`).
+    Migrate(MigrateArgs),
     /// Issue, list and revoke instrumentation keys; check connection strings.
     Keys {
         #[command(flatten)]
@@ -36,6 +37,19 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::keys::KeysCommand,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print the DDL instead of applying it: ClickHouse's for `--clickhouse-version` (or the
+    /// version of the server at `--clickhouse-url`), else SQLite's.
+    #[arg(long)]
+    pub print: bool,
+    /// The ClickHouse version to render the DDL for, e.g. `25.8`.
+    #[arg(long, requires = "print")]
+    pub clickhouse_version: Option<String>,
 }
 
 /// Where data is stored.
@@ -60,6 +74,21 @@ pub struct StoreArgs {
     /// Days of telemetry kept; 0 keeps everything.
     #[arg(long, env = "TRACEHOUSE_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u32,
+    /// How rows travel to ClickHouse: `lz4` (ClickHouse's own framing) or `none` (for proxies
+    /// and endpoints that do not speak it).
+    #[arg(
+        long,
+        env = "TRACEHOUSE_CLICKHOUSE_COMPRESSION",
+        value_enum,
+        default_value = "lz4"
+    )]
+    pub clickhouse_compression: Compression,
+    /// Longest a query API read may run before it answers 503 (e.g. `30s`).
+    #[arg(long, env = "TRACEHOUSE_QUERY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub query_timeout: Duration,
+    /// Most memory one query API read may use in ClickHouse before it answers 503.
+    #[arg(long, env = "TRACEHOUSE_QUERY_MAX_MEMORY", default_value = "2GiB", value_parser = parse_bytes)]
+    pub query_max_memory: usize,
 }
 
 impl StoreArgs {
@@ -71,7 +100,16 @@ impl StoreArgs {
             password: self.clickhouse_password.clone(),
             database: self.clickhouse_database.clone(),
             retention_days: self.retention_days,
+            compression: self.clickhouse_compression,
+            query_limits: self.query_limits(),
         })
+    }
+
+    pub fn query_limits(&self) -> QueryLimits {
+        QueryLimits {
+            timeout: self.query_timeout,
+            max_memory_bytes: self.query_max_memory as u64,
+        }
     }
 }
 
@@ -159,6 +197,8 @@ pub struct ServeConfig {
     pub live_metrics: bool,
     /// Refuse ingest with a missing, unknown or revoked instrumentation key.
     pub require_keys: bool,
+    /// Guards on every read of the embedded store (ClickHouse's are in its config).
+    pub query_limits: QueryLimits,
 }
 
 impl ServeConfig {
@@ -174,6 +214,7 @@ impl ServeConfig {
             cors_origins: Vec::new(),
             live_metrics: false,
             require_keys: false,
+            query_limits: QueryLimits::default(),
         }
     }
 }
@@ -183,6 +224,9 @@ impl ServeArgs {
         let nanos = |name: &str, d: Duration| {
             i64::try_from(d.as_nanos()).map_err(|_| format!("--{name} is too long"))
         };
+        if self.store.query_timeout.is_zero() || self.store.query_max_memory == 0 {
+            return Err("--query-timeout and --query-max-memory must be above zero".into());
+        }
         if self.max_concurrent_requests == 0 {
             return Err("--max-concurrent-requests must be at least 1".into());
         }
@@ -222,6 +266,7 @@ impl ServeArgs {
             cors_origins: self.cors_origins.clone(),
             live_metrics: self.live_metrics,
             require_keys: self.require_keys,
+            query_limits: self.store.query_limits(),
         })
     }
 }

@@ -2,9 +2,10 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use tracehouse::app::{self, Listeners};
-use tracehouse::config::{Cli, Command};
+use tracehouse::config::{Cli, Command, MigrateArgs};
 use tracehouse::keys::KeysCommand;
 use tracehouse::store::clickhouse::ClickHouseStore;
+use tracehouse::store::clickhouse::schema::{self, Version};
 
 /// Ingest allocates many small strings per item; mimalloc makes that markedly cheaper than
 /// the system allocator (see benches/README.md).
@@ -35,13 +36,18 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("shutting down");
             running.stop().await
         }
-        Command::Migrate(store) => {
+        Command::Migrate(args) if args.print => {
+            print!("{}", migration_script(&args).await?);
+            Ok(())
+        }
+        Command::Migrate(args) => {
+            let store = args.store;
             match store.clickhouse() {
                 Some(clickhouse) => {
                     ClickHouseStore::open(&clickhouse).await?;
                 }
                 None => {
-                    app::open_store(&store.data_dir, None).await?;
+                    app::open_store(&store.data_dir, None, store.query_limits()).await?;
                 }
             }
             tracing::info!("migrations applied");
@@ -50,11 +56,33 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys { store, command } => {
             let opened = match command {
                 KeysCommand::Check { .. } => None,
-                _ => Some(app::open_store(&store.data_dir, store.clickhouse().as_ref()).await?),
+                _ => Some(
+                    app::open_store(
+                        &store.data_dir,
+                        store.clickhouse().as_ref(),
+                        store.query_limits(),
+                    )
+                    .await?,
+                ),
             };
             tracehouse::keys::run(command, opened).await
         }
     }
+}
+
+/// The DDL `migrate` would apply: ClickHouse's for the version named or the server's, else
+/// SQLite's.
+async fn migration_script(args: &MigrateArgs) -> anyhow::Result<String> {
+    let store = &args.store;
+    let version = match (&args.clickhouse_version, store.clickhouse()) {
+        (Some(text), _) => Some(Version::parse(text)?),
+        (None, Some(clickhouse)) => ClickHouseStore::server_version(&clickhouse).await?.into(),
+        (None, None) => None,
+    };
+    Ok(match version {
+        Some(version) => schema::script(version, &store.clickhouse_database, store.retention_days),
+        None => tracehouse::store::sqlite::schema_script(),
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -85,6 +85,11 @@ impl SelfMetrics {
         );
     }
 
+    /// Acknowledged batches still waiting in the spool for the store.
+    pub fn spool_batches(&self) -> i64 {
+        self.spool_batches.load(Ordering::Relaxed)
+    }
+
     pub fn record_flush(&self, rows: usize, elapsed: Duration, ok: bool) {
         if ok {
             self.rows_written.fetch_add(rows as u64, Ordering::Relaxed);

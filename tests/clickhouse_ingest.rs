@@ -1,5 +1,6 @@
-//! OTLP into ClickHouse through the spool, and the faults it must survive: ClickHouse killed
-//! mid-ingest, tracehouse SIGKILLed mid-ingest, and a full spool. Clients retry as OTLP
+//! OTLP into ClickHouse through the spool (on both engines), and the faults it must survive
+//! (on 18.16 servers of their own): ClickHouse killed mid-ingest, tracehouse SIGKILLed
+//! mid-ingest, and a full spool. Clients retry as OTLP
 //! exporters do; every acknowledged span must be stored exactly once (a request whose answer
 //! was lost to the kill may be stored twice: the client resent it, as OTLP allows).
 
@@ -9,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::clickhouse::{ClickHouseServer, database_for, query, shared_url};
+use common::clickhouse::{
+    ClickHouseServer, Engine, database_for, on_both_engines, query, shared_url,
+};
 use common::process::TracehouseProcess;
 use common::{TestServer, fixture};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -125,10 +128,11 @@ fn operation_id_of(n: u64) -> String {
     format!("{}{n:016x}", "ab".repeat(8))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn otlp_lands_in_clickhouse_through_the_spool() {
+on_both_engines!(otlp_lands_in_clickhouse_through_the_spool);
+
+async fn otlp_lands_in_clickhouse_through_the_spool(engine: Engine) {
     let database = database_for("through_spool");
-    let server = TestServer::start_on_clickhouse(&shared_url(), &database, |_| {}).await;
+    let server = TestServer::start_on_engine(engine, &database, |_| {}).await;
     let client = reqwest::Client::new();
     for (path, name) in [
         ("/v1/traces", "otlp/rag-api-traces-4.json"),

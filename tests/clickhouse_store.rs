@@ -1,13 +1,13 @@
-//! The ClickHouse store against a real server (Debian's 18.16 in CI): migrations, the row types
-//! against the migrated schema, every table written and read back, replays that do not
-//! duplicate, and retention.
+//! The ClickHouse store on both engines (Debian's 18.16 and chDB's current ClickHouse):
+//! migrations with the version-gated extras, the row types against the migrated schema, every
+//! table written and read back, replays that do not duplicate, retention and keys.
 
 mod common;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::clickhouse::{database_for, query, shared_url};
+use common::clickhouse::{Engine, database_for, on_both_engines, query};
 use common::fixture;
 use tracehouse::model::{
     Availability, Batch, CustomEvent, CustomMetric, Dependency, Exception, Item, PageView,
@@ -19,20 +19,26 @@ use tracehouse::store::clickhouse::{ClickHouseConfig, ClickHouseStore, rowbinary
 use tracehouse::store::sqlite::SqliteStore;
 use tracehouse::store::{KeyRecord, MetricQuery, Store, TimeRange};
 
-fn config(database: &str) -> ClickHouseConfig {
-    ClickHouseConfig {
-        url: shared_url(),
-        user: None,
-        password: None,
-        database: database.to_owned(),
-        retention_days: 0,
-    }
+on_both_engines!(
+    migrations_apply_from_empty_rerun_and_race,
+    row_types_match_the_migrated_schema,
+    every_table_reads_back_as_sqlite_does,
+    replaying_a_landed_batch_inserts_nothing_twice,
+    a_resent_insert_is_deduplicated_where_the_server_has_tokens,
+    retention_drops_whole_days,
+    a_replayed_group_leaves_out_only_the_batches_that_landed,
+    keys_read_back_with_their_latest_revocation_on_both_stores,
+    the_printed_ddl_is_what_migrate_applies,
+);
+
+fn config(engine: Engine, database: &str) -> ClickHouseConfig {
+    engine.config(database)
 }
 
-async fn sql(statement: &str) -> String {
-    query(&shared_url(), statement)
+async fn sql(engine: Engine, statement: &str) -> String {
+    query(&engine.url(), statement)
         .await
-        .unwrap_or_else(|e| panic!("{statement}: {e}"))
+        .unwrap_or_else(|e| panic!("{engine:?}: {statement}: {e}"))
 }
 
 /// Every fixture of the 429 scenario, normalized into one batch.
@@ -121,28 +127,64 @@ fn other_tables(batch: &mut Batch) {
     });
 }
 
-#[tokio::test]
-async fn migrations_apply_from_empty_rerun_and_race() {
+async fn migrations_apply_from_empty_rerun_and_race(engine: Engine) {
     let database = database_for("migrations");
-    let settings = config(&database);
+    let mut settings = config(engine, &database);
+    settings.retention_days = 30;
     let (a, b) = tokio::join!(
         ClickHouseStore::open(&settings),
         ClickHouseStore::open(&settings)
     );
     a.expect("first migrator");
     b.expect("concurrent migrator");
-    ClickHouseStore::open(&config(&database))
-        .await
-        .expect("rerun");
-    let versions = sql(&format!(
-        "SELECT DISTINCT version FROM {database}.schema_migrations ORDER BY version FORMAT TSV"
-    ))
+    let store = ClickHouseStore::open(&settings).await.expect("rerun");
+    // The storage extras are on exactly where the engine has them, and in the tables.
+    let features = store.features().expect("connected");
+    let current = engine == Engine::Chdb;
+    assert_eq!(
+        (
+            features.low_cardinality,
+            features.codecs,
+            features.ttl,
+            features.skip_indexes,
+            features.insert_dedup_token
+        ),
+        (current, current, current, current, current),
+        "{engine:?}"
+    );
+    let ddl = sql(
+        engine,
+        &format!(
+            "SELECT create_table_query FROM system.tables \
+             WHERE database = '{database}' AND name = 'requests' FORMAT TSVRaw"
+        ),
+    )
+    .await;
+    for (on, text) in [
+        (features.low_cardinality, "LowCardinality(String)"),
+        (features.codecs, "CODEC("),
+        (features.skip_indexes, "INDEX "),
+        (features.ttl, "TTL "),
+        (
+            features.insert_dedup_token,
+            "non_replicated_deduplication_window",
+        ),
+    ] {
+        assert_eq!(ddl.contains(text), on, "{engine:?} {text}: {ddl}");
+    }
+    let versions = sql(
+        engine,
+        &format!(
+            "SELECT DISTINCT version FROM {database}.schema_migrations ORDER BY version FORMAT TSV"
+        ),
+    )
     .await;
     let expected: Vec<String> = MIGRATIONS.iter().map(|(v, _, _)| v.to_string()).collect();
     assert_eq!(versions.lines().collect::<Vec<_>>(), expected);
-    let tables = sql(&format!(
-        "SELECT count() FROM system.tables WHERE database = '{database}' FORMAT TSV"
-    ))
+    let tables = sql(
+        engine,
+        &format!("SELECT count() FROM system.tables WHERE database = '{database}' FORMAT TSV"),
+    )
     .await;
     assert_eq!(
         tables.trim(),
@@ -151,12 +193,15 @@ async fn migrations_apply_from_empty_rerun_and_race() {
     );
 }
 
-async fn assert_columns<T: TableRow>(database: &str) {
-    let listed = sql(&format!(
-        "SELECT name, type FROM system.columns WHERE database = '{database}' AND table = '{}' \
+async fn assert_columns<T: TableRow>(engine: Engine, database: &str) {
+    let listed = sql(
+        engine,
+        &format!(
+            "SELECT name, type FROM system.columns WHERE database = '{database}' AND table = '{}' \
          AND default_kind != 'MATERIALIZED' FORMAT TSV",
-        T::TABLE
-    ))
+            T::TABLE
+        ),
+    )
     .await;
     let actual: Vec<(String, String)> = listed
         .lines()
@@ -173,27 +218,25 @@ async fn assert_columns<T: TableRow>(database: &str) {
     assert_eq!(actual, expected, "{}", T::TABLE);
 }
 
-#[tokio::test]
-async fn row_types_match_the_migrated_schema() {
+async fn row_types_match_the_migrated_schema(engine: Engine) {
     let database = database_for("schema");
-    ClickHouseStore::open(&config(&database))
+    ClickHouseStore::open(&config(engine, &database))
         .await
         .expect("open");
-    assert_columns::<Request>(&database).await;
-    assert_columns::<Dependency>(&database).await;
-    assert_columns::<Exception>(&database).await;
-    assert_columns::<Trace>(&database).await;
-    assert_columns::<CustomEvent>(&database).await;
-    assert_columns::<CustomMetric>(&database).await;
-    assert_columns::<PageView>(&database).await;
-    assert_columns::<Availability>(&database).await;
-    assert_columns::<PerformanceCounter>(&database).await;
+    assert_columns::<Request>(engine, &database).await;
+    assert_columns::<Dependency>(engine, &database).await;
+    assert_columns::<Exception>(engine, &database).await;
+    assert_columns::<Trace>(engine, &database).await;
+    assert_columns::<CustomEvent>(engine, &database).await;
+    assert_columns::<CustomMetric>(engine, &database).await;
+    assert_columns::<PageView>(engine, &database).await;
+    assert_columns::<Availability>(engine, &database).await;
+    assert_columns::<PerformanceCounter>(engine, &database).await;
 }
 
-#[tokio::test]
-async fn every_table_reads_back_as_sqlite_does() {
+async fn every_table_reads_back_as_sqlite_does(engine: Engine) {
     let database = database_for("roundtrip");
-    let clickhouse = ClickHouseStore::open(&config(&database))
+    let clickhouse = ClickHouseStore::open(&config(engine, &database))
         .await
         .expect("open");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -251,19 +294,19 @@ async fn every_table_reads_back_as_sqlite_does() {
         "performanceCounters",
         "customEvents",
     ] {
-        let count = sql(&format!(
-            "SELECT count() FROM {database}.{table} FORMAT TSV"
-        ))
+        let count = sql(
+            engine,
+            &format!("SELECT count() FROM {database}.{table} FORMAT TSV"),
+        )
         .await;
         assert_eq!(count.trim(), "1", "{table}");
     }
 }
 
-#[tokio::test]
-async fn replaying_a_landed_batch_inserts_nothing_twice() {
+async fn replaying_a_landed_batch_inserts_nothing_twice(engine: Engine) {
     use tracehouse::store::SpooledWrites;
     let database = database_for("replay");
-    let store = ClickHouseStore::open(&config(&database))
+    let store = ClickHouseStore::open(&config(engine, &database))
         .await
         .expect("open");
     let payload = Bytes::from(store.encode(&fixture_batch(), 77).expect("encode"));
@@ -274,9 +317,10 @@ async fn replaying_a_landed_batch_inserts_nothing_twice() {
     let count = |table: &'static str| {
         let database = database.clone();
         async move {
-            sql(&format!(
-                "SELECT count() FROM {database}.{table} FORMAT TSV"
-            ))
+            sql(
+                engine,
+                &format!("SELECT count() FROM {database}.{table} FORMAT TSV"),
+            )
             .await
             .trim()
             .to_owned()
@@ -317,10 +361,37 @@ async fn replaying_a_landed_batch_inserts_nothing_twice() {
     );
 }
 
-#[tokio::test]
-async fn retention_drops_whole_days() {
+/// A spooled insert sent again as it was (same batch, not marked uncertain) is dropped by the
+/// server where it has insert deduplication tokens; 18.16 has none and stores it twice, which
+/// is why uncertain replays count rows by `_batch_id` first.
+async fn a_resent_insert_is_deduplicated_where_the_server_has_tokens(engine: Engine) {
+    use tracehouse::store::SpooledWrites;
+    let database = database_for("dedup_token");
+    let store = ClickHouseStore::open(&config(engine, &database))
+        .await
+        .expect("open");
+    let payload = Bytes::from(store.encode(&fixture_batch(), 91).expect("encode"));
+    let statement = format!("SELECT count() FROM {database}.requests FORMAT TSV");
+    let count = || sql(engine, &statement);
+    store
+        .write_encoded(std::slice::from_ref(&payload), false)
+        .await
+        .expect("first insert");
+    let once: u64 = count().await.trim().parse().expect("number");
+    assert!(once > 0);
+    store
+        .write_encoded(&[payload], false)
+        .await
+        .expect("the same insert again");
+    let after: u64 = count().await.trim().parse().expect("number");
+    let tokens = store.features().expect("connected").insert_dedup_token;
+    assert_eq!(tokens, engine == Engine::Chdb);
+    assert_eq!(after, if tokens { once } else { 2 * once }, "{engine:?}");
+}
+
+async fn retention_drops_whole_days(engine: Engine) {
     let database = database_for("retention");
-    let store = ClickHouseStore::open(&config(&database))
+    let store = ClickHouseStore::open(&config(engine, &database))
         .await
         .expect("open");
     let batch = Arc::new(fixture_batch());
@@ -342,9 +413,10 @@ async fn retention_drops_whole_days() {
         dropped >= 4,
         "requests, dependencies, exceptions, traces, operations: {dropped}"
     );
-    let count = sql(&format!(
-        "SELECT count() FROM {database}.requests FORMAT TSV"
-    ))
+    let count = sql(
+        engine,
+        &format!("SELECT count() FROM {database}.requests FORMAT TSV"),
+    )
     .await;
     assert_eq!(count.trim(), "0");
     assert!(
@@ -356,11 +428,10 @@ async fn retention_drops_whole_days() {
     );
 }
 
-#[tokio::test]
-async fn a_replayed_group_leaves_out_only_the_batches_that_landed() {
+async fn a_replayed_group_leaves_out_only_the_batches_that_landed(engine: Engine) {
     use tracehouse::store::SpooledWrites;
     let database = database_for("group_replay");
-    let store = ClickHouseStore::open(&config(&database))
+    let store = ClickHouseStore::open(&config(engine, &database))
         .await
         .expect("open");
     let landed = Bytes::from(store.encode(&fixture_batch(), 101).expect("encode"));
@@ -373,7 +444,7 @@ async fn a_replayed_group_leaves_out_only_the_batches_that_landed() {
         .write_encoded(&[landed, pending], true)
         .await
         .expect("both, uncertain");
-    let per_batch = sql(&format!(
+    let per_batch = sql(engine, &format!(
         "SELECT _batch_id, count() FROM {database}.dependencies GROUP BY _batch_id ORDER BY _batch_id FORMAT TSV"
     ))
     .await;
@@ -386,10 +457,9 @@ async fn a_replayed_group_leaves_out_only_the_batches_that_landed() {
     assert_eq!(counts[0], counts[1], "each batch stored once: {per_batch}");
 }
 
-#[tokio::test]
-async fn keys_read_back_with_their_latest_revocation_on_both_stores() {
+async fn keys_read_back_with_their_latest_revocation_on_both_stores(engine: Engine) {
     let database = database_for("keys");
-    let clickhouse = ClickHouseStore::open(&config(&database))
+    let clickhouse = ClickHouseStore::open(&config(engine, &database))
         .await
         .expect("clickhouse");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -419,4 +489,59 @@ async fn keys_read_back_with_their_latest_revocation_on_both_stores() {
             store.name()
         );
     }
+}
+
+/// `tracehouse migrate --print --clickhouse-version V` for the engine's own version, applied by
+/// hand, builds the same tables as the store's migration.
+async fn the_printed_ddl_is_what_migrate_applies(engine: Engine) {
+    let version = sql(engine, "SELECT version() FORMAT TSV").await;
+    let printed_database = database_for("printed");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tracehouse"))
+        .args([
+            "migrate",
+            "--print",
+            "--retention-days",
+            "0",
+            "--clickhouse-version",
+        ])
+        .arg(version.trim())
+        .args(["--clickhouse-database", &printed_database])
+        .output()
+        .expect("tracehouse runs");
+    assert!(output.status.success(), "{output:?}");
+    let script = String::from_utf8(output.stdout).expect("utf-8");
+    assert!(script.starts_with("-- ClickHouse "), "{script}");
+    for statement in script.split(";\n") {
+        let statement: Vec<&str> = statement
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("--"))
+            .collect();
+        let statement = statement.join("\n");
+        if !statement.trim().is_empty() {
+            sql(engine, &statement).await;
+        }
+    }
+    let migrated_database = database_for("migrated");
+    ClickHouseStore::open(&config(engine, &migrated_database))
+        .await
+        .expect("migrate");
+    // Each table's full definition (types, codecs, indexes, TTL, settings) as the server
+    // reports it, with the database name taken out.
+    let tables = |database: String| async move {
+        sql(
+            engine,
+            &format!(
+                "SELECT name, replaceAll(create_table_query, '{database}', 'db') \
+                 FROM system.tables WHERE database = '{database}' ORDER BY name FORMAT TSV"
+            ),
+        )
+        .await
+    };
+    let printed = tables(printed_database).await;
+    assert_eq!(
+        printed.lines().count(),
+        tracehouse::model::TABLES.len() + 3,
+        "{printed}"
+    );
+    assert_eq!(printed, tables(migrated_database).await, "{engine:?}");
 }

@@ -63,14 +63,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let kind = self.kind();
         let status = http_status(kind);
-        if kind == ErrorKind::Internal {
-            tracing::error!(error = %self, "query failed");
+        match kind {
+            ErrorKind::Internal => tracing::error!(error = %self, "query failed"),
+            ErrorKind::Unavailable => tracing::warn!(error = %self, "query failed"),
+            _ => {}
         }
-        let parameter = match &self {
-            ApiError::Invalid { name, .. } => Some(name.clone()),
-            _ => None,
+        let (message, parameter) = match &self {
+            ApiError::Invalid { name, .. } => (self.to_string(), Some(name.clone())),
+            ApiError::NotFound(message) => (message.clone(), None),
+            ApiError::Store(error) => (error.public_message(), None),
         };
-        let body = json!({ "error": { "message": self.to_string(), "parameter": parameter } });
+        let body = json!({ "error": { "message": message, "parameter": parameter } });
         let mut response = (status, axum::Json(body)).into_response();
         add_retry_after(kind, &mut response);
         response

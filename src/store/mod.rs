@@ -3,6 +3,7 @@
 
 pub mod cells;
 pub mod clickhouse;
+pub mod limits;
 pub mod records;
 pub mod sql;
 pub mod sqlite;
@@ -17,6 +18,7 @@ use crate::query::{
     CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
     StatsRow,
 };
+pub use limits::{LimitExceeded, QueryLimits};
 pub use records::{KeyRecord, MetricRecord, OperationItems};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -34,12 +36,30 @@ pub enum StoreError {
     /// Stored bytes that cannot be read back (a damaged spool file).
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// A read ran into one of its [`QueryLimits`].
+    #[error("{0}")]
+    LimitExceeded(LimitExceeded),
+}
+
+impl StoreError {
+    /// What a client of the query API may be told. Database error text stays in the log: it
+    /// can hold schema details and other tenants' values.
+    pub fn public_message(&self) -> String {
+        match self {
+            StoreError::Unavailable(_) => "the store is unavailable; retry later".into(),
+            StoreError::InvalidQuery(message) => format!("invalid query: {message}"),
+            StoreError::LimitExceeded(limit) => limit.to_string(),
+            StoreError::Schema(_) | StoreError::Internal(_) | StoreError::Corrupt(_) => {
+                "internal error reading the store; the server log has the details".into()
+            }
+        }
+    }
 }
 
 impl HasErrorKind for StoreError {
     fn kind(&self) -> ErrorKind {
         match self {
-            StoreError::Unavailable(_) => ErrorKind::Unavailable,
+            StoreError::Unavailable(_) | StoreError::LimitExceeded(_) => ErrorKind::Unavailable,
             StoreError::InvalidQuery(_) => ErrorKind::InvalidArgument,
             StoreError::Schema(_) | StoreError::Internal(_) | StoreError::Corrupt(_) => {
                 ErrorKind::Internal

@@ -302,21 +302,25 @@ pub fn call_edges(range: TimeRange, dialect: Dialect) -> Condition {
     let dependencies = range_only(Source::Dependencies, range, dialect);
     let requests = range_only(Source::Requests, range, dialect);
     let sql = match dialect {
+        // Both sides distinct: resent spans (stored again under the same ids) must not
+        // multiply the join. Subqueries are aliased, as current ClickHouse requires.
         Dialect::ClickHouse => format!(
             "SELECT caller, target, callee FROM \
-             (SELECT id, cloud_RoleName AS caller, target FROM {{dependencies}} WHERE {}) \
+             (SELECT DISTINCT operation_Id, id, cloud_RoleName AS caller, target \
+              FROM {{dependencies}} WHERE {}) AS calls \
              ALL INNER JOIN \
-             (SELECT operation_ParentId AS id, cloud_RoleName AS callee FROM {{requests}} \
-              WHERE {} AND operation_ParentId != '') USING id \
+             (SELECT DISTINCT operation_Id, operation_ParentId AS id, cloud_RoleName AS callee \
+              FROM {{requests}} WHERE {} AND operation_ParentId != '') AS served \
+             USING (operation_Id, id) \
              GROUP BY caller, target, callee ORDER BY caller, target, callee",
             dependencies.sql, requests.sql
         ),
         Dialect::Sqlite => format!(
             "SELECT DISTINCT d.cloud_RoleName, d.target, r.cloud_RoleName \
-             FROM (SELECT operation_Id, id, cloud_RoleName, target FROM {{dependencies}} \
+             FROM (SELECT DISTINCT operation_Id, id, cloud_RoleName, target FROM {{dependencies}} \
                    WHERE {}) AS d \
-             JOIN (SELECT operation_Id, operation_ParentId, cloud_RoleName FROM {{requests}} \
-                   WHERE {} AND operation_ParentId != '') AS r \
+             JOIN (SELECT DISTINCT operation_Id, operation_ParentId, cloud_RoleName \
+                   FROM {{requests}} WHERE {} AND operation_ParentId != '') AS r \
                ON r.operation_Id = d.operation_Id AND r.operation_ParentId = d.id \
              ORDER BY 1, 2, 3",
             dependencies.sql, requests.sql
@@ -334,17 +338,22 @@ pub fn call_edges(range: TimeRange, dialect: Dialect) -> Condition {
 
 /// 429 dependency attempts whose parent is a GenAI call, weighted by `itemCount`, as
 /// `(provider, model, target, attempts, duration_ms)`. `{dependencies}` stands for the table.
+/// Every stored attempt counts, but each call is joined once however often it was stored, so
+/// a resent batch adds its attempts once more instead of multiplying them.
 pub fn genai_throttling(range: TimeRange, dialect: Dialect) -> Condition {
     let attempts = range_only(Source::Dependencies, range, dialect);
     let calls = range_only(Source::Dependencies, range, dialect);
     let sql = match dialect {
         Dialect::ClickHouse => format!(
             "SELECT provider, model, target, sum(itemCount), sum(duration_ms * itemCount) FROM \
-             (SELECT operation_ParentId AS id, itemCount, duration_ms FROM {{dependencies}} \
-              WHERE {} AND resultCode = '429' AND genai_provider = '') \
+             (SELECT operation_Id, operation_ParentId AS id, itemCount, duration_ms \
+              FROM {{dependencies}} \
+              WHERE {} AND resultCode = '429' AND genai_provider = '') AS attempts \
              ALL INNER JOIN \
-             (SELECT id, genai_provider AS provider, genai_requestModel AS model, target \
-              FROM {{dependencies}} WHERE {} AND genai_provider != '') USING id \
+             (SELECT DISTINCT operation_Id, id, genai_provider AS provider, \
+                     genai_requestModel AS model, target \
+              FROM {{dependencies}} WHERE {} AND genai_provider != '') AS calls \
+             USING (operation_Id, id) \
              GROUP BY provider, model, target ORDER BY provider, model, target",
             attempts.sql, calls.sql
         ),
@@ -354,7 +363,7 @@ pub fn genai_throttling(range: TimeRange, dialect: Dialect) -> Condition {
              FROM (SELECT operation_Id, operation_ParentId, itemCount, duration_ms \
                    FROM {{dependencies}} \
                    WHERE {} AND resultCode = '429' AND genai_provider = '') AS a \
-             JOIN (SELECT operation_Id, id, genai_provider, genai_requestModel, target \
+             JOIN (SELECT DISTINCT operation_Id, id, genai_provider, genai_requestModel, target \
                    FROM {{dependencies}} WHERE {} AND genai_provider != '') AS c \
                ON c.operation_Id = a.operation_Id AND c.id = a.operation_ParentId \
              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",

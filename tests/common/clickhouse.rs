@@ -1,16 +1,78 @@
-//! A real ClickHouse for tests: Debian's `clickhouse-server`, started on free loopback ports
-//! with its own config and data directory. A shell watchdog kills it and removes its files when
-//! the test process exits, so no server outlives the tests.
+//! Real ClickHouse engines for tests, each started once per test binary on a free loopback
+//! port and shared by its tests (a database per test):
+//! - Debian's `clickhouse-server` 18.16, with its own config and data directory; a shell
+//!   watchdog kills it and removes its files when the test process exits. Fault tests (kill,
+//!   restart) start servers of their own.
+//! - the current engine (ClickHouse 26.x) from PyPI's chDB, behind ClickHouse's HTTP interface
+//!   (`tests/python/chdb_http.py`), which exits with the test process.
+//!
+//! Tests that are not about faults run on both: [`on_both_engines!`].
 #![allow(dead_code)]
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// `TRACEHOUSE_TEST_CLICKHOUSE_URL` to use a running server instead of starting one.
+use tracehouse::store::clickhouse::{ClickHouseConfig, Compression};
+
+/// `TRACEHOUSE_TEST_CLICKHOUSE_URL` to use a running 18.16-compatible server instead of
+/// starting one.
 const URL_ENV: &str = "TRACEHOUSE_TEST_CLICKHOUSE_URL";
+
+/// The ClickHouse engines every store test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Debian's clickhouse-server 18.16: the oldest release the schema supports.
+    ClickHouse18,
+    /// chDB's engine (ClickHouse 26.x): the releases users run.
+    Chdb,
+}
+
+impl Engine {
+    /// The engine's server shared by this test binary.
+    pub fn url(self) -> String {
+        match self {
+            Engine::ClickHouse18 => shared_url(),
+            Engine::Chdb => shared_chdb_url(),
+        }
+    }
+
+    /// A store configuration for `database` on this engine. chDB's endpoint speaks the HTTP
+    /// interface without ClickHouse's lz4 block framing, so rows go uncompressed there.
+    pub fn config(self, database: &str) -> ClickHouseConfig {
+        let mut config = ClickHouseConfig::new(&self.url(), database);
+        config.retention_days = 0;
+        if self == Engine::Chdb {
+            config.compression = Compression::None;
+        }
+        config
+    }
+}
+
+/// Runs `async fn name(engine: Engine)` as two tests, `name::clickhouse_18` and `name::chdb`.
+#[allow(unused_macros)]
+macro_rules! on_both_engines {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test(flavor = "multi_thread")]
+                async fn clickhouse_18() {
+                    super::$test(crate::common::clickhouse::Engine::ClickHouse18).await
+                }
+
+                #[tokio::test(flavor = "multi_thread")]
+                async fn chdb() {
+                    super::$test(crate::common::clickhouse::Engine::Chdb).await
+                }
+            }
+        )*
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_engines;
 
 pub struct ClickHouseServer {
     pub http_port: u16,
@@ -170,6 +232,45 @@ pub fn shared_url() -> String {
             url
         })
         .clone()
+}
+
+/// The chDB endpoint shared by every test of this process.
+fn shared_chdb_url() -> String {
+    static SHARED: OnceLock<String> = OnceLock::new();
+    SHARED.get_or_init(start_chdb).clone()
+}
+
+/// Starts `tests/python/chdb_http.py` in the test virtualenv; it prints its port once ready and
+/// exits (removing its data) when this process does.
+fn start_chdb() -> String {
+    let dir = std::env::temp_dir().join(format!("tracehouse-chdb-{}", std::process::id()));
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/chdb_http.py");
+    let mut child = Command::new(super::python())
+        .arg(&script)
+        .arg("--data")
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the chDB endpoint starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+    let port = line
+        .strip_prefix("listening ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|port| port.parse::<u16>().ok())
+        .unwrap_or_else(|| {
+            let status = child.try_wait().ok().flatten();
+            panic!(
+                "the chDB endpoint did not start ({status:?}, said {line:?}): \
+                 run scripts/test, which installs chdb into .venv"
+            )
+        });
+    // Runs until this process exits; the endpoint notices and stops.
+    std::mem::forget(child);
+    format!("http://127.0.0.1:{port}")
 }
 
 /// A database name of its own for one test.

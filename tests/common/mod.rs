@@ -3,6 +3,7 @@
 
 pub mod clickhouse;
 pub mod process;
+pub mod scenario;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -74,23 +75,33 @@ impl TestServer {
         }
     }
 
-    /// A server storing in ClickHouse (spooled), in a database of its own.
+    /// A server storing in the 18.16 ClickHouse at `url` (spooled), in a database of its own.
     pub async fn start_on_clickhouse(
         url: &str,
         database: &str,
         tweak: impl FnOnce(&mut ServeConfig),
     ) -> Self {
-        let url = url.to_owned();
-        let database = database.to_owned();
+        let mut clickhouse = tracehouse::store::clickhouse::ClickHouseConfig::new(url, database);
+        clickhouse.retention_days = 0;
+        Self::start_on(clickhouse, tweak).await
+    }
+
+    /// A server storing in `engine`'s shared ClickHouse (spooled), in a database of its own.
+    pub async fn start_on_engine(
+        engine: clickhouse::Engine,
+        database: &str,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
+        Self::start_on(engine.config(database), tweak).await
+    }
+
+    async fn start_on(
+        clickhouse: tracehouse::store::clickhouse::ClickHouseConfig,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
         Self::start_with(
             move |config| {
-                config.clickhouse = Some(tracehouse::store::clickhouse::ClickHouseConfig {
-                    url,
-                    user: None,
-                    password: None,
-                    database,
-                    retention_days: 0,
-                });
+                config.clickhouse = Some(clickhouse);
                 config.pipeline.spool = Some(tracehouse::pipeline::SpoolConfig {
                     dir: config.data_dir.join("spool"),
                     max_bytes: 256 * 1024 * 1024,
@@ -116,6 +127,19 @@ impl TestServer {
 
     pub fn metrics(&self) -> &tracehouse::self_metrics::SelfMetrics {
         &self.running.as_ref().expect("running").metrics
+    }
+
+    /// Waits until every acknowledged batch has left the spool for the store (ClickHouse
+    /// makes each table's insert visible on its own, so counting one table is not enough).
+    pub async fn wait_until_shipped(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while self.metrics().spool_batches() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the spool never drained"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn stop(mut self) {

@@ -21,8 +21,8 @@ use bytes::Bytes;
 use clickhouse::Client;
 
 use super::{
-    KeyRecord, MetricQuery, MetricRecord, OperationItems, SpooledWrites, Store, StoreError,
-    TimeRange,
+    KeyRecord, LimitExceeded, MetricQuery, MetricRecord, OperationItems, QueryLimits,
+    SpooledWrites, Store, StoreError, TimeRange,
 };
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::query::{
@@ -42,10 +42,42 @@ pub struct ClickHouseConfig {
     pub database: String,
     /// Days of data kept; 0 keeps everything.
     pub retention_days: u32,
+    /// How rows and answers travel over HTTP.
+    pub compression: Compression,
+    /// Guards on every read.
+    pub query_limits: QueryLimits,
+}
+
+impl ClickHouseConfig {
+    /// The defaults for a server at `url` and `database`.
+    pub fn new(url: &str, database: &str) -> Self {
+        ClickHouseConfig {
+            url: url.to_owned(),
+            user: None,
+            password: None,
+            database: database.to_owned(),
+            retention_days: 30,
+            compression: Compression::Lz4,
+            query_limits: QueryLimits::default(),
+        }
+    }
+}
+
+/// Compression of inserted rows (ClickHouse's lz4 block framing) and of answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    /// Plain bytes: for proxies and endpoints that do not speak ClickHouse's framing.
+    None,
+    /// lz4 blocks, as ClickHouse's own clients send them.
+    Lz4,
 }
 
 pub struct ClickHouseStore {
+    /// Writes, migrations and key management.
     client: Client,
+    /// Reads, with the query limits as settings on every statement.
+    reader: Client,
+    query_limits: QueryLimits,
     database: String,
     /// Known once the server has answered and the schema is migrated; until then writes wait
     /// in the spool.
@@ -57,6 +89,21 @@ pub struct ClickHouseStore {
 
 /// ClickHouse server error codes that are worth retrying (overload, limits, timeouts).
 const TRANSIENT_CODES: [u32; 9] = [3, 159, 164, 202, 209, 210, 241, 242, 252];
+/// `TIMEOUT_EXCEEDED` and `TOO_SLOW` (the estimate says it will not finish in time).
+const TIME_LIMIT_CODES: [u32; 2] = [159, 160];
+/// `MEMORY_LIMIT_EXCEEDED`.
+const MEMORY_LIMIT_CODE: u32 = 241;
+
+/// The `Code: N` a server error starts with.
+fn server_code(error: &clickhouse::error::Error) -> Option<u32> {
+    match error {
+        clickhouse::error::Error::BadResponse(message) => message
+            .strip_prefix("Code: ")
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse::<u32>().ok()),
+        _ => None,
+    }
+}
 
 /// Maps a client error to a store error: network trouble and overload are transient.
 pub(crate) fn ch_error(error: clickhouse::error::Error) -> StoreError {
@@ -64,11 +111,7 @@ pub(crate) fn ch_error(error: clickhouse::error::Error) -> StoreError {
     match &error {
         Error::Network(_) | Error::TimedOut => StoreError::Unavailable(error.to_string()),
         Error::BadResponse(message) => {
-            let code = message
-                .strip_prefix("Code: ")
-                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-                .and_then(|digits| digits.parse::<u32>().ok());
-            match code {
+            match server_code(&error) {
                 Some(code) if TRANSIENT_CODES.contains(&code) => {
                     StoreError::Unavailable(message.clone())
                 }
@@ -105,10 +148,14 @@ impl ClickHouseStore {
                 config.database
             )));
         }
+        let compression = match config.compression {
+            Compression::None => clickhouse::Compression::None,
+            Compression::Lz4 => clickhouse::Compression::Lz4,
+        };
         let mut client = Client::default()
             .with_url(&config.url)
             .with_validation(false)
-            .with_compression(clickhouse::Compression::Lz4);
+            .with_compression(compression);
         if let Some(user) = &config.user {
             client = client.with_user(user);
         }
@@ -120,8 +167,15 @@ impl ClickHouseStore {
         insert_columns
             .0
             .insert(OPERATIONS_TABLE, OPERATIONS_COLUMNS.join(", "));
+        let limits = config.query_limits;
+        let reader = client
+            .clone()
+            .with_setting("max_execution_time", limits.execution_time_s().to_string())
+            .with_setting("max_memory_usage", limits.max_memory_bytes.to_string());
         Ok(ClickHouseStore {
             client,
+            reader,
+            query_limits: limits,
             database: config.database.clone(),
             ready: tokio::sync::OnceCell::new(),
             retention_days: config.retention_days,
@@ -136,6 +190,18 @@ impl ClickHouseStore {
         Ok(store)
     }
 
+    /// Asks the server its version without migrating anything.
+    pub async fn server_version(config: &ClickHouseConfig) -> Result<Version, StoreError> {
+        let store = Self::new(config)?;
+        let text: String = store
+            .client
+            .query("SELECT version()")
+            .fetch_one()
+            .await
+            .map_err(ch_error)?;
+        Version::parse(&text)
+    }
+
     /// The server's version and features, connecting and migrating on first use.
     async fn ready(&self) -> Result<Ready, StoreError> {
         self.ready
@@ -147,9 +213,22 @@ impl ClickHouseStore {
                     .await
                     .map_err(ch_error)?;
                 let version = Version::parse(&version_text)?;
-                let ready = Ready { version, features: Features::of(version) };
+                let ready = Ready {
+                    version,
+                    features: Features::of(version),
+                };
                 self.migrate(ready.features).await?;
-                tracing::info!(?version, features = ?ready.features, database = %self.database, "clickhouse ready");
+                let f = ready.features;
+                tracing::info!(
+                    version = %version_text.trim(),
+                    database = %self.database,
+                    low_cardinality = f.low_cardinality,
+                    codecs = f.codecs,
+                    ttl = f.ttl,
+                    skip_indexes = f.skip_indexes,
+                    insert_dedup_token = f.insert_dedup_token,
+                    "clickhouse ready; storage extras on where true"
+                );
                 Ok(ready)
             })
             .await
@@ -174,6 +253,41 @@ impl ClickHouseStore {
         &self.client
     }
 
+    /// The client for reads: every statement carries the query limits.
+    pub(crate) fn reader(&self) -> &Client {
+        &self.reader
+    }
+
+    /// Maps a read's error, naming the limit when the server stopped it at one.
+    pub(crate) fn read_error(&self, error: clickhouse::error::Error) -> StoreError {
+        match server_code(&error) {
+            Some(code) if TIME_LIMIT_CODES.contains(&code) => {
+                tracing::warn!(%error, "clickhouse stopped a read at the time limit");
+                StoreError::LimitExceeded(LimitExceeded::Time(self.query_limits.timeout))
+            }
+            Some(MEMORY_LIMIT_CODE) => {
+                tracing::warn!(%error, "clickhouse stopped a read at the memory limit");
+                StoreError::LimitExceeded(LimitExceeded::Memory(self.query_limits.max_memory_bytes))
+            }
+            _ => ch_error(error),
+        }
+    }
+
+    /// Runs a read under the deadline too, for what the server's own check misses (18.16
+    /// checks between blocks, in whole seconds).
+    async fn guarded<T>(
+        &self,
+        read: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let timeout = self.query_limits.timeout;
+        tokio::time::timeout(timeout, async {
+            self.ready().await?;
+            read.await
+        })
+        .await
+        .unwrap_or(Err(StoreError::LimitExceeded(LimitExceeded::Time(timeout))))
+    }
+
     async fn execute(&self, sql: &str) -> Result<(), StoreError> {
         self.client
             .query(sql)
@@ -187,14 +301,9 @@ impl ClickHouseStore {
     /// several instances at once: every statement is idempotent.
     async fn migrate(&self, features: Features) -> Result<(), StoreError> {
         let db = &self.database;
-        self.execute(&format!("CREATE DATABASE IF NOT EXISTS `{db}`"))
-            .await?;
-        self.execute(&format!(
-            "CREATE TABLE IF NOT EXISTS `{db}`.`schema_migrations` \
-             (version UInt32, name String, applied_at DateTime) \
-             ENGINE = MergeTree ORDER BY version"
-        ))
-        .await?;
+        for statement in schema::bootstrap(db) {
+            self.execute(&statement).await?;
+        }
         let applied: Vec<u32> = self
             .client
             .query(&format!(
@@ -445,44 +554,37 @@ impl Store for ClickHouseStore {
     }
 
     async fn operation(&self, operation_id: &str) -> Result<OperationItems, StoreError> {
-        self.ready().await?;
-        read::operation(self, operation_id).await
+        self.guarded(read::operation(self, operation_id)).await
     }
 
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
-        self.ready().await?;
-        read::metrics(self, query).await
+        self.guarded(read::metrics(self, query)).await
     }
 
     async fn stats(&self, query: &StatsQuery, limit: usize) -> Result<Vec<StatsRow>, StoreError> {
-        self.ready().await?;
-        query::stats(self, query, limit).await
+        self.guarded(query::stats(self, query, limit)).await
     }
 
     async fn samples(&self, query: &SampleQuery) -> Result<Vec<SampleRecord>, StoreError> {
-        self.ready().await?;
-        query::samples(self, query).await
+        self.guarded(query::samples(self, query)).await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
-        self.ready().await?;
-        query::search(self, query).await
+        self.guarded(query::search(self, query)).await
     }
 
     async fn call_edges(&self, range: TimeRange) -> Result<Vec<CallEdge>, StoreError> {
-        self.ready().await?;
-        query::call_edges(self, range).await
+        self.guarded(query::call_edges(self, range)).await
     }
 
     async fn genai_throttling(&self, range: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError> {
-        self.ready().await?;
-        query::genai_throttling(self, range).await
+        self.guarded(query::genai_throttling(self, range)).await
     }
 
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.ready().await?;
         let rows: Vec<(String, String, i64, i64)> = self
-            .client
+            .reader
             .query(&format!(
                 "SELECT key, argMax(app, version), argMax(created_ns, version), \
                  argMax(revoked_ns, version) FROM `{}`.`instrumentation_keys` \
@@ -491,7 +593,7 @@ impl Store for ClickHouseStore {
             ))
             .fetch_all()
             .await
-            .map_err(ch_error)?;
+            .map_err(|e| self.read_error(e))?;
         Ok(rows
             .into_iter()
             .map(|(key, app, created_ns, revoked_ns)| KeyRecord {
@@ -558,6 +660,35 @@ mod tests {
             ch_error(Error::TimedOut),
             StoreError::Unavailable(_)
         ));
+    }
+
+    #[test]
+    fn reads_stopped_at_a_limit_name_it() {
+        use clickhouse::error::Error;
+        let mut config = ClickHouseConfig::new("http://127.0.0.1:1", "db");
+        config.query_limits.max_memory_bytes = 1 << 20;
+        let store = ClickHouseStore::new(&config).expect("store");
+        let memory = Error::BadResponse(
+            "Code: 241. DB::Exception: Memory limit (for query) exceeded: would use 9.50 GiB"
+                .into(),
+        );
+        assert_eq!(
+            store.read_error(memory).to_string(),
+            LimitExceeded::Memory(1 << 20).to_string()
+        );
+        for code in [159, 160] {
+            let timeout =
+                Error::BadResponse(format!("Code: {code}. DB::Exception: Timeout exceeded"));
+            assert!(matches!(
+                store.read_error(timeout),
+                StoreError::LimitExceeded(LimitExceeded::Time(_))
+            ));
+        }
+        let other = Error::BadResponse("Code: 47. DB::Exception: Missing columns".into());
+        assert!(matches!(store.read_error(other), StoreError::Internal(_)));
+        // Writes stay retryable when the server is short of memory.
+        let memory = Error::BadResponse("Code: 241. DB::Exception: Memory limit".into());
+        assert!(matches!(ch_error(memory), StoreError::Unavailable(_)));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use clickhouse::Row;
 use clickhouse::query::Query;
 use serde::Deserialize;
 
-use super::{ClickHouseStore, ch_error};
+use super::ClickHouseStore;
 use crate::query::stats::sort_rows;
 use crate::query::{
     CallEdge, GenAiThrottling, PERCENTILE_LEVELS, SampleQuery, SampleRecord, SearchHit,
@@ -91,7 +91,7 @@ pub async fn stats(
         table = source.table(),
         condition = condition.sql,
     );
-    let mut q = store.client.query(&statement);
+    let mut q = store.reader().query(&statement);
     if let Some(b) = bucket_ns {
         q = q.bind(b).bind(b);
     }
@@ -99,7 +99,7 @@ pub async fn stats(
         .bind(u64::try_from(limit).unwrap_or(u64::MAX))
         .fetch_all()
         .await
-        .map_err(ch_error)?;
+        .map_err(|e| store.read_error(e))?;
     let mut rows: Vec<StatsRow> = lines
         .into_iter()
         .filter(|line| line.count > 0)
@@ -143,7 +143,7 @@ pub async fn samples(
     let lines: Vec<SampleLine> = statement(store, &sql::samples(query, Dialect::ClickHouse))
         .fetch_all()
         .await
-        .map_err(ch_error)?;
+        .map_err(|e| store.read_error(e))?;
     Ok(lines
         .into_iter()
         .map(|line| SampleRecord {
@@ -186,7 +186,7 @@ pub async fn search(
         let lines: Vec<SearchLine> = statement(store, &search)
             .fetch_all()
             .await
-            .map_err(ch_error)?;
+            .map_err(|e| store.read_error(e))?;
         hits.extend(lines.into_iter().map(|line| SearchHit {
             kind: if exceptions { "exception" } else { "trace" },
             timestamp_ns: line.timestamp_ns,
@@ -208,7 +208,7 @@ fn statement(store: &ClickHouseStore, statement: &Condition) -> Query {
     let sql = sql::qualify(&statement.sql, |table| {
         format!("`{}`.`{table}`", store.database)
     });
-    bind_all(store.client.query(&sql), &statement.params)
+    bind_all(store.reader().query(&sql), &statement.params)
 }
 
 pub async fn call_edges(
@@ -219,7 +219,7 @@ pub async fn call_edges(
     let rows: Vec<(String, String, String)> = statement(store, &condition)
         .fetch_all()
         .await
-        .map_err(ch_error)?;
+        .map_err(|e| store.read_error(e))?;
     Ok(rows
         .into_iter()
         .map(|(caller_role, target, callee_role)| CallEdge {
@@ -238,7 +238,7 @@ pub async fn genai_throttling(
     let rows: Vec<(String, String, String, u64, f64)> = statement(store, &condition)
         .fetch_all()
         .await
-        .map_err(ch_error)?;
+        .map_err(|e| store.read_error(e))?;
     Ok(rows
         .into_iter()
         .map(

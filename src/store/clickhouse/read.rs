@@ -4,7 +4,7 @@
 use clickhouse::Row;
 use serde::Deserialize;
 
-use super::{ClickHouseStore, ch_error};
+use super::ClickHouseStore;
 use crate::store::records::{
     EventRecord, ExceptionRecord, GenAiRecord, MetricRecord, OperationItems, SpanRecord, SpanTable,
     TraceRecord, zip_dimensions,
@@ -174,14 +174,14 @@ where
         store.database
     );
     store
-        .client
+        .reader()
         .query(&sql)
         .bind(range.first_ns.div_euclid(1_000_000_000))
         .bind(range.last_ns.div_euclid(1_000_000_000))
         .bind(operation_id)
         .fetch_all::<T>()
         .await
-        .map_err(ch_error)
+        .map_err(|e| store.read_error(e))
 }
 
 pub async fn operation(
@@ -189,7 +189,7 @@ pub async fn operation(
     operation_id: &str,
 ) -> Result<OperationItems, StoreError> {
     let range: OperationRange = store
-        .client
+        .reader()
         .query(&format!(
             "SELECT count(), min(first_ns), max(last_ns) FROM `{}`.`operations` WHERE operation_Id = ?",
             store.database
@@ -197,7 +197,7 @@ pub async fn operation(
         .bind(operation_id)
         .fetch_one()
         .await
-        .map_err(ch_error)?;
+        .map_err(|e| store.read_error(e))?;
     let mut items = OperationItems::default();
     if range.rows == 0 {
         return Ok(items);
@@ -331,7 +331,7 @@ pub async fn metrics(
         store.database
     );
     let mut q = store
-        .client
+        .reader()
         .query(&sql)
         .bind(query.range.from_ns)
         .bind(query.range.to_ns);
@@ -342,7 +342,7 @@ pub async fn metrics(
         .bind(u64::try_from(query.limit).unwrap_or(u64::MAX))
         .fetch_all()
         .await
-        .map_err(ch_error)?;
+        .map_err(|e| store.read_error(e))?;
     Ok(rows
         .into_iter()
         .map(|row| MetricRecord {

@@ -97,6 +97,50 @@ pub struct RenderContext<'a> {
     pub retention_days: u32,
 }
 
+/// The database and the table recording applied migrations, created before any migration.
+pub fn bootstrap(database: &str) -> [String; 2] {
+    [
+        format!("CREATE DATABASE IF NOT EXISTS `{database}`"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS `{database}`.`schema_migrations` \
+             (version UInt32, name String, applied_at DateTime) \
+             ENGINE = MergeTree ORDER BY version"
+        ),
+    ]
+}
+
+/// Every statement a fresh server of this version gets, in order, as one script.
+pub fn script(version: Version, ctx_database: &str, retention_days: u32) -> String {
+    let ctx = RenderContext {
+        database: ctx_database,
+        features: Features::of(version),
+        retention_days,
+    };
+    let f = ctx.features;
+    let mut out = format!(
+        "-- ClickHouse {}.{}: low_cardinality={} codecs={} ttl={} skip_indexes={} insert_dedup_token={}\n",
+        version.major,
+        version.minor,
+        f.low_cardinality,
+        f.codecs,
+        f.ttl,
+        f.skip_indexes,
+        f.insert_dedup_token
+    );
+    for statement in bootstrap(ctx_database) {
+        out.push_str(&statement);
+        out.push_str(";\n\n");
+    }
+    for (number, name, template) in MIGRATIONS {
+        out.push_str(&format!("-- migration {number}: {name}\n"));
+        for statement in render(template, &ctx) {
+            out.push_str(&statement);
+            out.push_str(";\n\n");
+        }
+    }
+    out
+}
+
 /// Renders one migration template into its statements.
 pub fn render(template: &str, ctx: &RenderContext<'_>) -> Vec<String> {
     let f = ctx.features;
@@ -217,6 +261,20 @@ mod tests {
         assert!(!all.contains("INDEX"));
         assert!(!all.contains("{{"), "every placeholder is filled");
         assert!(all.contains("CREATE TABLE IF NOT EXISTS `db`.`requests`"));
+    }
+
+    #[test]
+    fn the_printed_script_is_what_a_server_of_that_version_gets() {
+        let v25 = Version::parse("25.8").expect("version");
+        let script = script(v25, "tracehouse", 30);
+        assert!(script.starts_with("-- ClickHouse 25.8: low_cardinality=true"));
+        assert!(script.contains("CREATE DATABASE IF NOT EXISTS `tracehouse`;"));
+        assert!(script.contains("LowCardinality(String)"));
+        for (number, name, _) in MIGRATIONS {
+            assert!(script.contains(&format!("-- migration {number}: {name}")));
+        }
+        let old = super::script(Version::parse("18.16").expect("version"), "db", 30);
+        assert!(!old.contains("LowCardinality") && !old.contains("TTL"));
     }
 
     #[test]

@@ -21,6 +21,18 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// Every migration as one script, as `tracehouse migrate --print` shows it.
+pub fn script() -> String {
+    let mut out = String::new();
+    for (version, name, sql) in MIGRATIONS {
+        out.push_str(&format!(
+            "-- migration {version}: {name}\n{}\n",
+            sql.trim_end()
+        ));
+    }
+    out
+}
+
 pub fn apply(connection: &mut Connection) -> Result<(), StoreError> {
     connection
         .execute_batch(

@@ -8,11 +8,15 @@ mod read;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::{KeyRecord, MetricQuery, MetricRecord, OperationItems, Store, StoreError, TimeRange};
+use super::{
+    KeyRecord, LimitExceeded, MetricQuery, MetricRecord, OperationItems, QueryLimits, Store,
+    StoreError, TimeRange,
+};
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::query::{
     CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
@@ -20,6 +24,7 @@ use crate::query::{
 };
 
 pub use bind::column_names;
+pub use migrate::script as schema_script;
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "tracehouse.sqlite";
@@ -30,11 +35,25 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    query_limits: QueryLimits,
 }
+
+/// SQLite instructions between deadline checks: frequent enough to stop within milliseconds,
+/// rare enough to cost nothing measurable.
+const PROGRESS_CHECK_INSTRUCTIONS: std::ffi::c_int = 1_000;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir` and applies pending migrations.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_limits(data_dir, QueryLimits::default()).await
+    }
+
+    /// Opens with these guards on every read (SQLite enforces the deadline; memory is bounded
+    /// by its page cache).
+    pub async fn open_with_limits(
+        data_dir: &Path,
+        query_limits: QueryLimits,
+    ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Unavailable(format!(
                 "creating data directory {}: {e}",
@@ -53,10 +72,12 @@ impl SqliteStore {
             path,
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            query_limits,
         })
     }
 
-    /// Runs `f` on a pooled reader connection on a blocking thread.
+    /// Runs `f` on a pooled reader connection on a blocking thread, interrupted at the
+    /// deadline.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -64,13 +85,30 @@ impl SqliteStore {
     {
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
+        let timeout = self.query_limits.timeout;
+        let deadline = Instant::now() + timeout;
         blocking(move || {
+            // A read that waited for a blocking thread past its deadline does not start.
+            if Instant::now() >= deadline {
+                return Err(StoreError::LimitExceeded(LimitExceeded::Time(timeout)));
+            }
             let pooled = readers.lock().map_err(poisoned)?.pop();
-            let connection = match pooled {
+            let mut connection = match pooled {
                 Some(connection) => connection,
                 None => connect(&path)?,
             };
-            let result = f(&connection);
+            connection
+                .progress_handler(
+                    PROGRESS_CHECK_INSTRUCTIONS,
+                    Some(move || Instant::now() >= deadline),
+                )
+                .map_err(sqlite_error)?;
+            let mut result = f(&connection);
+            let _ = connection.progress_handler(0, None::<fn() -> bool>);
+            if result.is_err() && Instant::now() >= deadline {
+                tracing::warn!(error = ?result.as_ref().err(), "sqlite read stopped at the time limit");
+                result = Err(StoreError::LimitExceeded(LimitExceeded::Time(timeout)));
+            }
             let mut idle = readers.lock().map_err(poisoned)?;
             if idle.len() < MAX_IDLE_READERS {
                 idle.push(connection);
