@@ -105,6 +105,50 @@ async fn rows_settings_and_databases_travel_as_with_clickhouse() {
     assert_ne!(after.body, b"3\n", "a setting outlived its query");
 }
 
+/// A RowBinary body far past `max_query_size` (256 KiB) is stored whole: chDB cuts a query's
+/// inline data short without an error, so the endpoint must not pass rows through the parser.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_rowbinary_insert_is_stored_whole() {
+    const ROWS: u64 = 200_000;
+    let mut rows = Vec::new();
+    for n in 0..ROWS {
+        rows.extend_from_slice(&n.to_le_bytes());
+        // A string with the bytes a parser would stop at: NUL, newline, semicolon.
+        rows.extend_from_slice(&[3, 0, b'\n', b';']);
+    }
+    let rows: &'static [u8] = Vec::leak(rows);
+    for engine in [Engine::ClickHouse18, Engine::Chdb] {
+        let database = common::clickhouse::database_for("large_insert");
+        for statement in [
+            format!("CREATE DATABASE {database}"),
+            format!("CREATE TABLE {database}.t (n UInt64, s String) ENGINE = MergeTree ORDER BY n"),
+        ] {
+            common::clickhouse::query(&engine.url(), &statement)
+                .await
+                .expect("ddl");
+        }
+        let insert = format!("query=INSERT%20INTO%20{database}.t%20(n,%20s)%20FORMAT%20RowBinary");
+        let answer = ask(engine, &insert, rows).await;
+        assert_eq!(
+            answer.status,
+            200,
+            "{engine:?}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        let stored = common::clickhouse::query(
+            &engine.url(),
+            &format!("SELECT count(), sum(n), uniqExact(s) FROM {database}.t FORMAT TSV"),
+        )
+        .await
+        .expect("count");
+        assert_eq!(
+            stored,
+            format!("{ROWS}\t{}\t1\n", ROWS * (ROWS - 1) / 2),
+            "{engine:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn clickhouse_block_compression_is_refused_loudly() {
     let answer = ask(

@@ -82,7 +82,7 @@ fn parameter(spec: &ParamSpec) -> Value {
 
 pub fn build() -> Value {
     let error = json!({
-        "description": "invalid parameter (400), unknown operation (404) or store unavailable (503, with Retry-After)",
+        "description": "invalid parameter (400), unknown operation (404), store unavailable or query past --query-timeout / --query-max-memory (503, with Retry-After)",
         "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
     });
     let mut paths = serde_json::Map::new();

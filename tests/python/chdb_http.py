@@ -69,6 +69,8 @@ STATUS_BY_EXCEPTION = {
 NOT_IMPLEMENTED = 48
 STD_EXCEPTION = 1001
 CODE_PATTERN = re.compile(r"^Code: (\d+)\. ")
+# `INSERT INTO t [(columns)] FORMAT name`, whose rows are the request body.
+INSERT_PATTERN = re.compile(r"^\s*(INSERT\s+INTO\s+.*?)\s+FORMAT\s+(\w+)\s*$", re.IGNORECASE | re.DOTALL)
 
 
 class QueryError(Exception):
@@ -83,6 +85,8 @@ class Engine:
 
     def __init__(self, path):
         self.session = chdb_session.Session(path)
+        self.inserts = os.path.join(path, "inserts")
+        os.makedirs(self.inserts, exist_ok=True)
         self.lock = threading.Lock()
         self.version = self._run("SELECT version()", "TabSeparated").decode().strip()
         names = self._run(
@@ -108,6 +112,23 @@ class Engine:
     def execute(self, sql, database, output_format, settings):
         """Runs one statement with its settings, then puts every setting back to its default."""
         with self.lock:
+            return self._execute_locked(sql, database, output_format, settings)
+
+    def insert(self, head, input_format, rows, database, settings):
+        """An INSERT whose rows came as the request body. chDB parses a query's inline data
+        with the query (and silently cuts long RowBinary bodies), so the rows go through a
+        file instead: `INSERT INTO t (...) FROM INFILE '...' FORMAT name`."""
+        with self.lock:
+            path = os.path.join(self.inserts, "rows.bin")
+            with open(path, "wb") as file:
+                file.write(rows)
+            try:
+                sql = f"{head} FROM INFILE {quote_string(path)} FORMAT {input_format}"
+                return self._execute_locked(sql, database, "TabSeparated", settings)
+            finally:
+                os.remove(path)
+
+    def _execute_locked(self, sql, database, output_format, settings):
             self._run(f"USE {quote_identifier(database)}", "TabSeparated")
             applied = []
             try:
@@ -194,18 +215,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise QueryError(NOT_IMPLEMENTED,
                                  f"Code: {NOT_IMPLEMENTED}. DB::Exception: query parameters are "
                                  "not supported by this endpoint. (NOT_IMPLEMENTED)")
-            # As ClickHouse does: the body follows the `query` parameter on a new line, so an
-            # INSERT's data starts right after it.
-            if "query" in named:
-                sql = named["query"].encode() + (b"\n" + body if body else b"")
-            else:
-                sql = body
-            if not sql.strip():
-                raise QueryError(62, "Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)")
             settings = [(k, v) for k, v in params if k not in INTERFACE_PARAMETERS]
             output_format = named.get("default_format") or "TabSeparated"
-            result = self.engine.execute(sql, named.get("database") or "default",
-                                         output_format, settings)
+            database = named.get("database") or "default"
+            insert = INSERT_PATTERN.match(named.get("query", "")) if body else None
+            if insert:
+                result = self.engine.insert(insert.group(1), insert.group(2), body, database,
+                                            settings)
+            else:
+                # As ClickHouse does: the body follows the `query` parameter on a new line.
+                if "query" in named:
+                    sql = named["query"].encode() + (b"\n" + body if body else b"")
+                else:
+                    sql = body
+                if not sql.strip():
+                    raise QueryError(62, "Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)")
+                result = self.engine.execute(sql, database, output_format, settings)
         except QueryError as error:
             return self.fail(error)
         self.answer(200, result, {
