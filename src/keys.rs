@@ -73,14 +73,14 @@ async fn create(app: &str, endpoint: &str, store: &dyn Store) -> anyhow::Result<
 async fn list(store: &dyn Store) -> anyhow::Result<()> {
     for key in store.keys().await? {
         let state = match key.revoked_ns {
-            Some(at) => format!("revoked {}", crate::query::time::format_instant(at)),
+            Some(at) => format!("revoked {}", crate::time::format_instant(at)),
             None => "active".to_owned(),
         };
         println!(
             "{}  {:<24}  created {}  {state}",
             key.key,
             key.app,
-            crate::query::time::format_instant(key.created_ns)
+            crate::time::format_instant(key.created_ns)
         );
     }
     Ok(())

@@ -12,6 +12,8 @@ pub mod model;
 pub mod normalize;
 pub mod pipeline;
 pub mod query;
+pub mod reads;
 pub mod self_metrics;
 pub mod store;
+pub mod time;
 pub mod workload;

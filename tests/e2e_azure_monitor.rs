@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{TestServer, python};
-use tracehouse::store::records::{OperationItems, SpanTable};
+use tracehouse::reads::records::{OperationItems, SpanTable};
 use tracehouse::store::{MetricQuery, TimeRange};
 
 struct Run {

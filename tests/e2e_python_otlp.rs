@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::{TestServer, python};
-use tracehouse::store::records::{OperationItems, SpanRecord, SpanTable};
+use tracehouse::reads::records::{OperationItems, SpanRecord, SpanTable};
 use tracehouse::store::{MetricQuery, TimeRange};
 
 struct DriverOutput {

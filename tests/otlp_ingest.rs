@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use tonic::codec::CompressionEncoding;
-use tracehouse::store::records::SpanTable;
+use tracehouse::reads::records::SpanTable;
 use tracehouse::store::{MetricQuery, TimeRange};
 
 const OK_TRACE: &str = "525c5c3e165dd9b6d4c8f046107e8324";

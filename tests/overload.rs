@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use tokio::sync::Semaphore;
 use tracehouse::model::Batch;
-use tracehouse::query::{
+use tracehouse::reads::{
     CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
     StatsRow,
 };

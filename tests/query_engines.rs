@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::TestServer;
 use common::clickhouse::{Engine, database_for, on_both_engines};
 use common::scenario::*;
-use tracehouse::query::{Column, Source};
+use tracehouse::reads::{Column, Source};
 use tracehouse::store::sqlite::SqliteStore;
 use tracehouse::store::{QueryLimits, Store};
 

@@ -9,11 +9,11 @@ use super::params::{
     decode_cursor, encode_cursor, param,
 };
 use super::{ApiError, ApiState, ok};
-use crate::query::time::format_instant;
-use crate::query::{
+use crate::reads::{
     Column, Filter, SampleCursor, SampleOrder, SampleQuery, SearchKinds, SearchQuery, StatsQuery,
     StatsRow,
 };
+use crate::time::format_instant;
 
 pub const PERFORMANCE_PARAMS: &[ParamSpec] = &[
     TABLE,
@@ -77,7 +77,7 @@ pub async fn performance(
     let params = Params::parse(raw.as_deref(), PERFORMANCE_PARAMS, crate::clock::now_ns())?;
     let source = params.table()?;
     let default_group = match source {
-        crate::query::Source::Dependencies => Column::Target,
+        crate::reads::Source::Dependencies => Column::Target,
         _ => Column::Name,
     };
     let selection = params.selection(source)?;
@@ -136,7 +136,7 @@ fn band_level(name: &str) -> Option<Option<usize>> {
 async fn band_bounds(
     state: &ApiState,
     params: &Params,
-    selection: &crate::query::Selection,
+    selection: &crate::reads::Selection,
 ) -> Result<Option<(f64, f64)>, ApiError> {
     let Some(band) = params.get("band") else {
         return Ok(None);

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use super::analysis::{stats_json, stats_page};
 use super::params::{FILTER, FROM, INTERVAL, LIMIT, ParamSpec, Params, TO};
 use super::{ApiError, ApiState, ok};
-use crate::query::time::format_instant;
-use crate::query::{Column, Filter, Selection, Source, StatsQuery, StatsRow};
+use crate::reads::{Column, Filter, Selection, Source, StatsQuery, StatsRow};
+use crate::time::format_instant;
 
 /// The rows of a bucketed query, by group, in bucket order.
 fn series_by_group(rows: Vec<StatsRow>) -> HashMap<Vec<String>, Vec<StatsRow>> {

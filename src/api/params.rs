@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use super::ApiError;
-use crate::query::time::{parse_span, parse_time};
-use crate::query::{Column, Filter, Selection, Source};
-use crate::store::TimeRange;
+use crate::reads::TimeRange;
+use crate::reads::{Column, Filter, Selection, Source};
+use crate::time::{parse_span, parse_time};
 
 #[derive(Debug, Clone, Copy)]
 pub enum ParamType {

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::params::{ParamSpec, Params};
 use super::{ApiError, ApiState, ok};
-use crate::query::time::format_instant;
 use crate::query::tree;
+use crate::time::format_instant;
 
 pub const PARAMS: &[ParamSpec] = &[];
 

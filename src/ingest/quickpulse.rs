@@ -74,7 +74,7 @@ impl LiveMetrics {
                     json!({
                         "role": role,
                         "instance": instance,
-                        "received": crate::query::time::format_instant(*seen),
+                        "received": crate::time::format_instant(*seen),
                         "data_point": point,
                     }),
                 )

@@ -17,7 +17,7 @@ use crate::model::{
     GenAiColumns, Item, Measurements, PageView, PerformanceCounter, Request, Resource, Trace,
     item_count_for_sample_rate, performance_bucket,
 };
-use crate::query::time::parse_instant;
+use crate::time::parse_instant;
 use schema::{BaseData, Envelope, Loose, Pairs};
 
 mod schema;

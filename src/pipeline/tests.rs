@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::model::{Item, Trace};
-use crate::query::{
+use crate::reads::{
     CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
     StatsRow,
 };

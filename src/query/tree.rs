@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::store::records::{
+use crate::reads::records::{
     EventRecord, ExceptionRecord, GenAiRecord, OperationItems, SpanRecord, SpanTable, TraceRecord,
     pairs_as_object,
 };

@@ -4,7 +4,6 @@
 pub mod cells;
 pub mod clickhouse;
 pub mod limits;
-pub mod records;
 pub mod sql;
 pub mod sqlite;
 
@@ -14,12 +13,13 @@ use async_trait::async_trait;
 
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::model::Batch;
-use crate::query::{
+pub use crate::reads::records::{KeyRecord, MetricRecord, OperationItems};
+use crate::reads::{
     CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
     StatsRow,
 };
+pub use crate::reads::{MetricQuery, TimeRange};
 pub use limits::{LimitExceeded, QueryLimits};
-pub use records::{KeyRecord, MetricRecord, OperationItems};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -68,22 +68,6 @@ impl HasErrorKind for StoreError {
     }
 }
 
-/// A half-open time range `[from_ns, to_ns)` in UTC nanoseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimeRange {
-    pub from_ns: i64,
-    pub to_ns: i64,
-}
-
-/// Filters for reading metric points back.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricQuery {
-    pub range: TimeRange,
-    /// Exact metric name, or all metrics.
-    pub name: Option<String>,
-    pub limit: usize,
-}
-
 /// Writes that go through the durable spool: the pipeline encodes a batch once, makes the bytes
 /// durable, acknowledges, and only then ships them to the store.
 #[async_trait]
@@ -120,7 +104,7 @@ pub trait Store: Send + Sync + 'static {
 
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError>;
 
-    /// Aggregates per group and bucket, in [`crate::query::stats::sort_rows`] order, at most
+    /// Aggregates per group and bucket, in [`crate::reads::stats::sort_rows`] order, at most
     /// `limit` rows.
     async fn stats(&self, query: &StatsQuery, limit: usize) -> Result<Vec<StatsRow>, StoreError>;
 

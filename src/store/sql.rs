@@ -2,10 +2,10 @@
 //! in SQLite and ClickHouse, so only a few expressions differ by dialect. Values always travel
 //! as bound parameters (`?`); the only text spliced in comes from closed enums.
 
-use crate::query::{
+use crate::reads::TimeRange;
+use crate::reads::{
     Column, Filter, SampleCursor, SampleOrder, SampleQuery, SearchQuery, Selection, Source,
 };
-use crate::store::TimeRange;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

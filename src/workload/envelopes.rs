@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::model::{Batch, Common};
-use crate::query::time::format_instant;
+use crate::time::format_instant;
 
 /// `d.hh:mm:ss.fff`, as the Python exporter writes durations.
 fn duration(ms: f64) -> String {

@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 use serde_json::Value;
-use tracehouse::query::time::format_instant;
+use tracehouse::time::format_instant;
 
 use super::{TestServer, fixture};
 

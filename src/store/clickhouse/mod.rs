@@ -25,7 +25,7 @@ use super::{
     SpooledWrites, Store, StoreError, TimeRange,
 };
 use crate::model::{Batch, Item, TableRow, TableVisitor};
-use crate::query::{
+use crate::reads::{
     CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
     StatsRow,
 };
@@ -439,7 +439,7 @@ impl ClickHouseStore {
 
 /// Days since the epoch of a `YYYY-MM-DD` partition value.
 fn days_from_date_text(text: &str) -> Option<i64> {
-    crate::query::time::parse_instant(text).map(|ns| ns.div_euclid(86_400_000_000_000))
+    crate::time::parse_instant(text).map(|ns| ns.div_euclid(86_400_000_000_000))
 }
 
 struct InsertColumns(HashMap<&'static str, String>);

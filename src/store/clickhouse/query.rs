@@ -6,8 +6,8 @@ use clickhouse::query::Query;
 use serde::Deserialize;
 
 use super::ClickHouseStore;
-use crate::query::stats::sort_rows;
-use crate::query::{
+use crate::reads::stats::sort_rows;
+use crate::reads::{
     CallEdge, GenAiThrottling, PERCENTILE_LEVELS, SampleQuery, SampleRecord, SearchHit,
     SearchQuery, StatsQuery, StatsRow, merge_search_hits,
 };

@@ -5,7 +5,7 @@ use clickhouse::Row;
 use serde::Deserialize;
 
 use super::ClickHouseStore;
-use crate::store::records::{
+use crate::reads::records::{
     EventRecord, ExceptionRecord, GenAiRecord, MetricRecord, OperationItems, SpanRecord, SpanTable,
     TraceRecord, zip_dimensions,
 };

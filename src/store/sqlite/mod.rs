@@ -18,7 +18,7 @@ use super::{
     StoreError, TimeRange,
 };
 use crate::model::{Batch, Item, TableRow, TableVisitor};
-use crate::query::{
+use crate::reads::{
     CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
     StatsRow,
 };

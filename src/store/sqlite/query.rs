@@ -6,8 +6,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
 use super::sqlite_error;
-use crate::query::stats::{self, Observation};
-use crate::query::{
+use crate::reads::stats::{self, Observation};
+use crate::reads::{
     CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
     StatsRow,
 };
@@ -129,7 +129,7 @@ pub fn search(connection: &Connection, query: &SearchQuery) -> Result<Vec<Search
             })
         })?);
     }
-    Ok(crate::query::merge_search_hits(hits, query.limit))
+    Ok(crate::reads::merge_search_hits(hits, query.limit))
 }
 
 /// Runs a statement from [`sql`] and maps its rows.

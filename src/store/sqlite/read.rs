@@ -3,7 +3,7 @@
 use rusqlite::{Connection, Row, params};
 
 use super::sqlite_error;
-use crate::store::records::{
+use crate::reads::records::{
     EventRecord, ExceptionRecord, GenAiRecord, MetricRecord, OperationItems, SpanRecord, SpanTable,
     TraceRecord,
 };

@@ -1,0 +1,300 @@
+//! What reads ask and what they get back: the query shapes every store answers, the records
+//! they return, and the aggregation both stores must agree on. A leaf beneath `store` (which
+//! answers these) and `query` (which builds on the answers), so neither imports the other.
+//! Every value in these types comes from a closed set (column enums) or is bound as a
+//! parameter by the stores; nothing is spliced into SQL.
+
+pub mod records;
+pub mod stats;
+
+use serde::Serialize;
+
+/// A half-open time range `[from_ns, to_ns)` in UTC nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from_ns: i64,
+    pub to_ns: i64,
+}
+
+/// Filters for reading metric points back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricQuery {
+    pub range: TimeRange,
+    /// Exact metric name, or all metrics.
+    pub name: Option<String>,
+    pub limit: usize,
+}
+
+/// The tables the aggregate queries read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Requests,
+    Dependencies,
+    Exceptions,
+}
+
+impl Source {
+    pub fn table(self) -> &'static str {
+        match self {
+            Source::Requests => "requests",
+            Source::Dependencies => "dependencies",
+            Source::Exceptions => "exceptions",
+        }
+    }
+
+    /// Whether the table has durations and a success flag.
+    pub fn is_span(self) -> bool {
+        !matches!(self, Source::Exceptions)
+    }
+
+    pub fn has(self, column: Column) -> bool {
+        use Column::*;
+        match column {
+            Name | ResultCode | Success => self.is_span(),
+            OperationName | RoleName | RoleInstance | AppName => true,
+            Type | Target | GenAiProvider | GenAiOperation | GenAiModel | GenAiResponseModel => {
+                self == Source::Dependencies
+            }
+            ExceptionType | ProblemId => self == Source::Exceptions,
+        }
+    }
+}
+
+/// A column that can be grouped by or filtered on; the same name in both stores' schemas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Column {
+    Name,
+    OperationName,
+    RoleName,
+    RoleInstance,
+    AppName,
+    ResultCode,
+    Success,
+    Type,
+    Target,
+    GenAiProvider,
+    GenAiOperation,
+    GenAiModel,
+    GenAiResponseModel,
+    ExceptionType,
+    ProblemId,
+}
+
+impl Column {
+    pub const ALL: [Column; 15] = [
+        Column::Name,
+        Column::OperationName,
+        Column::RoleName,
+        Column::RoleInstance,
+        Column::AppName,
+        Column::ResultCode,
+        Column::Success,
+        Column::Type,
+        Column::Target,
+        Column::GenAiProvider,
+        Column::GenAiOperation,
+        Column::GenAiModel,
+        Column::GenAiResponseModel,
+        Column::ExceptionType,
+        Column::ProblemId,
+    ];
+
+    /// The name clients use in `group_by` and `filter.<name>`.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Column::Name => "name",
+            Column::OperationName => "operation_name",
+            Column::RoleName => "role",
+            Column::RoleInstance => "role_instance",
+            Column::AppName => "app",
+            Column::ResultCode => "result_code",
+            Column::Success => "success",
+            Column::Type => "type",
+            Column::Target => "target",
+            Column::GenAiProvider => "provider",
+            Column::GenAiOperation => "genai_operation",
+            Column::GenAiModel => "model",
+            Column::GenAiResponseModel => "response_model",
+            Column::ExceptionType => "exception_type",
+            Column::ProblemId => "problem_id",
+        }
+    }
+
+    pub fn from_api_name(name: &str) -> Option<Column> {
+        Column::ALL.into_iter().find(|c| c.api_name() == name)
+    }
+
+    /// The column in the store schemas (identical in SQLite and ClickHouse).
+    pub fn sql(self) -> &'static str {
+        match self {
+            Column::Name => "name",
+            Column::OperationName => "operation_Name",
+            Column::RoleName => "cloud_RoleName",
+            Column::RoleInstance => "cloud_RoleInstance",
+            Column::AppName => "appName",
+            Column::ResultCode => "resultCode",
+            Column::Success => "success",
+            Column::Type => "type",
+            Column::Target => "target",
+            Column::GenAiProvider => "genai_provider",
+            Column::GenAiOperation => "genai_operation",
+            Column::GenAiModel => "genai_requestModel",
+            Column::GenAiResponseModel => "genai_responseModel",
+            Column::ExceptionType => "type",
+            Column::ProblemId => "problemId",
+        }
+    }
+}
+
+/// One condition; all conditions of a query must hold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    Equals(Column, String),
+    NotEmpty(Column),
+    /// `customDimensions[key] = value`; a missing key reads as the empty string.
+    Dimension(String, String),
+    /// Durations in ms, inclusive.
+    DurationAtLeast(f64),
+    DurationAtMost(f64),
+}
+
+/// Rows of one table in a time range, narrowed by filters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    pub source: Source,
+    pub range: TimeRange,
+    pub filters: Vec<Filter>,
+}
+
+/// Aggregates per group (and per time bucket when `bucket_s` is set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsQuery {
+    pub selection: Selection,
+    pub group_by: Vec<Column>,
+    pub bucket_s: Option<u32>,
+}
+
+/// The aggregates of one group. Counts are weighted by `itemCount` (sampled items stand for
+/// several); percentiles are nearest-rank over the weighted durations, identical in every store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatsRow {
+    pub group: Vec<String>,
+    /// Start of the bucket in ns, when bucketed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket_ns: Option<i64>,
+    pub count: u64,
+    pub failed: u64,
+    pub duration_sum_ms: f64,
+    pub duration_max_ms: f64,
+    /// p50, p90, p95, p99.
+    pub percentiles_ms: [f64; 4],
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Items with result code 429, and their summed duration.
+    pub throttled: u64,
+    pub throttled_ms: f64,
+    /// The most recent operation in the group, to open as an example.
+    pub latest_operation_id: String,
+    pub latest_timestamp_ns: i64,
+}
+
+pub const PERCENTILE_LEVELS: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
+
+/// Spans of a selection, newest or slowest first, a page at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleQuery {
+    pub selection: Selection,
+    pub order: SampleOrder,
+    pub after: Option<SampleCursor>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleOrder {
+    Newest,
+    Slowest,
+}
+
+/// Where the previous page ended: the sort key of its last row, then its id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleCursor {
+    Newest { timestamp_ns: i64, id: String },
+    Slowest { duration_ms: f64, id: String },
+}
+
+/// Log lines and exceptions, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    pub range: TimeRange,
+    /// Case-insensitive (ASCII) substring of the message (and exception type).
+    pub text: Option<String>,
+    pub min_severity: Option<u8>,
+    pub role: Option<String>,
+    pub operation_id: Option<String>,
+    pub kinds: SearchKinds,
+    pub after: Option<(i64, String)>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchKinds {
+    pub traces: bool,
+    pub exceptions: bool,
+}
+
+/// One found item: a log line or an exception.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchHit {
+    pub kind: &'static str,
+    pub timestamp_ns: i64,
+    pub item_id: String,
+    pub operation_id: String,
+    pub parent_id: String,
+    pub severity_level: u8,
+    pub role: String,
+    pub message: String,
+    /// Exception type; empty for log lines.
+    pub exception_type: String,
+    pub problem_id: String,
+}
+
+/// A call from one role to a dependency target, and the role that served it when its request
+/// was received too.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct CallEdge {
+    pub caller_role: String,
+    pub target: String,
+    pub callee_role: String,
+}
+
+/// Throttled (429) HTTP attempts made inside GenAI calls, per provider/model/target of the call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GenAiThrottling {
+    pub provider: String,
+    pub model: String,
+    pub target: String,
+    pub attempts: u64,
+    pub duration_ms: f64,
+}
+
+/// A span found by a sample query.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SampleRecord {
+    pub timestamp_ns: i64,
+    pub id: String,
+    pub operation_id: String,
+    pub name: String,
+    pub target: String,
+    pub result_code: String,
+    pub success: bool,
+    pub duration_ms: f64,
+    pub role: String,
+}
+
+/// Log lines and exceptions found separately, merged newest first into one page.
+pub fn merge_search_hits(mut hits: Vec<SearchHit>, limit: usize) -> Vec<SearchHit> {
+    hits.sort_by(|a, b| (b.timestamp_ns, &b.item_id).cmp(&(a.timestamp_ns, &a.item_id)));
+    hits.truncate(limit);
+    hits
+}
