@@ -1,20 +1,22 @@
 //! The production store: ClickHouse over HTTP with the official `clickhouse` crate, rows sent
-//! as RowBinary with lz4.
+//! as RowBinary (lz4-framed unless `--clickhouse-compression none`), from 18.16 to current
+//! releases.
 //!
 //! Writes go through the spool: the pipeline encodes a batch once ([`encoded`]), makes it
-//! durable, acknowledges, and ships the same bytes here, retrying until they land. Each chunk
-//! is one table and one day, so it is inserted whole or not at all; a retry after an uncertain
-//! attempt first counts the chunk's rows by `_batch_id`, so nothing is inserted twice.
+//! durable, acknowledges, and ships the same bytes here ([`write`]), retrying until they land.
+//! Each chunk is one table and one day, so it is inserted whole or not at all; a retry after an
+//! uncertain attempt first counts the chunk's rows by `_batch_id`, so nothing is inserted twice.
+//! Reads go through a second client whose every statement carries the query limits.
 
 pub mod encoded;
 mod query;
 mod read;
 pub mod rowbinary;
 pub mod schema;
+mod write;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -29,7 +31,7 @@ use crate::reads::{
     CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
     StatsRow,
 };
-use encoded::{Chunk, OPERATIONS_COLUMNS, OPERATIONS_TABLE};
+use encoded::{OPERATIONS_COLUMNS, OPERATIONS_TABLE};
 use schema::{Features, MIGRATIONS, RenderContext, Version};
 
 /// Where and how to reach ClickHouse.
@@ -192,26 +194,25 @@ impl ClickHouseStore {
 
     /// Asks the server its version without migrating anything.
     pub async fn server_version(config: &ClickHouseConfig) -> Result<Version, StoreError> {
-        let store = Self::new(config)?;
-        let text: String = store
-            .client
+        Self::new(config)?
+            .version_text()
+            .await
+            .and_then(|text| Version::parse(&text))
+    }
+
+    async fn version_text(&self) -> Result<String, StoreError> {
+        self.client
             .query("SELECT version()")
             .fetch_one()
             .await
-            .map_err(ch_error)?;
-        Version::parse(&text)
+            .map_err(ch_error)
     }
 
     /// The server's version and features, connecting and migrating on first use.
     async fn ready(&self) -> Result<Ready, StoreError> {
         self.ready
             .get_or_try_init(|| async {
-                let version_text: String = self
-                    .client
-                    .query("SELECT version()")
-                    .fetch_one()
-                    .await
-                    .map_err(ch_error)?;
+                let version_text = self.version_text().await?;
                 let version = Version::parse(&version_text)?;
                 let ready = Ready {
                     version,
@@ -340,70 +341,6 @@ impl ClickHouseStore {
         Ok(())
     }
 
-    /// Which of `batch_ids` already have rows in `table` on `day`, from an earlier attempt.
-    async fn landed_batches(
-        &self,
-        table: &str,
-        day: i64,
-        batch_ids: &[u64],
-    ) -> Result<Vec<u64>, StoreError> {
-        let time_filter = if table == OPERATIONS_TABLE {
-            "day = toDate(toDateTime(?, 'UTC'))".to_owned()
-        } else {
-            "timestamp >= toDateTime(?, 'UTC') AND timestamp < toDateTime(?, 'UTC')".to_owned()
-        };
-        let ids: Vec<String> = batch_ids.iter().map(u64::to_string).collect();
-        let sql = format!(
-            "SELECT DISTINCT _batch_id FROM `{}`.`{table}` WHERE {time_filter} AND _batch_id IN ({})",
-            self.database,
-            ids.join(", ")
-        );
-        const DAY_S: i64 = 86_400;
-        let mut query = self.client.query(&sql).bind(day * DAY_S);
-        if table != OPERATIONS_TABLE {
-            query = query.bind((day + 1) * DAY_S);
-        }
-        query.fetch_all().await.map_err(ch_error)
-    }
-
-    /// Inserts the chunks of one table and day (from one or more batches) as one INSERT, which
-    /// creates one part: it lands whole or not at all.
-    async fn insert_group(
-        &self,
-        group: &ChunkGroup<'_>,
-        features: Features,
-    ) -> Result<(), StoreError> {
-        let columns = self.insert_columns.get(group.table).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "spooled batch names unknown table {:?}",
-                group.table
-            ))
-        })?;
-        let sql = format!(
-            "INSERT INTO `{}`.`{}` ({columns}) FORMAT RowBinary",
-            self.database, group.table
-        );
-        let mut insert = self.client.insert_formatted_with(sql).with_timeouts(
-            Some(Duration::from_secs(30)),
-            Some(Duration::from_secs(120)),
-        );
-        if features.insert_dedup_token {
-            let ids: Vec<String> = group
-                .chunks
-                .iter()
-                .map(|(id, _)| format!("{id:016x}"))
-                .collect();
-            insert = insert.with_setting(
-                "insert_deduplication_token",
-                format!("{}-{}-{}", ids.join("."), group.table, group.day),
-            );
-        }
-        for (_, chunk) in &group.chunks {
-            insert.send(chunk.data.clone()).await.map_err(ch_error)?;
-        }
-        insert.end().await.map_err(ch_error)
-    }
-
     /// Drops whole days older than the retention period (on every version; newer servers also
     /// have a TTL). Returns how many partitions were dropped.
     pub async fn drop_partitions_before(&self, cutoff_day: i64) -> Result<u64, StoreError> {
@@ -454,83 +391,6 @@ impl TableVisitor for InsertColumns {
         self.0.insert(T::TABLE, names.join(", "));
         Ok(())
     }
-}
-
-#[async_trait]
-impl SpooledWrites for ClickHouseStore {
-    fn encode(&self, batch: &Batch, batch_id: u64) -> Result<Vec<u8>, StoreError> {
-        encoded::encode(batch, batch_id)
-    }
-
-    async fn write_encoded(&self, payloads: &[Bytes], uncertain: bool) -> Result<(), StoreError> {
-        let batches = payloads
-            .iter()
-            .map(|payload| encoded::decode(payload.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let features = self.ready().await?.features;
-        // Tables are independent: insert them concurrently, each as one INSERT per day.
-        let inserts = group_chunks(&batches)
-            .into_iter()
-            .map(|group| self.insert_unless_landed(group, uncertain, features));
-        futures_util::future::try_join_all(inserts).await?;
-        Ok(())
-    }
-}
-
-impl ClickHouseStore {
-    /// Inserts a group, first leaving out batches an uncertain earlier attempt already stored.
-    async fn insert_unless_landed(
-        &self,
-        mut group: ChunkGroup<'_>,
-        uncertain: bool,
-        features: Features,
-    ) -> Result<(), StoreError> {
-        if uncertain {
-            let ids: Vec<u64> = group.chunks.iter().map(|(id, _)| *id).collect();
-            let landed = self.landed_batches(group.table, group.day, &ids).await?;
-            if !landed.is_empty() {
-                tracing::info!(
-                    table = group.table,
-                    day = group.day,
-                    landed = landed.len(),
-                    "batches already stored; leaving them out"
-                );
-                group.chunks.retain(|(id, _)| !landed.contains(id));
-            }
-            if group.chunks.is_empty() {
-                return Ok(());
-            }
-        }
-        self.insert_group(&group, features).await
-    }
-}
-
-/// The chunks of one table and day across batches, with the batch each came from.
-struct ChunkGroup<'a> {
-    table: &'a str,
-    day: i64,
-    chunks: Vec<(u64, &'a Chunk)>,
-}
-
-/// Groups the chunks of several batches by table and day, in first-seen order.
-fn group_chunks(batches: &[encoded::EncodedBatch]) -> Vec<ChunkGroup<'_>> {
-    let mut groups: Vec<ChunkGroup<'_>> = Vec::new();
-    for batch in batches {
-        for chunk in &batch.chunks {
-            match groups
-                .iter_mut()
-                .find(|g| g.table == chunk.table && g.day == chunk.day)
-            {
-                Some(group) => group.chunks.push((batch.batch_id, chunk)),
-                None => groups.push(ChunkGroup {
-                    table: &chunk.table,
-                    day: chunk.day,
-                    chunks: vec![(batch.batch_id, chunk)],
-                }),
-            }
-        }
-    }
-    groups
 }
 
 #[async_trait]
