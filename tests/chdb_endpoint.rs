@@ -56,6 +56,11 @@ async fn errors_come_with_the_status_code_and_text_of_clickhouse() {
         ("", b"SELEC 1", "62"),
         ("database=no_such_database", b"SELECT 1", "81"),
         ("no_such_setting=1", b"SELECT 1", "115"),
+        (
+            "readonly=2",
+            b"CREATE TABLE default.written (n UInt8) ENGINE = Memory",
+            "164",
+        ),
     ] {
         let old = ask(Engine::ClickHouse18, query_string, body).await;
         let current = ask(Engine::Chdb, query_string, body).await;
@@ -75,7 +80,7 @@ async fn errors_come_with_the_status_code_and_text_of_clickhouse() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rows_settings_and_databases_travel_as_with_clickhouse() {
-    let cases: [(&str, &'static [u8]); 4] = [
+    let cases: [(&str, &'static [u8]); 5] = [
         // RowBinary out: a UInt64, a String and a Float64.
         (
             "default_format=RowBinary",
@@ -89,6 +94,11 @@ async fn rows_settings_and_databases_travel_as_with_clickhouse() {
             b"SELECT value FROM system.settings WHERE name = 'max_threads'",
         ),
         ("database=system", b"SELECT currentDatabase()"),
+        // How tracehouse reads: read-only, settings still allowed.
+        (
+            "readonly=2&max_threads=3",
+            b"SELECT value FROM system.settings WHERE name = 'max_threads'",
+        ),
     ];
     for (query_string, body) in cases {
         let old = ask(Engine::ClickHouse18, query_string, body).await;

@@ -34,7 +34,13 @@ INTERFACE_PARAMETERS = {
     "query", "database", "default_format", "user", "password", "quota_key", "query_id",
     "session_id", "session_timeout", "session_check", "buffer_size", "wait_end_of_query",
     "role", "stacktrace", "compress", "decompress", "enable_http_compression",
+    # Settings of ClickHouse's HTTP handler that chDB's build does not have. The endpoint takes
+    # them; it cannot cancel a chDB query when its client leaves.
+    "cancel_http_readonly_queries_on_client_close", "readonly",
 }
+# What `readonly=1|2` lets through, as ClickHouse decides by the kind of query.
+READ_ONLY_PATTERN = re.compile(rb"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
+READONLY = 164
 
 # HTTP status by exception name, as ClickHouse's exceptionCodeToHTTPStatus chooses it.
 STATUS_BY_EXCEPTION = {
@@ -152,6 +158,11 @@ def quote_string(value):
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def read_only_error():
+    return QueryError(READONLY, f"Code: {READONLY}. DB::Exception: Cannot execute query in "
+                      "readonly mode. (READONLY)")
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     engine = None
@@ -216,9 +227,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                  f"Code: {NOT_IMPLEMENTED}. DB::Exception: query parameters are "
                                  "not supported by this endpoint. (NOT_IMPLEMENTED)")
             settings = [(k, v) for k, v in params if k not in INTERFACE_PARAMETERS]
+            readonly = named.get("readonly", "0")
             output_format = named.get("default_format") or "TabSeparated"
             database = named.get("database") or "default"
             insert = INSERT_PATTERN.match(named.get("query", "")) if body else None
+            if readonly == "1" and settings:
+                raise QueryError(READONLY, f"Code: {READONLY}. DB::Exception: Cannot modify "
+                                 f"'{settings[0][0]}' setting in readonly mode. (READONLY)")
+            if insert and readonly != "0":
+                raise read_only_error()
             if insert:
                 result = self.engine.insert(insert.group(1), insert.group(2), body, database,
                                             settings)
@@ -230,6 +247,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     sql = body
                 if not sql.strip():
                     raise QueryError(62, "Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)")
+                if readonly != "0" and not READ_ONLY_PATTERN.match(sql):
+                    raise read_only_error()
                 result = self.engine.execute(sql, database, output_format, settings)
         except QueryError as error:
             return self.fail(error)

@@ -79,6 +79,9 @@ pub struct ClickHouseStore {
     client: Client,
     /// Reads, with the query limits as settings on every statement.
     reader: Client,
+    /// The same, also cancelled by the server when the client leaves (servers from 20.1; 18.16
+    /// refuses the setting).
+    cancelling_reader: Client,
     query_limits: QueryLimits,
     database: String,
     /// Known once the server has answered and the schema is migrated; until then writes wait
@@ -170,13 +173,20 @@ impl ClickHouseStore {
             .0
             .insert(OPERATIONS_TABLE, OPERATIONS_COLUMNS.join(", "));
         let limits = config.query_limits;
+        // Read-only (2: settings may still be set), which also lets servers that have the
+        // setting cancel a read whose client left (tracehouse's deadline closes the connection).
         let reader = client
             .clone()
+            .with_setting("readonly", "2")
             .with_setting("max_execution_time", limits.execution_time_s().to_string())
             .with_setting("max_memory_usage", limits.max_memory_bytes.to_string());
+        let cancelling_reader = reader
+            .clone()
+            .with_setting("cancel_http_readonly_queries_on_client_close", "1");
         Ok(ClickHouseStore {
             client,
             reader,
+            cancelling_reader,
             query_limits: limits,
             database: config.database.clone(),
             ready: tokio::sync::OnceCell::new(),
@@ -256,7 +266,10 @@ impl ClickHouseStore {
 
     /// The client for reads: every statement carries the query limits.
     pub(crate) fn reader(&self) -> &Client {
-        &self.reader
+        match self.version() {
+            Some(version) if version.at_least(20, 1) => &self.cancelling_reader,
+            _ => &self.reader,
+        }
     }
 
     /// Maps a read's error, naming the limit when the server stopped it at one.

@@ -48,7 +48,7 @@ impl Version {
         }
     }
 
-    const fn at_least(self, major: u32, minor: u32) -> bool {
+    pub const fn at_least(self, major: u32, minor: u32) -> bool {
         self.major > major || (self.major == major && self.minor >= minor)
     }
 }
