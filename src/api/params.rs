@@ -72,6 +72,9 @@ pub const DIMENSION: ParamSpec = param(
 const MAX_RANGE_NS: i64 = 400 * 86_400 * 1_000_000_000;
 /// Most buckets a time series may have.
 pub const MAX_BUCKETS: i64 = 10_000;
+/// Most `filter.*` and `dim.*` conditions in one request: each becomes a condition in the
+/// store's query, and thousands of them make queries the stores cannot plan or finish.
+pub const MAX_FILTERS: usize = 20;
 
 pub struct Params {
     values: HashMap<String, String>,
@@ -220,6 +223,15 @@ impl Params {
         keys.sort();
         for key in keys {
             let value = self.values[key].clone();
+            let is_filter = key.starts_with("filter.") || key.starts_with("dim.");
+            if is_filter && filters.len() == MAX_FILTERS {
+                return Err(ApiError::invalid(
+                    key,
+                    &format!(
+                        "is one filter too many: at most {MAX_FILTERS} filter.* and dim.* conditions per request"
+                    ),
+                ));
+            }
             if let Some(name) = key.strip_prefix("filter.") {
                 let column = Column::from_api_name(name)
                     .filter(|c| source.has(*c))
