@@ -129,9 +129,14 @@ pub struct ServeArgs {
     /// Largest request body, on the wire and decompressed (e.g. `8MiB`).
     #[arg(long, env = "TRACEHOUSE_MAX_BODY_BYTES", default_value = "8MiB", value_parser = parse_bytes)]
     pub max_body_bytes: usize,
-    /// Requests decoded at once per transport.
+    /// Requests decoded at once, over all transports; bodies being received may hold this
+    /// many bodies' worth of bytes.
     #[arg(long, env = "TRACEHOUSE_MAX_CONCURRENT_REQUESTS", default_value_t = 16)]
     pub max_concurrent_requests: usize,
+    /// How long a request body may take to start arriving; after it, bodies must keep up
+    /// 64 KiB/s or are cut off with 408 / DEADLINE_EXCEEDED.
+    #[arg(long, env = "TRACEHOUSE_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
     /// Bytes of rows queued for the store before clients get retryable errors.
     #[arg(long, env = "TRACEHOUSE_MAX_QUEUE_BYTES", default_value = "32MiB", value_parser = parse_bytes)]
     pub max_queue_bytes: usize,
@@ -250,6 +255,7 @@ impl ServeArgs {
                 },
                 max_body_bytes: self.max_body_bytes,
                 max_concurrent_requests: self.max_concurrent_requests,
+                body_timeout: self.body_timeout,
             },
             pipeline: PipelineConfig {
                 max_queue_bytes: self.max_queue_bytes,

@@ -14,6 +14,8 @@ pub enum ErrorKind {
     /// A content type or encoding the endpoint does not speak.
     UnsupportedMediaType,
     NotFound,
+    /// The client sent its request too slowly.
+    RequestTimeout,
     /// Queues or spool are full: retry later.
     ResourceExhausted,
     /// The store is unreachable or failing: retry later.

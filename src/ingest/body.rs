@@ -3,21 +3,25 @@
 
 use std::io::Read;
 
-use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 
 use super::IngestError;
+use super::admission::BodyRefusal;
 
 /// Compressed bodies above this size are inflated on a blocking thread.
 const INLINE_DECOMPRESS_BYTES: usize = 64 * 1024;
 
 /// Reads the whole body, refusing more than `limit` bytes on the wire.
-pub async fn read_limited(
-    body: Body,
+pub async fn read_limited<B>(
+    body: B,
     content_length: Option<u64>,
     limit: usize,
-) -> Result<Bytes, IngestError> {
+) -> Result<Bytes, IngestError>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     if let Some(size) = content_length
         && size > limit as u64
     {
@@ -31,7 +35,10 @@ pub async fn read_limited(
                 limit,
             })
         }
-        Err(error) => Err(IngestError::Body(error.to_string())),
+        Err(error) => match error.downcast::<BodyRefusal>() {
+            Ok(refusal) => Err(IngestError::BodyRefused(*refusal)),
+            Err(error) => Err(IngestError::Body(error.to_string())),
+        },
     }
 }
 
@@ -84,6 +91,7 @@ mod tests {
 
     use super::*;
     use crate::error::{ErrorKind, HasErrorKind};
+    use axum::body::Body;
 
     fn gzip(data: &[u8]) -> Vec<u8> {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

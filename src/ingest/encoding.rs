@@ -87,6 +87,7 @@ pub fn grpc_code(kind: ErrorKind) -> tonic::Code {
         | ErrorKind::PayloadTooLarge => tonic::Code::InvalidArgument,
         ErrorKind::Unauthenticated => tonic::Code::Unauthenticated,
         ErrorKind::NotFound => tonic::Code::NotFound,
+        ErrorKind::RequestTimeout => tonic::Code::DeadlineExceeded,
         ErrorKind::ResourceExhausted => tonic::Code::ResourceExhausted,
         ErrorKind::Unavailable => tonic::Code::Unavailable,
         ErrorKind::Internal => tonic::Code::Internal,
@@ -103,6 +104,18 @@ pub fn add_retry_after<B>(kind: ErrorKind, response: &mut http::Response<B>) {
     }
 }
 
+/// Says `Connection: close` when the request's body was left unread (refused before or while
+/// it arrived): the connection cannot carry another request, and a keep-alive client that is
+/// not told would write its next request into a closed socket instead of reading this answer.
+pub fn close_if_body_unread<B>(error: &super::IngestError, response: &mut http::Response<B>) {
+    if error.left_body_unread() {
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+}
+
 pub fn http_status(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
@@ -110,6 +123,7 @@ pub fn http_status(kind: ErrorKind) -> StatusCode {
         ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         ErrorKind::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -18,6 +18,7 @@ use tonic::codec::{
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 
+use super::admission::BudgetHold;
 use super::auth::presented_key;
 use super::encoding::{RpcStatus, grpc_code};
 use super::{IngestError, IngestService, Logs, Metrics, OtlpSignal, Traces};
@@ -92,10 +93,17 @@ impl<S: OtlpSignal> UnaryService<Bytes> for Export<S> {
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let ingest = Arc::clone(&self.ingest);
         Box::pin(async move {
+            let _budget = request.extensions().get::<BudgetHold>().cloned();
             let headers = request.metadata().clone().into_headers();
-            let result = ingest
-                .export::<S>(request.into_inner(), presented_key(&headers), TRANSPORT)
-                .await;
+            // Taken once the message is in, so a stalled stream holds no decode slot.
+            let result = match ingest.try_begin() {
+                Ok(_slot) => {
+                    ingest
+                        .export::<S>(request.into_inner(), presented_key(&headers), TRANSPORT)
+                        .await
+                }
+                Err(busy) => Err(busy),
+            };
             let code = match &result {
                 Ok(_) => tonic::Code::Ok,
                 Err(error) => grpc_code(error.kind()),
@@ -152,17 +160,14 @@ where
             if !is_export {
                 return Ok(Status::unimplemented("only Export is served").into_http());
             }
-            // Taken before tonic reads the message, so a refused request costs no memory.
-            let _slot = match ingest.try_begin() {
-                Ok(slot) => slot,
-                Err(busy) => {
-                    let code = grpc_code(busy.kind());
-                    ingest
-                        .metrics()
-                        .count_request(TRANSPORT, S::NAME, code as u16);
-                    return Ok(status(&busy).into_http());
-                }
-            };
+            // The body is read under the shared budget and pace; its share is held, through the
+            // request's extensions, until Export has answered.
+            let (parts, body) = request.into_parts();
+            let (body, budget) = ingest.admit(body, |refusal| {
+                Box::new(status(&IngestError::BodyRefused(refusal)))
+            });
+            let mut request = http::Request::from_parts(parts, body);
+            request.extensions_mut().insert(budget);
             let mut compression = EnabledCompressionEncodings::default();
             compression.enable(CompressionEncoding::Gzip);
             compression.enable(CompressionEncoding::Zstd);

@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, header};
 
+use super::admission::BudgetHold;
 use super::auth::presented_key;
 use super::body::{decompress, read_limited};
-use super::encoding::{Encoding, add_retry_after, http_status};
+use super::encoding::{Encoding, add_retry_after, close_if_body_unread, http_status};
 use super::{IngestError, IngestService, Logs, Metrics, OtlpSignal, Traces};
 use crate::error::HasErrorKind;
 
@@ -29,22 +30,24 @@ impl HttpIngest {
         HttpIngest { ingest }
     }
 
-    /// Reads and decompresses a body within the configured limits.
+    /// Reads and decompresses a body within the configured limits, under the body budget and
+    /// pace; the hold keeps the body's share of the budget until dropped.
     pub async fn read_body(
         &self,
         headers: &HeaderMap,
         body: Body,
-    ) -> Result<bytes::Bytes, IngestError> {
+    ) -> Result<(bytes::Bytes, BudgetHold), IngestError> {
         let limit = self.ingest.config().max_body_bytes;
         let content_length = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
-        let wire = read_limited(body, content_length, limit).await?;
+        let (paced, hold) = self.ingest.admit(body, |refusal| Box::new(refusal));
+        let wire = read_limited(paced, content_length, limit).await?;
         let content_encoding = headers
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok());
-        decompress(content_encoding, wire, limit).await
+        Ok((decompress(content_encoding, wire, limit).await?, hold))
     }
 }
 
@@ -89,8 +92,9 @@ async fn export_body<S: OtlpSignal>(
     body: Body,
     encoding: Encoding,
 ) -> Result<Response, IngestError> {
+    // The decode slot is taken once the body is in: a client that stalls holds none.
+    let (body, _budget) = state.read_body(headers, body).await?;
     let _slot = state.ingest.try_begin()?;
-    let body = state.read_body(headers, body).await?;
     let protobuf = match encoding {
         Encoding::Protobuf => body,
         // OTLP/JSON is turned into protobuf once, so both encodings share one decoder.
@@ -130,6 +134,7 @@ pub fn error_response(encoding: Encoding, error: &IngestError) -> Response {
     )
         .into_response();
     add_retry_after(kind, &mut response);
+    close_if_body_unread(error, &mut response);
     response
 }
 

@@ -2,6 +2,7 @@
 //! calling one entry point, [`IngestService::export`]. Per-signal differences live in the small
 //! [`OtlpSignal`] trait, not in copies of the handlers.
 
+pub mod admission;
 pub mod auth;
 mod body;
 pub mod connection_string;
@@ -48,9 +49,12 @@ pub struct IngestConfig {
     pub limits: Limits,
     /// Largest request body on the wire and after decompression; also the gRPC message limit.
     pub max_body_bytes: usize,
-    /// Most requests read and decoded at once, over all transports; more are refused with a
-    /// retryable 429 / RESOURCE_EXHAUSTED before their bodies are read.
+    /// Most requests decoded at once, over all transports; more are refused with a retryable
+    /// 429 / RESOURCE_EXHAUSTED. Bodies being received hold at most this many bodies' worth of
+    /// bytes ([`admission`]), counted as they arrive.
     pub max_concurrent_requests: usize,
+    /// How long a body may take to start arriving; after it, a body must keep up 64 KiB/s.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for IngestConfig {
@@ -59,6 +63,7 @@ impl Default for IngestConfig {
             limits: Limits::default(),
             max_body_bytes: 8 * 1024 * 1024,
             max_concurrent_requests: 16,
+            body_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -88,6 +93,8 @@ pub enum IngestError {
     #[error("too many requests in flight ({0}); retry later")]
     Busy(usize),
     #[error(transparent)]
+    BodyRefused(#[from] admission::BodyRefusal),
+    #[error(transparent)]
     Auth(#[from] AuthError),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
@@ -110,11 +117,27 @@ impl HasErrorKind for IngestError {
             | IngestError::Wire(_)
             | IngestError::Json(_)
             | IngestError::Envelopes(_) => ErrorKind::InvalidArgument,
-            IngestError::Busy(_) => ErrorKind::ResourceExhausted,
+            IngestError::Busy(_)
+            | IngestError::BodyRefused(admission::BodyRefusal::Busy { .. }) => {
+                ErrorKind::ResourceExhausted
+            }
+            IngestError::BodyRefused(admission::BodyRefusal::TooSlow { .. }) => {
+                ErrorKind::RequestTimeout
+            }
             IngestError::Auth(e) => e.kind(),
             IngestError::Pipeline(e) => e.kind(),
             IngestError::Internal(_) => ErrorKind::Internal,
         }
+    }
+}
+
+impl IngestError {
+    /// Whether the request's body was refused before it had all arrived.
+    pub fn left_body_unread(&self) -> bool {
+        matches!(
+            self,
+            IngestError::BodyTooLarge { .. } | IngestError::BodyRefused(_)
+        )
     }
 }
 
@@ -206,9 +229,11 @@ pub struct IngestService {
     pipeline: PipelineHandle,
     authenticator: Authenticator,
     metrics: Arc<SelfMetrics>,
-    /// Requests being read and decoded. Refusing beyond it (rather than queueing) keeps memory
-    /// bounded and cannot wedge an HTTP/2 connection whose waiting streams fill its window.
+    /// Requests being decoded, taken once a body has arrived. Refusing beyond it (rather than
+    /// queueing) keeps memory bounded.
     in_flight: Arc<Semaphore>,
+    /// Bytes of bodies being received, shared by every transport.
+    body_budget: admission::BodyBudget,
     /// Where large bodies are normalized.
     normalizers: CpuPool,
 }
@@ -222,12 +247,16 @@ impl IngestService {
         normalizers: CpuPool,
     ) -> Self {
         let in_flight = Arc::new(Semaphore::new(config.max_concurrent_requests));
+        let body_budget = admission::BodyBudget::new(
+            (config.max_concurrent_requests as u64).saturating_mul(config.max_body_bytes as u64),
+        );
         IngestService {
             config,
             pipeline,
             authenticator,
             metrics,
             in_flight,
+            body_budget,
             normalizers,
         }
     }
@@ -237,6 +266,17 @@ impl IngestService {
         Arc::clone(&self.in_flight)
             .try_acquire_owned()
             .map_err(|_| IngestError::Busy(self.config.max_concurrent_requests))
+    }
+
+    /// Wraps a request body so that it draws on the shared body budget and keeps to the pace;
+    /// hold the returned share until the request is answered.
+    pub fn admit<B>(
+        &self,
+        body: B,
+        refuse: fn(admission::BodyRefusal) -> Box<dyn std::error::Error + Send + Sync>,
+    ) -> (admission::Paced<B>, admission::BudgetHold) {
+        self.body_budget
+            .admit(body, self.config.body_timeout, refuse)
     }
 
     pub fn config(&self) -> &IngestConfig {

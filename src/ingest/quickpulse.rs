@@ -110,7 +110,7 @@ async fn post_samples(State(state): State<LiveState>, headers: HeaderMap, body: 
 /// configuration (no derived metrics or document streams are requested).
 async fn answer(state: &LiveState, headers: &HeaderMap, body: Body, is_post: bool) -> Response {
     let body = match state.ingest.read_body(headers, body).await {
-        Ok(body) => body,
+        Ok((body, _budget)) => body,
         Err(error) => {
             return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
         }

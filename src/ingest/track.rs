@@ -10,7 +10,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use super::IngestError;
-use super::encoding::{add_retry_after, http_status};
+use super::encoding::{add_retry_after, close_if_body_unread, http_status};
 use super::http::HttpIngest;
 use crate::error::HasErrorKind;
 use crate::normalize::envelope::Track;
@@ -43,9 +43,9 @@ async fn track_body(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Track, IngestError> {
-    let _slot = state.ingest.try_begin()?;
     // Content-Type is ignored: SDKs label NDJSON as application/json and worse.
-    let body = state.read_body(headers, body).await?;
+    let (body, _budget) = state.read_body(headers, body).await?;
+    let _slot = state.ingest.try_begin()?;
     state.ingest.track(body).await
 }
 
@@ -90,5 +90,6 @@ fn error_response(error: &IngestError) -> Response {
     });
     let mut response = (status, axum::Json(body)).into_response();
     add_retry_after(kind, &mut response);
+    close_if_body_unread(error, &mut response);
     response
 }

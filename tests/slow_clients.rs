@@ -1,0 +1,159 @@
+//! Clients that send headers and then stall (or trickle) must not stop ingest: a stalled body
+//! holds only the bytes it sent and no decode slot, and is cut off after the body timeout
+//! with 408 / DEADLINE_EXCEEDED; refusals that leave a body unread say `Connection: close`.
+
+mod common;
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{TestServer, fixture};
+use futures_util::StreamExt as _;
+use http_body_util::StreamBody;
+use hyper::body::Frame;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const STALLED: usize = 64;
+const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+fn traces_protobuf() -> Vec<u8> {
+    let request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest =
+        serde_json::from_slice(&fixture("otlp/rag-api-traces-4.json")).expect("fixture");
+    prost::Message::encode_to_vec(&request)
+}
+
+/// Sends the headers of a `POST` promising `content_length` bytes and `sent` of them.
+async fn stall(server: &TestServer, path: &str, content_length: usize, sent: usize) -> TcpStream {
+    let mut stream = TcpStream::connect(server.http).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: tracehouse\r\ncontent-type: application/x-protobuf\r\n\
+         content-length: {content_length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("headers");
+    stream.write_all(&vec![0u8; sent]).await.expect("some body");
+    stream
+}
+
+/// What a stalled connection is finally told, lower-cased.
+async fn answer_of(mut stream: TcpStream) -> String {
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).to_lowercase()
+}
+
+async fn post_traces(
+    client: &reqwest::Client,
+    server: &TestServer,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    client
+        .post(server.http_url("/v1/traces"))
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("answered")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_http_bodies_hold_no_slot_and_are_cut_off() {
+    let server =
+        TestServer::start_with(|c| c.ingest.body_timeout = Duration::from_secs(1), None).await;
+    let mut stalled = Vec::new();
+    for i in 0..STALLED {
+        let path = if i % 2 == 0 {
+            "/v1/traces"
+        } else {
+            "/v2.1/track"
+        };
+        stalled.push(stall(&server, path, 1_000, 10).await);
+    }
+    let client = reqwest::Client::new();
+    for _ in 0..20 {
+        let response = post_traces(&client, &server, traces_protobuf()).await;
+        assert_eq!(response.status(), 200);
+    }
+    for stream in stalled {
+        let answer = answer_of(stream).await;
+        assert!(answer.starts_with("http/1.1 408"), "{answer}");
+        assert!(answer.contains("connection: close"), "{answer}");
+        assert!(answer.contains("too slowly"), "{answer}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_grpc_streams_hold_no_slot_and_are_cut_off() {
+    let server =
+        TestServer::start_with(|c| c.ingest.body_timeout = Duration::from_secs(1), None).await;
+    let tcp = TcpStream::connect(server.grpc).await.expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("h2");
+    tokio::spawn(connection);
+    let mut answers = Vec::new();
+    for _ in 0..STALLED {
+        // A gRPC frame header promising 1,000 bytes, three of them, then nothing.
+        let first = Frame::data(Bytes::from_static(&[0, 0, 0, 0x03, 0xe8, 1, 2, 3]));
+        let frames = futures_util::stream::iter([Ok::<_, Infallible>(first)])
+            .chain(futures_util::stream::pending());
+        let request = http::Request::post(format!("http://{}{TRACES_PATH}", server.grpc))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(StreamBody::new(frames))
+            .expect("request");
+        sender.ready().await.expect("ready");
+        answers.push(tokio::spawn(sender.send_request(request)));
+    }
+    let body = traces_protobuf();
+    for _ in 0..10 {
+        common::raw_grpc_call(server.grpc_url(), TRACES_PATH, body.clone())
+            .await
+            .expect("a well-behaved export is answered");
+    }
+    for answer in answers {
+        let response = tokio::time::timeout(Duration::from_secs(10), answer)
+            .await
+            .expect("answered in time")
+            .expect("task")
+            .expect("response");
+        assert_eq!(
+            response.headers().get("grpc-status").map(|v| v.as_bytes()),
+            Some(&b"4"[..]),
+            "DEADLINE_EXCEEDED: {response:?}"
+        );
+    }
+    server.stop().await;
+}
+
+/// With the body budget spent by a body still arriving, another request is refused at once
+/// (429, `Retry-After`) and told the connection closes, since its body was left unread; once
+/// the stalled body is cut off, the budget is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spent_body_budget_refuses_with_429_and_connection_close() {
+    let server = TestServer::start_with(
+        |c| {
+            c.ingest.body_timeout = Duration::from_secs(1);
+            c.ingest.max_concurrent_requests = 1;
+            c.ingest.max_body_bytes = 64 * 1024;
+        },
+        None,
+    )
+    .await;
+    let stalled = stall(&server, "/v1/traces", 64 * 1024, 60 * 1024).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = reqwest::Client::new();
+    let refused = post_traces(&client, &server, vec![0u8; 20 * 1024]).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["connection"], "close");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(answer_of(stalled).await.starts_with("http/1.1 408"));
+    let response = post_traces(&client, &server, traces_protobuf()).await;
+    assert_eq!(response.status(), 200);
+    server.stop().await;
+}
