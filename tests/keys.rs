@@ -212,3 +212,85 @@ fn connection_strings_are_checked_as_sdks_read_them() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a lower-case UUID"));
 }
+
+/// Live Metrics takes a data point only with a valid key when keys are required, and the live
+/// view names the key's app.
+#[tokio::test(flavor = "multi_thread")]
+async fn live_metrics_checks_keys_like_every_ingest_path() {
+    let server = TestServer::start_with(
+        |config| {
+            config.require_keys = true;
+            config.live_metrics = true;
+        },
+        None,
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let post = |ikey: Option<String>, instance: &'static str| {
+        let query = ikey.map(|k| format!("?ikey={k}")).unwrap_or_default();
+        let point = serde_json::json!([{
+            "Version": "1", "InvariantVersion": 5, "Instance": instance, "RoleName": "rag-api",
+            "Metrics": [{"Name": "\\ApplicationInsights\\Requests/Sec", "Value": 123456.0, "Weight": 1}],
+        }]);
+        client
+            .post(server.http_url(&format!("/QuickPulseService.svc/post{query}")))
+            .header("content-type", "application/json")
+            .body(point.to_string())
+            .send()
+    };
+    let unknown = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    assert_eq!(post(None, "EVIL-1").await.expect("post").status(), 401);
+    assert_eq!(
+        post(Some(unknown.into()), "EVIL-2")
+            .await
+            .expect("post")
+            .status(),
+        401
+    );
+    let key = tokio::task::block_in_place(|| create_key(&server, "shop"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while post(Some(key.clone()), "pod-1")
+        .await
+        .expect("post")
+        .status()
+        != 200
+    {
+        assert!(
+            Instant::now() < deadline,
+            "a new key is taken within seconds"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::task::block_in_place(|| keys_command(&server, &["revoke", &key]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while post(Some(key.clone()), "pod-1")
+        .await
+        .expect("post")
+        .status()
+        != 401
+    {
+        assert!(Instant::now() < deadline, "revoked key still accepted");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let after_revocation = post(Some(key.clone()), "EVIL-3").await.expect("post");
+    assert_eq!(after_revocation.status(), 401);
+    let live: Value = reqwest::get(server.api_url("/api/v1/live"))
+        .await
+        .expect("live")
+        .json()
+        .await
+        .expect("json");
+    let instances: Vec<(&str, &str)> = live["instances"]
+        .as_array()
+        .expect("instances")
+        .iter()
+        .map(|i| {
+            (
+                i["instance"].as_str().unwrap_or(""),
+                i["app"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(instances, [("pod-1", "shop")], "{live}");
+    server.stop().await;
+}

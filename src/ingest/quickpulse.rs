@@ -1,29 +1,37 @@
 //! Live Metrics (QuickPulse): the `ping` and `post` endpoints SDKs call at their `LiveEndpoint`.
 //! Answering them keeps SDKs from erroring or reporting to Microsoft; the latest posted data
-//! points are kept per role and instance (bounded) for a live view.
+//! points are kept per role and instance (bounded) for a live view. The SDKs name their key in
+//! the `ikey` query parameter; it is checked like on every ingest path.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
+use super::auth::presented_key;
+use super::encoding::{add_retry_after, http_status};
 use super::http::HttpIngest;
+use crate::error::HasErrorKind;
 
 /// Instances remembered; the one heard from longest ago goes first.
 const MAX_INSTANCES: usize = 1_000;
+
+/// When an instance was last heard from, under which key's app, and what it said.
+type Heard = (i64, Arc<str>, Value);
 
 /// The latest data point of each (role, instance).
 #[derive(Default)]
 pub struct LiveMetrics {
     /// Whether SDKs are told someone is watching, so they post every second.
     subscribed: bool,
-    latest: Mutex<HashMap<(String, String), (i64, Value)>>,
+    /// By (role, instance).
+    latest: Mutex<HashMap<(String, String), Heard>>,
 }
 
 impl LiveMetrics {
@@ -34,7 +42,7 @@ impl LiveMetrics {
         }
     }
 
-    fn remember(&self, point: Value, now_ns: i64) {
+    fn remember(&self, point: Value, app: Arc<str>, now_ns: i64) {
         let field = |name: &str| {
             point
                 .get(name)
@@ -50,13 +58,13 @@ impl LiveMetrics {
         if latest.len() >= MAX_INSTANCES && !latest.contains_key(&key) {
             let oldest = latest
                 .iter()
-                .min_by_key(|(_, (seen, _))| *seen)
+                .min_by_key(|(_, (seen, _, _))| *seen)
                 .map(|(k, _)| k.clone());
             if let Some(oldest) = oldest {
                 latest.remove(&oldest);
             }
         }
-        latest.insert(key, (now_ns, point));
+        latest.insert(key, (now_ns, app, point));
     }
 
     /// Every remembered instance's latest data point, by role then instance.
@@ -67,13 +75,14 @@ impl LiveMetrics {
         };
         let mut points: Vec<_> = latest
             .iter()
-            .map(|((role, instance), (seen, point))| {
+            .map(|((role, instance), (seen, app, point))| {
                 (
                     role.clone(),
                     instance.clone(),
                     json!({
                         "role": role,
                         "instance": instance,
+                        "app": app.as_ref(),
                         "received": crate::time::format_instant(*seen),
                         "data_point": point,
                     }),
@@ -98,17 +107,60 @@ pub fn router(ingest: HttpIngest, live: Arc<LiveMetrics>) -> Router {
         .with_state(LiveState { ingest, live })
 }
 
-async fn ping(State(state): State<LiveState>, headers: HeaderMap, body: Body) -> Response {
-    answer(&state, &headers, body, false).await
+async fn ping(
+    State(state): State<LiveState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    answer(&state, query.as_deref(), &headers, body, false).await
 }
 
-async fn post_samples(State(state): State<LiveState>, headers: HeaderMap, body: Body) -> Response {
-    answer(&state, &headers, body, true).await
+async fn post_samples(
+    State(state): State<LiveState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    answer(&state, query.as_deref(), &headers, body, true).await
 }
 
-/// Reads the data point(s) and answers with the subscription state and an empty collection
-/// configuration (no derived metrics or document streams are requested).
-async fn answer(state: &LiveState, headers: &HeaderMap, body: Body, is_post: bool) -> Response {
+/// The key in the `ikey` query parameter, as the SDKs send it, or in the usual headers.
+fn live_key<'a>(
+    query: Option<&'a str>,
+    headers: &'a HeaderMap,
+) -> Option<std::borrow::Cow<'a, str>> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(name, value)| name.eq_ignore_ascii_case("ikey") && !value.trim().is_empty())
+        .map(|(_, value)| value)
+        .or_else(|| presented_key(headers).map(std::borrow::Cow::Borrowed))
+}
+
+/// Checks the key, reads the data point(s) and answers with the subscription state and an
+/// empty collection configuration (no derived metrics or document streams are requested).
+async fn answer(
+    state: &LiveState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+    is_post: bool,
+) -> Response {
+    let key = live_key(query, headers);
+    let identity = match state
+        .ingest
+        .ingest
+        .authenticator()
+        .authenticate(key.as_deref().map(str::trim))
+        .await
+    {
+        Ok(identity) => identity,
+        Err(error) => {
+            let kind = error.kind();
+            let mut response = (http_status(kind), error.to_string()).into_response();
+            add_retry_after(kind, &mut response);
+            return response;
+        }
+    };
     let body = match state.ingest.read_body(headers, body).await {
         Ok((body, _budget)) => body,
         Err(error) => {
@@ -129,10 +181,12 @@ async fn answer(state: &LiveState, headers: &HeaderMap, body: Body, is_post: boo
     match parsed {
         Value::Array(points) if is_post => {
             for point in points.into_iter().filter(Value::is_object) {
-                state.live.remember(point, now);
+                state
+                    .live
+                    .remember(point, Arc::clone(&identity.app_name), now);
             }
         }
-        point @ Value::Object(_) => state.live.remember(point, now),
+        point @ Value::Object(_) => state.live.remember(point, identity.app_name, now),
         _ => {
             return (StatusCode::BAD_REQUEST, "expected a monitoring data point").into_response();
         }
