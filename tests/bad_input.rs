@@ -173,6 +173,19 @@ async fn oversized_bodies_and_gzip_bombs_get_413() {
         tonic::Code::OutOfRange,
         "tonic's message size limit"
     );
+    // A gzip bomb over gRPC is over the same limit once inflated: OUT_OF_RANGE too, which
+    // exporters do not retry (tonic says RESOURCE_EXHAUSTED, which they would retry forever).
+    let mut bomb =
+        ExportTraceServiceRequest::decode(fixture("otlp/rag-api-traces-2.pb").as_slice())
+            .expect("capture");
+    bomb.resource_spans[0].scope_spans[0].spans[0].name = " ".repeat(1024 * 1024);
+    let error = client
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .export(bomb)
+        .await
+        .expect_err("too large once inflated");
+    assert_eq!(error.code(), tonic::Code::OutOfRange, "{error}");
+    assert!(error.message().contains("65536"), "{error}");
     assert_still_serving(&server).await;
     server.stop().await;
 }

@@ -251,3 +251,49 @@ async fn empty_requests_are_accepted() {
         .expect("empty grpc export");
     server.stop().await;
 }
+
+/// The protobuf JSON mapping lets enums be named (`"kind": "SPAN_KIND_SERVER"`), and the
+/// OpenTelemetry Collector takes that; so does tracehouse, with the same result as numbers.
+#[tokio::test]
+async fn otlp_json_takes_enum_names() {
+    let server = TestServer::start().await;
+    let mut request: serde_json::Value =
+        serde_json::from_slice(&fixture("otlp/rag-api-traces-4.json")).expect("fixture");
+    let kinds = [
+        "SPAN_KIND_UNSPECIFIED",
+        "SPAN_KIND_INTERNAL",
+        "SPAN_KIND_SERVER",
+        "SPAN_KIND_CLIENT",
+    ];
+    let mut named = 0;
+    for resource in request["resourceSpans"].as_array_mut().expect("resources") {
+        for scope in resource["scopeSpans"].as_array_mut().expect("scopes") {
+            for span in scope["spans"].as_array_mut().expect("spans") {
+                if let Some(kind) = span["kind"].as_u64() {
+                    span["kind"] = kinds[kind as usize].into();
+                    named += 1;
+                }
+                if span["status"]["code"].as_u64() == Some(2) {
+                    span["status"]["code"] = "STATUS_CODE_ERROR".into();
+                }
+            }
+        }
+    }
+    assert!(named > 0);
+    let response = reqwest::Client::new()
+        .post(server.http_url("/v1/traces"))
+        .header("content-type", "application/json")
+        .body(request.to_string())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 200);
+    let stored = server.store.operation(OK_TRACE).await.expect("read");
+    let request = stored
+        .spans
+        .iter()
+        .find(|s| s.table == SpanTable::Request)
+        .expect("the SERVER span is a request");
+    assert_eq!(request.name, "POST /chat");
+    server.stop().await;
+}

@@ -50,7 +50,7 @@ impl Encoding {
         match self {
             Encoding::Protobuf => Ok(M::decode(body)?),
             Encoding::Json if body.iter().all(u8::is_ascii_whitespace) => Ok(M::default()),
-            Encoding::Json => Ok(serde_json::from_slice(body)?),
+            Encoding::Json => Ok(super::otlp_json::decode(body)?),
         }
     }
 

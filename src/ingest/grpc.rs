@@ -181,8 +181,32 @@ where
                 ingest,
                 _signal: PhantomData,
             };
-            Ok(grpc.unary(export, request).await)
+            let response = grpc.unary(export, request).await;
+            Ok(out_of_range_when_inflated_too_large(response, max_message))
         })
+    }
+}
+
+/// tonic refuses a compressed message that inflates past the limit with RESOURCE_EXHAUSTED,
+/// which OTLP exporters retry forever; it is the same permanent error as an uncompressed
+/// message over the limit, so it gets the same OUT_OF_RANGE.
+fn out_of_range_when_inflated_too_large(
+    response: http::Response<tonic::body::Body>,
+    limit: usize,
+) -> http::Response<tonic::body::Body> {
+    match Status::from_header_map(response.headers()) {
+        Some(status)
+            if status.code() == tonic::Code::ResourceExhausted
+                && status
+                    .message()
+                    .starts_with("Error decompressing: size limit") =>
+        {
+            Status::out_of_range(format!(
+                "decompressed message exceeds the {limit}-byte limit"
+            ))
+            .into_http()
+        }
+        _ => response,
     }
 }
 

@@ -10,6 +10,7 @@ mod cpu_pool;
 pub mod encoding;
 pub mod grpc;
 pub mod http;
+mod otlp_json;
 pub mod quickpulse;
 pub mod track;
 

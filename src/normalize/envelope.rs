@@ -220,10 +220,15 @@ fn dependency_type(raw: &str) -> String {
     }
 }
 
+/// Durations from 1,000 days on are refused: the text form cannot say them, and sums of
+/// numbers near `f64::MAX` overflow to infinity in every aggregate.
+const MAX_DURATION_MS: f64 = 1_000.0 * 86_400_000.0;
+
 fn duration(base: &BaseData<'_>) -> Result<f64, String> {
     match &base.duration {
         Some(Loose::Text(s)) => parse_duration(s).ok_or_else(|| format!("invalid duration {s:?}")),
-        Some(Loose::Number(n)) if n.is_finite() && *n >= 0.0 => Ok(*n),
+        Some(Loose::Number(n)) if n.is_finite() && (0.0..MAX_DURATION_MS).contains(n) => Ok(*n),
+        Some(Loose::Number(n)) => Err(format!("duration {n} ms is out of range (0 to 1000 days)")),
         Some(_) => Err("invalid duration".into()),
         None => Err("missing duration".into()),
     }

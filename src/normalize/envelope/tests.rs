@@ -151,6 +151,30 @@ fn durations_parse_in_every_sdk_format() {
 }
 
 #[test]
+fn absurd_numeric_durations_are_refused_item_by_item() {
+    let request = |duration: Value| {
+        envelope(
+            "RequestData",
+            serde_json::json!({"id": "a1", "name": "GET /", "duration": duration, "responseCode": "200", "success": true}),
+        )
+    };
+    let body = serde_json::json!([
+        request(serde_json::json!(1e308)),
+        request(serde_json::json!(-1.0)),
+        request(serde_json::json!(86_400_000_000.0)),
+        request(serde_json::json!(250.5)),
+    ]);
+    let track = normalize(body.to_string().as_bytes());
+    assert_eq!((track.received, track.accepted), (4, 1));
+    assert!(
+        track.errors[0].message.contains("out of range"),
+        "{}",
+        track.errors[0].message
+    );
+    assert_eq!(track.batch.requests[0].data.duration_ms, 250.5);
+}
+
+#[test]
 fn ndjson_bodies_with_dotnet_durations_and_string_severity_work() {
     let lines = [
         envelope(

@@ -1,0 +1,101 @@
+//! OTLP/JSON as the protobuf JSON mapping allows it: enum fields may be given by name
+//! (`"kind": "SPAN_KIND_SERVER"`) as well as by number, as the OpenTelemetry Collector
+//! accepts. The common, numeric form decodes directly; only a body that fails to is read again
+//! with its enum names turned into numbers.
+
+use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
+use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Decodes an OTLP/JSON message, taking enum names where numbers are expected.
+pub fn decode<M: DeserializeOwned>(body: &[u8]) -> Result<M, serde_json::Error> {
+    let first = match serde_json::from_slice(body) {
+        Ok(message) => return Ok(message),
+        Err(error) => error,
+    };
+    let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
+        return Err(first);
+    };
+    if !number_enum_names(&mut value) {
+        return Err(first);
+    }
+    serde_json::from_value(value).map_err(|_| first)
+}
+
+/// The number of an enum name, for the OTLP fields that are enums.
+fn enum_number(field: &str, name: &str) -> Option<i32> {
+    match field {
+        "kind" => SpanKind::from_str_name(name).map(|v| v as i32),
+        "code" => StatusCode::from_str_name(name).map(|v| v as i32),
+        "severityNumber" | "severity_number" => {
+            SeverityNumber::from_str_name(name).map(|v| v as i32)
+        }
+        "aggregationTemporality" | "aggregation_temporality" => {
+            AggregationTemporality::from_str_name(name).map(|v| v as i32)
+        }
+        _ => None,
+    }
+}
+
+/// Replaces enum names by their numbers everywhere in `value`; whether any was replaced.
+fn number_enum_names(value: &mut Value) -> bool {
+    let mut replaced = false;
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Object(fields) => {
+                for (field, value) in fields.iter_mut() {
+                    if let Value::String(name) = value
+                        && let Some(number) = enum_number(field, name)
+                    {
+                        *value = Value::from(number);
+                        replaced = true;
+                    } else {
+                        pending.push(value);
+                    }
+                }
+            }
+            Value::Array(items) => pending.extend(items.iter_mut()),
+            _ => {}
+        }
+    }
+    replaced
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+    #[test]
+    fn enum_names_decode_like_their_numbers() {
+        let spans = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{
+            "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
+            "name":"GET /","kind":"SPAN_KIND_SERVER","status":{"code":"STATUS_CODE_ERROR"},
+            "startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+        let request: ExportTraceServiceRequest = decode(spans).expect("names accepted");
+        let span = &request.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(span.kind, SpanKind::Server as i32);
+        assert_eq!(
+            span.status.as_ref().map(|s| s.code),
+            Some(StatusCode::Error as i32)
+        );
+        let logs = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{
+            "severityNumber":"SEVERITY_NUMBER_WARN","body":{"stringValue":"kind"}}]}]}]}"#;
+        let request: ExportLogsServiceRequest = decode(logs).expect("names accepted");
+        let record = &request.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!(record.severity_number, SeverityNumber::Warn as i32);
+    }
+
+    #[test]
+    fn unknown_names_and_other_errors_keep_the_first_error() {
+        let unknown =
+            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_SIDEWAYS"}]}]}]}"#;
+        assert!(decode::<ExportTraceServiceRequest>(unknown).is_err());
+        assert!(decode::<ExportTraceServiceRequest>(b"{not json").is_err());
+    }
+}
