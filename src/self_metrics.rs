@@ -25,6 +25,7 @@ pub struct SelfMetrics {
     rows_written: AtomicU64,
     batches_written: AtomicU64,
     write_failures: AtomicU64,
+    dead_letter_batches: AtomicU64,
     flush_buckets: [AtomicU64; FLUSH_BUCKETS.len()],
     flush_count: AtomicU64,
     flush_sum_micros: AtomicU64,
@@ -83,6 +84,15 @@ impl SelfMetrics {
             i64::try_from(batches).unwrap_or(i64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    /// A spooled batch the store refused was set aside in the dead-letter folder.
+    pub fn count_dead_letter(&self) {
+        self.dead_letter_batches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn dead_letter_batches(&self) -> u64 {
+        self.dead_letter_batches.load(Ordering::Relaxed)
     }
 
     /// Acknowledged batches still waiting in the spool for the store.
@@ -178,6 +188,12 @@ impl SelfMetrics {
             "tracehouse_write_failures_total",
             "Failed batch writes (retried or reported).",
             self.write_failures.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "tracehouse_dead_letter_batches_total",
+            "Spooled batches the store refused, set aside in spool/dead-letter.",
+            self.dead_letter_batches.load(Ordering::Relaxed),
         );
         out.push_str("# HELP tracehouse_flush_seconds Time to make one batch durable.\n");
         out.push_str("# TYPE tracehouse_flush_seconds histogram\n");

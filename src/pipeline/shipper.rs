@@ -17,6 +17,9 @@ use crate::self_metrics::SelfMetrics;
 use crate::store::{SpooledWrites, Store, StoreError};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Attempts at a batch the store refuses before it is set aside: the refusal is about the
+/// bytes, but a second opinion costs little.
+const MAX_REFUSED_ATTEMPTS: u32 = 3;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Most bytes of spooled batches shipped together.
 const GROUP_BYTES: u64 = 16 * 1024 * 1024;
@@ -83,7 +86,7 @@ pub(super) async fn run(
 
 enum Shipped {
     Done,
-    /// One of several batches cannot be decoded.
+    /// One of several batches cannot be decoded or is refused: ship them one by one.
     Corrupt,
     Stopped,
 }
@@ -98,6 +101,7 @@ async fn ship(
 ) -> Shipped {
     let mut uncertain = group.iter().any(|b| b.uncertain);
     let mut backoff = FIRST_BACKOFF;
+    let mut refused = 0;
     loop {
         let started = Instant::now();
         let attempt = async {
@@ -130,7 +134,22 @@ async fn ship(
                 }
                 return Shipped::Done;
             }
+            Err(StoreError::Rejected(reason)) if group.len() > 1 => {
+                tracing::warn!(%reason, "the store refused a group of spooled batches; shipping one by one");
+                return Shipped::Corrupt;
+            }
+            Err(StoreError::Rejected(reason)) if refused + 1 >= MAX_REFUSED_ATTEMPTS => {
+                tracing::error!(%reason, batch_id = group[0].batch_id, attempts = refused + 1, "the store refuses a spooled batch; moved to spool/dead-letter");
+                metrics.count_dead_letter();
+                if let Err(error) = spool.dead_letter(&group[0]) {
+                    tracing::error!(%error, "could not set a refused spooled batch aside");
+                }
+                return Shipped::Done;
+            }
             Err(error) => {
+                if matches!(error, StoreError::Rejected(_)) {
+                    refused += 1;
+                }
                 metrics.record_flush(0, started.elapsed(), false);
                 tracing::warn!(%error, batches = group.len(), retry_in_ms = backoff.as_millis() as u64, "shipping spooled batches failed");
                 uncertain = true;

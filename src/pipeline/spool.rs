@@ -15,6 +15,9 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
+/// Where batches the store refused are kept, inside the spool directory.
+pub const DEAD_LETTER_DIR: &str = "dead-letter";
+
 /// Where a spooled batch waits for shipping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpooledBatch {
@@ -220,10 +223,20 @@ impl Spool {
 
     /// Moves a batch that cannot be decoded out of the way, keeping it for inspection.
     pub fn quarantine(&self, batch: &SpooledBatch) -> Result<(), SpoolError> {
+        self.set_aside(batch, "corrupt")
+    }
+
+    /// Moves a batch the store refuses (it can never land as it is) to `dead-letter/`, kept
+    /// for inspection and replay by hand.
+    pub fn dead_letter(&self, batch: &SpooledBatch) -> Result<(), SpoolError> {
+        self.set_aside(batch, DEAD_LETTER_DIR)
+    }
+
+    fn set_aside(&self, batch: &SpooledBatch, folder: &str) -> Result<(), SpoolError> {
         let from = self.path(batch.sequence, batch.batch_id);
-        let corrupt = self.dir.join("corrupt");
-        fs::create_dir_all(&corrupt).map_err(io_error(&corrupt))?;
-        let to = corrupt.join(from.file_name().unwrap_or_default());
+        let aside = self.dir.join(folder);
+        fs::create_dir_all(&aside).map_err(io_error(&aside))?;
+        let to = aside.join(from.file_name().unwrap_or_default());
         fs::rename(&from, &to).map_err(io_error(&to))?;
         let mut state = self.lock();
         if state.batches.remove(&batch.sequence).is_some() {

@@ -11,14 +11,42 @@ use crate::reads::{
     CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
     StatsRow,
 };
-use crate::store::{KeyRecord, MetricQuery, MetricRecord, OperationItems, TimeRange};
+use crate::store::{
+    KeyRecord, MetricQuery, MetricRecord, OperationItems, SpooledWrites, TimeRange,
+};
 
-/// A store that records batches, fails on a script, and can be held shut.
+/// A store that records batches, fails on a script, and can be held shut; `spooled`, it
+/// takes encoded batches (their trace messages) and refuses those saying "poison".
 #[derive(Default)]
 struct FakeStore {
     written: Mutex<Vec<usize>>,
     failures: Mutex<VecDeque<StoreError>>,
     gate: Option<Arc<Notify>>,
+    spooled: bool,
+}
+
+#[async_trait]
+impl SpooledWrites for FakeStore {
+    fn encode(&self, batch: &Batch, _: u64) -> Result<Vec<u8>, StoreError> {
+        let messages: Vec<&str> = batch
+            .traces
+            .iter()
+            .map(|t| t.data.message.as_str())
+            .collect();
+        Ok(messages.join("\n").into_bytes())
+    }
+
+    async fn write_encoded(&self, payloads: &[bytes::Bytes], _: bool) -> Result<(), StoreError> {
+        if payloads
+            .iter()
+            .any(|p| p.windows(6).any(|w| w == b"poison"))
+        {
+            return Err(StoreError::Rejected("poison".into()));
+        }
+        let mut written = self.written.lock().expect("lock");
+        written.extend(payloads.iter().map(|p| p.split(|&b| b == b'\n').count()));
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -66,15 +94,22 @@ impl Store for FakeStore {
     async fn enforce_retention(&self, _: i64) -> Result<u64, StoreError> {
         Ok(0)
     }
+    fn spooled(&self) -> Option<&dyn SpooledWrites> {
+        self.spooled.then_some(self as &dyn SpooledWrites)
+    }
 }
 
 fn rows(n: usize) -> Batch {
+    rows_saying("x", n)
+}
+
+fn rows_saying(message: &str, n: usize) -> Batch {
     Batch {
         traces: (0..n)
             .map(|_| Item {
                 common: Default::default(),
                 data: Trace {
-                    message: "x".into(),
+                    message: message.into(),
                     severity_level: 1,
                 },
             })
@@ -243,4 +278,55 @@ async fn shutdown_flushes_what_is_queued_and_refuses_more() {
     assert_eq!(*store.written.lock().expect("lock"), vec![3]);
     let refused = handle.submit(rows(1)).await.expect_err("closed");
     assert!(matches!(refused, PipelineError::ShuttingDown));
+}
+
+/// A spooled batch the store refuses (bad data, not a bad moment) is set aside after a few
+/// attempts, counted, and the batches after it ship: one poison batch cannot fill the spool.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_the_store_refuses_goes_to_dead_letter_and_the_rest_ship() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(FakeStore {
+        spooled: true,
+        ..FakeStore::default()
+    });
+    let mut config = config();
+    config.spool = Some(SpoolConfig {
+        dir: dir.path().join("spool"),
+        max_bytes: 10_000_000,
+    });
+    let metrics = Arc::new(SelfMetrics::default());
+    let pipeline = Pipeline::start(
+        Arc::clone(&store) as Arc<dyn Store>,
+        config,
+        Arc::clone(&metrics),
+    )
+    .expect("starts");
+    let handle = pipeline.handle();
+    for (message, n) in [("a", 3), ("poison", 2), ("b", 4)] {
+        handle
+            .submit(rows_saying(message, n))
+            .await
+            .expect("spooled");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while metrics.dead_letter_batches() < 1 || metrics.spool_batches() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the poison batch was never set aside"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(metrics.dead_letter_batches(), 1);
+    let written: usize = store.written.lock().expect("lock").iter().sum();
+    assert_eq!(written, 7, "every other row shipped");
+    let aside = std::fs::read_dir(dir.path().join("spool").join(spool::DEAD_LETTER_DIR))
+        .expect("dead-letter folder")
+        .count();
+    assert_eq!(aside, 1);
+    assert!(
+        metrics
+            .render()
+            .contains("tracehouse_dead_letter_batches_total 1")
+    );
+    assert!(pipeline.shutdown(Duration::from_secs(5)).await);
 }

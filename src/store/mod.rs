@@ -36,6 +36,10 @@ pub enum StoreError {
     /// Stored bytes that cannot be read back (a damaged spool file).
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// The store refuses the data itself (it cannot be parsed or does not fit the schema):
+    /// sending the same bytes again can never succeed.
+    #[error("the store refused the data: {0}")]
+    Rejected(String),
     /// A read ran into one of its [`QueryLimits`].
     #[error("{0}")]
     LimitExceeded(LimitExceeded),
@@ -49,7 +53,10 @@ impl StoreError {
             StoreError::Unavailable(_) => "the store is unavailable; retry later".into(),
             StoreError::InvalidQuery(message) => format!("invalid query: {message}"),
             StoreError::LimitExceeded(limit) => limit.to_string(),
-            StoreError::Schema(_) | StoreError::Internal(_) | StoreError::Corrupt(_) => {
+            StoreError::Schema(_)
+            | StoreError::Internal(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Rejected(_) => {
                 "internal error reading the store; the server log has the details".into()
             }
         }
@@ -61,9 +68,10 @@ impl HasErrorKind for StoreError {
         match self {
             StoreError::Unavailable(_) | StoreError::LimitExceeded(_) => ErrorKind::Unavailable,
             StoreError::InvalidQuery(_) => ErrorKind::InvalidArgument,
-            StoreError::Schema(_) | StoreError::Internal(_) | StoreError::Corrupt(_) => {
-                ErrorKind::Internal
-            }
+            StoreError::Schema(_)
+            | StoreError::Internal(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Rejected(_) => ErrorKind::Internal,
         }
     }
 }

@@ -98,6 +98,9 @@ const TRANSIENT_CODES: [u32; 9] = [3, 159, 164, 202, 209, 210, 241, 242, 252];
 const TIME_LIMIT_CODES: [u32; 2] = [159, 160];
 /// `MEMORY_LIMIT_EXCEEDED`.
 const MEMORY_LIMIT_CODE: u32 = 241;
+/// Errors about the inserted data itself (parsing, types, sizes): the same bytes can never
+/// land, so the shipper sets such a batch aside instead of retrying it forever.
+const DATA_REJECTED_CODES: [u32; 13] = [6, 26, 27, 33, 38, 41, 53, 69, 70, 72, 117, 131, 321];
 
 /// The `Code: N` a server error starts with.
 fn server_code(error: &clickhouse::error::Error) -> Option<u32> {
@@ -119,6 +122,9 @@ pub(crate) fn ch_error(error: clickhouse::error::Error) -> StoreError {
             match server_code(&error) {
                 Some(code) if TRANSIENT_CODES.contains(&code) => {
                     StoreError::Unavailable(message.clone())
+                }
+                Some(code) if DATA_REJECTED_CODES.contains(&code) => {
+                    StoreError::Rejected(message.clone())
                 }
                 Some(_) => StoreError::Internal(message.clone()),
                 // No server code: a proxy or a dropped connection answered.
