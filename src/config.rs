@@ -133,6 +133,10 @@ pub struct ServeArgs {
     /// many bodies' worth of bytes.
     #[arg(long, env = "TRACEHOUSE_MAX_CONCURRENT_REQUESTS", default_value_t = 16)]
     pub max_concurrent_requests: usize,
+    /// Most bytes one request's rows may take once stored (resource attributes count on every
+    /// row); larger requests get 413 before anything is written.
+    #[arg(long, env = "TRACEHOUSE_MAX_REQUEST_STORED_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub max_request_stored_bytes: usize,
     /// How long a request body may take to start arriving; after it, bodies must keep up
     /// 64 KiB/s or are cut off with 408 / DEADLINE_EXCEEDED.
     #[arg(long, env = "TRACEHOUSE_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -256,6 +260,7 @@ impl ServeArgs {
                 max_body_bytes: self.max_body_bytes,
                 max_concurrent_requests: self.max_concurrent_requests,
                 body_timeout: self.body_timeout,
+                max_request_stored_bytes: self.max_request_stored_bytes,
             },
             pipeline: PipelineConfig {
                 max_queue_bytes: self.max_queue_bytes,

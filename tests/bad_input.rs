@@ -314,3 +314,65 @@ async fn a_span_ending_before_it_starts_is_rejected_alone() {
     );
     server.stop().await;
 }
+
+/// Resource attributes are stored with every row: 64 of 16,000 bytes shared by 2,000 tiny spans
+/// (a 1 MB request) would store 2 GB. It is refused with 413 before anything is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_request_whose_rows_would_store_gigabytes_is_refused() {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    let server = TestServer::start().await;
+    let now = tracehouse::clock::now_ns() as u64;
+    let attributes = (0..64)
+        .map(|i| KeyValue {
+            key: format!("big.{i}"),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue("x".repeat(16_000))),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let spans = (0..2_000u64)
+        .map(|i| Span {
+            trace_id: [7u8; 16].to_vec(),
+            span_id: (i + 1).to_be_bytes().to_vec(),
+            name: "tiny".into(),
+            kind: 3,
+            start_time_unix_nano: now - 2_000_000,
+            end_time_unix_nano: now - 1_000_000,
+            ..Default::default()
+        })
+        .collect();
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes,
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let body = request.encode_to_vec();
+    assert!(body.len() < 2 * 1024 * 1024, "{}", body.len());
+    let response = post(&server, "application/x-protobuf", body).await;
+    assert_eq!(response.status(), 413);
+    let status = RpcStatus::decode(response.bytes().await.expect("body")).expect("status");
+    assert!(
+        status.message.contains("--max-request-stored-bytes"),
+        "{}",
+        status.message
+    );
+    let stored = server
+        .store
+        .operation(&hex::encode([7u8; 16]))
+        .await
+        .expect("read");
+    assert!(stored.is_empty(), "nothing of it was written");
+    assert_still_serving(&server).await;
+    server.stop().await;
+}

@@ -30,6 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::now_ns;
 use crate::error::{ErrorKind, HasErrorKind};
+use crate::model::Batch;
 use crate::normalize::{self, Context, Limits, Normalized, envelope};
 use crate::pipeline::{PipelineError, PipelineHandle};
 use crate::self_metrics::{Outcome, SelfMetrics};
@@ -56,6 +57,10 @@ pub struct IngestConfig {
     pub max_concurrent_requests: usize,
     /// How long a body may take to start arriving; after it, a body must keep up 64 KiB/s.
     pub body_timeout: std::time::Duration,
+    /// Most bytes one request's rows may take once stored; more is refused with 413 before
+    /// anything is written (resource attributes are stored on every row, so a small request
+    /// can ask for gigabytes).
+    pub max_request_stored_bytes: usize,
 }
 
 impl Default for IngestConfig {
@@ -65,6 +70,7 @@ impl Default for IngestConfig {
             max_body_bytes: 8 * 1024 * 1024,
             max_concurrent_requests: 16,
             body_timeout: std::time::Duration::from_secs(10),
+            max_request_stored_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -75,6 +81,10 @@ pub enum IngestError {
     BodyTooLarge { size: u64, limit: usize },
     #[error("decompressed request body exceeds the {limit}-byte limit")]
     DecompressedTooLarge { limit: usize },
+    #[error(
+        "the request's rows would take {bytes} bytes once stored, over the {limit}-byte limit (--max-request-stored-bytes); resource attributes are stored with every row"
+    )]
+    StoredTooLarge { bytes: usize, limit: usize },
     #[error("unsupported content type {0:?}; send application/x-protobuf or application/json")]
     UnsupportedContentType(String),
     #[error("unsupported content encoding {0:?}; send gzip, deflate, zstd or identity")]
@@ -106,9 +116,9 @@ pub enum IngestError {
 impl HasErrorKind for IngestError {
     fn kind(&self) -> ErrorKind {
         match self {
-            IngestError::BodyTooLarge { .. } | IngestError::DecompressedTooLarge { .. } => {
-                ErrorKind::PayloadTooLarge
-            }
+            IngestError::BodyTooLarge { .. }
+            | IngestError::DecompressedTooLarge { .. }
+            | IngestError::StoredTooLarge { .. } => ErrorKind::PayloadTooLarge,
             IngestError::UnsupportedContentType(_) | IngestError::UnsupportedContentEncoding(_) => {
                 ErrorKind::UnsupportedMediaType
             }
@@ -352,6 +362,7 @@ impl IngestService {
             )));
         }
         let batch = std::mem::take(&mut track.batch);
+        self.check_stored_size(&batch)?;
         self.pipeline.submit(batch).await?;
         let metrics = &self.metrics;
         metrics.count_items(
@@ -376,6 +387,16 @@ impl IngestService {
             track.errors.len() as u64,
         );
         Ok(track)
+    }
+
+    /// Refuses a request whose rows would take more than the limit once stored.
+    fn check_stored_size(&self, batch: &Batch) -> Result<(), IngestError> {
+        let bytes = batch.approx_bytes();
+        let limit = self.config.max_request_stored_bytes;
+        if bytes > limit {
+            return Err(IngestError::StoredTooLarge { bytes, limit });
+        }
+        Ok(())
     }
 
     async fn normalize_track(&self, body: Bytes) -> Result<envelope::Track, IngestError> {
@@ -428,6 +449,7 @@ impl IngestService {
                 .await
                 .map_err(|e| IngestError::Internal(e.to_string()))??
         };
+        self.check_stored_size(&normalized.batch)?;
         self.pipeline.submit(normalized.batch).await?;
         Ok(ExportOutcome {
             accepted: normalized.accepted,

@@ -102,11 +102,25 @@ impl Serialize for Common {
     }
 }
 
+impl Resource {
+    /// Rough bytes the resource adds to every row it is stored with.
+    pub fn approx_bytes(&self) -> usize {
+        self.cloud_role_name.len()
+            + self.cloud_role_instance.len()
+            + self.sdk_version.len()
+            + self.application_version.len()
+            + self.dimensions.approx_bytes()
+    }
+}
+
 impl Common {
-    /// Rough heap footprint, used to bound the ingest queue in bytes.
+    /// Rough bytes the row takes once stored, its resource's attributes included (they are
+    /// stored on every row, though shared in memory): what the queue, batches and the
+    /// per-request limit count.
     pub fn approx_bytes(&self) -> usize {
         const FIXED: usize = 160;
         FIXED
+            + self.resource.approx_bytes()
             + self.item_id.len()
             + self.operation_id.len()
             + self.operation_parent_id.len()
