@@ -289,3 +289,28 @@ pub fn decode_cursor(cursor: &str) -> Result<(String, String), ApiError> {
     let (key, id) = text.split_once(':').ok_or_else(bad)?;
     Ok((key.to_owned(), id.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::analysis::PERFORMANCE_PARAMS;
+    use crate::api::insights::MAP_PARAMS;
+
+    proptest::proptest! {
+        /// Query strings a fuzzer would send: every parse either fails with a 400 naming a
+        /// parameter or gives values every accessor can read without panicking.
+        #[test]
+        fn arbitrary_query_strings_never_panic(raw in "[a-z_.=&%0-9A-Z:+-]{0,80}") {
+            for specs in [PERFORMANCE_PARAMS, MAP_PARAMS] {
+                if let Ok(params) = Params::parse(Some(&raw), specs, 1_795_362_940_000_000_000) {
+                    let _ = params.range();
+                    let _ = params.selection(Source::Requests);
+                    let _ = params.group_by(Source::Dependencies, &[]);
+                    let _ = params.limit(100, 1_000);
+                    let _ = params.interval_s(TimeRange { from_ns: 0, to_ns: 3_600_000_000_000 });
+                    let _ = params.millis("min_ms");
+                }
+            }
+        }
+    }
+}

@@ -91,6 +91,20 @@ mod tests {
         assert_eq!(record.severity_number, SeverityNumber::Warn as i32);
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes, and JSON with enum-ish strings in arbitrary places, never panic.
+        #[test]
+        fn arbitrary_bodies_never_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            name in "(SPAN_KIND|STATUS_CODE|SEVERITY_NUMBER|AGGREGATION_TEMPORALITY)_[A-Z0-9]{0,12}",
+        ) {
+            let _ = decode::<ExportTraceServiceRequest>(&bytes);
+            let body = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"kind":"{name}","status":{{"code":"{name}"}}}}]}}]}}]}}"#);
+            let _ = decode::<ExportTraceServiceRequest>(body.as_bytes());
+            let _ = decode::<ExportLogsServiceRequest>(body.as_bytes());
+        }
+    }
+
     #[test]
     fn unknown_names_and_other_errors_keep_the_first_error() {
         let unknown =

@@ -334,3 +334,51 @@ fn genai_properties_on_dependencies_fill_the_genai_columns() {
         ("gpt-4o", 15, 12)
     );
 }
+
+proptest::proptest! {
+    /// Bodies a fuzzer would send: arbitrary bytes, and envelope-shaped JSON with arbitrary
+    /// values where fields are expected. Nothing panics, and every item received is either
+    /// accepted or answered with an error of its own.
+    #[test]
+    fn arbitrary_bodies_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+        let limits = Limits::default();
+        if let Ok(track) = envelopes(&bytes, &context(&limits), &|_| Some(Arc::from("app"))) {
+            proptest::prop_assert_eq!(track.accepted + track.errors.len(), track.received);
+        }
+    }
+
+    #[test]
+    fn envelopes_with_arbitrary_fields_never_panic(
+        base_type in proptest::sample::select(vec!["RequestData", "RemoteDependencyData", "ExceptionData", "MessageData", "EventData", "MetricData", "PageViewData", "AvailabilityData", "Nonsense"]),
+        values in proptest::collection::vec(arbitrary_json(), 8),
+    ) {
+        let mut data = serde_json::Map::new();
+        for (field, value) in ["name", "id", "duration", "responseCode", "success", "properties", "exceptions", "metrics"].iter().zip(values) {
+            data.insert((*field).to_owned(), value);
+        }
+        let body = serde_json::json!([envelope(base_type, Value::Object(data))]).to_string();
+        let track = normalize(body.as_bytes());
+        proptest::prop_assert_eq!(track.received, 1);
+        proptest::prop_assert_eq!(track.accepted + track.errors.len(), 1);
+    }
+}
+
+/// Small JSON values of every kind, nested a little.
+fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        ".{0,12}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            proptest::collection::hash_map("[a-z]{1,6}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
