@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api;
 use crate::config::ServeConfig;
+use crate::http_server;
 use crate::ingest::auth::{Authenticator, KEY_REFRESH_INTERVAL};
 use crate::ingest::quickpulse::{self, LiveMetrics};
 use crate::ingest::{CpuPool, IngestService, grpc, http, track};
@@ -135,11 +136,12 @@ pub async fn start_with_store(
     let http_router = http::router(http_ingest.clone())
         .merge(track::router(http_ingest.clone()))
         .merge(quickpulse::router(http_ingest, Arc::clone(&live)));
-    servers.push(serve_http(
+    servers.push(http_server::spawn(
         listeners.http,
         http_router,
         shutdown.clone(),
         "ingest HTTP",
+        config.idle_timeout,
     ));
 
     let api_router = api::router(
@@ -151,11 +153,12 @@ pub async fn start_with_store(
         &config.cors_origins,
     )
     .map_err(anyhow::Error::msg)?;
-    servers.push(serve_http(
+    servers.push(http_server::spawn(
         listeners.api,
         api_router,
         shutdown.clone(),
         "query API",
+        config.idle_timeout,
     ));
 
     if config.retention_days > 0 {
@@ -174,20 +177,6 @@ pub async fn start_with_store(
         servers,
         pipeline,
         config,
-    })
-}
-
-fn serve_http(
-    listener: TcpListener,
-    router: axum::Router,
-    shutdown: CancellationToken,
-    name: &'static str,
-) -> JoinHandle<anyhow::Result<()>> {
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .with_context(|| format!("{name} server"))
     })
 }
 

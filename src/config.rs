@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// row); larger requests get 413 before anything is written.
     #[arg(long, env = "TRACEHOUSE_MAX_REQUEST_STORED_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
     pub max_request_stored_bytes: usize,
+    /// How long an HTTP connection may take to send its request headers, or stay idle between
+    /// keep-alive requests, before it is closed.
+    #[arg(long, env = "TRACEHOUSE_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
     /// How long a request body may take to start arriving; after it, bodies must keep up
     /// 64 KiB/s or are cut off with 408 / DEADLINE_EXCEEDED.
     #[arg(long, env = "TRACEHOUSE_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -206,6 +210,8 @@ pub struct ServeConfig {
     pub live_metrics: bool,
     /// Refuse ingest with a missing, unknown or revoked instrumentation key.
     pub require_keys: bool,
+    /// HTTP request headers must arrive, and idle keep-alive connections be reused, within it.
+    pub idle_timeout: Duration,
     /// Guards on every read of the embedded store (ClickHouse's are in its config).
     pub query_limits: QueryLimits,
 }
@@ -223,6 +229,7 @@ impl ServeConfig {
             cors_origins: Vec::new(),
             live_metrics: false,
             require_keys: false,
+            idle_timeout: Duration::from_secs(30),
             query_limits: QueryLimits::default(),
         }
     }
@@ -277,6 +284,7 @@ impl ServeArgs {
             cors_origins: self.cors_origins.clone(),
             live_metrics: self.live_metrics,
             require_keys: self.require_keys,
+            idle_timeout: self.idle_timeout,
             query_limits: self.store.query_limits(),
         })
     }

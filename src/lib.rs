@@ -6,6 +6,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod http_server;
 pub mod ingest;
 pub mod keys;
 pub mod model;

@@ -157,3 +157,39 @@ async fn a_spent_body_budget_refuses_with_429_and_connection_close() {
     assert_eq!(response.status(), 200);
     server.stop().await;
 }
+
+/// Half-sent headers and idle keep-alive connections are closed after the idle timeout, on
+/// the ingest and the API ports, so they cannot pile up.
+#[tokio::test(flavor = "multi_thread")]
+async fn half_sent_headers_and_idle_connections_are_closed() {
+    let server = TestServer::start_with(|c| c.idle_timeout = Duration::from_secs(1), None).await;
+    let mut open = Vec::new();
+    for port in [server.http, server.api] {
+        for _ in 0..16 {
+            let mut stream = TcpStream::connect(port).await.expect("connect");
+            stream
+                .write_all(b"POST /v1/traces HTTP/1.1\r\nhost: tracehouse\r\n")
+                .await
+                .expect("half the headers");
+            open.push(stream);
+        }
+        let mut idle = TcpStream::connect(port).await.expect("connect");
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: tracehouse\r\n\r\n")
+            .await
+            .expect("a whole request");
+        let mut answer = [0u8; 64];
+        let read = idle.read(&mut answer).await.expect("answered");
+        assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
+        open.push(idle);
+    }
+    for mut stream in open {
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the connection was closed by the server");
+    }
+    let client = reqwest::Client::new();
+    let response = post_traces(&client, &server, traces_protobuf()).await;
+    assert_eq!(response.status(), 200);
+    server.stop().await;
+}
