@@ -124,7 +124,9 @@ pub struct ServeArgs {
     #[arg(long, env = "TRACEHOUSE_HTTP_LISTEN", default_value = "0.0.0.0:4318")]
     pub http_listen: SocketAddr,
     /// Query API listen address.
-    #[arg(long, env = "TRACEHOUSE_API_LISTEN", default_value = "0.0.0.0:8080")]
+    /// Loopback by default: the query API has no authentication yet, and what it serves
+    /// (prompts, completions, every attribute) must not be open to the network by accident.
+    #[arg(long, env = "TRACEHOUSE_API_LISTEN", default_value = "127.0.0.1:8080")]
     pub api_listen: SocketAddr,
     /// Largest request body, on the wire and decompressed (e.g. `8MiB`).
     #[arg(long, env = "TRACEHOUSE_MAX_BODY_BYTES", default_value = "8MiB", value_parser = parse_bytes)]

@@ -31,6 +31,12 @@ async fn main() -> anyhow::Result<()> {
                 data_dir = %config.data_dir.display(),
                 "listening"
             );
+            if !args.api_listen.ip().is_loopback() {
+                tracing::warn!(
+                    api = %args.api_listen,
+                    "the query API has no authentication yet: anyone who reaches this address can read all telemetry; put it behind an authenticating proxy or bind it to 127.0.0.1"
+                );
+            }
             let running = app::start(config, listeners).await?;
             shutdown_signal().await;
             tracing::info!("shutting down");
