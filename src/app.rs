@@ -20,6 +20,7 @@ use crate::self_metrics::SelfMetrics;
 use crate::store::clickhouse::{ClickHouseConfig, ClickHouseStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{QueryLimits, Store};
+use crate::tls::Tls;
 
 /// How often retention runs.
 const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -117,18 +118,34 @@ pub async fn start_with_store(
     let shutdown = CancellationToken::new();
     let mut servers = Vec::new();
     servers.push(tokio::spawn(refresh_keys(authenticator, shutdown.clone())));
+    let tls = match &config.tls {
+        Some(files) => {
+            let tls = Tls::load(files.clone()).context("loading the TLS certificate")?;
+            servers.push(tls.watch(shutdown.clone()));
+            Some(tls)
+        }
+        None => None,
+    };
 
     let grpc_routes = grpc::routes(Arc::clone(&ingest));
     let grpc_shutdown = shutdown.clone();
+    let grpc_tls = tls.as_ref().map(|tls| tls.grpc.clone());
+    let idle_timeout = config.idle_timeout;
     servers.push(tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_routes(grpc_routes)
-            .serve_with_incoming_shutdown(
-                TcpListenerStream::new(listeners.grpc),
-                grpc_shutdown.cancelled_owned(),
-            )
-            .await
-            .context("gRPC server")
+        let server = tonic::transport::Server::builder().add_routes(grpc_routes);
+        let stopped = grpc_shutdown.clone().cancelled_owned();
+        match grpc_tls {
+            None => {
+                server
+                    .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), stopped)
+                    .await
+            }
+            Some(acceptor) => {
+                let incoming = tls_incoming(listeners.grpc, acceptor, idle_timeout, grpc_shutdown);
+                server.serve_with_incoming_shutdown(incoming, stopped).await
+            }
+        }
+        .context("gRPC server")
     }));
 
     let live = Arc::new(LiveMetrics::new(config.live_metrics));
@@ -142,6 +159,7 @@ pub async fn start_with_store(
         shutdown.clone(),
         "ingest HTTP",
         config.idle_timeout,
+        tls.as_ref().map(|tls| tls.http.clone()),
     ));
 
     let api_router = api::router(
@@ -159,6 +177,7 @@ pub async fn start_with_store(
         shutdown.clone(),
         "query API",
         config.idle_timeout,
+        tls.as_ref().map(|tls| tls.http.clone()),
     ));
 
     if config.retention_days > 0 {
@@ -177,6 +196,46 @@ pub async fn start_with_store(
         servers,
         pipeline,
         config,
+    })
+}
+
+/// TLS connections for the gRPC server: accepted here, each handshake on a task of its own so a
+/// slow client holds up no other, handed over as they complete.
+fn tls_incoming(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    handshake_timeout: std::time::Duration,
+    shutdown: CancellationToken,
+) -> impl futures_util::Stream<
+    Item = Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, std::io::Error>,
+> {
+    let (ready, streams) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = shutdown.cancelled() => return,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, server = "gRPC", "accepting a connection failed");
+                    tokio::time::sleep(http_server::ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            let (acceptor, ready) = (acceptor.clone(), ready.clone());
+            tokio::spawn(async move {
+                if let Some(stream) =
+                    http_server::handshake(&acceptor, stream, handshake_timeout, "gRPC").await
+                {
+                    let _ = ready.send(Ok(stream)).await;
+                }
+            });
+        }
+    });
+    futures_util::stream::unfold(streams, |mut streams| async move {
+        streams.recv().await.map(|stream| (stream, streams))
     })
 }
 

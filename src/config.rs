@@ -12,6 +12,7 @@ use crate::normalize::Limits;
 use crate::pipeline::{PipelineConfig, SpoolConfig};
 use crate::store::QueryLimits;
 use crate::store::clickhouse::{ClickHouseConfig, Compression};
+use crate::tls::TlsFiles;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -139,6 +140,13 @@ pub struct ServeArgs {
     /// row); larger requests get 413 before anything is written.
     #[arg(long, env = "TRACEHOUSE_MAX_REQUEST_STORED_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
     pub max_request_stored_bytes: usize,
+    /// PEM certificate chain: serve OTLP gRPC, OTLP/HTTP and track, and the query API over TLS.
+    /// Re-read when the file changes.
+    #[arg(long, env = "TRACEHOUSE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "TRACEHOUSE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// How long an HTTP connection may take to send its request headers, or stay idle between
     /// keep-alive requests, before it is closed.
     #[arg(long, env = "TRACEHOUSE_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
@@ -214,6 +222,8 @@ pub struct ServeConfig {
     pub require_keys: bool,
     /// HTTP request headers must arrive, and idle keep-alive connections be reused, within it.
     pub idle_timeout: Duration,
+    /// Serve every listener over TLS with this certificate and key.
+    pub tls: Option<TlsFiles>,
     /// Guards on every read of the embedded store (ClickHouse's are in its config).
     pub query_limits: QueryLimits,
 }
@@ -232,6 +242,7 @@ impl ServeConfig {
             live_metrics: false,
             require_keys: false,
             idle_timeout: Duration::from_secs(30),
+            tls: None,
             query_limits: QueryLimits::default(),
         }
     }
@@ -287,6 +298,13 @@ impl ServeArgs {
             live_metrics: self.live_metrics,
             require_keys: self.require_keys,
             idle_timeout: self.idle_timeout,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
             query_limits: self.store.query_limits(),
         })
     }

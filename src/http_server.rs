@@ -1,20 +1,23 @@
 //! Serving a router on an HTTP listener with the timeouts `axum::serve` does not set: request
-//! headers must arrive within the idle timeout, and a keep-alive connection that sends nothing
-//! for that long is closed, so half-open and idle connections cannot pile up. (Bodies are
-//! paced by the ingest admission.) Shutdown stops accepting and lets connections finish.
+//! headers (and a TLS handshake) must arrive within the idle timeout, and a keep-alive
+//! connection that sends nothing for that long is closed, so half-open and idle connections
+//! cannot pile up. (Bodies are paced by the ingest admission.) With TLS, each connection is
+//! a TLS stream first. Shutdown stops accepting and lets connections finish.
 
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// Pause after a failed accept (out of file descriptors), so the loop does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 pub fn spawn(
     listener: TcpListener,
@@ -22,6 +25,7 @@ pub fn spawn(
     shutdown: CancellationToken,
     name: &'static str,
     idle_timeout: Duration,
+    tls: Option<TlsAcceptor>,
 ) -> JoinHandle<anyhow::Result<()>> {
     tokio::spawn(async move {
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -48,14 +52,22 @@ pub fn spawn(
                     continue;
                 }
             };
-            let service = TowerToHyperService::new(router.clone());
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
+            let connection = Connection {
+                builder: builder.clone(),
+                watcher: graceful.watcher(),
+                service: TowerToHyperService::new(router.clone()),
+                name,
+            };
+            let tls = tls.clone();
             tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!(%error, server = name, "connection ended with an error");
+                match tls {
+                    None => connection.serve(stream).await,
+                    Some(acceptor) => {
+                        if let Some(stream) = handshake(&acceptor, stream, idle_timeout, name).await
+                        {
+                            connection.serve(stream).await;
+                        }
+                    }
                 }
             });
         }
@@ -63,4 +75,46 @@ pub fn spawn(
         graceful.shutdown().await;
         Ok(())
     })
+}
+
+/// The TLS handshake of one connection, within `timeout`; `None` (logged) when it fails.
+pub async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    timeout: Duration,
+    name: &'static str,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, server = name, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(server = name, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// What serving one accepted connection needs.
+struct Connection {
+    builder: auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    service: TowerToHyperService<axum::Router>,
+    name: &'static str,
+}
+
+impl Connection {
+    async fn serve<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let connection = self
+            .builder
+            .serve_connection(TokioIo::new(io), self.service);
+        if let Err(error) = self.watcher.watch(connection).await {
+            tracing::debug!(%error, server = self.name, "connection ended with an error");
+        }
+    }
 }

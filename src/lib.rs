@@ -17,4 +17,5 @@ pub mod reads;
 pub mod self_metrics;
 pub mod store;
 pub mod time;
+pub mod tls;
 pub mod workload;
