@@ -274,12 +274,7 @@ async fn live_metrics_checks_keys_like_every_ingest_path() {
     }
     let after_revocation = post(Some(key.clone()), "EVIL-3").await.expect("post");
     assert_eq!(after_revocation.status(), 401);
-    let live: Value = reqwest::get(server.api_url("/api/v1/live"))
-        .await
-        .expect("live")
-        .json()
-        .await
-        .expect("json");
+    let live = common::scenario::ok(&server, "/api/v1/live").await;
     let instances: Vec<(&str, &str)> = live["instances"]
         .as_array()
         .expect("instances")
