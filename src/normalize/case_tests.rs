@@ -573,3 +573,61 @@ proptest! {
         prop_assert_eq!(out.accepted + out.rejected, 1);
     }
 }
+
+/// Replaces the bytes of `marker` in an encoded request by bytes that are not UTF-8.
+fn break_utf8(mut encoded: Vec<u8>, marker: &str) -> Vec<u8> {
+    let at = encoded
+        .windows(marker.len())
+        .position(|w| w == marker.as_bytes())
+        .expect("marker encoded");
+    encoded[at] = 0xff;
+    encoded[at + 1] = 0xfe;
+    encoded
+}
+
+#[test]
+fn a_resource_that_is_not_utf8_refuses_only_its_own_items() {
+    let limits = Limits::default();
+    let mut request = trace_request(vec![span(SpanKind::Server, vec![])]);
+    let mut bad = request.resource_spans[0].clone();
+    bad.resource = Some(resource(vec![kv("service.name", "BADUTF8-marker")]));
+    bad.scope_spans[0]
+        .spans
+        .push(span(SpanKind::Client, vec![]));
+    request.resource_spans.push(bad);
+    let body = break_utf8(prost::Message::encode_to_vec(&request), "BADUTF8-marker");
+    let out = super::traces(&body, &context(&limits)).expect("the request frames");
+    assert_eq!((out.accepted, out.rejected), (1, 2));
+    assert!(matches!(
+        out.first_rejection,
+        Some(Rejection::MalformedResource(_))
+    ));
+    assert_eq!(out.batch.requests.len(), 1);
+
+    let logs = ExportLogsServiceRequest {
+        resource_logs: vec![
+            ResourceLogs {
+                resource: Some(resource(vec![kv("service.name", "BADUTF8-marker")])),
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord::default()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            ResourceLogs {
+                resource: Some(resource(vec![kv("service.name", "svc")])),
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord {
+                        time_unix_nano: NOW_NS - 1_000,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        ],
+    };
+    let body = break_utf8(prost::Message::encode_to_vec(&logs), "BADUTF8-marker");
+    let out = super::logs(&body, &context(&limits)).expect("the request frames");
+    assert_eq!((out.accepted, out.rejected), (1, 1));
+}

@@ -17,7 +17,7 @@ use crate::model::{Batch, Common, CustomEvent, Item, Resource, Trace, item_count
 pub fn logs(body: &[u8], ctx: &Context<'_>) -> Result<Normalized, WireError> {
     let mut out = Normalized::default();
     for group in wire::resource_groups(body)? {
-        let resource = resource::from_wire(group.resource, ctx.limits)?;
+        let resource = resource::from_wire(group.resource, ctx.limits);
         for scope in group.scopes {
             let scope = wire::scope_group(scope)?;
             let logger = scope
@@ -26,9 +26,14 @@ pub fn logs(body: &[u8], ctx: &Context<'_>) -> Result<Normalized, WireError> {
                 .transpose()?
                 .unwrap_or_default();
             for record in scope.items {
-                let result = LogRecordRef::parse(record)
-                    .map_err(Rejection::Malformed)
-                    .and_then(|record| record_row(record, logger, &resource, ctx, &mut out.batch));
+                let result = match &resource {
+                    Ok(resource) => LogRecordRef::parse(record)
+                        .map_err(Rejection::Malformed)
+                        .and_then(|record| {
+                            record_row(record, logger, resource, ctx, &mut out.batch)
+                        }),
+                    Err(error) => Err(Rejection::MalformedResource(error.clone())),
+                };
                 match result {
                     Ok(()) => out.accepted += 1,
                     Err(rejection) => out.reject(rejection),

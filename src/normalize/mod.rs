@@ -96,6 +96,10 @@ pub enum Rejection {
     InvalidEnvelope(String),
     #[error(transparent)]
     Malformed(#[from] wire::WireError),
+    /// The item's resource cannot be read (e.g. an attribute that is not UTF-8): the items of
+    /// that resource are refused, those of the request's other resources are not.
+    #[error("its resource is malformed: {0}")]
+    MalformedResource(wire::WireError),
 }
 
 /// The rows made from one request, and how many input items were accepted or rejected.

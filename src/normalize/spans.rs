@@ -37,7 +37,7 @@ pub fn traces(body: &[u8], ctx: &Context<'_>) -> Result<Normalized, WireError> {
     let mut groups = Vec::new();
     let mut span_count = 0;
     for group in wire::resource_groups(body)? {
-        let resource = resource::from_wire(group.resource, ctx.limits)?;
+        let resource = resource::from_wire(group.resource, ctx.limits);
         let scopes = group
             .scopes
             .into_iter()
@@ -53,10 +53,13 @@ pub fn traces(body: &[u8], ctx: &Context<'_>) -> Result<Normalized, WireError> {
     for (resource, scopes) in groups {
         for scope in scopes {
             for span in scope.items {
-                let result = view
-                    .parse_into(span)
-                    .map_err(Rejection::Malformed)
-                    .and_then(|()| span_rows(&view, &resource, ctx, &mut out.batch));
+                let result = match &resource {
+                    Ok(resource) => view
+                        .parse_into(span)
+                        .map_err(Rejection::Malformed)
+                        .and_then(|()| span_rows(&view, resource, ctx, &mut out.batch)),
+                    Err(error) => Err(Rejection::MalformedResource(error.clone())),
+                };
                 match result {
                     Ok(()) => out.accepted += 1,
                     Err(rejection) => out.reject(rejection),
