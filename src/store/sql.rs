@@ -358,22 +358,36 @@ pub fn genai_throttling(range: TimeRange, dialect: Dialect) -> Condition {
             attempts.sql, calls.sql
         ),
         Dialect::Sqlite => format!(
-            "SELECT c.genai_provider, c.genai_requestModel, c.target, sum(a.itemCount), \
-                    sum(a.duration_ms * a.itemCount) \
-             FROM (SELECT operation_Id, operation_ParentId, itemCount, duration_ms \
-                   FROM {{dependencies}} \
-                   WHERE {} AND resultCode = '429' AND genai_provider = '') AS a \
-             JOIN (SELECT DISTINCT operation_Id, id, genai_provider, genai_requestModel, target \
-                   FROM {{dependencies}} WHERE {} AND genai_provider != '') AS c \
-               ON c.operation_Id = a.operation_Id AND c.id = a.operation_ParentId \
+            // The attempts under one call are summed first (copies of a resent batch fold into
+            // one row), then each such row looks its call up through the operation index (the
+            // attempts are few, the calls many), once per distinct call, as ClickHouse's
+            // DISTINCT call side counts them. Linear in the stored rows.
+            "SELECT provider, model, target, sum(items), sum(weighted_ms) FROM \
+             (SELECT c.genai_provider AS provider, c.genai_requestModel AS model, \
+                     c.target AS target, a.items AS items, a.weighted_ms AS weighted_ms \
+              FROM (SELECT operation_Id, operation_ParentId, sum(itemCount) AS items, \
+                           sum(duration_ms * itemCount) AS weighted_ms \
+                    FROM {{dependencies}} \
+                    WHERE {} AND resultCode = '429' AND genai_provider = '' \
+                    GROUP BY operation_Id, operation_ParentId) AS a \
+              JOIN {{dependencies}} AS c \
+                ON c.operation_Id = a.operation_Id AND c.id = a.operation_ParentId \
+              WHERE c.timestamp_ns >= ? AND c.timestamp_ns < ? AND c.genai_provider != '' \
+              GROUP BY a.operation_Id, a.operation_ParentId, c.genai_provider, \
+                       c.genai_requestModel, c.target) \
              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-            attempts.sql, calls.sql
+            attempts.sql
         ),
     };
-    Condition {
-        sql,
-        params: attempts.params.into_iter().chain(calls.params).collect(),
-    }
+    let params = match dialect {
+        Dialect::ClickHouse => attempts.params.into_iter().chain(calls.params).collect(),
+        Dialect::Sqlite => attempts
+            .params
+            .into_iter()
+            .chain([Param::Int(range.from_ns), Param::Int(range.to_ns)])
+            .collect(),
+    };
+    Condition { sql, params }
 }
 
 #[cfg(test)]
