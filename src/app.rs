@@ -141,7 +141,12 @@ pub async fn start_with_store(
                     .await
             }
             Some(acceptor) => {
-                let incoming = tls_incoming(listeners.grpc, acceptor, idle_timeout, grpc_shutdown);
+                let incoming = http_server::tls_incoming(
+                    listeners.grpc,
+                    acceptor,
+                    idle_timeout,
+                    grpc_shutdown,
+                );
                 server.serve_with_incoming_shutdown(incoming, stopped).await
             }
         }
@@ -196,46 +201,6 @@ pub async fn start_with_store(
         servers,
         pipeline,
         config,
-    })
-}
-
-/// TLS connections for the gRPC server: accepted here, each handshake on a task of its own so a
-/// slow client holds up no other, handed over as they complete.
-fn tls_incoming(
-    listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    handshake_timeout: std::time::Duration,
-    shutdown: CancellationToken,
-) -> impl futures_util::Stream<
-    Item = Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, std::io::Error>,
-> {
-    let (ready, streams) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                () = shutdown.cancelled() => return,
-            };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(%error, server = "gRPC", "accepting a connection failed");
-                    tokio::time::sleep(http_server::ACCEPT_BACKOFF).await;
-                    continue;
-                }
-            };
-            let (acceptor, ready) = (acceptor.clone(), ready.clone());
-            tokio::spawn(async move {
-                if let Some(stream) =
-                    http_server::handshake(&acceptor, stream, handshake_timeout, "gRPC").await
-                {
-                    let _ = ready.send(Ok(stream)).await;
-                }
-            });
-        }
-    });
-    futures_util::stream::unfold(streams, |mut streams| async move {
-        streams.recv().await.map(|stream| (stream, streams))
     })
 }
 

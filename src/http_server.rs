@@ -2,7 +2,8 @@
 //! headers (and a TLS handshake) must arrive within the idle timeout, and a keep-alive
 //! connection that sends nothing for that long is closed, so half-open and idle connections
 //! cannot pile up. (Bodies are paced by the ingest admission.) With TLS, each connection is
-//! a TLS stream first. Shutdown stops accepting and lets connections finish.
+//! a TLS stream first (for gRPC too, whose server takes the TLS streams from [`tls_incoming`]).
+//! Shutdown stops accepting and lets connections finish.
 
 use std::time::Duration;
 
@@ -17,7 +18,54 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// Pause after a failed accept (out of file descriptors), so the loop does not spin.
-pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The next connection, riding out failed accepts; `None` once shutdown begins.
+async fn accept(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+    name: &'static str,
+) -> Option<TcpStream> {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.cancelled() => return None,
+        };
+        match accepted {
+            Ok((stream, _)) => return Some(stream),
+            Err(error) => {
+                tracing::warn!(%error, server = name, "accepting a connection failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// TLS connections for the gRPC server (which takes a stream of them): each handshake on a
+/// task of its own so a slow client holds up no other, handed over as they complete.
+pub fn tls_incoming(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    handshake_timeout: Duration,
+    shutdown: CancellationToken,
+) -> impl futures_util::Stream<Item = Result<tokio_rustls::server::TlsStream<TcpStream>, std::io::Error>>
+{
+    let (ready, streams) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(stream) = accept(&listener, &shutdown, "gRPC").await {
+            let (acceptor, ready) = (acceptor.clone(), ready.clone());
+            tokio::spawn(async move {
+                if let Some(stream) = handshake(&acceptor, stream, handshake_timeout, "gRPC").await
+                {
+                    let _ = ready.send(Ok(stream)).await;
+                }
+            });
+        }
+    });
+    futures_util::stream::unfold(streams, |mut streams| async move {
+        streams.recv().await.map(|stream| (stream, streams))
+    })
+}
 
 pub fn spawn(
     listener: TcpListener,
@@ -39,19 +87,7 @@ pub fn spawn(
             .keep_alive_interval(idle_timeout)
             .keep_alive_timeout(idle_timeout);
         let graceful = GracefulShutdown::new();
-        loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                () = shutdown.cancelled() => break,
-            };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(%error, server = name, "accepting a connection failed");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    continue;
-                }
-            };
+        while let Some(stream) = accept(&listener, &shutdown, name).await {
             let connection = Connection {
                 builder: builder.clone(),
                 watcher: graceful.watcher(),

@@ -342,10 +342,11 @@ pub fn call_edges(range: TimeRange, dialect: Dialect) -> Condition {
 /// a resent batch adds its attempts once more instead of multiplying them.
 pub fn genai_throttling(range: TimeRange, dialect: Dialect) -> Condition {
     let attempts = range_only(Source::Dependencies, range, dialect);
-    let calls = range_only(Source::Dependencies, range, dialect);
-    let sql = match dialect {
-        Dialect::ClickHouse => format!(
-            "SELECT provider, model, target, sum(itemCount), sum(duration_ms * itemCount) FROM \
+    let (sql, call_params) = match dialect {
+        Dialect::ClickHouse => {
+            let calls = range_only(Source::Dependencies, range, dialect);
+            let sql = format!(
+                "SELECT provider, model, target, sum(itemCount), sum(duration_ms * itemCount) FROM \
              (SELECT operation_Id, operation_ParentId AS id, itemCount, duration_ms \
               FROM {{dependencies}} \
               WHERE {} AND resultCode = '429' AND genai_provider = '') AS attempts \
@@ -355,14 +356,17 @@ pub fn genai_throttling(range: TimeRange, dialect: Dialect) -> Condition {
               FROM {{dependencies}} WHERE {} AND genai_provider != '') AS calls \
              USING (operation_Id, id) \
              GROUP BY provider, model, target ORDER BY provider, model, target",
-            attempts.sql, calls.sql
-        ),
-        Dialect::Sqlite => format!(
-            // The attempts under one call are summed first (copies of a resent batch fold into
-            // one row), then each such row looks its call up through the operation index (the
-            // attempts are few, the calls many), once per distinct call, as ClickHouse's
-            // DISTINCT call side counts them. Linear in the stored rows.
-            "SELECT provider, model, target, sum(items), sum(weighted_ms) FROM \
+                attempts.sql, calls.sql
+            );
+            (sql, calls.params)
+        }
+        Dialect::Sqlite => {
+            let sql = format!(
+                // The attempts under one call are summed first (copies of a resent batch fold into
+                // one row), then each such row looks its call up through the operation index (the
+                // attempts are few, the calls many), once per distinct call, as ClickHouse's
+                // DISTINCT call side counts them. Linear in the stored rows.
+                "SELECT provider, model, target, sum(items), sum(weighted_ms) FROM \
              (SELECT c.genai_provider AS provider, c.genai_requestModel AS model, \
                      c.target AS target, a.items AS items, a.weighted_ms AS weighted_ms \
               FROM (SELECT operation_Id, operation_ParentId, sum(itemCount) AS items, \
@@ -376,18 +380,18 @@ pub fn genai_throttling(range: TimeRange, dialect: Dialect) -> Condition {
               GROUP BY a.operation_Id, a.operation_ParentId, c.genai_provider, \
                        c.genai_requestModel, c.target) \
              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-            attempts.sql
-        ),
+                attempts.sql
+            );
+            (
+                sql,
+                vec![Param::Int(range.from_ns), Param::Int(range.to_ns)],
+            )
+        }
     };
-    let params = match dialect {
-        Dialect::ClickHouse => attempts.params.into_iter().chain(calls.params).collect(),
-        Dialect::Sqlite => attempts
-            .params
-            .into_iter()
-            .chain([Param::Int(range.from_ns), Param::Int(range.to_ns)])
-            .collect(),
-    };
-    Condition { sql, params }
+    Condition {
+        sql,
+        params: attempts.params.into_iter().chain(call_params).collect(),
+    }
 }
 
 #[cfg(test)]
