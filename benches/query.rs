@@ -21,7 +21,7 @@ use prost::Message;
 use tracehouse::model::Batch;
 use tracehouse::normalize::{Context, Limits};
 use tracehouse::query::tree;
-use tracehouse::reads::{Column, Selection, Source, StatsQuery};
+use tracehouse::reads::{AppScope, Column, ScopedRange, Selection, Source, StatsQuery};
 use tracehouse::store::clickhouse::{ClickHouseConfig, ClickHouseStore, Compression};
 use tracehouse::store::sqlite::SqliteStore;
 use tracehouse::store::{SpooledWrites, Store, TimeRange};
@@ -153,7 +153,7 @@ async fn measure(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
     let mut lookups = Vec::new();
     for id in &data.operation_ids {
         let started = Instant::now();
-        let items = store.operation(id).await?;
+        let items = store.operation("", id).await?;
         let transaction = tree::assemble(id, items);
         lookups.push(started.elapsed());
         anyhow::ensure!(transaction.is_some(), "operation {id} not found");
@@ -175,6 +175,7 @@ async fn measure(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
             selection: Selection {
                 source: Source::Requests,
                 range,
+                scope: AppScope::All,
                 filters: Vec::new(),
             },
             group_by: vec![Column::Name],
@@ -198,11 +199,15 @@ async fn measure(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
     let (mut edge_count, mut attempts) = (0, 0);
     for _ in 0..5 {
         let started = Instant::now();
-        edge_count = store.call_edges(data.range).await?.len();
+        let window = ScopedRange {
+            range: data.range,
+            scope: AppScope::All,
+        };
+        edge_count = store.call_edges(&window).await?.len();
         edges.push(started.elapsed());
         let started = Instant::now();
         attempts = store
-            .genai_throttling(data.range)
+            .genai_throttling(&window)
             .await?
             .iter()
             .map(|t| t.attempts)

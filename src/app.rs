@@ -10,9 +10,11 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::api;
+use crate::api::access::AccessControl;
 use crate::config::ServeConfig;
+use crate::credential_cache::REFRESH_INTERVAL;
 use crate::http_server;
-use crate::ingest::auth::{Authenticator, KEY_REFRESH_INTERVAL};
+use crate::ingest::auth::Authenticator;
 use crate::ingest::quickpulse::{self, LiveMetrics};
 use crate::ingest::{CpuPool, IngestService, grpc, http, track};
 use crate::pipeline::Pipeline;
@@ -108,6 +110,11 @@ pub async fn start_with_store(
     .context("opening the spool")?;
     let authenticator = Authenticator::with_store(Arc::clone(&store), config.require_keys);
     authenticator.reload().await;
+    let access = AccessControl::with_store(
+        Arc::clone(&store),
+        config.require_keys || config.require_tokens,
+    );
+    access.reload().await;
     let ingest = Arc::new(IngestService::new(
         config.ingest.clone(),
         pipeline.handle(),
@@ -117,7 +124,11 @@ pub async fn start_with_store(
     ));
     let shutdown = CancellationToken::new();
     let mut servers = Vec::new();
-    servers.push(tokio::spawn(refresh_keys(authenticator, shutdown.clone())));
+    servers.push(tokio::spawn(refresh_credentials(
+        authenticator,
+        access.clone(),
+        shutdown.clone(),
+    )));
     let tls = match &config.tls {
         Some(files) => {
             let tls = Tls::load(files.clone()).context("loading the TLS certificate")?;
@@ -170,6 +181,7 @@ pub async fn start_with_store(
     let api_router = api::router(
         api::ApiState {
             store: Arc::clone(&store),
+            access,
             metrics: Arc::clone(&metrics),
             live,
         },
@@ -205,14 +217,18 @@ pub async fn start_with_store(
 }
 
 /// Removes telemetry past the retention period, at start and then hourly.
-/// Re-reads instrumentation keys so revocations and new keys take effect.
-async fn refresh_keys(
+/// Re-reads instrumentation keys and API tokens so revocations and new ones take effect.
+async fn refresh_credentials(
     authenticator: Authenticator,
+    access: AccessControl,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     loop {
         tokio::select! {
-            () = tokio::time::sleep(KEY_REFRESH_INTERVAL) => authenticator.reload().await,
+            () = tokio::time::sleep(REFRESH_INTERVAL) => {
+                authenticator.reload().await;
+                access.reload().await;
+            }
             () = shutdown.cancelled() => return Ok(()),
         }
     }

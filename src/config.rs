@@ -38,6 +38,13 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::keys::KeysCommand,
     },
+    /// Issue, list and revoke query API tokens.
+    Tokens {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: crate::tokens::cli::TokensCommand,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -201,6 +208,10 @@ pub struct ServeArgs {
     /// create`); without it any key, or none, is accepted and recorded.
     #[arg(long, env = "TRACEHOUSE_REQUIRE_KEYS")]
     pub require_keys: bool,
+    /// Refuse query API requests (and `/metrics`) without a valid `Authorization: Bearer`
+    /// token (issue them with `tracehouse tokens create`); implied by `--require-keys`.
+    #[arg(long, env = "TRACEHOUSE_REQUIRE_TOKENS")]
+    pub require_tokens: bool,
 }
 
 /// Everything `serve` needs, already validated.
@@ -218,8 +229,11 @@ pub struct ServeConfig {
     pub cors_origins: Vec<String>,
     /// Ask SDKs for Live Metrics data points.
     pub live_metrics: bool,
-    /// Refuse ingest with a missing, unknown or revoked instrumentation key.
+    /// Refuse ingest with a missing, unknown or revoked instrumentation key (and reads
+    /// without a token).
     pub require_keys: bool,
+    /// Refuse reads without a valid API token.
+    pub require_tokens: bool,
     /// HTTP request headers must arrive, and idle keep-alive connections be reused, within it.
     pub idle_timeout: Duration,
     /// Serve every listener over TLS with this certificate and key.
@@ -241,6 +255,7 @@ impl ServeConfig {
             cors_origins: Vec::new(),
             live_metrics: false,
             require_keys: false,
+            require_tokens: false,
             idle_timeout: Duration::from_secs(30),
             tls: None,
             query_limits: QueryLimits::default(),
@@ -297,6 +312,7 @@ impl ServeArgs {
             cors_origins: self.cors_origins.clone(),
             live_metrics: self.live_metrics,
             require_keys: self.require_keys,
+            require_tokens: self.require_tokens,
             idle_timeout: self.idle_timeout,
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(TlsFiles {

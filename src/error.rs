@@ -7,8 +7,10 @@
 pub enum ErrorKind {
     /// Bad input; retrying the same request cannot succeed.
     InvalidArgument,
-    /// Missing, unknown or revoked instrumentation key.
+    /// Missing, unknown or revoked instrumentation key or API token.
     Unauthenticated,
+    /// A valid credential that does not cover what was asked.
+    PermissionDenied,
     /// The body is larger than the limit, before or after decompression.
     PayloadTooLarge,
     /// A content type or encoding the endpoint does not speak.

@@ -33,10 +33,18 @@ async fn main() -> anyhow::Result<()> {
                 data_dir = %config.data_dir.display(),
                 "listening"
             );
-            if !args.api_listen.ip().is_loopback() {
+            let reads_need_tokens = config.require_keys || config.require_tokens;
+            if reads_need_tokens {
+                tracing::info!("the query API answers only requests with a valid bearer token");
+            } else if args.api_listen.ip().is_loopback() {
+                tracing::info!(
+                    api = %args.api_listen,
+                    "the query API needs no token and listens on loopback only; give --require-tokens (and tokens from `tracehouse tokens create`) before exposing it"
+                );
+            } else {
                 tracing::warn!(
                     api = %args.api_listen,
-                    "the query API has no authentication yet: anyone who reaches this address can read all telemetry; put it behind an authenticating proxy or bind it to 127.0.0.1"
+                    "the query API needs no token: anyone who reaches this address can read all telemetry; give --require-tokens or bind it to 127.0.0.1"
                 );
             }
             let running = app::start(config, listeners).await?;
@@ -74,6 +82,15 @@ async fn main() -> anyhow::Result<()> {
                 ),
             };
             tracehouse::keys::run(command, opened).await
+        }
+        Command::Tokens { store, command } => {
+            let opened = app::open_store(
+                &store.data_dir,
+                store.clickhouse().as_ref(),
+                store.query_limits(),
+            )
+            .await?;
+            tracehouse::tokens::cli::run(command, opened).await
         }
     }
 }

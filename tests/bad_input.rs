@@ -47,7 +47,7 @@ async fn assert_still_serving(server: &TestServer) {
     assert!(
         !server
             .store
-            .operation(OK_TRACE)
+            .operation("", OK_TRACE)
             .await
             .expect("read")
             .is_empty()
@@ -114,7 +114,7 @@ async fn invalid_utf8_rejects_the_span_and_keeps_the_rest() {
     let partial = decoded.partial_success.expect("partial success");
     assert_eq!(partial.rejected_spans, 1);
     assert_eq!(partial.error_message, "invalid UTF-8 in span name");
-    let stored = server.store.operation(OK_TRACE).await.expect("read");
+    let stored = server.store.operation("", OK_TRACE).await.expect("read");
     assert_eq!(
         stored.spans.len(),
         1,
@@ -205,7 +205,7 @@ async fn ten_thousand_attributes_are_capped_not_refused() {
     .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.expect("body"), "{}");
-    let items = server.store.operation(OK_TRACE).await.expect("read");
+    let items = server.store.operation("", OK_TRACE).await.expect("read");
     let dims = &items.spans[0].dimensions;
     assert!(dims.len() <= 258);
     assert!(
@@ -245,7 +245,7 @@ async fn deeply_nested_values_are_rendered_or_refused_never_crash() {
     assert_eq!(response.status(), 200);
     let stored = server
         .store
-        .operation(&hex::encode([7u8; 16]))
+        .operation("", &hex::encode([7u8; 16]))
         .await
         .expect("read");
     let deep = stored.spans[0]
@@ -306,7 +306,7 @@ async fn a_span_ending_before_it_starts_is_rejected_alone() {
             .error_message
             .starts_with("span ends before it starts")
     );
-    let items = server.store.operation(OK_TRACE).await.expect("read");
+    let items = server.store.operation("", OK_TRACE).await.expect("read");
     assert_eq!(
         items.spans.len(),
         1,
@@ -369,7 +369,7 @@ async fn a_small_request_whose_rows_would_store_gigabytes_is_refused() {
     );
     let stored = server
         .store
-        .operation(&hex::encode([7u8; 16]))
+        .operation("", &hex::encode([7u8; 16]))
         .await
         .expect("read");
     assert!(stored.is_empty(), "nothing of it was written");

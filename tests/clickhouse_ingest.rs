@@ -151,7 +151,7 @@ async fn otlp_lands_in_clickhouse_through_the_spool(engine: Engine) {
     let items = loop {
         let items = server
             .store
-            .operation("525c5c3e165dd9b6d4c8f046107e8324")
+            .operation("", "525c5c3e165dd9b6d4c8f046107e8324")
             .await
             .expect("read");
         if (items.spans.len(), items.traces.len()) == (4, 6) || Instant::now() > deadline {

@@ -28,6 +28,7 @@ on_both_engines!(
     retention_drops_whole_days,
     a_replayed_group_leaves_out_only_the_batches_that_landed,
     keys_read_back_with_their_latest_revocation_on_both_stores,
+    tokens_read_back_with_their_latest_revocation_on_both_stores,
     the_printed_ddl_is_what_migrate_applies,
 );
 
@@ -188,8 +189,8 @@ async fn migrations_apply_from_empty_rerun_and_race(engine: Engine) {
     .await;
     assert_eq!(
         tables.trim(),
-        (tracehouse::model::TABLES.len() + 3).to_string(),
-        "items, operations, keys, migrations"
+        (tracehouse::model::TABLES.len() + 4).to_string(),
+        "items, operations, keys, tokens, migrations"
     );
 }
 
@@ -258,15 +259,18 @@ async fn every_table_reads_back_as_sqlite_does(engine: Engine) {
         "233bb220b39d9a063db72d57fde61b76",
     ] {
         let from_clickhouse = clickhouse
-            .operation(operation)
+            .operation("rag", operation)
             .await
             .expect("clickhouse read");
-        let from_sqlite = sqlite.operation(operation).await.expect("sqlite read");
+        let from_sqlite = sqlite
+            .operation("rag", operation)
+            .await
+            .expect("sqlite read");
         assert!(!from_clickhouse.spans.is_empty());
         assert_eq!(from_clickhouse, from_sqlite, "{operation}");
     }
     let ok = clickhouse
-        .operation("525c5c3e165dd9b6d4c8f046107e8324")
+        .operation("rag", "525c5c3e165dd9b6d4c8f046107e8324")
         .await
         .expect("read");
     assert_eq!(ok.traces.len(), 12);
@@ -276,6 +280,7 @@ async fn every_table_reads_back_as_sqlite_does(engine: Engine) {
             from_ns: 0,
             to_ns: i64::MAX,
         },
+        scope: tracehouse::reads::AppScope::All,
         name: None,
         limit: 100,
     };
@@ -421,7 +426,7 @@ async fn retention_drops_whole_days(engine: Engine) {
     assert_eq!(count.trim(), "0");
     assert!(
         store
-            .operation("525c5c3e165dd9b6d4c8f046107e8324")
+            .operation("rag", "525c5c3e165dd9b6d4c8f046107e8324")
             .await
             .expect("read")
             .is_empty()
@@ -457,13 +462,21 @@ async fn a_replayed_group_leaves_out_only_the_batches_that_landed(engine: Engine
     assert_eq!(counts[0], counts[1], "each batch stored once: {per_batch}");
 }
 
-async fn keys_read_back_with_their_latest_revocation_on_both_stores(engine: Engine) {
-    let database = database_for("keys");
-    let clickhouse = ClickHouseStore::open(&config(engine, &database))
+/// A fresh ClickHouse store on `engine` and a fresh SQLite one (with the directory it lives in).
+async fn both_stores(
+    engine: Engine,
+    test: &str,
+) -> (ClickHouseStore, SqliteStore, tempfile::TempDir) {
+    let clickhouse = ClickHouseStore::open(&config(engine, &database_for(test)))
         .await
         .expect("clickhouse");
     let dir = tempfile::tempdir().expect("tempdir");
     let sqlite = SqliteStore::open(dir.path()).await.expect("sqlite");
+    (clickhouse, sqlite, dir)
+}
+
+async fn keys_read_back_with_their_latest_revocation_on_both_stores(engine: Engine) {
+    let (clickhouse, sqlite, _dir) = both_stores(engine, "keys").await;
     let stores: [&dyn Store; 2] = [&clickhouse, &sqlite];
     for store in stores {
         let mut key = KeyRecord {
@@ -485,6 +498,32 @@ async fn keys_read_back_with_their_latest_revocation_on_both_stores(engine: Engi
         assert_eq!(
             store.keys().await.expect("keys"),
             [key.clone(), other],
+            "{}",
+            store.name()
+        );
+    }
+}
+
+async fn tokens_read_back_with_their_latest_revocation_on_both_stores(engine: Engine) {
+    let (clickhouse, sqlite, _dir) = both_stores(engine, "tokens").await;
+    let stores: [&dyn Store; 2] = [&clickhouse, &sqlite];
+    for store in stores {
+        let grant = |apps: &[&str], all_apps| tracehouse::tokens::Grant {
+            name: "grafana, \"prod\"".into(),
+            apps: apps.iter().map(|a| (*a).to_owned()).collect(),
+            all_apps,
+            role: tracehouse::reads::records::TokenRole::Admin,
+        };
+        let (_, mut first) =
+            tracehouse::tokens::issue(grant(&["shop", "a,b"], false), 1_000).expect("random");
+        let (_, second) = tracehouse::tokens::issue(grant(&[], true), 2_000).expect("random");
+        store.save_token(&first).await.expect("save");
+        store.save_token(&second).await.expect("save");
+        first.revoked_ns = Some(3_000);
+        store.save_token(&first).await.expect("revoke");
+        assert_eq!(
+            store.tokens().await.expect("tokens"),
+            [first, second],
             "{}",
             store.name()
         );
@@ -540,7 +579,7 @@ async fn the_printed_ddl_is_what_migrate_applies(engine: Engine) {
     let printed = tables(printed_database).await;
     assert_eq!(
         printed.lines().count(),
-        tracehouse::model::TABLES.len() + 3,
+        tracehouse::model::TABLES.len() + 4,
         "{printed}"
     );
     assert_eq!(printed, tables(migrated_database).await, "{engine:?}");

@@ -63,7 +63,7 @@ async fn operation(
 ) -> OperationItems {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let items = server.store.operation(id).await.expect("read");
+        let items = server.store.operation("", id).await.expect("read");
         if ready(&items) || Instant::now() > deadline {
             return items;
         }
@@ -178,6 +178,7 @@ async fn configure_azure_monitor_sends_the_throttled_chat_story_unchanged() {
                     from_ns: 0,
                     to_ns: i64::MAX,
                 },
+                scope: tracehouse::reads::AppScope::All,
                 name: Some("chat.answers".into()),
                 limit: 10,
             })

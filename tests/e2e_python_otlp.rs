@@ -51,7 +51,7 @@ fn request<'a>(items: &'a OperationItems, name: &str) -> &'a SpanRecord {
 async fn check(server: &TestServer, run: &DriverOutput) {
     let work = server
         .store
-        .operation(&run.work_trace_id)
+        .operation("", &run.work_trace_id)
         .await
         .expect("read");
     let root = request(&work, "GET /work");
@@ -86,7 +86,7 @@ async fn check(server: &TestServer, run: &DriverOutput) {
 
     let fail = server
         .store
-        .operation(&run.fail_trace_id)
+        .operation("", &run.fail_trace_id)
         .await
         .expect("read");
     let failed = request(&fail, "GET /fail");
@@ -111,6 +111,7 @@ async fn check(server: &TestServer, run: &DriverOutput) {
                 from_ns: 0,
                 to_ns: i64::MAX,
             },
+            scope: tracehouse::reads::AppScope::All,
             name: Some("work.done".into()),
             limit: 10,
         })

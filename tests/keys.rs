@@ -106,15 +106,14 @@ async fn otlp_grpc(server: &TestServer, key: &str) -> Result<(), tonic::Code> {
 
 /// Stored request counts per app (the key's application is recorded on each row).
 async fn requests_by_app(server: &TestServer) -> Vec<(String, u64)> {
-    let url = server.api_url(
+    let token = common::issue_token(&*server.store, &[], true).await;
+    let (status, body) = common::scenario::get_as(
+        server,
+        Some(&token),
         "/api/v1/performance?group_by=app&from=2026-11-01T00:00:00Z&to=2026-12-31T00:00:00Z",
-    );
-    let body: Value = reqwest::get(url)
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     body["rows"]
         .as_array()
         .expect("rows")
@@ -274,7 +273,9 @@ async fn live_metrics_checks_keys_like_every_ingest_path() {
     }
     let after_revocation = post(Some(key.clone()), "EVIL-3").await.expect("post");
     assert_eq!(after_revocation.status(), 401);
-    let live = common::scenario::ok(&server, "/api/v1/live").await;
+    let token = common::issue_token(&*server.store, &[], true).await;
+    let (status, live) = common::scenario::get_as(&server, Some(&token), "/api/v1/live").await;
+    assert_eq!(status, 200, "{live}");
     let instances: Vec<(&str, &str)> = live["instances"]
         .as_array()
         .expect("instances")

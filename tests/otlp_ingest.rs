@@ -29,7 +29,7 @@ fn logs_json(name: &str) -> ExportLogsServiceRequest {
 }
 
 async fn assert_rag_trace_stored(server: &TestServer) {
-    let ok = server.store.operation(OK_TRACE).await.expect("read");
+    let ok = server.store.operation("", OK_TRACE).await.expect("read");
     let request = ok
         .spans
         .iter()
@@ -50,7 +50,11 @@ async fn assert_rag_trace_stored(server: &TestServer) {
         (chat.genai.input_tokens, chat.genai.output_tokens),
         (15, 12)
     );
-    let failed = server.store.operation(FAILED_TRACE).await.expect("read");
+    let failed = server
+        .store
+        .operation("", FAILED_TRACE)
+        .await
+        .expect("read");
     assert_eq!(failed.exceptions.len(), 1);
     assert_eq!(failed.exceptions[0].exception_type, "RuntimeError");
 }
@@ -72,7 +76,7 @@ async fn grpc_traces_with_and_without_gzip() {
         .expect("capture decodes");
     gzip_client.export(raw).await.expect("gzip export");
     assert_rag_trace_stored(&server).await;
-    let ok = server.store.operation(OK_TRACE).await.expect("read");
+    let ok = server.store.operation("", OK_TRACE).await.expect("read");
     assert!(
         ok.spans.iter().any(|s| s.name == "GET /indexes/docs/docs"),
         "gzip batch stored"
@@ -101,7 +105,7 @@ async fn grpc_logs_and_metrics() {
     ] {
         logs.export(logs_json(name)).await.expect("logs export");
     }
-    let items = server.store.operation(OK_TRACE).await.expect("read");
+    let items = server.store.operation("", OK_TRACE).await.expect("read");
     assert_eq!(items.traces.len(), 12);
     assert!(
         items
@@ -137,6 +141,7 @@ async fn grpc_logs_and_metrics() {
                 from_ns: 0,
                 to_ns: i64::MAX,
             },
+            scope: tracehouse::reads::AppScope::All,
             name: Some("tokens.used".into()),
             limit: 10,
         })
@@ -187,7 +192,7 @@ async fn http_protobuf_json_and_gzip() {
         .expect("logs post");
     assert_eq!(logs.status(), 200);
     assert_rag_trace_stored(&server).await;
-    let items = server.store.operation(OK_TRACE).await.expect("read");
+    let items = server.store.operation("", OK_TRACE).await.expect("read");
     assert_eq!(items.traces.len(), 6);
     server.stop().await;
 }
@@ -288,7 +293,7 @@ async fn otlp_json_takes_enum_names() {
         .await
         .expect("post");
     assert_eq!(response.status(), 200);
-    let stored = server.store.operation(OK_TRACE).await.expect("read");
+    let stored = server.store.operation("", OK_TRACE).await.expect("read");
     let request = stored
         .spans
         .iter()

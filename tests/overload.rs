@@ -13,12 +13,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use tokio::sync::Semaphore;
 use tracehouse::model::Batch;
 use tracehouse::reads::{
-    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
-    StatsRow,
+    AppScope, CallEdge, GenAiThrottling, SampleQuery, SampleRecord, ScopedRange, SearchHit,
+    SearchQuery, StatsQuery, StatsRow,
 };
 use tracehouse::store::sqlite::SqliteStore;
 use tracehouse::store::{
-    KeyRecord, MetricQuery, MetricRecord, OperationItems, Store, StoreError, TimeRange,
+    KeyRecord, MetricQuery, MetricRecord, OperationItems, Store, StoreError, TokenRecord,
 };
 
 /// SQLite behind a gate: each write waits for a permit.
@@ -41,8 +41,11 @@ impl Store for GatedStore {
         permit.forget();
         self.inner.write(batch).await
     }
-    async fn operation(&self, id: &str) -> Result<OperationItems, StoreError> {
-        self.inner.operation(id).await
+    async fn operation(&self, app: &str, id: &str) -> Result<OperationItems, StoreError> {
+        self.inner.operation(app, id).await
+    }
+    async fn operation_apps(&self, scope: &AppScope, id: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.operation_apps(scope, id).await
     }
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
         self.inner.metrics(query).await
@@ -56,17 +59,26 @@ impl Store for GatedStore {
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
         self.inner.search(query).await
     }
-    async fn call_edges(&self, range: TimeRange) -> Result<Vec<CallEdge>, StoreError> {
-        self.inner.call_edges(range).await
+    async fn call_edges(&self, window: &ScopedRange) -> Result<Vec<CallEdge>, StoreError> {
+        self.inner.call_edges(window).await
     }
-    async fn genai_throttling(&self, range: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError> {
-        self.inner.genai_throttling(range).await
+    async fn genai_throttling(
+        &self,
+        window: &ScopedRange,
+    ) -> Result<Vec<GenAiThrottling>, StoreError> {
+        self.inner.genai_throttling(window).await
     }
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.inner.keys().await
     }
     async fn save_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         self.inner.save_key(key).await
+    }
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.inner.tokens().await
+    }
+    async fn save_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        self.inner.save_token(token).await
     }
     async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {
         self.inner.enforce_retention(cutoff_ns).await
@@ -153,7 +165,7 @@ async fn a_full_queue_answers_429_and_resource_exhausted_then_recovers() {
     assert_eq!(retried.into_inner().partial_success, None);
     let stored = server
         .store
-        .operation("525c5c3e165dd9b6d4c8f046107e8324")
+        .operation("", "525c5c3e165dd9b6d4c8f046107e8324")
         .await
         .expect("read");
     assert_eq!(

@@ -28,7 +28,11 @@ async fn post(
 async fn wait_for_operation(server: &TestServer, operation_id: &str, spans: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let items = server.store.operation(operation_id).await.expect("read");
+        let items = server
+            .store
+            .operation("", operation_id)
+            .await
+            .expect("read");
         if items.spans.len() >= spans {
             return;
         }
@@ -60,7 +64,7 @@ async fn every_track_path_takes_the_python_distro_payload() {
     wait_for_operation(&server, "1957330c99ecc7cab77772f305704791", 1).await;
     let items = server
         .store
-        .operation("1957330c99ecc7cab77772f305704791")
+        .operation("", "1957330c99ecc7cab77772f305704791")
         .await
         .expect("read");
     assert!(

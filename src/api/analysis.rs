@@ -4,6 +4,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::access::Access;
 use super::params::{
     CURSOR, DIMENSION, FILTER, FROM, INTERVAL, LIMIT, ParamSpec, ParamType, Params, TABLE, TO,
     decode_cursor, encode_cursor, param,
@@ -72,6 +73,7 @@ pub async fn stats_page(
 
 pub async fn performance(
     State(state): State<ApiState>,
+    access: Access,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), PERFORMANCE_PARAMS, crate::clock::now_ns())?;
@@ -80,7 +82,7 @@ pub async fn performance(
         crate::reads::Source::Dependencies => Column::Target,
         _ => Column::Name,
     };
-    let selection = params.selection(source)?;
+    let selection = params.selection(source, &access.scope)?;
     let query = StatsQuery {
         group_by: params.group_by(source, &[default_group])?,
         bucket_s: params.interval_s(selection.range)?,
@@ -170,11 +172,12 @@ async fn band_bounds(
 
 pub async fn samples(
     State(state): State<ApiState>,
+    access: Access,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), SAMPLES_PARAMS, crate::clock::now_ns())?;
     let source = params.table()?;
-    let mut selection = params.selection(source)?;
+    let mut selection = params.selection(source, &access.scope)?;
     let order = match params.get("order").unwrap_or("slowest") {
         "slowest" => SampleOrder::Slowest,
         "newest" => SampleOrder::Newest,
@@ -290,6 +293,7 @@ fn severity(text: &str) -> Option<u8> {
 
 pub async fn search(
     State(state): State<ApiState>,
+    access: Access,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), SEARCH_PARAMS, crate::clock::now_ns())?;
@@ -346,6 +350,7 @@ pub async fn search(
     let limit = params.limit(100, 1_000)?;
     let query = SearchQuery {
         range: params.range()?,
+        scope: access.scope,
         text,
         min_severity,
         role: params.get("role").map(str::to_owned),

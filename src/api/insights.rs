@@ -6,10 +6,11 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::access::Access;
 use super::analysis::{stats_json, stats_page};
 use super::params::{FILTER, FROM, INTERVAL, LIMIT, ParamSpec, Params, TO};
 use super::{ApiError, ApiState, ok};
-use crate::reads::{Column, Filter, Selection, Source, StatsQuery, StatsRow};
+use crate::reads::{Column, Filter, ScopedRange, Selection, Source, StatsQuery, StatsRow};
 use crate::time::format_instant;
 
 /// The rows of a bucketed query, by group, in bucket order.
@@ -70,6 +71,7 @@ pub const FAILURES_PARAMS: &[ParamSpec] = &[FROM, TO, INTERVAL, FILTER, LIMIT];
 
 pub async fn failures(
     State(state): State<ApiState>,
+    access: Access,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), FAILURES_PARAMS, crate::clock::now_ns())?;
@@ -102,6 +104,7 @@ pub async fn failures(
             selection: Selection {
                 source,
                 range,
+                scope: access.scope.clone(),
                 filters,
             },
             group_by,
@@ -124,6 +127,7 @@ fn role_node(role: &str) -> String {
 
 pub async fn map(
     State(state): State<ApiState>,
+    access: Access,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), MAP_PARAMS, crate::clock::now_ns())?;
@@ -133,6 +137,7 @@ pub async fn map(
         selection: Selection {
             source,
             range,
+            scope: access.scope.clone(),
             filters: Vec::new(),
         },
         group_by,
@@ -154,7 +159,11 @@ pub async fn map(
     )
     .await?;
     let mut callees: HashMap<(String, String), String> = HashMap::new();
-    for edge in state.store.call_edges(range).await? {
+    let window = ScopedRange {
+        range,
+        scope: access.scope,
+    };
+    for edge in state.store.call_edges(&window).await? {
         callees
             .entry((edge.caller_role, edge.target))
             .or_insert(edge.callee_role);
@@ -227,6 +236,7 @@ fn token_point(row: &StatsRow) -> Value {
 
 pub async fn genai_usage(
     State(state): State<ApiState>,
+    access: Access,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), GENAI_PARAMS, crate::clock::now_ns())?;
@@ -237,6 +247,7 @@ pub async fn genai_usage(
         selection: Selection {
             source: Source::Dependencies,
             range,
+            scope: access.scope.clone(),
             filters: vec![Filter::NotEmpty(Column::GenAiProvider)],
         },
         group_by: vec![Column::GenAiProvider, Column::GenAiModel, Column::Target],
@@ -259,7 +270,11 @@ pub async fn genai_usage(
         None
     };
     let mut throttling: HashMap<(String, String, String), (u64, f64)> = HashMap::new();
-    for t in state.store.genai_throttling(range).await? {
+    let window = ScopedRange {
+        range,
+        scope: access.scope,
+    };
+    for t in state.store.genai_throttling(&window).await? {
         throttling.insert((t.provider, t.model, t.target), (t.attempts, t.duration_ms));
     }
     let mut series = match interval_s {

@@ -1,6 +1,7 @@
 //! The query API, JSON over HTTP on its own port: transactions, performance percentiles, slow
 //! samples, failures, the application map, GenAI usage and search.
 
+pub mod access;
 mod analysis;
 mod insights;
 mod openapi;
@@ -22,10 +23,12 @@ use crate::ingest::encoding::{add_retry_after, http_status};
 use crate::ingest::quickpulse::LiveMetrics;
 use crate::self_metrics::SelfMetrics;
 use crate::store::{Store, StoreError};
+use access::{Access, AccessControl};
 
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<dyn Store>,
+    pub access: AccessControl,
     pub metrics: Arc<SelfMetrics>,
     pub live: Arc<LiveMetrics>,
 }
@@ -36,6 +39,10 @@ pub enum ApiError {
     Invalid { name: String, message: String },
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -54,6 +61,8 @@ impl HasErrorKind for ApiError {
         match self {
             ApiError::Invalid { .. } => ErrorKind::InvalidArgument,
             ApiError::NotFound(_) => ErrorKind::NotFound,
+            ApiError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            ApiError::Forbidden(_) => ErrorKind::PermissionDenied,
             ApiError::Store(e) => e.kind(),
         }
     }
@@ -70,12 +79,20 @@ impl IntoResponse for ApiError {
         }
         let (message, parameter) = match &self {
             ApiError::Invalid { name, .. } => (self.to_string(), Some(name.clone())),
-            ApiError::NotFound(message) => (message.clone(), None),
+            ApiError::NotFound(message)
+            | ApiError::Unauthenticated(message)
+            | ApiError::Forbidden(message) => (message.clone(), None),
             ApiError::Store(error) => (error.public_message(), None),
         };
         let body = json!({ "error": { "message": message, "parameter": parameter } });
         let mut response = (status, axum::Json(body)).into_response();
         add_retry_after(kind, &mut response);
+        if kind == ErrorKind::Unauthenticated {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tracehouse\""),
+            );
+        }
         response
     }
 }
@@ -126,17 +143,18 @@ fn cors(origins: &[String]) -> Result<CorsLayer, String> {
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]))
 }
 
-async fn self_metrics(State(state): State<ApiState>) -> Response {
-    (
+async fn self_metrics(State(state): State<ApiState>, access: Access) -> Result<Response, ApiError> {
+    access.require_all_apps("/metrics")?;
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
-        .into_response()
+        .into_response())
 }
 
-/// The latest Live Metrics data point of every instance that sent one.
-async fn live(State(state): State<ApiState>) -> Response {
-    ok(json!({ "instances": state.live.snapshot() }))
+/// The latest Live Metrics data point of every instance of the apps in scope.
+async fn live(State(state): State<ApiState>, access: Access) -> Response {
+    ok(json!({ "instances": state.live.snapshot(&access.scope) }))
 }
 
 /// Successful JSON answers.

@@ -46,7 +46,7 @@ const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         path: "/api/v1/live",
-        summary: "The latest Live Metrics data point of each role instance (with --live-metrics)",
+        summary: "The latest Live Metrics data point of each role instance of the apps the token reads (with --live-metrics)",
         params: &[],
     },
     Endpoint {
@@ -82,7 +82,7 @@ fn parameter(spec: &ParamSpec) -> Value {
 
 pub fn build() -> Value {
     let error = json!({
-        "description": "invalid parameter (400), unknown operation (404), store unavailable or query past --query-timeout / --query-max-memory (503, with Retry-After)",
+        "description": "invalid parameter (400), missing, unknown or revoked token (401, with WWW-Authenticate), server-wide data for a token scoped to some apps (403), unknown operation (404), store unavailable or query past --query-timeout / --query-max-memory (503, with Retry-After)",
         "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
     });
     let mut paths = serde_json::Map::new();
@@ -104,6 +104,8 @@ pub fn build() -> Value {
                 "responses": {
                     "200": { "description": "JSON answer", "content": { "application/json": { "schema": { "type": "object" } } } },
                     "400": error,
+                    "401": error,
+                    "403": error,
                     "404": error,
                     "503": error,
                 },
@@ -115,16 +117,24 @@ pub fn build() -> Value {
         "info": {
             "title": "tracehouse query API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Times are ISO 8601 (or spans back from now like 1h), durations are milliseconds, pages continue with `cursor`.",
+            "description": "Times are ISO 8601 (or spans back from now like 1h), durations are milliseconds, pages continue with `cursor`. Every answer covers only the apps the bearer token reads (every app without a token, when the server does not require one).",
         },
         "paths": paths,
-        "components": { "schemas": { "Error": {
+        "security": [{ "bearer": [] }],
+        "components": {
+        "securitySchemes": { "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token from `tracehouse tokens create`; required with --require-tokens or --require-keys",
+        }},
+        "schemas": { "Error": {
             "type": "object",
             "properties": { "error": { "type": "object", "properties": {
                 "message": { "type": "string" },
                 "parameter": { "type": "string", "nullable": true },
             }}},
-        }}},
+        }},
+        },
     })
 }
 

@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 
 use super::ApiError;
-use crate::reads::TimeRange;
-use crate::reads::{Column, Filter, Selection, Source};
+use crate::reads::{AppScope, Column, Filter, Selection, Source, TimeRange};
 use crate::time::{parse_span, parse_time};
 
 #[derive(Debug, Clone, Copy)]
@@ -249,10 +248,12 @@ impl Params {
         Ok(filters)
     }
 
-    pub fn selection(&self, source: Source) -> Result<Selection, ApiError> {
+    /// The rows of `source` these parameters select, of the apps in `scope`.
+    pub fn selection(&self, source: Source, scope: &AppScope) -> Result<Selection, ApiError> {
         Ok(Selection {
             source,
             range: self.range()?,
+            scope: scope.clone(),
             filters: self.filters(source)?,
         })
     }
@@ -304,7 +305,7 @@ mod tests {
             for specs in [PERFORMANCE_PARAMS, MAP_PARAMS] {
                 if let Ok(params) = Params::parse(Some(&raw), specs, 1_795_362_940_000_000_000) {
                     let _ = params.range();
-                    let _ = params.selection(Source::Requests);
+                    let _ = params.selection(Source::Requests, &AppScope::All);
                     let _ = params.group_by(Source::Dependencies, &[]);
                     let _ = params.limit(100, 1_000);
                     let _ = params.interval_s(TimeRange { from_ns: 0, to_ns: 3_600_000_000_000 });

@@ -1,10 +1,9 @@
 //! Instrumentation keys as the ingest credential: where transports find them, and who they
 //! belong to.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
+use crate::credential_cache::{CredentialCache, Lookup};
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::store::{KeyRecord, Store};
 
@@ -48,25 +47,12 @@ impl HasErrorKind for AuthError {
     }
 }
 
-/// How often keys are re-read from the store (revocations take effect within this).
-pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
-/// A key not found is looked up in the store again at most this often.
-const MISS_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
-
-#[derive(Default)]
-struct KeyRing {
-    /// `None` until the store has been read once.
-    keys: Option<HashMap<String, KeyRecord>>,
-    loaded_at: Option<Instant>,
-    last_error: String,
-}
-
 /// Decides who a presented key belongs to, from the keys kept in the store.
 #[derive(Clone)]
 pub struct Authenticator {
     required: bool,
     store: Option<Arc<dyn Store>>,
-    ring: Arc<RwLock<KeyRing>>,
+    keys: CredentialCache<KeyRecord>,
 }
 
 impl Authenticator {
@@ -75,7 +61,7 @@ impl Authenticator {
         Authenticator {
             required: false,
             store: None,
-            ring: Arc::default(),
+            keys: CredentialCache::default(),
         }
     }
 
@@ -84,7 +70,7 @@ impl Authenticator {
         Authenticator {
             required,
             store: Some(store),
-            ring: Arc::default(),
+            keys: CredentialCache::default(),
         }
     }
 
@@ -93,66 +79,36 @@ impl Authenticator {
         let Some(store) = &self.store else {
             return;
         };
-        // A store that does not answer must not hold up start-up or ingest for long.
-        let result = match tokio::time::timeout(Duration::from_secs(5), store.keys()).await {
-            Ok(result) => result,
-            Err(_) => Err(crate::store::StoreError::Unavailable(
-                "reading keys timed out".into(),
-            )),
+        let fetch = async {
+            let keys = store.keys().await?;
+            Ok(keys.into_iter().map(|k| (k.key.clone(), k)).collect())
         };
-        let mut ring = match self.ring.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        ring.loaded_at = Some(Instant::now());
-        match result {
-            Ok(keys) => {
-                ring.keys = Some(keys.into_iter().map(|k| (k.key.clone(), k)).collect());
-                ring.last_error.clear();
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot read instrumentation keys");
-                ring.last_error = error.to_string();
-            }
-        }
+        self.keys.reload("instrumentation keys", fetch).await;
     }
 
-    /// Reloads when a key was not found, at most once per [`MISS_RELOAD_INTERVAL`].
+    /// Reloads when a key was not found, at most once a second.
     pub async fn reload_after_miss(&self) {
-        let stale = match self.ring.read() {
-            Ok(ring) => ring
-                .loaded_at
-                .is_none_or(|at| at.elapsed() >= MISS_RELOAD_INTERVAL),
-            Err(_) => true,
-        };
-        if stale {
+        if self.keys.may_reload_after_miss() {
             self.reload().await;
         }
     }
 
     /// The application of a (lower-cased) key, or why it is refused.
     pub fn app_for(&self, key: &str) -> Result<Arc<str>, AuthError> {
-        let ring = match self.ring.read() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let found = ring.keys.as_ref().and_then(|keys| keys.get(key));
+        let found = self.keys.lookup(key);
         if !self.required {
-            let app = found
-                .filter(|k| k.revoked_ns.is_none())
-                .map(|k| k.app.as_str());
-            return Ok(app.unwrap_or("").into());
+            let app = match &found {
+                Lookup::Found(k) if k.revoked_ns.is_none() => k.app.as_str(),
+                _ => "",
+            };
+            return Ok(app.into());
         }
-        let Some(keys) = ring.keys.as_ref() else {
-            return Err(AuthError::NotLoaded(ring.last_error.clone()));
-        };
-        if key.is_empty() {
-            return Err(AuthError::Missing);
-        }
-        match keys.get(key) {
-            Some(k) if k.revoked_ns.is_some() => Err(AuthError::Revoked(key.to_owned())),
-            Some(k) => Ok(k.app.as_str().into()),
-            None => Err(AuthError::Unknown(key.to_owned())),
+        match found {
+            Lookup::NotLoaded(error) => Err(AuthError::NotLoaded(error)),
+            _ if key.is_empty() => Err(AuthError::Missing),
+            Lookup::Found(k) if k.revoked_ns.is_some() => Err(AuthError::Revoked(key.to_owned())),
+            Lookup::Found(k) => Ok(k.app.as_str().into()),
+            Lookup::Missing => Err(AuthError::Unknown(key.to_owned())),
         }
     }
 

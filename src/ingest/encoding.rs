@@ -86,6 +86,7 @@ pub fn grpc_code(kind: ErrorKind) -> tonic::Code {
         | ErrorKind::UnsupportedMediaType
         | ErrorKind::PayloadTooLarge => tonic::Code::InvalidArgument,
         ErrorKind::Unauthenticated => tonic::Code::Unauthenticated,
+        ErrorKind::PermissionDenied => tonic::Code::PermissionDenied,
         ErrorKind::NotFound => tonic::Code::NotFound,
         ErrorKind::RequestTimeout => tonic::Code::DeadlineExceeded,
         ErrorKind::ResourceExhausted => tonic::Code::ResourceExhausted,
@@ -120,6 +121,7 @@ pub fn http_status(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
         ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,

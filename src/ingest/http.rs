@@ -58,7 +58,6 @@ pub fn router(state: HttpIngest) -> Router {
         .route("/v1/logs", post(export::<Logs>))
         .route("/v1/metrics", post(export::<Metrics>))
         .route("/healthz", get(healthz))
-        .route("/metrics", get(self_metrics))
         // Bodies are limited by our own reader, before and after decompression.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -140,12 +139,4 @@ pub fn error_response(encoding: Encoding, error: &IngestError) -> Response {
 
 pub async fn healthz() -> &'static str {
     "ok\n"
-}
-
-async fn self_metrics(State(state): State<HttpIngest>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.ingest.metrics().render(),
-    )
-        .into_response()
 }

@@ -1,6 +1,6 @@
 //! Live Metrics (QuickPulse): the `ping` and `post` endpoints SDKs call at their `LiveEndpoint`.
 //! Answering them keeps SDKs from erroring or reporting to Microsoft; the latest posted data
-//! points are kept per role and instance (bounded) for a live view. The SDKs name their key in
+//! points are kept per app, role and instance (bounded) for a live view. The SDKs name their key in
 //! the `ikey` query parameter; it is checked like on every ingest path.
 
 use std::collections::HashMap;
@@ -18,20 +18,24 @@ use super::auth::presented_key;
 use super::encoding::{add_retry_after, http_status};
 use super::http::HttpIngest;
 use crate::error::HasErrorKind;
+use crate::reads::AppScope;
 
-/// Instances remembered; the one heard from longest ago goes first.
-const MAX_INSTANCES: usize = 1_000;
+/// Instances remembered per app, and in all; the one heard from longest ago goes first, so one
+/// app's instances cannot push another's out.
+const MAX_INSTANCES_PER_APP: usize = 1_000;
+const MAX_INSTANCES: usize = 10_000;
 
-/// When an instance was last heard from, under which key's app, and what it said.
-type Heard = (i64, Arc<str>, Value);
+/// An instance: its key's app, its role and its instance name.
+type InstanceKey = (Arc<str>, String, String);
+/// When an instance was last heard from, and what it said.
+type Heard = (i64, Value);
 
-/// The latest data point of each (role, instance).
+/// The latest data point of each (app, role, instance).
 #[derive(Default)]
 pub struct LiveMetrics {
     /// Whether SDKs are told someone is watching, so they post every second.
     subscribed: bool,
-    /// By (role, instance).
-    latest: Mutex<HashMap<(String, String), Heard>>,
+    latest: Mutex<HashMap<InstanceKey, Heard>>,
 }
 
 impl LiveMetrics {
@@ -39,6 +43,13 @@ impl LiveMetrics {
         LiveMetrics {
             subscribed,
             latest: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<InstanceKey, Heard>> {
+        match self.latest.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
         }
     }
 
@@ -50,47 +61,52 @@ impl LiveMetrics {
                 .unwrap_or("")
                 .to_owned()
         };
-        let key = (field("RoleName"), field("Instance"));
-        let mut latest = match self.latest.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if latest.len() >= MAX_INSTANCES && !latest.contains_key(&key) {
-            let oldest = latest
-                .iter()
-                .min_by_key(|(_, (seen, _, _))| *seen)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                latest.remove(&oldest);
+        let key = (app, field("RoleName"), field("Instance"));
+        let mut latest = self.lock();
+        if !latest.contains_key(&key) {
+            let same_app = latest.keys().filter(|k| k.0 == key.0).count();
+            let oldest = |same_app_only: bool| {
+                latest
+                    .iter()
+                    .filter(|(k, _)| !same_app_only || k.0 == key.0)
+                    .min_by_key(|(_, (seen, _))| *seen)
+                    .map(|(k, _)| k.clone())
+            };
+            let evict = if same_app >= MAX_INSTANCES_PER_APP {
+                oldest(true)
+            } else if latest.len() >= MAX_INSTANCES {
+                oldest(false)
+            } else {
+                None
+            };
+            if let Some(evict) = evict {
+                latest.remove(&evict);
             }
         }
-        latest.insert(key, (now_ns, app, point));
+        latest.insert(key, (now_ns, point));
     }
 
-    /// Every remembered instance's latest data point, by role then instance.
-    pub fn snapshot(&self) -> Vec<Value> {
-        let latest = match self.latest.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+    /// The latest data point of every remembered instance of the apps in `scope`, by app,
+    /// role and instance.
+    pub fn snapshot(&self, scope: &AppScope) -> Vec<Value> {
+        let latest = self.lock();
         let mut points: Vec<_> = latest
             .iter()
-            .map(|((role, instance), (seen, app, point))| {
-                (
-                    role.clone(),
-                    instance.clone(),
-                    json!({
-                        "role": role,
-                        "instance": instance,
-                        "app": app.as_ref(),
-                        "received": crate::time::format_instant(*seen),
-                        "data_point": point,
-                    }),
-                )
-            })
+            .filter(|((app, _, _), _)| scope.allows(app))
             .collect();
-        points.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        points.into_iter().map(|(_, _, value)| value).collect()
+        points.sort_by(|a, b| a.0.cmp(b.0));
+        points
+            .into_iter()
+            .map(|((app, role, instance), (seen, point))| {
+                json!({
+                    "role": role,
+                    "instance": instance,
+                    "app": app.as_ref(),
+                    "received": crate::time::format_instant(*seen),
+                    "data_point": point,
+                })
+            })
+            .collect()
     }
 }
 

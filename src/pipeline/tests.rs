@@ -8,11 +8,11 @@ use tokio::time::Instant;
 use super::*;
 use crate::model::{Item, Trace};
 use crate::reads::{
-    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
-    StatsRow,
+    AppScope, CallEdge, GenAiThrottling, SampleQuery, SampleRecord, ScopedRange, SearchHit,
+    SearchQuery, StatsQuery, StatsRow,
 };
 use crate::store::{
-    KeyRecord, MetricQuery, MetricRecord, OperationItems, SpooledWrites, TimeRange,
+    KeyRecord, MetricQuery, MetricRecord, OperationItems, SpooledWrites, TokenRecord,
 };
 
 /// A store that records batches, fails on a script, and can be held shut; `spooled`, it
@@ -64,8 +64,11 @@ impl Store for FakeStore {
         self.written.lock().expect("lock").push(batch.row_count());
         Ok(())
     }
-    async fn operation(&self, _: &str) -> Result<OperationItems, StoreError> {
+    async fn operation(&self, _: &str, _: &str) -> Result<OperationItems, StoreError> {
         Ok(OperationItems::default())
+    }
+    async fn operation_apps(&self, _: &AppScope, _: &str) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
     }
     async fn metrics(&self, _: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
         Ok(Vec::new())
@@ -79,16 +82,22 @@ impl Store for FakeStore {
     async fn search(&self, _: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
         Ok(Vec::new())
     }
-    async fn call_edges(&self, _: TimeRange) -> Result<Vec<CallEdge>, StoreError> {
+    async fn call_edges(&self, _: &ScopedRange) -> Result<Vec<CallEdge>, StoreError> {
         Ok(Vec::new())
     }
-    async fn genai_throttling(&self, _: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError> {
+    async fn genai_throttling(&self, _: &ScopedRange) -> Result<Vec<GenAiThrottling>, StoreError> {
         Ok(Vec::new())
     }
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         Ok(Vec::new())
     }
     async fn save_key(&self, _: &KeyRecord) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn save_token(&self, _: &TokenRecord) -> Result<(), StoreError> {
         Ok(())
     }
     async fn enforce_retention(&self, _: i64) -> Result<u64, StoreError> {

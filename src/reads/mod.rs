@@ -16,10 +16,34 @@ pub struct TimeRange {
     pub to_ns: i64,
 }
 
+/// Which apps' rows a read may see. Every read carries one, and the stores put it into the
+/// query itself (`appName IN (…)`), so rows of other apps are never read, joined or counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppScope {
+    /// Every app: an unauthenticated server, or a token issued with `--all-apps`.
+    All,
+    /// Only these apps (none sees nothing).
+    Only(Vec<String>),
+}
+
+impl AppScope {
+    pub fn one(app: &str) -> Self {
+        AppScope::Only(vec![app.to_owned()])
+    }
+
+    pub fn allows(&self, app: &str) -> bool {
+        match self {
+            AppScope::All => true,
+            AppScope::Only(apps) => apps.iter().any(|a| a == app),
+        }
+    }
+}
+
 /// Filters for reading metric points back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricQuery {
     pub range: TimeRange,
+    pub scope: AppScope,
     /// Exact metric name, or all metrics.
     pub name: Option<String>,
     pub limit: usize,
@@ -164,7 +188,16 @@ pub enum Filter {
 pub struct Selection {
     pub source: Source,
     pub range: TimeRange,
+    pub scope: AppScope,
     pub filters: Vec<Filter>,
+}
+
+/// A time range of the apps in a scope: what the reads joining tables (map edges, GenAI
+/// throttling) cover. Their joins match rows of the same app only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopedRange {
+    pub range: TimeRange,
+    pub scope: AppScope,
 }
 
 /// Aggregates per group (and per time bucket when `bucket_s` is set).
@@ -227,6 +260,7 @@ pub enum SampleCursor {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchQuery {
     pub range: TimeRange,
+    pub scope: AppScope,
     /// Case-insensitive (ASCII) substring of the message (and exception type).
     pub text: Option<String>,
     pub min_severity: Option<u8>,

@@ -162,3 +162,50 @@ pub struct KeyRecord {
     /// When it was revoked; `None` while it is valid.
     pub revoked_ns: Option<i64>,
 }
+
+/// What a query API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenRole {
+    /// Reads the telemetry of its apps.
+    Reader,
+    /// Reads like a reader and may change server state (alert rules, tokens) where the API
+    /// offers it.
+    Admin,
+}
+
+impl TokenRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenRole::Reader => "reader",
+            TokenRole::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "reader" => Some(TokenRole::Reader),
+            "admin" => Some(TokenRole::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A query API token as stored: its SHA-256, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The public handle `tokens list` shows and `tokens revoke` takes: the first 12 hex
+    /// digits of the hash.
+    pub id: String,
+    /// SHA-256 of the token, lower-case hex.
+    pub hash: String,
+    /// What the token is for, as its creator described it.
+    pub name: String,
+    /// The apps it reads; ignored when `all_apps`.
+    pub apps: Vec<String>,
+    pub all_apps: bool,
+    pub role: TokenRole,
+    pub created_ns: i64,
+    /// When it was revoked; `None` while it is valid.
+    pub revoked_ns: Option<i64>,
+}

@@ -6,6 +6,7 @@ pub mod clickhouse;
 pub mod limits;
 pub mod sql;
 pub mod sqlite;
+pub mod stored_token;
 
 use std::sync::Arc;
 
@@ -13,10 +14,10 @@ use async_trait::async_trait;
 
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::model::Batch;
-pub use crate::reads::records::{KeyRecord, MetricRecord, OperationItems};
+pub use crate::reads::records::{KeyRecord, MetricRecord, OperationItems, TokenRecord};
 use crate::reads::{
-    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
-    StatsRow,
+    AppScope, CallEdge, GenAiThrottling, SampleQuery, SampleRecord, ScopedRange, SearchHit,
+    SearchQuery, StatsQuery, StatsRow,
 };
 pub use crate::reads::{MetricQuery, TimeRange};
 pub use limits::{LimitExceeded, QueryLimits};
@@ -107,8 +108,16 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
-    /// Everything stored under one operation id, across tables and roles.
-    async fn operation(&self, operation_id: &str) -> Result<OperationItems, StoreError>;
+    /// Everything one app stored under one operation id, across tables and roles: a
+    /// transaction is identified by both, so another app's spans never join it.
+    async fn operation(&self, app: &str, operation_id: &str) -> Result<OperationItems, StoreError>;
+
+    /// The apps in `scope` that stored anything under `operation_id`, sorted.
+    async fn operation_apps(
+        &self,
+        scope: &AppScope,
+        operation_id: &str,
+    ) -> Result<Vec<String>, StoreError>;
 
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError>;
 
@@ -124,16 +133,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Which role served the calls to each dependency target, where the called service's
     /// request was received too.
-    async fn call_edges(&self, range: TimeRange) -> Result<Vec<CallEdge>, StoreError>;
+    async fn call_edges(&self, window: &ScopedRange) -> Result<Vec<CallEdge>, StoreError>;
 
     /// 429 attempts made inside GenAI calls, per provider, model and target of the call.
-    async fn genai_throttling(&self, range: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError>;
+    async fn genai_throttling(
+        &self,
+        window: &ScopedRange,
+    ) -> Result<Vec<GenAiThrottling>, StoreError>;
 
     /// Every instrumentation key ever issued, revoked ones included.
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
 
     /// Records a new key or a key's revocation.
     async fn save_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
+
+    /// Every query API token ever issued (hashes, never the tokens), revoked ones included.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Records a new token or a token's revocation.
+    async fn save_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
 
     /// Removes telemetry older than `cutoff_ns` (whole days where the store partitions by day).
     /// Returns how many rows or partitions went.

@@ -2,9 +2,9 @@
 //! in SQLite and ClickHouse, so only a few expressions differ by dialect. Values always travel
 //! as bound parameters (`?`); the only text spliced in comes from closed enums.
 
-use crate::reads::TimeRange;
 use crate::reads::{
-    Column, Filter, SampleCursor, SampleOrder, SampleQuery, SearchQuery, Selection, Source,
+    AppScope, Column, Filter, SampleCursor, SampleOrder, SampleQuery, ScopedRange, SearchQuery,
+    Selection, Source,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +39,32 @@ impl Condition {
 
 const NS_PER_S: i64 = 1_000_000_000;
 
+/// ` AND appName IN (?, …)` to append to a `WHERE`; nothing for every app.
+pub fn and_scope(scope: &AppScope) -> Condition {
+    let mut condition = scope_condition(scope);
+    if !condition.sql.is_empty() {
+        condition.sql = format!(" AND {}", condition.sql);
+    }
+    condition
+}
+
+/// `appName IN (?, …)` for a scope of some apps; nothing for every app.
+pub fn scope_condition(scope: &AppScope) -> Condition {
+    let mut condition = Condition::default();
+    if let AppScope::Only(apps) = scope {
+        if apps.is_empty() {
+            condition.and("1 = 0", []);
+        } else {
+            let placeholders = vec!["?"; apps.len()].join(", ");
+            condition.and(
+                &format!("appName IN ({placeholders})"),
+                apps.iter().map(|app| Param::Text(app.clone())),
+            );
+        }
+    }
+    condition
+}
+
 /// The conditions of a selection: its time range, then each filter.
 pub fn selection_condition(selection: &Selection, dialect: Dialect) -> Condition {
     let mut condition = Condition::default();
@@ -57,6 +83,10 @@ pub fn selection_condition(selection: &Selection, dialect: Dialect) -> Condition
         "timestamp_ns >= ? AND timestamp_ns < ?",
         [Param::Int(range.from_ns), Param::Int(range.to_ns)],
     );
+    let scope = scope_condition(&selection.scope);
+    if !scope.sql.is_empty() {
+        condition.and(&scope.sql, scope.params);
+    }
     for filter in &selection.filters {
         match filter {
             Filter::Equals(Column::Success, value) => {
@@ -245,6 +275,7 @@ fn search_condition(query: &SearchQuery, exceptions: bool, dialect: Dialect) -> 
     let selection = Selection {
         source: Source::Exceptions,
         range: query.range,
+        scope: query.scope.clone(),
         filters: Vec::new(),
     };
     let mut condition = selection_condition(&selection, dialect);
@@ -284,44 +315,47 @@ fn search_condition(query: &SearchQuery, exceptions: bool, dialect: Dialect) -> 
     condition
 }
 
-fn range_only(source: Source, range: TimeRange, dialect: Dialect) -> Condition {
+fn range_only(source: Source, window: &ScopedRange, dialect: Dialect) -> Condition {
     selection_condition(
         &Selection {
             source,
-            range,
+            range: window.range,
+            scope: window.scope.clone(),
             filters: Vec::new(),
         },
         dialect,
     )
 }
 
-/// Dependencies joined to the requests they led to (a request whose parent is the dependency's
-/// id), as `(caller_role, target, callee_role)`. `{dependencies}` and `{requests}` stand for
-/// the qualified table names.
-pub fn call_edges(range: TimeRange, dialect: Dialect) -> Condition {
-    let dependencies = range_only(Source::Dependencies, range, dialect);
-    let requests = range_only(Source::Requests, range, dialect);
+/// Dependencies joined to the requests they led to (a request of the same app whose parent is
+/// the dependency's id), as `(caller_role, target, callee_role)`. `{dependencies}` and
+/// `{requests}` stand for the qualified table names.
+pub fn call_edges(window: &ScopedRange, dialect: Dialect) -> Condition {
+    let dependencies = range_only(Source::Dependencies, window, dialect);
+    let requests = range_only(Source::Requests, window, dialect);
     let sql = match dialect {
         // Both sides distinct: resent spans (stored again under the same ids) must not
         // multiply the join. Subqueries are aliased, as current ClickHouse requires.
         Dialect::ClickHouse => format!(
             "SELECT caller, target, callee FROM \
-             (SELECT DISTINCT operation_Id, id, cloud_RoleName AS caller, target \
+             (SELECT DISTINCT appName, operation_Id, id, cloud_RoleName AS caller, target \
               FROM {{dependencies}} WHERE {}) AS calls \
              ALL INNER JOIN \
-             (SELECT DISTINCT operation_Id, operation_ParentId AS id, cloud_RoleName AS callee \
+             (SELECT DISTINCT appName, operation_Id, operation_ParentId AS id, \
+                     cloud_RoleName AS callee \
               FROM {{requests}} WHERE {} AND operation_ParentId != '') AS served \
-             USING (operation_Id, id) \
+             USING (appName, operation_Id, id) \
              GROUP BY caller, target, callee ORDER BY caller, target, callee",
             dependencies.sql, requests.sql
         ),
         Dialect::Sqlite => format!(
             "SELECT DISTINCT d.cloud_RoleName, d.target, r.cloud_RoleName \
-             FROM (SELECT DISTINCT operation_Id, id, cloud_RoleName, target FROM {{dependencies}} \
-                   WHERE {}) AS d \
-             JOIN (SELECT DISTINCT operation_Id, operation_ParentId, cloud_RoleName \
+             FROM (SELECT DISTINCT appName, operation_Id, id, cloud_RoleName, target \
+                   FROM {{dependencies}} WHERE {}) AS d \
+             JOIN (SELECT DISTINCT appName, operation_Id, operation_ParentId, cloud_RoleName \
                    FROM {{requests}} WHERE {} AND operation_ParentId != '') AS r \
                ON r.operation_Id = d.operation_Id AND r.operation_ParentId = d.id \
+              AND r.appName = d.appName \
              ORDER BY 1, 2, 3",
             dependencies.sql, requests.sql
         ),
@@ -336,25 +370,26 @@ pub fn call_edges(range: TimeRange, dialect: Dialect) -> Condition {
     }
 }
 
-/// 429 dependency attempts whose parent is a GenAI call, weighted by `itemCount`, as
+/// 429 dependency attempts whose parent is a GenAI call of the same app, weighted by `itemCount`, as
 /// `(provider, model, target, attempts, duration_ms)`. `{dependencies}` stands for the table.
 /// Every stored attempt counts, but each call is joined once however often it was stored, so
 /// a resent batch adds its attempts once more instead of multiplying them.
-pub fn genai_throttling(range: TimeRange, dialect: Dialect) -> Condition {
-    let attempts = range_only(Source::Dependencies, range, dialect);
+pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
+    let attempts = range_only(Source::Dependencies, window, dialect);
+    let range = window.range;
     let (sql, call_params) = match dialect {
         Dialect::ClickHouse => {
-            let calls = range_only(Source::Dependencies, range, dialect);
+            let calls = range_only(Source::Dependencies, window, dialect);
             let sql = format!(
                 "SELECT provider, model, target, sum(itemCount), sum(duration_ms * itemCount) FROM \
-             (SELECT operation_Id, operation_ParentId AS id, itemCount, duration_ms \
+             (SELECT appName, operation_Id, operation_ParentId AS id, itemCount, duration_ms \
               FROM {{dependencies}} \
               WHERE {} AND resultCode = '429' AND genai_provider = '') AS attempts \
              ALL INNER JOIN \
-             (SELECT DISTINCT operation_Id, id, genai_provider AS provider, \
+             (SELECT DISTINCT appName, operation_Id, id, genai_provider AS provider, \
                      genai_requestModel AS model, target \
               FROM {{dependencies}} WHERE {} AND genai_provider != '') AS calls \
-             USING (operation_Id, id) \
+             USING (appName, operation_Id, id) \
              GROUP BY provider, model, target ORDER BY provider, model, target",
                 attempts.sql, calls.sql
             );
@@ -369,15 +404,16 @@ pub fn genai_throttling(range: TimeRange, dialect: Dialect) -> Condition {
                 "SELECT provider, model, target, sum(items), sum(weighted_ms) FROM \
              (SELECT c.genai_provider AS provider, c.genai_requestModel AS model, \
                      c.target AS target, a.items AS items, a.weighted_ms AS weighted_ms \
-              FROM (SELECT operation_Id, operation_ParentId, sum(itemCount) AS items, \
+              FROM (SELECT appName, operation_Id, operation_ParentId, sum(itemCount) AS items, \
                            sum(duration_ms * itemCount) AS weighted_ms \
                     FROM {{dependencies}} \
                     WHERE {} AND resultCode = '429' AND genai_provider = '' \
-                    GROUP BY operation_Id, operation_ParentId) AS a \
+                    GROUP BY appName, operation_Id, operation_ParentId) AS a \
               JOIN {{dependencies}} AS c \
                 ON c.operation_Id = a.operation_Id AND c.id = a.operation_ParentId \
+               AND c.appName = a.appName \
               WHERE c.timestamp_ns >= ? AND c.timestamp_ns < ? AND c.genai_provider != '' \
-              GROUP BY a.operation_Id, a.operation_ParentId, c.genai_provider, \
+              GROUP BY a.appName, a.operation_Id, a.operation_ParentId, c.genai_provider, \
                        c.genai_requestModel, c.target) \
              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
                 attempts.sql
@@ -403,10 +439,11 @@ mod tests {
         let hostile = "x' OR 1=1; DROP TABLE requests; --";
         let selection = Selection {
             source: Source::Requests,
-            range: TimeRange {
+            range: crate::reads::TimeRange {
                 from_ns: 0,
                 to_ns: 10,
             },
+            scope: AppScope::Only(vec![hostile.into(), "b".into()]),
             filters: vec![
                 Filter::Equals(Column::Name, hostile.into()),
                 Filter::Dimension(hostile.into(), hostile.into()),

@@ -150,6 +150,20 @@ impl TestServer {
 }
 
 /// The virtualenv `scripts/test` creates, or `TRACEHOUSE_TEST_PYTHON`.
+/// Issues a query API token straight into `store`, as `tracehouse tokens create` does.
+pub async fn issue_token(store: &dyn Store, apps: &[&str], all_apps: bool) -> String {
+    let grant = tracehouse::tokens::Grant {
+        name: "test".into(),
+        apps: apps.iter().map(|a| (*a).to_owned()).collect(),
+        all_apps,
+        role: tracehouse::reads::records::TokenRole::Reader,
+    };
+    let (token, record) =
+        tracehouse::tokens::issue(grant, tracehouse::clock::now_ns()).expect("random");
+    store.save_token(&record).await.expect("save token");
+    token
+}
+
 pub fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("TRACEHOUSE_TEST_PYTHON") {
         return PathBuf::from(python);

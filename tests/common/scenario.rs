@@ -343,11 +343,20 @@ pub async fn load(server: &TestServer, scenario: &Scenario) {
 }
 
 pub async fn get(server: &TestServer, path_and_query: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .get(server.api_url(path_and_query))
-        .send()
-        .await
-        .expect("get");
+    get_as(server, None, path_and_query).await
+}
+
+/// A query API call with `Authorization: Bearer <token>` when a token is given.
+pub async fn get_as(
+    server: &TestServer,
+    token: Option<&str>,
+    path_and_query: &str,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new().get(server.api_url(path_and_query));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("get");
     let status = response.status().as_u16();
     (status, response.json().await.expect("json body"))
 }

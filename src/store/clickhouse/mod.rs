@@ -8,6 +8,7 @@
 //! uncertain attempt first counts the chunk's rows by `_batch_id`, so nothing is inserted twice.
 //! Reads go through a second client whose every statement carries the query limits.
 
+mod credentials;
 pub mod encoded;
 mod query;
 mod read;
@@ -24,12 +25,12 @@ use clickhouse::Client;
 
 use super::{
     KeyRecord, LimitExceeded, MetricQuery, MetricRecord, OperationItems, QueryLimits,
-    SpooledWrites, Store, StoreError, TimeRange,
+    SpooledWrites, Store, StoreError, TokenRecord,
 };
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::reads::{
-    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
-    StatsRow,
+    AppScope, CallEdge, GenAiThrottling, SampleQuery, SampleRecord, ScopedRange, SearchHit,
+    SearchQuery, StatsQuery, StatsRow,
 };
 use encoded::{OPERATIONS_COLUMNS, OPERATIONS_TABLE};
 use schema::{Features, MIGRATIONS, RenderContext, Version};
@@ -432,8 +433,17 @@ impl Store for ClickHouseStore {
         Some(self)
     }
 
-    async fn operation(&self, operation_id: &str) -> Result<OperationItems, StoreError> {
-        self.guarded(read::operation(self, operation_id)).await
+    async fn operation(&self, app: &str, operation_id: &str) -> Result<OperationItems, StoreError> {
+        self.guarded(read::operation(self, app, operation_id)).await
+    }
+
+    async fn operation_apps(
+        &self,
+        scope: &AppScope,
+        operation_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.guarded(read::operation_apps(self, scope, operation_id))
+            .await
     }
 
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
@@ -452,55 +462,35 @@ impl Store for ClickHouseStore {
         self.guarded(query::search(self, query)).await
     }
 
-    async fn call_edges(&self, range: TimeRange) -> Result<Vec<CallEdge>, StoreError> {
-        self.guarded(query::call_edges(self, range)).await
+    async fn call_edges(&self, window: &ScopedRange) -> Result<Vec<CallEdge>, StoreError> {
+        self.guarded(query::call_edges(self, window)).await
     }
 
-    async fn genai_throttling(&self, range: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError> {
-        self.guarded(query::genai_throttling(self, range)).await
+    async fn genai_throttling(
+        &self,
+        window: &ScopedRange,
+    ) -> Result<Vec<GenAiThrottling>, StoreError> {
+        self.guarded(query::genai_throttling(self, window)).await
     }
 
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.ready().await?;
-        let rows: Vec<(String, String, i64, i64)> = self
-            .reader
-            .query(&format!(
-                "SELECT key, argMax(app, version), argMax(created_ns, version), \
-                 argMax(revoked_ns, version) FROM `{}`.`instrumentation_keys` \
-                 GROUP BY key ORDER BY 3, key",
-                self.database
-            ))
-            .fetch_all()
-            .await
-            .map_err(|e| self.read_error(e))?;
-        Ok(rows
-            .into_iter()
-            .map(|(key, app, created_ns, revoked_ns)| KeyRecord {
-                key,
-                app,
-                created_ns,
-                revoked_ns: (revoked_ns != 0).then_some(revoked_ns),
-            })
-            .collect())
+        credentials::keys(self).await
     }
 
     async fn save_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         self.ready().await?;
-        let version = u64::try_from(crate::clock::now_ns()).unwrap_or(0);
-        self.client
-            .query(&format!(
-                "INSERT INTO `{}`.`instrumentation_keys` (key, app, created_ns, revoked_ns, version) \
-                 VALUES (?, ?, ?, ?, ?)",
-                self.database
-            ))
-            .bind(key.key.as_str())
-            .bind(key.app.as_str())
-            .bind(key.created_ns)
-            .bind(key.revoked_ns.unwrap_or(0))
-            .bind(version)
-            .execute()
-            .await
-            .map_err(ch_error)
+        credentials::save_key(self, key).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.ready().await?;
+        credentials::tokens(self).await
+    }
+
+    async fn save_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        self.ready().await?;
+        credentials::save_token(self, token).await
     }
 
     async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {

@@ -8,13 +8,13 @@ use serde::Deserialize;
 use super::ClickHouseStore;
 use crate::reads::stats::sort_rows;
 use crate::reads::{
-    CallEdge, GenAiThrottling, PERCENTILE_LEVELS, SampleQuery, SampleRecord, SearchHit,
-    SearchQuery, StatsQuery, StatsRow, merge_search_hits,
+    CallEdge, GenAiThrottling, PERCENTILE_LEVELS, SampleQuery, SampleRecord, ScopedRange,
+    SearchHit, SearchQuery, StatsQuery, StatsRow, merge_search_hits,
 };
+use crate::store::StoreError;
 use crate::store::sql::{self, Condition, Dialect, Param};
-use crate::store::{StoreError, TimeRange};
 
-fn bind_all(mut query: Query, params: &[Param]) -> Query {
+pub(super) fn bind_all(mut query: Query, params: &[Param]) -> Query {
     for param in params {
         query = match param {
             Param::Text(text) => query.bind(text.as_str()),
@@ -213,9 +213,9 @@ fn statement(store: &ClickHouseStore, statement: &Condition) -> Query {
 
 pub async fn call_edges(
     store: &ClickHouseStore,
-    range: TimeRange,
+    window: &ScopedRange,
 ) -> Result<Vec<CallEdge>, StoreError> {
-    let condition = sql::call_edges(range, Dialect::ClickHouse);
+    let condition = sql::call_edges(window, Dialect::ClickHouse);
     let rows: Vec<(String, String, String)> = statement(store, &condition)
         .fetch_all()
         .await
@@ -232,9 +232,9 @@ pub async fn call_edges(
 
 pub async fn genai_throttling(
     store: &ClickHouseStore,
-    range: TimeRange,
+    window: &ScopedRange,
 ) -> Result<Vec<GenAiThrottling>, StoreError> {
-    let condition = sql::genai_throttling(range, Dialect::ClickHouse);
+    let condition = sql::genai_throttling(window, Dialect::ClickHouse);
     let rows: Vec<(String, String, String, u64, f64)> = statement(store, &condition)
         .fetch_all()
         .await

@@ -5,10 +5,13 @@ use clickhouse::Row;
 use serde::Deserialize;
 
 use super::ClickHouseStore;
+use super::query::bind_all;
+use crate::reads::AppScope;
 use crate::reads::records::{
     EventRecord, ExceptionRecord, GenAiRecord, MetricRecord, OperationItems, SpanRecord, SpanTable,
     TraceRecord, zip_dimensions,
 };
+use crate::store::sql;
 use crate::store::{MetricQuery, StoreError};
 
 /// Where one operation's rows lie: `[first_s, last_s]` in whole seconds.
@@ -161,6 +164,7 @@ async fn rows_of<T>(
     store: &ClickHouseStore,
     table: &str,
     columns: &str,
+    app: &str,
     operation_id: &str,
     range: &OperationRange,
 ) -> Result<Vec<T>, StoreError>
@@ -170,7 +174,7 @@ where
     let sql = format!(
         "SELECT {columns} FROM `{}`.`{table}` \
          WHERE timestamp >= toDateTime(?, 'UTC') AND timestamp <= toDateTime(?, 'UTC') \
-         AND operation_Id = ? ORDER BY timestamp_ns",
+         AND operation_Id = ? AND appName = ? ORDER BY timestamp_ns",
         store.database
     );
     store
@@ -179,22 +183,47 @@ where
         .bind(range.first_ns.div_euclid(1_000_000_000))
         .bind(range.last_ns.div_euclid(1_000_000_000))
         .bind(operation_id)
+        .bind(app)
         .fetch_all::<T>()
+        .await
+        .map_err(|e| store.read_error(e))
+}
+
+/// The apps in `scope` with rows under `operation_id`, from the `operations` lookup table.
+pub async fn operation_apps(
+    store: &ClickHouseStore,
+    scope: &AppScope,
+    operation_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let scope = sql::and_scope(scope);
+    let query = store
+        .reader()
+        .query(&format!(
+            "SELECT DISTINCT toString(appName) AS app FROM `{}`.`operations` \
+             WHERE operation_Id = ?{} ORDER BY app",
+            store.database, scope.sql
+        ))
+        .bind(operation_id);
+    bind_all(query, &scope.params)
+        .fetch_all()
         .await
         .map_err(|e| store.read_error(e))
 }
 
 pub async fn operation(
     store: &ClickHouseStore,
+    app: &str,
     operation_id: &str,
 ) -> Result<OperationItems, StoreError> {
     let range: OperationRange = store
         .reader()
         .query(&format!(
-            "SELECT count(), min(first_ns), max(last_ns) FROM `{}`.`operations` WHERE operation_Id = ?",
+            "SELECT count(), min(first_ns), max(last_ns) FROM `{}`.`operations` \
+             WHERE operation_Id = ? AND appName = ?",
             store.database
         ))
         .bind(operation_id)
+        .bind(app)
         .fetch_one()
         .await
         .map_err(|e| store.read_error(e))?;
@@ -204,17 +233,39 @@ pub async fn operation(
     }
     // One round trip's latency for all five tables instead of five.
     let (requests, dependencies, exceptions, traces, events) = tokio::try_join!(
-        rows_of::<RequestRow>(store, "requests", REQUEST_COLUMNS, operation_id, &range),
+        rows_of::<RequestRow>(
+            store,
+            "requests",
+            REQUEST_COLUMNS,
+            app,
+            operation_id,
+            &range
+        ),
         rows_of::<DependencyRow>(
             store,
             "dependencies",
             DEPENDENCY_COLUMNS,
+            app,
             operation_id,
             &range
         ),
-        rows_of::<ExceptionRow>(store, "exceptions", EXCEPTION_COLUMNS, operation_id, &range),
-        rows_of::<TraceRow>(store, "traces", TRACE_COLUMNS, operation_id, &range),
-        rows_of::<EventRow>(store, "customEvents", EVENT_COLUMNS, operation_id, &range),
+        rows_of::<ExceptionRow>(
+            store,
+            "exceptions",
+            EXCEPTION_COLUMNS,
+            app,
+            operation_id,
+            &range
+        ),
+        rows_of::<TraceRow>(store, "traces", TRACE_COLUMNS, app, operation_id, &range),
+        rows_of::<EventRow>(
+            store,
+            "customEvents",
+            EVENT_COLUMNS,
+            app,
+            operation_id,
+            &range
+        ),
     )?;
     for row in requests {
         items.spans.push(SpanRecord {
@@ -324,11 +375,12 @@ pub async fn metrics(
     } else {
         ""
     };
+    let scope = sql::and_scope(&query.scope);
     let sql = format!(
         "SELECT {METRIC_COLUMNS} FROM `{}`.`customMetrics` \
-         WHERE timestamp_ns >= ? AND timestamp_ns < ? {name_filter} \
+         WHERE timestamp_ns >= ? AND timestamp_ns < ? {name_filter}{} \
          ORDER BY timestamp_ns, name LIMIT ?",
-        store.database
+        store.database, scope.sql
     );
     let mut q = store
         .reader()
@@ -338,6 +390,7 @@ pub async fn metrics(
     if let Some(name) = &query.name {
         q = q.bind(name.as_str());
     }
+    q = bind_all(q, &scope.params);
     let rows: Vec<MetricRow> = q
         .bind(u64::try_from(query.limit).unwrap_or(u64::MAX))
         .fetch_all()

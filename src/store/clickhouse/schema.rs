@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "keys",
         include_str!("../../../schema/clickhouse/003_keys.sql"),
     ),
+    (
+        4,
+        "tokens",
+        include_str!("../../../schema/clickhouse/004_tokens.sql"),
+    ),
 ];
 
 /// A `major.minor` ClickHouse version.

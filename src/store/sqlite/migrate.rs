@@ -19,6 +19,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "keys",
         include_str!("../../../schema/sqlite/002_keys.sql"),
     ),
+    (
+        3,
+        "tokens",
+        include_str!("../../../schema/sqlite/003_tokens.sql"),
+    ),
 ];
 
 /// Every migration as one script, as `tracehouse migrate --print` shows it.

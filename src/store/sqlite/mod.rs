@@ -2,6 +2,7 @@
 //! connection and a small pool of readers. All SQLite work runs on blocking threads.
 
 mod bind;
+mod credentials;
 mod migrate;
 mod query;
 mod read;
@@ -15,12 +16,12 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::{
     KeyRecord, LimitExceeded, MetricQuery, MetricRecord, OperationItems, QueryLimits, Store,
-    StoreError, TimeRange,
+    StoreError, TokenRecord,
 };
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::reads::{
-    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
-    StatsRow,
+    AppScope, CallEdge, GenAiThrottling, SampleQuery, SampleRecord, ScopedRange, SearchHit,
+    SearchQuery, StatsQuery, StatsRow,
 };
 
 pub use bind::column_names;
@@ -246,9 +247,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn operation(&self, operation_id: &str) -> Result<OperationItems, StoreError> {
-        let operation_id = operation_id.to_owned();
-        self.read(move |connection| read::operation(connection, &operation_id))
+    async fn operation(&self, app: &str, operation_id: &str) -> Result<OperationItems, StoreError> {
+        let (app, operation_id) = (app.to_owned(), operation_id.to_owned());
+        self.read(move |connection| read::operation(connection, &app, &operation_id))
+            .await
+    }
+
+    async fn operation_apps(
+        &self,
+        scope: &AppScope,
+        operation_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let (scope, operation_id) = (scope.clone(), operation_id.to_owned());
+        self.read(move |connection| read::operation_apps(connection, &scope, &operation_id))
             .await
     }
 
@@ -276,48 +287,39 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn call_edges(&self, range: TimeRange) -> Result<Vec<CallEdge>, StoreError> {
-        self.read(move |connection| query::call_edges(connection, range))
+    async fn call_edges(&self, window: &ScopedRange) -> Result<Vec<CallEdge>, StoreError> {
+        let window = window.clone();
+        self.read(move |connection| query::call_edges(connection, &window))
             .await
     }
 
-    async fn genai_throttling(&self, range: TimeRange) -> Result<Vec<GenAiThrottling>, StoreError> {
-        self.read(move |connection| query::genai_throttling(connection, range))
+    async fn genai_throttling(
+        &self,
+        window: &ScopedRange,
+    ) -> Result<Vec<GenAiThrottling>, StoreError> {
+        let window = window.clone();
+        self.read(move |connection| query::genai_throttling(connection, &window))
             .await
     }
 
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        self.read(|connection| {
-            let mut statement = connection
-                .prepare("SELECT key, app, created_ns, revoked_ns FROM instrumentation_keys ORDER BY created_ns, key")
-                .map_err(sqlite_error)?;
-            let rows = statement
-                .query_map([], |row| {
-                    Ok(KeyRecord {
-                        key: row.get(0)?,
-                        app: row.get(1)?,
-                        created_ns: row.get(2)?,
-                        revoked_ns: row.get(3)?,
-                    })
-                })
-                .map_err(sqlite_error)?;
-            rows.collect::<Result<_, _>>().map_err(sqlite_error)
-        })
-        .await
+        self.read(credentials::keys).await
     }
 
     async fn save_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         let key = key.clone();
-        self.with_writer(move |connection| {
-            connection
-                .execute(
-                    "INSERT OR REPLACE INTO instrumentation_keys (key, app, created_ns, revoked_ns) VALUES (?1, ?2, ?3, ?4)",
-                    rusqlite::params![key.key, key.app, key.created_ns, key.revoked_ns],
-                )
-                .map_err(sqlite_error)?;
-            Ok(())
-        })
-        .await
+        self.with_writer(move |connection| credentials::save_key(connection, &key))
+            .await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.read(credentials::tokens).await
+    }
+
+    async fn save_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        let token = token.clone();
+        self.with_writer(move |connection| credentials::save_token(connection, &token))
+            .await
     }
 
     async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {

@@ -8,11 +8,11 @@ use rusqlite::{Connection, params_from_iter};
 use super::sqlite_error;
 use crate::reads::stats::{self, Observation};
 use crate::reads::{
-    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, SearchHit, SearchQuery, StatsQuery,
-    StatsRow,
+    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, ScopedRange, SearchHit, SearchQuery,
+    StatsQuery, StatsRow,
 };
+use crate::store::StoreError;
 use crate::store::sql::{self, Condition, Dialect, Param};
-use crate::store::{StoreError, TimeRange};
 
 fn values(params: &[Param]) -> Vec<Value> {
     params
@@ -133,7 +133,7 @@ pub fn search(connection: &Connection, query: &SearchQuery) -> Result<Vec<Search
 }
 
 /// Runs a statement from [`sql`] and maps its rows.
-fn fetch<T>(
+pub(super) fn fetch<T>(
     connection: &Connection,
     statement: Condition,
     map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
@@ -146,23 +146,30 @@ fn fetch<T>(
     rows.collect::<Result<_, _>>().map_err(sqlite_error)
 }
 
-pub fn call_edges(connection: &Connection, range: TimeRange) -> Result<Vec<CallEdge>, StoreError> {
-    fetch(connection, sql::call_edges(range, Dialect::Sqlite), |row| {
-        Ok(CallEdge {
-            caller_role: row.get(0)?,
-            target: row.get(1)?,
-            callee_role: row.get(2)?,
-        })
-    })
+pub fn call_edges(
+    connection: &Connection,
+    window: &ScopedRange,
+) -> Result<Vec<CallEdge>, StoreError> {
+    fetch(
+        connection,
+        sql::call_edges(window, Dialect::Sqlite),
+        |row| {
+            Ok(CallEdge {
+                caller_role: row.get(0)?,
+                target: row.get(1)?,
+                callee_role: row.get(2)?,
+            })
+        },
+    )
 }
 
 pub fn genai_throttling(
     connection: &Connection,
-    range: TimeRange,
+    window: &ScopedRange,
 ) -> Result<Vec<GenAiThrottling>, StoreError> {
     fetch(
         connection,
-        sql::genai_throttling(range, Dialect::Sqlite),
+        sql::genai_throttling(window, Dialect::Sqlite),
         |row| {
             Ok(GenAiThrottling {
                 provider: row.get(0)?,

@@ -3,14 +3,47 @@
 use rusqlite::{Connection, Row, params};
 
 use super::sqlite_error;
+use crate::reads::AppScope;
 use crate::reads::records::{
     EventRecord, ExceptionRecord, GenAiRecord, MetricRecord, OperationItems, SpanRecord, SpanTable,
     TraceRecord,
 };
+use crate::store::sql::{self, Condition, Param};
 use crate::store::{MetricQuery, StoreError};
+
+/// The apps in `scope` with rows under `operation_id`, sorted.
+pub fn operation_apps(
+    connection: &Connection,
+    scope: &AppScope,
+    operation_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let scope = sql::and_scope(scope);
+    let mut statement = Condition::default();
+    let mut selects = Vec::new();
+    for table in OPERATION_TABLES {
+        selects.push(format!(
+            "SELECT appName FROM \"{table}\" WHERE operation_Id = ?{}",
+            scope.sql
+        ));
+        statement.params.push(Param::Text(operation_id.to_owned()));
+        statement.params.extend(scope.params.iter().cloned());
+    }
+    statement.sql = format!("{} ORDER BY 1", selects.join(" UNION "));
+    super::query::fetch(connection, statement, |row| row.get(0))
+}
+
+/// The tables a transaction reads.
+const OPERATION_TABLES: [&str; 5] = [
+    "requests",
+    "dependencies",
+    "exceptions",
+    "traces",
+    "customEvents",
+];
 
 pub fn operation(
     connection: &Connection,
+    app: &str,
     operation_id: &str,
 ) -> Result<OperationItems, StoreError> {
     let mut items = OperationItems::default();
@@ -19,11 +52,11 @@ pub fn operation(
             "SELECT timestamp_ns, id, operation_Id, operation_ParentId, operation_Name, name, url,
                     resultCode, success, duration_ms, cloud_RoleName, cloud_RoleInstance, itemCount,
                     customDimensions
-             FROM requests WHERE operation_Id = ?1 ORDER BY timestamp_ns",
+             FROM requests WHERE operation_Id = ?1 AND appName = ?2 ORDER BY timestamp_ns",
         )
         .map_err(sqlite_error)?;
     let rows = requests
-        .query_map(params![operation_id], |row| {
+        .query_map(params![operation_id, app], |row| {
             Ok(SpanRecord {
                 table: SpanTable::Request,
                 timestamp_ns: row.get(0)?,
@@ -57,11 +90,11 @@ pub fn operation(
                     cloud_RoleInstance, itemCount, customDimensions, genai_provider,
                     genai_operation, genai_requestModel, genai_responseModel, genai_inputTokens,
                     genai_outputTokens, genai_finishReason
-             FROM dependencies WHERE operation_Id = ?1 ORDER BY timestamp_ns",
+             FROM dependencies WHERE operation_Id = ?1 AND appName = ?2 ORDER BY timestamp_ns",
         )
         .map_err(sqlite_error)?;
     let rows = dependencies
-        .query_map(params![operation_id], |row| {
+        .query_map(params![operation_id, app], |row| {
             Ok(SpanRecord {
                 table: SpanTable::Dependency,
                 timestamp_ns: row.get(0)?,
@@ -101,11 +134,11 @@ pub fn operation(
             "SELECT timestamp_ns, itemId, operation_Id, operation_ParentId, problemId, type,
                     message, method, stack, severityLevel, cloud_RoleName, cloud_RoleInstance,
                     itemCount, customDimensions
-             FROM exceptions WHERE operation_Id = ?1 ORDER BY timestamp_ns",
+             FROM exceptions WHERE operation_Id = ?1 AND appName = ?2 ORDER BY timestamp_ns",
         )
         .map_err(sqlite_error)?;
     let rows = exceptions
-        .query_map(params![operation_id], |row| {
+        .query_map(params![operation_id, app], |row| {
             Ok(ExceptionRecord {
                 timestamp_ns: row.get(0)?,
                 item_id: row.get(1)?,
@@ -132,11 +165,11 @@ pub fn operation(
         .prepare_cached(
             "SELECT timestamp_ns, itemId, operation_Id, operation_ParentId, message, severityLevel,
                     cloud_RoleName, cloud_RoleInstance, itemCount, customDimensions
-             FROM traces WHERE operation_Id = ?1 ORDER BY timestamp_ns",
+             FROM traces WHERE operation_Id = ?1 AND appName = ?2 ORDER BY timestamp_ns",
         )
         .map_err(sqlite_error)?;
     let rows = traces
-        .query_map(params![operation_id], |row| {
+        .query_map(params![operation_id, app], |row| {
             Ok(TraceRecord {
                 timestamp_ns: row.get(0)?,
                 item_id: row.get(1)?,
@@ -159,11 +192,11 @@ pub fn operation(
         .prepare_cached(
             "SELECT timestamp_ns, itemId, operation_Id, operation_ParentId, name, cloud_RoleName,
                     itemCount, customDimensions
-             FROM customEvents WHERE operation_Id = ?1 ORDER BY timestamp_ns",
+             FROM customEvents WHERE operation_Id = ?1 AND appName = ?2 ORDER BY timestamp_ns",
         )
         .map_err(sqlite_error)?;
     let rows = events
-        .query_map(params![operation_id], |row| {
+        .query_map(params![operation_id, app], |row| {
             Ok(EventRecord {
                 timestamp_ns: row.get(0)?,
                 item_id: row.get(1)?,
@@ -186,38 +219,45 @@ pub fn metrics(
     connection: &Connection,
     query: &MetricQuery,
 ) -> Result<Vec<MetricRecord>, StoreError> {
-    let mut statement = connection
-        .prepare_cached(
-            "SELECT timestamp_ns, name, namespace, metricType, value, valueCount, valueMin,
-                    valueMax, bucketBounds, bucketCounts, cloud_RoleName, customDimensions
-             FROM customMetrics
-             WHERE timestamp_ns >= ?1 AND timestamp_ns < ?2 AND (?3 IS NULL OR name = ?3)
-             ORDER BY timestamp_ns, name LIMIT ?4",
-        )
-        .map_err(sqlite_error)?;
-    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-    let rows = statement
-        .query_map(
-            params![query.range.from_ns, query.range.to_ns, query.name, limit],
-            |row| {
-                Ok(MetricRecord {
-                    timestamp_ns: row.get(0)?,
-                    name: row.get(1)?,
-                    namespace: row.get(2)?,
-                    metric_type: row.get(3)?,
-                    value: real(row, 4)?,
-                    value_count: count(row, 5)?,
-                    value_min: real(row, 6)?,
-                    value_max: real(row, 7)?,
-                    bucket_bounds: json_column(row, 8)?,
-                    bucket_counts: json_column(row, 9)?,
-                    cloud_role_name: row.get(10)?,
-                    dimensions: dimensions(row, 11)?,
-                })
-            },
-        )
-        .map_err(sqlite_error)?;
-    rows.collect::<Result<_, _>>().map_err(sqlite_error)
+    let mut statement = Condition {
+        sql: "SELECT timestamp_ns, name, namespace, metricType, value, valueCount, valueMin, \
+                     valueMax, bucketBounds, bucketCounts, cloud_RoleName, customDimensions \
+              FROM customMetrics WHERE timestamp_ns >= ? AND timestamp_ns < ?"
+            .to_owned(),
+        params: vec![
+            Param::Int(query.range.from_ns),
+            Param::Int(query.range.to_ns),
+        ],
+    };
+    if let Some(name) = &query.name {
+        statement.sql.push_str(" AND name = ?");
+        statement.params.push(Param::Text(name.clone()));
+    }
+    let scope = sql::and_scope(&query.scope);
+    statement.sql.push_str(&scope.sql);
+    statement.params.extend(scope.params);
+    statement
+        .sql
+        .push_str(" ORDER BY timestamp_ns, name LIMIT ?");
+    statement
+        .params
+        .push(Param::Int(i64::try_from(query.limit).unwrap_or(i64::MAX)));
+    super::query::fetch(connection, statement, |row| {
+        Ok(MetricRecord {
+            timestamp_ns: row.get(0)?,
+            name: row.get(1)?,
+            namespace: row.get(2)?,
+            metric_type: row.get(3)?,
+            value: real(row, 4)?,
+            value_count: count(row, 5)?,
+            value_min: real(row, 6)?,
+            value_max: real(row, 7)?,
+            bucket_bounds: json_column(row, 8)?,
+            bucket_counts: json_column(row, 9)?,
+            cloud_role_name: row.get(10)?,
+            dimensions: dimensions(row, 11)?,
+        })
+    })
 }
 
 /// A REAL column, where NULL stands for the NaN SQLite cannot store.

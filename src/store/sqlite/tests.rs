@@ -123,7 +123,7 @@ async fn writes_and_reads_back_an_operation_and_metrics() {
     });
     store.write(Arc::new(batch)).await.expect("write");
 
-    let items = store.operation("op1").await.expect("read");
+    let items = store.operation("", "op1").await.expect("read");
     assert_eq!(items.spans.len(), 2);
     let request = &items.spans[0];
     assert_eq!(
@@ -142,7 +142,7 @@ async fn writes_and_reads_back_an_operation_and_metrics() {
     assert!(dependency.duration_ms.is_nan());
     assert_eq!(dependency.genai.input_tokens, 15);
     assert_eq!(items.traces[0].severity_level, 2);
-    assert!(store.operation("other").await.expect("read").is_empty());
+    assert!(store.operation("", "other").await.expect("read").is_empty());
 
     let metrics = store
         .metrics(&MetricQuery {
@@ -150,6 +150,7 @@ async fn writes_and_reads_back_an_operation_and_metrics() {
                 from_ns: 0,
                 to_ns: 100,
             },
+            scope: crate::reads::AppScope::All,
             name: Some("latency".into()),
             limit: 10,
         })
