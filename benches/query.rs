@@ -94,7 +94,7 @@ where
         limits: &limits,
         now_ns: now as i64,
         ikey: "".into(),
-        app_name: "bench".into(),
+        app_name: APP.into(),
     };
     let mut workload = Workload::new(7);
     let mut data = Data {
@@ -149,33 +149,42 @@ fn summary(mut timings: Vec<Duration>) -> String {
     )
 }
 
+/// The app every generated row belongs to.
+const APP: &str = "bench";
+
 async fn measure(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
     let mut lookups = Vec::new();
     for id in &data.operation_ids {
         let started = Instant::now();
-        let items = store.operation("", id).await?;
+        // As the API looks a transaction up: which apps have the id, then that app's items.
+        let apps = store.operation_apps(&AppScope::All, id).await?;
+        let app = apps.first().map_or("", String::as_str);
+        let items = store.operation(app, id).await?;
         let transaction = tree::assemble(id, items);
         lookups.push(started.elapsed());
         anyhow::ensure!(transaction.is_some(), "operation {id} not found");
     }
     println!("  transaction lookup + tree: {}", summary(lookups));
     let mid = data.range.from_ns + (data.range.to_ns - data.range.from_ns) / 2;
-    for (label, range, share) in [
-        ("all", data.range, 1.0),
+    let half = TimeRange {
+        from_ns: data.range.from_ns,
+        to_ns: mid,
+    };
+    for (label, range, share, scope) in [
+        ("all", data.range, 1.0, AppScope::All),
         (
-            "half the day",
-            TimeRange {
-                from_ns: data.range.from_ns,
-                to_ns: mid,
-            },
-            0.5,
+            "all, read with a token of the app",
+            data.range,
+            1.0,
+            AppScope::one(APP),
         ),
+        ("half the day", half, 0.5, AppScope::All),
     ] {
         let query = StatsQuery {
             selection: Selection {
                 source: Source::Requests,
                 range,
-                scope: AppScope::All,
+                scope,
                 filters: Vec::new(),
             },
             group_by: vec![Column::Name],
@@ -201,7 +210,7 @@ async fn measure(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
         let started = Instant::now();
         let window = ScopedRange {
             range: data.range,
-            scope: AppScope::All,
+            scope: AppScope::one(APP),
         };
         edge_count = store.call_edges(&window).await?.len();
         edges.push(started.elapsed());

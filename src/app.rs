@@ -143,7 +143,12 @@ pub async fn start_with_store(
     let grpc_tls = tls.as_ref().map(|tls| tls.grpc.clone());
     let idle_timeout = config.idle_timeout;
     servers.push(tokio::spawn(async move {
-        let server = tonic::transport::Server::builder().add_routes(grpc_routes);
+        // HTTP/2 pings find peers that went away without closing; bodies are paced by the
+        // ingest admission like on every transport.
+        let server = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(idle_timeout))
+            .http2_keepalive_timeout(Some(idle_timeout))
+            .add_routes(grpc_routes);
         let stopped = grpc_shutdown.clone().cancelled_owned();
         match grpc_tls {
             None => {

@@ -147,6 +147,10 @@ pub struct ServeArgs {
     /// row); larger requests get 413 before anything is written.
     #[arg(long, env = "TRACEHOUSE_MAX_REQUEST_STORED_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
     pub max_request_stored_bytes: usize,
+    /// The part of that body budget one client address may hold (never less than one
+    /// largest body); 1 when every request comes through one proxy address.
+    #[arg(long, env = "TRACEHOUSE_CLIENT_BODY_SHARE", default_value_t = 0.25)]
+    pub client_body_share: f64,
     /// PEM certificate chain: serve OTLP gRPC, OTLP/HTTP and track, and the query API over TLS.
     /// Re-read when the file changes.
     #[arg(long, env = "TRACEHOUSE_TLS_CERT", requires = "tls_key")]
@@ -271,6 +275,12 @@ impl ServeArgs {
         if self.store.query_timeout.is_zero() || self.store.query_max_memory == 0 {
             return Err("--query-timeout and --query-max-memory must be above zero".into());
         }
+        if !(self.client_body_share > 0.0 && self.client_body_share <= 1.0) {
+            return Err(format!(
+                "--client-body-share must be above 0 and at most 1, not {}",
+                self.client_body_share
+            ));
+        }
         if self.max_concurrent_requests == 0 {
             return Err("--max-concurrent-requests must be at least 1".into());
         }
@@ -296,6 +306,7 @@ impl ServeArgs {
                 max_concurrent_requests: self.max_concurrent_requests,
                 body_timeout: self.body_timeout,
                 max_request_stored_bytes: self.max_request_stored_bytes,
+                client_body_share: self.client_body_share,
             },
             pipeline: PipelineConfig {
                 max_queue_bytes: self.max_queue_bytes,

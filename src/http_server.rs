@@ -5,8 +5,11 @@
 //! a TLS stream first (for gRPC too, whose server takes the TLS streams from [`tls_incoming`]).
 //! Shutdown stops accepting and lets connections finish.
 
+use std::net::{IpAddr, SocketAddr};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::extract::FromRequestParts;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -20,19 +23,66 @@ use tokio_util::sync::CancellationToken;
 /// Pause after a failed accept (out of file descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The next connection, riding out failed accepts; `None` once shutdown begins.
+/// The address a request came from: the accept loop puts it in every request's extensions,
+/// so limits can be shared out per client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+/// The [`ClientAddr`] of a request, when it came through [`spawn`]'s accept loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts.extensions.get::<ClientAddr>().map(|client| client.0),
+        ))
+    }
+}
+
+/// The router, with each request tagged with the connection's client address.
+#[derive(Clone)]
+struct WithClient {
+    router: axum::Router,
+    client: ClientAddr,
+}
+
+impl<B> tower::Service<http::Request<B>> for WithClient
+where
+    axum::Router: tower::Service<http::Request<B>>,
+{
+    type Response = <axum::Router as tower::Service<http::Request<B>>>::Response;
+    type Error = <axum::Router as tower::Service<http::Request<B>>>::Error;
+    type Future = <axum::Router as tower::Service<http::Request<B>>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower::Service::<http::Request<B>>::poll_ready(&mut self.router, cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.client);
+        self.router.call(request)
+    }
+}
+
+/// The next connection and its peer, riding out failed accepts; `None` once shutdown begins.
 async fn accept(
     listener: &TcpListener,
     shutdown: &CancellationToken,
     name: &'static str,
-) -> Option<TcpStream> {
+) -> Option<(TcpStream, SocketAddr)> {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = shutdown.cancelled() => return None,
         };
         match accepted {
-            Ok((stream, _)) => return Some(stream),
+            Ok(connection) => return Some(connection),
             Err(error) => {
                 tracing::warn!(%error, server = name, "accepting a connection failed");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -52,7 +102,7 @@ pub fn tls_incoming(
 {
     let (ready, streams) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
-        while let Some(stream) = accept(&listener, &shutdown, "gRPC").await {
+        while let Some((stream, _)) = accept(&listener, &shutdown, "gRPC").await {
             let (acceptor, ready) = (acceptor.clone(), ready.clone());
             tokio::spawn(async move {
                 if let Some(stream) = handshake(&acceptor, stream, handshake_timeout, "gRPC").await
@@ -87,11 +137,14 @@ pub fn spawn(
             .keep_alive_interval(idle_timeout)
             .keep_alive_timeout(idle_timeout);
         let graceful = GracefulShutdown::new();
-        while let Some(stream) = accept(&listener, &shutdown, name).await {
+        while let Some((stream, peer)) = accept(&listener, &shutdown, name).await {
             let connection = Connection {
                 builder: builder.clone(),
                 watcher: graceful.watcher(),
-                service: TowerToHyperService::new(router.clone()),
+                service: TowerToHyperService::new(WithClient {
+                    router: router.clone(),
+                    client: ClientAddr(peer.ip()),
+                }),
                 name,
             };
             let tls = tls.clone();
@@ -137,7 +190,7 @@ pub async fn handshake(
 struct Connection {
     builder: auto::Builder<TokioExecutor>,
     watcher: Watcher,
-    service: TowerToHyperService<axum::Router>,
+    service: TowerToHyperService<WithClient>,
     name: &'static str,
 }
 

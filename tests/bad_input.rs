@@ -376,3 +376,29 @@ async fn a_small_request_whose_rows_would_store_gigabytes_is_refused() {
     assert_still_serving(&server).await;
     server.stop().await;
 }
+
+/// A Live Metrics post over the body limit gets the limit's `413` (and a gzip bomb the same),
+/// like every ingest path, not a generic `400`.
+#[tokio::test(flavor = "multi_thread")]
+async fn live_metrics_bodies_over_the_limit_get_413() {
+    let server = TestServer::start_with(|config| config.ingest.max_body_bytes = 4096, None).await;
+    let point = format!(
+        r#"[{{"Instance": "pod-1", "RoleName": "api", "Padding": "{}"}}]"#,
+        "x".repeat(10_000)
+    );
+    for (encoding, body) in [
+        (None, point.clone().into_bytes()),
+        (Some("gzip"), gzip(point.as_bytes())),
+    ] {
+        let mut request = reqwest::Client::new()
+            .post(server.http_url("/QuickPulseService.svc/post"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(encoding) = encoding {
+            request = request.header("content-encoding", encoding);
+        }
+        let response = request.send().await.expect("post");
+        assert_eq!(response.status(), 413, "{encoding:?}");
+    }
+    server.stop().await;
+}

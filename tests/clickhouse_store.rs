@@ -479,15 +479,16 @@ async fn keys_read_back_with_their_latest_revocation_on_both_stores(engine: Engi
     let (clickhouse, sqlite, _dir) = both_stores(engine, "keys").await;
     let stores: [&dyn Store; 2] = [&clickhouse, &sqlite];
     for store in stores {
+        // Issued in the opposite order of their text, so the order checked is by creation.
         let mut key = KeyRecord {
-            key: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
+            key: "1f8fad5b-d9cb-469f-a165-70867728950e".into(),
             app: "shop".into(),
             created_ns: 1_000,
             revoked_ns: None,
         };
         store.save_key(&key).await.expect("save");
         let other = KeyRecord {
-            key: "1f8fad5b-d9cb-469f-a165-70867728950e".into(),
+            key: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
             app: "billing".into(),
             created_ns: 2_000,
             revoked_ns: None,

@@ -193,3 +193,73 @@ async fn half_sent_headers_and_idle_connections_are_closed() {
     assert_eq!(response.status(), 200);
     server.stop().await;
 }
+
+/// Like [`stall`], from `source` (another loopback address: a client of its own).
+async fn stall_from(
+    source: std::net::IpAddr,
+    server: &TestServer,
+    content_length: usize,
+    sent: usize,
+) -> Option<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::new(source, 0))
+        .expect("bind a loopback source address");
+    let mut stream = socket.connect(server.http).await.expect("connect");
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nhost: tracehouse\r\ncontent-type: application/x-protobuf\r\n\
+         content-length: {content_length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.ok()?;
+    stream.write_all(&vec![0u8; sent]).await.ok()?;
+    Some(stream)
+}
+
+/// One client holding bodies open at the edge of the pace gets only its share of the body
+/// budget (429 beyond it); another client's request is still taken.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_client_cannot_hold_the_whole_body_budget() {
+    let server = TestServer::start_with(
+        |c| {
+            c.ingest.max_body_bytes = 64 * 1024;
+            c.ingest.body_timeout = Duration::from_secs(20);
+        },
+        None,
+    )
+    .await;
+    let greedy: std::net::IpAddr = "127.0.0.2".parse().expect("ip");
+    let mut held = Vec::new();
+    // 18 bodies of 63 KiB would hold all of the 1 MiB budget (16 bodies' worth).
+    for _ in 0..18 {
+        if let Some(stream) = stall_from(greedy, &server, 64 * 1024, 63 * 1024).await {
+            held.push(stream);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = reqwest::Client::new();
+    // Concatenated protobuf messages are one message with their spans appended.
+    let one = traces_protobuf();
+    let body = one.repeat((40 * 1024 / one.len()).max(1));
+    assert!(
+        body.len() > 32 * 1024 && body.len() < 64 * 1024,
+        "{}",
+        body.len()
+    );
+    let response = post_traces(&client, &server, body).await;
+    assert_eq!(response.status(), 200, "the other client is served");
+    let mut refused = 0;
+    for stream in held {
+        let answer = tokio::time::timeout(Duration::from_secs(2), answer_of(stream))
+            .await
+            .unwrap_or_default();
+        if answer.starts_with("http/1.1 429") {
+            assert!(answer.contains("share"), "{answer}");
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 14,
+        "18 bodies of 63 KiB against a share of a quarter of 1 MiB: {refused} refused"
+    );
+    server.stop().await;
+}

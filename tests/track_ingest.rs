@@ -25,6 +25,16 @@ async fn post(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// The `index` of each item error in a track answer.
+fn error_indexes(body: &Value) -> Vec<u64> {
+    body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["index"].as_u64())
+        .collect()
+}
+
 async fn wait_for_operation(server: &TestServer, operation_id: &str, spans: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -123,12 +133,7 @@ async fn bad_items_get_206_with_their_index_and_bad_bodies_get_400() {
         ),
         (Some(12), Some(10))
     );
-    let indexes: Vec<u64> = body["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["index"].as_u64())
-        .collect();
+    let indexes = error_indexes(&body);
     assert_eq!(indexes, [1, 3]);
     assert!(
         body["errors"]
@@ -137,6 +142,24 @@ async fn bad_items_get_206_with_their_index_and_bad_bodies_get_400() {
             .iter()
             .all(|e| e["statusCode"] == 400)
     );
+
+    // Invalid UTF-8 in one envelope and nesting past the JSON parser's depth in another cost
+    // only those two.
+    let mut raw = serde_json::to_vec(&envelopes[..3]).expect("json");
+    raw.pop();
+    raw.extend_from_slice(
+        b", {\"data\": {\"baseType\": \"MessageData\", \"baseData\": {\"message\": \"",
+    );
+    raw.extend_from_slice(&[0xff, 0xfe]);
+    raw.extend_from_slice(b"\"}}}, {\"data\": {\"baseType\": \"MessageData\", \"baseData\": {\"message\": \"m\", \"properties\": {\"deep\": ");
+    raw.extend_from_slice("[".repeat(300).as_bytes());
+    raw.extend_from_slice("]".repeat(300).as_bytes());
+    raw.extend_from_slice(b"}}}}]");
+    let (status, body) = post(&server, "/v2.1/track", raw, &[]).await;
+    assert_eq!(status, 206, "{body}");
+    let indexes = error_indexes(&body);
+    assert_eq!(indexes, [1, 3, 4], "{body}");
+    assert_eq!(body["itemsAccepted"], 2, "{body}");
 
     let (status, body) = post(&server, "/v2.1/track", b"[{\"data\":{}}]".to_vec(), &[]).await;
     assert_eq!(status, 400, "{body}");

@@ -3,7 +3,11 @@
 //! arriving at a minimum pace. A connection that sends headers and then stalls, or trickles a
 //! byte a second, therefore holds next to nothing and is cut off after the grace period; the
 //! decode slots are taken only once a body is complete, so stalled clients cannot hold them.
+//! Each client address may hold only a share of the budget, so a few clients sending large
+//! bodies at just the minimum pace cannot take it all from everyone else.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -32,21 +36,70 @@ pub enum BodyRefusal {
         "request bodies being received use the whole budget of {budget_bytes} bytes; retry later"
     )]
     Busy { budget_bytes: u64 },
+    #[error(
+        "request bodies being received from {client} use its share of {share_bytes} bytes of the body budget; retry later"
+    )]
+    ClientBusy { client: IpAddr, share_bytes: u64 },
 }
 
-/// The bytes all request bodies being received may hold at once.
+/// Budget units each client address holds.
+struct ClientLedger {
+    held: Mutex<HashMap<IpAddr, u64>>,
+    share_units: u64,
+}
+
+impl ClientLedger {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, u64>> {
+        match self.held.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Records `units` more for `client`, unless that takes it past its share.
+    fn try_add(&self, client: IpAddr, units: u64) -> bool {
+        let mut held = self.lock();
+        let entry = held.entry(client).or_insert(0);
+        if entry.saturating_add(units) > self.share_units {
+            if *entry == 0 {
+                held.remove(&client);
+            }
+            return false;
+        }
+        *entry += units;
+        true
+    }
+
+    fn release(&self, client: IpAddr, units: u64) {
+        let mut held = self.lock();
+        if let Some(entry) = held.get_mut(&client) {
+            *entry = entry.saturating_sub(units);
+            if *entry == 0 {
+                held.remove(&client);
+            }
+        }
+    }
+}
+
+/// The bytes all request bodies being received may hold at once, and each client of them.
 #[derive(Clone)]
 pub struct BodyBudget {
     units: Arc<Semaphore>,
     budget_bytes: u64,
+    clients: Arc<ClientLedger>,
 }
 
 impl BodyBudget {
-    pub fn new(budget_bytes: u64) -> Self {
+    /// `client_share_bytes` is the most one client address may hold (at least one unit).
+    pub fn new(budget_bytes: u64, client_share_bytes: u64) -> Self {
         let units = u32::try_from(budget_bytes.div_ceil(UNIT_BYTES)).unwrap_or(u32::MAX);
         BodyBudget {
             units: Arc::new(Semaphore::new(units as usize)),
             budget_bytes,
+            clients: Arc::new(ClientLedger {
+                held: Mutex::default(),
+                share_units: client_share_bytes.div_ceil(UNIT_BYTES).max(1),
+            }),
         }
     }
 
@@ -54,9 +107,11 @@ impl BodyBudget {
     /// transport's error of a refusal (the gRPC one carries a status). The returned hold keeps
     /// the body's share of the budget until it is dropped: after the request is handled, since
     /// the body's bytes live until then.
+    /// `client` is the sending address, when the transport knows it.
     pub fn admit<B>(
         &self,
         body: B,
+        client: Option<IpAddr>,
         grace: Duration,
         refuse: fn(BodyRefusal) -> BoxError,
     ) -> (Paced<B>, BudgetHold) {
@@ -65,6 +120,7 @@ impl BodyBudget {
         let paced = Paced {
             inner: Box::pin(body),
             budget: self.clone(),
+            client,
             hold: hold.clone(),
             held_units: 0,
             received: 0,
@@ -79,17 +135,39 @@ impl BodyBudget {
 
 /// A body's share of the budget, released when the last clone is dropped.
 #[derive(Clone, Default)]
-pub struct BudgetHold(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+pub struct BudgetHold(Arc<Mutex<Held>>);
+
+#[derive(Default)]
+struct Held {
+    permit: Option<OwnedSemaphorePermit>,
+    /// The client's ledger entry this hold adds to, and by how many units.
+    client: Option<(Arc<ClientLedger>, IpAddr, u64)>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some((ledger, client, units)) = self.client.take() {
+            ledger.release(client, units);
+        }
+    }
+}
 
 impl BudgetHold {
-    fn add(&self, permit: OwnedSemaphorePermit) {
+    fn add(&self, permit: OwnedSemaphorePermit, client: Option<(&Arc<ClientLedger>, IpAddr)>) {
+        let units = permit.num_permits() as u64;
         let mut held = match self.0.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        match held.as_mut() {
+        match held.permit.as_mut() {
             Some(existing) => existing.merge(permit),
-            None => *held = Some(permit),
+            None => held.permit = Some(permit),
+        }
+        if let Some((ledger, ip)) = client {
+            match held.client.as_mut() {
+                Some((_, _, total)) => *total += units,
+                None => held.client = Some((Arc::clone(ledger), ip, units)),
+            }
         }
     }
 }
@@ -99,6 +177,7 @@ impl BudgetHold {
 pub struct Paced<B> {
     inner: Pin<Box<B>>,
     budget: BodyBudget,
+    client: Option<IpAddr>,
     hold: BudgetHold,
     held_units: u64,
     received: u64,
@@ -109,24 +188,40 @@ pub struct Paced<B> {
 }
 
 impl<B> Paced<B> {
-    /// Takes budget for the bytes received so far; `false` when there is none left.
-    fn account(&mut self, bytes: usize) -> bool {
+    /// Takes budget for the bytes received so far, from the client's share first.
+    fn account(&mut self, bytes: usize) -> Result<(), BodyRefusal> {
         self.received = self.received.saturating_add(bytes as u64);
         let needed = self.received.div_ceil(UNIT_BYTES);
         if needed > self.held_units {
             let more = u32::try_from(needed - self.held_units).unwrap_or(u32::MAX);
+            let ledger = &self.budget.clients;
+            if let Some(client) = self.client
+                && !ledger.try_add(client, u64::from(more))
+            {
+                return Err(BodyRefusal::ClientBusy {
+                    client,
+                    share_bytes: ledger.share_units.saturating_mul(UNIT_BYTES),
+                });
+            }
             match Arc::clone(&self.budget.units).try_acquire_many_owned(more) {
                 Ok(permit) => {
-                    self.hold.add(permit);
+                    self.hold.add(permit, self.client.map(|ip| (ledger, ip)));
                     self.held_units = needed;
                 }
-                Err(_) => return false,
+                Err(_) => {
+                    if let Some(client) = self.client {
+                        ledger.release(client, u64::from(more));
+                    }
+                    return Err(BodyRefusal::Busy {
+                        budget_bytes: self.budget.budget_bytes,
+                    });
+                }
             }
         }
         let allowed = self.grace
             + Duration::from_secs_f64(self.received as f64 / MIN_BODY_BYTES_PER_S as f64);
         self.deadline.as_mut().reset(self.started + allowed);
-        true
+        Ok(())
     }
 }
 
@@ -146,13 +241,10 @@ where
         match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 let bytes = frame.data_ref().map_or(0, Buf::remaining);
-                if !this.account(bytes) {
-                    let refusal = BodyRefusal::Busy {
-                        budget_bytes: this.budget.budget_bytes,
-                    };
-                    return Poll::Ready(Some(Err((this.refuse)(refusal))));
+                match this.account(bytes) {
+                    Ok(()) => Poll::Ready(Some(Ok(frame))),
+                    Err(refusal) => Poll::Ready(Some(Err((this.refuse)(refusal)))),
                 }
-                Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error.into()))),
             Poll::Ready(None) => Poll::Ready(None),
@@ -201,9 +293,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_within_budget_arrives_whole_and_its_share_is_released_with_the_hold() {
-        let budget = BodyBudget::new(4 * 1024);
+        let budget = BodyBudget::new(4 * 1024, 4 * 1024);
         let (body, hold) = budget.admit(
             chunks(vec![&[1; 1000], &[2; 1000]]),
+            None,
             Duration::from_secs(1),
             refuse,
         );
@@ -216,9 +309,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_beyond_the_budget_is_refused_as_busy() {
-        let budget = BodyBudget::new(1024);
+        let budget = BodyBudget::new(1024, 1024);
         let (body, _hold) = budget.admit(
             chunks(vec![&[1; 1000], &[2; 1000]]),
+            None,
             Duration::from_secs(1),
             refuse,
         );
@@ -233,11 +327,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_stalled_body_is_cut_off_after_the_grace_period() {
-        let budget = BodyBudget::new(1 << 20);
+        let budget = BodyBudget::new(1 << 20, 1 << 20);
         let stalled = StreamBody::new(futures_util::stream::pending::<
             Result<Frame<bytes::Bytes>, std::convert::Infallible>,
         >());
-        let (body, _hold) = budget.admit(stalled, Duration::from_secs(10), refuse);
+        let (body, _hold) = budget.admit(stalled, None, Duration::from_secs(10), refuse);
         let started = Instant::now();
         let Err(error) = body.collect().await else {
             panic!("cut off")
@@ -247,5 +341,54 @@ mod tests {
             Some(BodyRefusal::TooSlow { received: 0, .. })
         ));
         assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn one_client_holds_only_its_share_and_gets_it_back() {
+        let budget = BodyBudget::new(8 * 1024, 2 * 1024);
+        let greedy: IpAddr = "10.0.0.1".parse().expect("ip");
+        let other: IpAddr = "10.0.0.2".parse().expect("ip");
+        let (first, first_hold) = budget.admit(
+            chunks(vec![&[1; 2048]]),
+            Some(greedy),
+            Duration::from_secs(1),
+            refuse,
+        );
+        first.collect().await.expect("within its share");
+        let (second, _) = budget.admit(
+            chunks(vec![&[1; 1]]),
+            Some(greedy),
+            Duration::from_secs(1),
+            refuse,
+        );
+        let Err(error) = second.collect().await else {
+            panic!("over its share")
+        };
+        assert!(matches!(
+            error.downcast_ref::<BodyRefusal>(),
+            Some(BodyRefusal::ClientBusy {
+                share_bytes: 2048,
+                ..
+            })
+        ));
+        let (others, _hold) = budget.admit(
+            chunks(vec![&[1; 2048]]),
+            Some(other),
+            Duration::from_secs(1),
+            refuse,
+        );
+        others
+            .collect()
+            .await
+            .expect("another client is not held up");
+        drop(first_hold);
+        assert!(budget.clients.lock().get(&greedy).is_none(), "released");
+        let (again, _hold) = budget.admit(
+            chunks(vec![&[1; 2048]]),
+            Some(greedy),
+            Duration::from_secs(1),
+            refuse,
+        );
+        again.collect().await.expect("its share is back");
     }
 }

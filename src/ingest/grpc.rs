@@ -162,8 +162,9 @@ where
             }
             // The body is read under the shared budget and pace; its share is held, through the
             // request's extensions, until Export has answered.
+            let client = client_ip(request.extensions());
             let (parts, body) = request.into_parts();
-            let (body, budget) = ingest.admit(body, |refusal| {
+            let (body, budget) = ingest.admit(body, client, |refusal| {
                 Box::new(status(&IngestError::BodyRefused(refusal)))
             });
             let mut request = http::Request::from_parts(parts, body);
@@ -221,4 +222,18 @@ pub fn routes(ingest: Arc<IngestService>) -> tonic::service::Routes {
     tonic::service::Routes::new(service::<Traces>(&ingest))
         .add_service(service::<Logs>(&ingest))
         .add_service(service::<Metrics>(&ingest))
+}
+
+/// The peer of a gRPC request, as tonic records it for plain and TLS connections.
+fn client_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    extensions
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|info| info.get_ref().remote_addr())
+        })
+        .map(|addr| addr.ip())
 }

@@ -16,6 +16,7 @@ use super::body::{decompress, read_limited};
 use super::encoding::{Encoding, add_retry_after, close_if_body_unread, http_status};
 use super::{IngestError, IngestService, Logs, Metrics, OtlpSignal, Traces};
 use crate::error::HasErrorKind;
+use crate::http_server::ClientIp;
 
 const TRANSPORT: &str = "http";
 
@@ -34,6 +35,7 @@ impl HttpIngest {
     /// pace; the hold keeps the body's share of the budget until dropped.
     pub async fn read_body(
         &self,
+        client: ClientIp,
         headers: &HeaderMap,
         body: Body,
     ) -> Result<(bytes::Bytes, BudgetHold), IngestError> {
@@ -42,7 +44,9 @@ impl HttpIngest {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
-        let (paced, hold) = self.ingest.admit(body, |refusal| Box::new(refusal));
+        let (paced, hold) = self
+            .ingest
+            .admit(body, client.0, |refusal| Box::new(refusal));
         let wire = read_limited(paced, content_length, limit).await?;
         let content_encoding = headers
             .get(header::CONTENT_ENCODING)
@@ -65,6 +69,7 @@ pub fn router(state: HttpIngest) -> Router {
 
 async fn export<S: OtlpSignal>(
     State(state): State<HttpIngest>,
+    client: ClientIp,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -72,7 +77,7 @@ async fn export<S: OtlpSignal>(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let response = match Encoding::from_content_type(content_type) {
-        Ok(encoding) => match export_body::<S>(&state, &headers, body, encoding).await {
+        Ok(encoding) => match export_body::<S>(&state, client, &headers, body, encoding).await {
             Ok(response) => response,
             Err(error) => error_response(encoding, &error),
         },
@@ -87,12 +92,13 @@ async fn export<S: OtlpSignal>(
 
 async fn export_body<S: OtlpSignal>(
     state: &HttpIngest,
+    client: ClientIp,
     headers: &HeaderMap,
     body: Body,
     encoding: Encoding,
 ) -> Result<Response, IngestError> {
     // The decode slot is taken once the body is in: a client that stalls holds none.
-    let (body, _budget) = state.read_body(headers, body).await?;
+    let (body, _budget) = state.read_body(client, headers, body).await?;
     let _slot = state.ingest.try_begin()?;
     let protobuf = match encoding {
         Encoding::Protobuf => body,

@@ -61,6 +61,20 @@ pub struct IngestConfig {
     /// anything is written (resource attributes are stored on every row, so a small request
     /// can ask for gigabytes).
     pub max_request_stored_bytes: usize,
+    /// The part (0 < share ≤ 1) of the body budget one client address may hold, and never
+    /// less than one largest body; 1 lets any client take it all (behind a proxy, where every
+    /// request comes from one address).
+    pub client_body_share: f64,
+}
+
+impl IngestConfig {
+    /// Bytes all bodies being received may hold, and one client of them.
+    fn body_budget_bytes(&self) -> (u64, u64) {
+        let max_body = self.max_body_bytes as u64;
+        let total = (self.max_concurrent_requests as u64).saturating_mul(max_body);
+        let share = (total as f64 * self.client_body_share.clamp(0.0, 1.0)) as u64;
+        (total, share.clamp(max_body.min(total), total))
+    }
 }
 
 impl Default for IngestConfig {
@@ -71,6 +85,7 @@ impl Default for IngestConfig {
             max_concurrent_requests: 16,
             body_timeout: std::time::Duration::from_secs(10),
             max_request_stored_bytes: 64 * 1024 * 1024,
+            client_body_share: 0.25,
         }
     }
 }
@@ -129,9 +144,9 @@ impl HasErrorKind for IngestError {
             | IngestError::Json(_)
             | IngestError::Envelopes(_) => ErrorKind::InvalidArgument,
             IngestError::Busy(_)
-            | IngestError::BodyRefused(admission::BodyRefusal::Busy { .. }) => {
-                ErrorKind::ResourceExhausted
-            }
+            | IngestError::BodyRefused(
+                admission::BodyRefusal::Busy { .. } | admission::BodyRefusal::ClientBusy { .. },
+            ) => ErrorKind::ResourceExhausted,
             IngestError::BodyRefused(admission::BodyRefusal::TooSlow { .. }) => {
                 ErrorKind::RequestTimeout
             }
@@ -258,9 +273,8 @@ impl IngestService {
         normalizers: CpuPool,
     ) -> Self {
         let in_flight = Arc::new(Semaphore::new(config.max_concurrent_requests));
-        let body_budget = admission::BodyBudget::new(
-            (config.max_concurrent_requests as u64).saturating_mul(config.max_body_bytes as u64),
-        );
+        let (total, client_share) = config.body_budget_bytes();
+        let body_budget = admission::BodyBudget::new(total, client_share);
         IngestService {
             config,
             pipeline,
@@ -281,13 +295,15 @@ impl IngestService {
 
     /// Wraps a request body so that it draws on the shared body budget and keeps to the pace;
     /// hold the returned share until the request is answered.
+    /// `client` is the sending address where the transport knows it.
     pub fn admit<B>(
         &self,
         body: B,
+        client: Option<std::net::IpAddr>,
         refuse: fn(admission::BodyRefusal) -> Box<dyn std::error::Error + Send + Sync>,
     ) -> (admission::Paced<B>, admission::BudgetHold) {
         self.body_budget
-            .admit(body, self.config.body_timeout, refuse)
+            .admit(body, client, self.config.body_timeout, refuse)
     }
 
     pub fn config(&self) -> &IngestConfig {

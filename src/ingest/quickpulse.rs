@@ -15,9 +15,10 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::auth::presented_key;
-use super::encoding::{add_retry_after, http_status};
+use super::encoding::{add_retry_after, close_if_body_unread, http_status};
 use super::http::HttpIngest;
 use crate::error::HasErrorKind;
+use crate::http_server::ClientIp;
 use crate::reads::AppScope;
 
 /// Instances remembered per app, and in all; the one heard from longest ago goes first, so one
@@ -126,19 +127,21 @@ pub fn router(ingest: HttpIngest, live: Arc<LiveMetrics>) -> Router {
 async fn ping(
     State(state): State<LiveState>,
     RawQuery(query): RawQuery,
+    client: ClientIp,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    answer(&state, query.as_deref(), &headers, body, false).await
+    answer(&state, query.as_deref(), client, &headers, body, false).await
 }
 
 async fn post_samples(
     State(state): State<LiveState>,
     RawQuery(query): RawQuery,
+    client: ClientIp,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    answer(&state, query.as_deref(), &headers, body, true).await
+    answer(&state, query.as_deref(), client, &headers, body, true).await
 }
 
 /// The key in the `ikey` query parameter, as the SDKs send it, or in the usual headers.
@@ -157,6 +160,7 @@ fn live_key<'a>(
 async fn answer(
     state: &LiveState,
     query: Option<&str>,
+    client: ClientIp,
     headers: &HeaderMap,
     body: Body,
     is_post: bool,
@@ -177,10 +181,15 @@ async fn answer(
             return response;
         }
     };
-    let body = match state.ingest.read_body(headers, body).await {
+    let body = match state.ingest.read_body(client, headers, body).await {
         Ok((body, _budget)) => body,
+        // Too large, too slow or no budget: the status and retry advice of every ingest path.
         Err(error) => {
-            return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
+            let kind = error.kind();
+            let mut response = (http_status(kind), error.to_string()).into_response();
+            add_retry_after(kind, &mut response);
+            close_if_body_unread(&error, &mut response);
+            return response;
         }
     };
     let parsed: Value = match serde_json::from_slice(&body) {

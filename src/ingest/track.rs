@@ -13,6 +13,7 @@ use super::IngestError;
 use super::encoding::{add_retry_after, close_if_body_unread, http_status};
 use super::http::HttpIngest;
 use crate::error::HasErrorKind;
+use crate::http_server::ClientIp;
 use crate::normalize::envelope::Track;
 
 const TRANSPORT: &str = "http";
@@ -26,8 +27,13 @@ pub fn router(state: HttpIngest) -> Router {
         .with_state(state)
 }
 
-async fn track(State(state): State<HttpIngest>, headers: HeaderMap, body: Body) -> Response {
-    let response = match track_body(&state, &headers, body).await {
+async fn track(
+    State(state): State<HttpIngest>,
+    client: ClientIp,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let response = match track_body(&state, client, &headers, body).await {
         Ok(track) => track_response(&track),
         Err(error) => error_response(&error),
     };
@@ -40,11 +46,12 @@ async fn track(State(state): State<HttpIngest>, headers: HeaderMap, body: Body) 
 
 async fn track_body(
     state: &HttpIngest,
+    client: ClientIp,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Track, IngestError> {
     // Content-Type is ignored: SDKs label NDJSON as application/json and worse.
-    let (body, _budget) = state.read_body(headers, body).await?;
+    let (body, _budget) = state.read_body(client, headers, body).await?;
     let _slot = state.ingest.try_begin()?;
     state.ingest.track(body).await
 }

@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::value::RawValue;
-
 use super::attributes::{DimensionsBuilder, truncate_in_place};
 use super::exceptions::{ERROR_SEVERITY, problem_id, top_frame};
 use super::known::Known;
@@ -21,6 +19,9 @@ use crate::time::parse_instant;
 use schema::{BaseData, Envelope, Loose, Pairs};
 
 mod schema;
+mod split;
+
+pub use split::split_body;
 
 /// Breeze's per-item size limit.
 pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
@@ -50,28 +51,6 @@ pub struct Track {
     pub received: usize,
     pub accepted: usize,
     pub errors: Vec<ItemError>,
-}
-
-/// The envelopes of a body, in order, as raw JSON (a line that is not JSON is an error in its
-/// place).
-pub fn split_body(body: &[u8]) -> Result<Vec<Result<&RawValue, String>>, BodyError> {
-    let text = std::str::from_utf8(body).map_err(|e| BodyError::NotJson(e.to_string()))?;
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
-        let items: Vec<&RawValue> =
-            serde_json::from_str(trimmed).map_err(|e| BodyError::NotJson(e.to_string()))?;
-        return Ok(items.into_iter().map(Ok).collect());
-    }
-    if !trimmed.is_empty() && !trimmed.starts_with('{') {
-        return Err(BodyError::NotJson("expected `[` or `{`".into()));
-    }
-    Ok(text
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| {
-            serde_json::from_str::<&RawValue>(line).map_err(|e| format!("invalid JSON: {e}"))
-        })
-        .collect())
 }
 
 /// Normalizes a track body. `app_for_key` names the application of an instrumentation key

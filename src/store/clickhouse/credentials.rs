@@ -6,18 +6,29 @@ use crate::reads::records::{KeyRecord, TokenRecord};
 use crate::store::StoreError;
 use crate::store::stored_token::StoredToken;
 
-/// A version that orders the changes one process makes.
+/// A version that orders the changes one process makes: the clock, but always above the last
+/// one given, so a revocation right after an insert is never the same version (which
+/// ReplacingMergeTree and `argMax` would order arbitrarily).
 fn next_version() -> u64 {
-    u64::try_from(crate::clock::now_ns()).unwrap_or(0)
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = u64::try_from(crate::clock::now_ns()).unwrap_or(0);
+    let previous = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(now.max(last + 1))
+        })
+        .unwrap_or(now);
+    now.max(previous + 1)
 }
 
 pub async fn keys(store: &ClickHouseStore) -> Result<Vec<KeyRecord>, StoreError> {
     let rows: Vec<(String, String, i64, i64)> = store
         .reader
         .query(&format!(
-            "SELECT key, argMax(app, version), argMax(created_ns, version), \
+            // Ordered by alias: 18.16 reads `ORDER BY 3` as the constant 3.
+            "SELECT key, argMax(app, version), argMax(created_ns, version) AS created, \
              argMax(revoked_ns, version) FROM `{}`.`instrumentation_keys` \
-             GROUP BY key ORDER BY 3, key",
+             GROUP BY key ORDER BY created, key",
             store.database
         ))
         .fetch_all()
@@ -59,8 +70,9 @@ pub async fn tokens(store: &ClickHouseStore) -> Result<Vec<TokenRecord>, StoreEr
         .reader
         .query(&format!(
             "SELECT id, argMax(hash, version), argMax(name, version), argMax(apps, version), \
-             argMax(all_apps, version), argMax(role, version), argMax(created_ns, version), \
-             argMax(revoked_ns, version) FROM `{}`.`api_tokens` GROUP BY id ORDER BY 7, id",
+             argMax(all_apps, version), argMax(role, version), \
+             argMax(created_ns, version) AS created, argMax(revoked_ns, version) \
+             FROM `{}`.`api_tokens` GROUP BY id ORDER BY created, id",
             store.database
         ))
         .fetch_all()
