@@ -211,6 +211,7 @@ async fn measure(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
         let window = ScopedRange {
             range: data.range,
             scope: AppScope::one(APP),
+            filters: Vec::new(),
         };
         edge_count = store.call_edges(&window).await?.len();
         edges.push(started.elapsed());

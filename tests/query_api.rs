@@ -221,6 +221,10 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
     assert_eq!(throttled["count"], 3);
     assert_eq!(throttled["sample_operation_id"], operation_id(SEED));
     let exceptions = &failures["exceptions"]["rows"][0];
+    assert!(
+        exceptions.get("p50_ms").is_none() && exceptions.get("failure_rate").is_none(),
+        "exceptions carry no durations: {exceptions}"
+    );
     assert_eq!(
         (
             exceptions["group"]["exception_type"].as_str(),
@@ -257,7 +261,24 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
         )),
         "{edges:?}"
     );
+    // In-process spans (the fixture's INTERNAL ones) are no service on the map.
+    assert!(
+        !map.to_string().contains("external:InProc"),
+        "in-process spans drawn as a node: {map}"
+    );
     record(path, map);
+    // Filters narrow the map like every read: the search service alone calls nothing.
+    let path = format!("/api/v1/map?filter.role=search-svc&{range}");
+    let search_only = ok(server, &path).await;
+    assert_eq!(search_only["edges"], serde_json::json!([]), "{search_only}");
+    let names: Vec<&str> = search_only["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(names, ["search-svc"], "{search_only}");
+    record(path, search_only);
 
     // GenAI usage: tokens, throttling inside the calls, latency per output token.
     let path = format!("/api/v1/genai/usage?{range}");
@@ -281,6 +302,16 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
     // Calls start a second apart from a minute's start: all fall in one minute.
     assert_eq!(gpt["peak_tokens_per_minute"], 150 * CALLS);
     record(path, usage);
+    for (role, rows) in [("chat-api", 1), ("search-svc", 0)] {
+        let path = format!("/api/v1/genai/usage?filter.role={role}&{range}");
+        let usage = ok(server, &path).await;
+        let found = usage["rows"].as_array().expect("rows");
+        assert_eq!(found.len(), rows, "{path}: {usage}");
+        if let Some(row) = found.first() {
+            assert_eq!(row["throttled_attempts"], 3, "{usage}");
+        }
+        record(path, usage);
+    }
 
     // Search: text, severity, kind.
     let path = format!("/api/v1/search?q=CALL%2049&{range}");

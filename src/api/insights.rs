@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::access::Access;
 use super::analysis::{stats_json, stats_page};
-use super::params::{FILTER, FROM, INTERVAL, LIMIT, ParamSpec, Params, TO};
+use super::params::{DIMENSION, FILTER, FROM, INTERVAL, LIMIT, ParamSpec, Params, TO};
 use super::{ApiError, ApiState, ok};
 use crate::reads::{Column, Filter, ScopedRange, Selection, Source, StatsQuery, StatsRow};
 use crate::time::format_instant;
@@ -67,7 +67,19 @@ fn count_point(row: &StatsRow) -> Value {
     })
 }
 
-pub const FAILURES_PARAMS: &[ParamSpec] = &[FROM, TO, INTERVAL, FILTER, LIMIT];
+/// Fields of an aggregate row that only spans have.
+const SPAN_ONLY_FIELDS: [&str; 8] = [
+    "failed",
+    "failure_rate",
+    "avg_ms",
+    "p50_ms",
+    "p90_ms",
+    "p95_ms",
+    "p99_ms",
+    "max_ms",
+];
+
+pub const FAILURES_PARAMS: &[ParamSpec] = &[FROM, TO, INTERVAL, FILTER, DIMENSION, LIMIT];
 
 pub async fn failures(
     State(state): State<ApiState>,
@@ -110,8 +122,19 @@ pub async fn failures(
             group_by,
             bucket_s: None,
         };
-        let (rows, truncated) =
+        let (mut rows, truncated) =
             grouped_with_series(&state, query, interval_s, limit, count_point).await?;
+        if !source.is_span() {
+            // Exceptions have no duration or success: those figures would be zeros that mean
+            // nothing.
+            for row in &mut rows {
+                if let Some(object) = row.as_object_mut() {
+                    for field in SPAN_ONLY_FIELDS {
+                        object.remove(field);
+                    }
+                }
+            }
+        }
         answer.insert(key.into(), json!({ "rows": rows, "truncated": truncated }));
     }
     answer.insert("from".into(), json!(format_instant(range.from_ns)));
@@ -119,7 +142,7 @@ pub async fn failures(
     Ok(ok(Value::Object(answer)))
 }
 
-pub const MAP_PARAMS: &[ParamSpec] = &[FROM, TO, LIMIT];
+pub const MAP_PARAMS: &[ParamSpec] = &[FROM, TO, FILTER, DIMENSION, LIMIT];
 
 fn role_node(role: &str) -> String {
     format!("role:{role}")
@@ -133,19 +156,26 @@ pub async fn map(
     let params = Params::parse(raw.as_deref(), MAP_PARAMS, crate::clock::now_ns())?;
     let range = params.range()?;
     let limit = params.limit(1_000, 10_000)?;
-    let stats_of = |source, group_by| StatsQuery {
+    // The same filters narrow the roles (requests) and their calls (dependencies), so a
+    // column must exist in both.
+    let request_filters = params.filters(Source::Requests)?;
+    let mut call_filters = params.filters(Source::Dependencies)?;
+    // In-process spans (middleware, SDK internals) are work inside the role, not calls to
+    // another service: Application Insights draws no node for them.
+    call_filters.push(Filter::NotStartingWith(Column::Type, "InProc".into()));
+    let stats_of = |source, group_by, filters| StatsQuery {
         selection: Selection {
             source,
             range,
             scope: access.scope.clone(),
-            filters: Vec::new(),
+            filters,
         },
         group_by,
         bucket_s: None,
     };
     let (roles, roles_truncated) = stats_page(
         &state,
-        &stats_of(Source::Requests, vec![Column::RoleName]),
+        &stats_of(Source::Requests, vec![Column::RoleName], request_filters),
         limit,
     )
     .await?;
@@ -154,6 +184,7 @@ pub async fn map(
         &stats_of(
             Source::Dependencies,
             vec![Column::RoleName, Column::Type, Column::Target],
+            call_filters.clone(),
         ),
         limit,
     )
@@ -162,6 +193,7 @@ pub async fn map(
     let window = ScopedRange {
         range,
         scope: access.scope,
+        filters: call_filters,
     };
     for edge in state.store.call_edges(&window).await? {
         callees
@@ -219,7 +251,7 @@ pub async fn map(
     })))
 }
 
-pub const GENAI_PARAMS: &[ParamSpec] = &[FROM, TO, INTERVAL, LIMIT];
+pub const GENAI_PARAMS: &[ParamSpec] = &[FROM, TO, INTERVAL, FILTER, DIMENSION, LIMIT];
 
 /// Per-minute peaks are computed over at most this range.
 const PEAK_RANGE_NS: i64 = 31 * 86_400 * 1_000_000_000;
@@ -241,6 +273,8 @@ pub async fn genai_usage(
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), GENAI_PARAMS, crate::clock::now_ns())?;
     let range = params.range()?;
+    let mut genai_filters = params.filters(Source::Dependencies)?;
+    genai_filters.push(Filter::NotEmpty(Column::GenAiProvider));
     let interval_s = params.interval_s(range)?;
     let limit = params.limit(100, 1_000)?;
     let query = StatsQuery {
@@ -248,7 +282,7 @@ pub async fn genai_usage(
             source: Source::Dependencies,
             range,
             scope: access.scope.clone(),
-            filters: vec![Filter::NotEmpty(Column::GenAiProvider)],
+            filters: genai_filters.clone(),
         },
         group_by: vec![Column::GenAiProvider, Column::GenAiModel, Column::Target],
         bucket_s: None,
@@ -273,6 +307,7 @@ pub async fn genai_usage(
     let window = ScopedRange {
         range,
         scope: access.scope,
+        filters: genai_filters,
     };
     for t in state.store.genai_throttling(&window).await? {
         throttling.insert((t.provider, t.model, t.target), (t.attempts, t.duration_ms));

@@ -62,7 +62,9 @@ pub fn problem_id(exception_type: &str, method: &str) -> String {
 }
 
 /// The function where the exception was raised: the last `File ..., in NAME` line of a Python
-/// traceback, or the first `at NAME(` line of a .NET, Java or JavaScript stack.
+/// traceback, or the first `at NAME(` line of a .NET, Java or JavaScript stack. Never a line
+/// number: a JavaScript frame with no function name (`at /app/app.js:24:9`) gives its file, so
+/// the same failure keeps its problem id when code above it moves.
 pub fn top_frame(stack: &str) -> Option<String> {
     let python = stack
         .lines()
@@ -74,12 +76,29 @@ pub fn top_frame(stack: &str) -> Option<String> {
     }
     stack.lines().find_map(|line| {
         let frame = line.trim_start().strip_prefix("at ")?;
+        let frame = frame.strip_prefix("async ").unwrap_or(frame);
+        let frame = frame.strip_prefix("new ").unwrap_or(frame);
         let name = frame
             .split(|c: char| c == '(' || c.is_whitespace())
             .next()
             .unwrap_or(frame);
+        let name = without_line_and_column(name);
         (!name.is_empty()).then(|| name.to_owned())
     })
+}
+
+/// `/app/app.js:24:9` → `/app/app.js`: up to two trailing `:<digits>` removed.
+fn without_line_and_column(location: &str) -> &str {
+    let mut rest = location;
+    for _ in 0..2 {
+        match rest.rsplit_once(':') {
+            Some((head, tail)) if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) => {
+                rest = head;
+            }
+            _ => break,
+        }
+    }
+    rest
 }
 
 #[cfg(test)]
@@ -104,6 +123,35 @@ mod tests {
         let js = "Error: boom\n    at handler (/app/index.js:10:5)\n    at next (/app/x.js:1:1)";
         assert_eq!(top_frame(js).as_deref(), Some("handler"));
         assert_eq!(top_frame("no frames here"), None);
+    }
+
+    #[test]
+    fn javascript_frames_never_give_line_numbers() {
+        let anonymous = "TypeError: x is undefined\n    at /app/app.js:24:9\n    at Layer.handle (/app/node_modules/express/lib/router/layer.js:95:5)";
+        assert_eq!(top_frame(anonymous).as_deref(), Some("/app/app.js"));
+        let moved = anonymous.replace("24:9", "31:13");
+        assert_eq!(
+            problem_id("TypeError", &top_frame(&moved).unwrap_or_default()),
+            "TypeError at /app/app.js"
+        );
+        let shapes = [
+            (
+                "Error\n    at async loadCart (/app/cart.js:3:1)",
+                "loadCart",
+            ),
+            ("Error\n    at new Cart (/app/cart.js:3:1)", "Cart"),
+            (
+                "Error\n    at file:///app/index.mjs:7:15",
+                "file:///app/index.mjs",
+            ),
+            (
+                "Error\n    at Object.<anonymous> (/app/a.js:1:1)",
+                "Object.<anonymous>",
+            ),
+        ];
+        for (stack, frame) in shapes {
+            assert_eq!(top_frame(stack).as_deref(), Some(frame), "{stack}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod logs;
 mod metrics;
 mod request;
 mod resource;
+mod rethrown;
 mod spans;
 mod url;
 pub mod wire;

@@ -67,6 +67,7 @@ pub fn traces(body: &[u8], ctx: &Context<'_>) -> Result<Normalized, WireError> {
             }
         }
     }
+    super::rethrown::drop_rethrown_exceptions(&mut out.batch);
     Ok(out)
 }
 

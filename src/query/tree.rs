@@ -322,15 +322,16 @@ fn mark_critical_path(nodes: &mut [Node]) -> Vec<usize> {
         return Vec::new();
     };
     let mut path = Vec::new();
+    // Each entry carries the node's end as its parent saw it: children that outlive their
+    // parent (async work, clock skew, SDKs that round to milliseconds) count up to that end,
+    // and so do their own children, however deep.
     let mut stack = vec![(main, end_ms(&nodes[main]))];
-    while let Some((index, cursor)) = stack.pop() {
+    while let Some((index, end)) = stack.pop() {
         nodes[index].on_critical_path = true;
         path.push(index);
         let start = nodes[index].start_offset_ms;
-        let end = end_ms(&nodes[index]);
-        // Children that outlive their parent (async work, clock skew) count up to its end.
         let clipped_end = |child: &Node| end_ms(child).min(end);
-        let mut until = cursor.min(end);
+        let mut until = end;
         let mut children = nodes[index].children.clone();
         children.sort_by(|&a, &b| clipped_end(&nodes[b]).total_cmp(&clipped_end(&nodes[a])));
         for child in children {

@@ -176,6 +176,8 @@ impl Column {
 pub enum Filter {
     Equals(Column, String),
     NotEmpty(Column),
+    /// The column's text does not start with the prefix.
+    NotStartingWith(Column, String),
     /// `customDimensions[key] = value`; a missing key reads as the empty string.
     Dimension(String, String),
     /// Durations in ms, inclusive.
@@ -198,6 +200,9 @@ pub struct Selection {
 pub struct ScopedRange {
     pub range: TimeRange,
     pub scope: AppScope,
+    /// Conditions on the calling side: the dependencies of map edges, the GenAI calls whose
+    /// throttled attempts are counted.
+    pub filters: Vec<Filter>,
 }
 
 /// Aggregates per group (and per time bucket when `bucket_s` is set).

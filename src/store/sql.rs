@@ -87,36 +87,62 @@ pub fn selection_condition(selection: &Selection, dialect: Dialect) -> Condition
     if !scope.sql.is_empty() {
         condition.and(&scope.sql, scope.params);
     }
-    for filter in &selection.filters {
+    let filters = filters_condition(&selection.filters, dialect, "");
+    if !filters.sql.is_empty() {
+        condition.and(&filters.sql, filters.params);
+    }
+    condition
+}
+
+/// The conditions of filters, on columns of the table aliased `qualifier` (e.g. `c.`) or
+/// unqualified (`""`).
+pub fn filters_condition(filters: &[Filter], dialect: Dialect, qualifier: &str) -> Condition {
+    let q = qualifier;
+    let mut condition = Condition::default();
+    for filter in filters {
         match filter {
             Filter::Equals(Column::Success, value) => {
                 let flag = matches!(value.as_str(), "true" | "1");
-                condition.and("success = ?", [Param::Int(i64::from(flag))]);
+                condition.and(&format!("{q}success = ?"), [Param::Int(i64::from(flag))]);
             }
             Filter::Equals(column, value) => {
                 condition.and(
-                    &format!("{} = ?", column.sql()),
+                    &format!("{q}{} = ?", column.sql()),
                     [Param::Text(value.clone())],
                 );
             }
-            Filter::NotEmpty(column) => condition.and(&format!("{} != ''", column.sql()), []),
+            Filter::NotEmpty(column) => condition.and(&format!("{q}{} != ''", column.sql()), []),
+            Filter::NotStartingWith(column, prefix) => condition.and(
+                // `substring`/`substr` with `length` exist in SQLite and every ClickHouse.
+                &match dialect {
+                    Dialect::ClickHouse => {
+                        format!("substring({q}{}, 1, length(?)) != ?", column.sql())
+                    }
+                    Dialect::Sqlite => format!("substr({q}{}, 1, length(?)) != ?", column.sql()),
+                },
+                [Param::Text(prefix.clone()), Param::Text(prefix.clone())],
+            ),
             Filter::Dimension(key, value) => {
                 let lookup = match dialect {
-                    Dialect::ClickHouse => {
-                        "customDimensions_values[indexOf(customDimensions_keys, ?)] = ?"
-                    }
-                    Dialect::Sqlite => {
-                        "COALESCE((SELECT CAST(value AS TEXT) FROM json_each(customDimensions) \
+                    Dialect::ClickHouse => format!(
+                        "{q}customDimensions_values[indexOf({q}customDimensions_keys, ?)] = ?"
+                    ),
+                    Dialect::Sqlite => format!(
+                        "COALESCE((SELECT CAST(value AS TEXT) FROM json_each({q}customDimensions) \
                          WHERE key = ?), '') = ?"
-                    }
+                    ),
                 };
                 condition.and(
-                    lookup,
+                    &lookup,
                     [Param::Text(key.clone()), Param::Text(value.clone())],
                 );
             }
-            Filter::DurationAtLeast(ms) => condition.and("duration_ms >= ?", [Param::Real(*ms)]),
-            Filter::DurationAtMost(ms) => condition.and("duration_ms <= ?", [Param::Real(*ms)]),
+            Filter::DurationAtLeast(ms) => {
+                condition.and(&format!("{q}duration_ms >= ?"), [Param::Real(*ms)])
+            }
+            Filter::DurationAtMost(ms) => {
+                condition.and(&format!("{q}duration_ms <= ?"), [Param::Real(*ms)])
+            }
         }
     }
     condition
@@ -315,13 +341,23 @@ fn search_condition(query: &SearchQuery, exceptions: bool, dialect: Dialect) -> 
     condition
 }
 
-fn range_only(source: Source, window: &ScopedRange, dialect: Dialect) -> Condition {
+/// A window's range and scope on `source`, with its filters when `filtered`.
+fn window_condition(
+    source: Source,
+    window: &ScopedRange,
+    filtered: bool,
+    dialect: Dialect,
+) -> Condition {
     selection_condition(
         &Selection {
             source,
             range: window.range,
             scope: window.scope.clone(),
-            filters: Vec::new(),
+            filters: if filtered {
+                window.filters.clone()
+            } else {
+                Vec::new()
+            },
         },
         dialect,
     )
@@ -331,8 +367,8 @@ fn range_only(source: Source, window: &ScopedRange, dialect: Dialect) -> Conditi
 /// the dependency's id), as `(caller_role, target, callee_role)`. `{dependencies}` and
 /// `{requests}` stand for the qualified table names.
 pub fn call_edges(window: &ScopedRange, dialect: Dialect) -> Condition {
-    let dependencies = range_only(Source::Dependencies, window, dialect);
-    let requests = range_only(Source::Requests, window, dialect);
+    let dependencies = window_condition(Source::Dependencies, window, true, dialect);
+    let requests = window_condition(Source::Requests, window, false, dialect);
     let sql = match dialect {
         // Both sides distinct: resent spans (stored again under the same ids) must not
         // multiply the join. Subqueries are aliased, as current ClickHouse requires.
@@ -375,11 +411,11 @@ pub fn call_edges(window: &ScopedRange, dialect: Dialect) -> Condition {
 /// Every stored attempt counts, but each call is joined once however often it was stored, so
 /// a resent batch adds its attempts once more instead of multiplying them.
 pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
-    let attempts = range_only(Source::Dependencies, window, dialect);
+    let attempts = window_condition(Source::Dependencies, window, false, dialect);
     let range = window.range;
     let (sql, call_params) = match dialect {
         Dialect::ClickHouse => {
-            let calls = range_only(Source::Dependencies, window, dialect);
+            let calls = window_condition(Source::Dependencies, window, true, dialect);
             let sql = format!(
                 "SELECT provider, model, target, sum(itemCount), sum(duration_ms * itemCount) FROM \
              (SELECT appName, operation_Id, operation_ParentId AS id, itemCount, duration_ms \
@@ -396,6 +432,10 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
             (sql, calls.params)
         }
         Dialect::Sqlite => {
+            let mut call_filters = filters_condition(&window.filters, dialect, "c.");
+            if !call_filters.sql.is_empty() {
+                call_filters.sql = format!(" AND {}", call_filters.sql);
+            }
             let sql = format!(
                 // The attempts under one call are summed first (copies of a resent batch fold into
                 // one row), then each such row looks its call up through the operation index (the
@@ -412,16 +452,15 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
               JOIN {{dependencies}} AS c \
                 ON c.operation_Id = a.operation_Id AND c.id = a.operation_ParentId \
                AND c.appName = a.appName \
-              WHERE c.timestamp_ns >= ? AND c.timestamp_ns < ? AND c.genai_provider != '' \
+              WHERE c.timestamp_ns >= ? AND c.timestamp_ns < ? AND c.genai_provider != ''{} \
               GROUP BY a.appName, a.operation_Id, a.operation_ParentId, c.genai_provider, \
                        c.genai_requestModel, c.target) \
              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-                attempts.sql
+                attempts.sql, call_filters.sql
             );
-            (
-                sql,
-                vec![Param::Int(range.from_ns), Param::Int(range.to_ns)],
-            )
+            let mut params = vec![Param::Int(range.from_ns), Param::Int(range.to_ns)];
+            params.extend(call_filters.params);
+            (sql, params)
         }
     };
     Condition {

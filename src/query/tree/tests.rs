@@ -261,3 +261,87 @@ proptest! {
         }
     }
 }
+
+/// Node's SDK rounds span ends to milliseconds, so a child can end just after its parent: the
+/// path must still go through the child and on into its own children.
+#[test]
+fn children_ending_just_after_their_parent_stay_on_the_critical_path() {
+    let mut spans = vec![
+        span(SpanTable::Request, "req", "", 0, 704.5),
+        span(SpanTable::Dependency, "mw", "req", 0, 1.0),
+        span(SpanTable::Dependency, "handler", "req", 1, 704.0),
+        span(SpanTable::Dependency, "work", "handler", 2, 703.2),
+    ];
+    spans[1].name = "middleware".into();
+    let tx = assemble(
+        "op",
+        OperationItems {
+            spans,
+            ..Default::default()
+        },
+    )
+    .expect("transaction");
+    let on_path: Vec<&str> = tx
+        .critical_path
+        .iter()
+        .map(|&i| tx.nodes[i].id.as_str())
+        .collect();
+    assert_eq!(on_path, ["req", "mw", "handler", "work"]);
+}
+
+/// A tree whose spans start and end on quarter milliseconds (exact in floating point), each
+/// child inside its parent give or take an overrun of up to 1 ms past the parent's end.
+fn overrunning_tree() -> impl Strategy<Value = Vec<SpanRecord>> {
+    prop::collection::vec((any::<u16>(), 0u32..4, 0u32..4, 0u32..=4), 1..14).prop_map(|raw| {
+        // (start, end) in quarter milliseconds, per span.
+        let mut bounds: Vec<(i64, i64)> = Vec::new();
+        let mut spans = Vec::new();
+        for (i, (pick, start_part, length_part, overrun)) in raw.into_iter().enumerate() {
+            let (parent, (from, to)) = if i == 0 {
+                (String::new(), (0, 4_000))
+            } else {
+                let p = usize::from(pick) % i;
+                (format!("s{p}"), bounds[p])
+            };
+            let start = from + (to - from) * i64::from(start_part) / 4;
+            let end = start + (to - start) * i64::from(length_part) / 4 + i64::from(overrun);
+            bounds.push((start, end));
+            let mut record = span(SpanTable::Dependency, &format!("s{i}"), &parent, 0, 0.0);
+            record.timestamp_ns = 1_000_000 * MS + start * MS / 4;
+            record.duration_ms = (end - start) as f64 / 4.0;
+            spans.push(record);
+        }
+        spans
+    })
+}
+
+/// Every span's end clipped to its parent's (already clipped) end.
+fn clipped_to_parents(spans: &[SpanRecord]) -> Vec<SpanRecord> {
+    let mut ends: HashMap<String, i64> = HashMap::new();
+    let mut clipped = Vec::new();
+    for span in spans {
+        let start = span.timestamp_ns;
+        let mut end = start + (span.duration_ms * 1e6) as i64;
+        if let Some(parent_end) = ends.get(&span.parent_id) {
+            end = end.min(*parent_end).max(start);
+        }
+        ends.insert(span.id.clone(), end);
+        clipped.push(SpanRecord {
+            duration_ms: (end - start) as f64 / 1e6,
+            ..span.clone()
+        });
+    }
+    clipped
+}
+
+proptest! {
+    #[test]
+    fn overruns_up_to_a_millisecond_do_not_change_the_critical_path(spans in overrunning_tree()) {
+        let path = |spans: Vec<SpanRecord>| {
+            assemble("op", OperationItems { spans, ..Default::default() })
+                .map(|tx| tx.critical_path)
+        };
+        let clipped = clipped_to_parents(&spans);
+        prop_assert_eq!(path(spans), path(clipped));
+    }
+}
