@@ -38,6 +38,7 @@ pub fn detect(known: &Known<'_>, span_name: &str) -> Option<GenAi> {
         max_tokens: as_count(known.gen_ai_request_max_tokens).unwrap_or(0),
         finish_reason: first_string(known.gen_ai_response_finish_reasons)
             .or_else(|| first_string(known.gen_ai_completion_0_finish_reason))
+            .or_else(|| as_str(known.llm_finish_reason).map(str::to_owned))
             .unwrap_or_default(),
         dialect,
     })
@@ -147,12 +148,25 @@ fn openinference_operation(kind: &str) -> Option<&'static str> {
     }
 }
 
+/// The model asked for. OpenInference's `llm.model_name` is the model that answered (e.g. a
+/// dated version); what was asked is the `model` of `llm.invocation_parameters`.
 fn request_model(known: &Known<'_>) -> Option<String> {
     as_str(known.gen_ai_request_model)
         .or_else(|| as_str(known.llm_request_model_name))
-        .or_else(|| as_str(known.llm_model_name))
         .map(str::to_owned)
+        .or_else(|| as_str(known.llm_invocation_parameters).and_then(invoked_model))
+        .or_else(|| as_str(known.llm_model_name).map(str::to_owned))
         .or_else(|| known.url().and_then(azure_deployment).map(str::to_owned))
+}
+
+/// `model` of a JSON object of invocation parameters.
+fn invoked_model(parameters: &str) -> Option<String> {
+    let parameters: serde_json::Value = serde_json::from_str(parameters).ok()?;
+    parameters
+        .get("model")?
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
 }
 
 /// The deployment name in an Azure OpenAI URL (`/openai/deployments/{deployment}/...`).
@@ -240,6 +254,30 @@ mod tests {
         assert_eq!(g.request_model, "gpt-4o");
         assert_eq!((g.input_tokens, g.output_tokens), (3200, 250));
         assert_eq!(g.dialect, "openinference");
+    }
+
+    /// As openinference-instrumentation-openai 0.1.66 records a call: the answering model in
+    /// `llm.model_name`, the asked one among the invocation parameters.
+    #[test]
+    fn openinference_asked_and_answering_models_differ() {
+        let attrs = [
+            attr("openinference.span.kind", "LLM"),
+            attr("llm.system", "openai"),
+            attr("llm.model_name", "gpt-4o-2024-08-06"),
+            attr("llm.invocation_parameters", "{\"model\": \"gpt-4o\"}"),
+            attr("llm.finish_reason", "stop"),
+        ];
+        let g = genai(&attrs, "ChatCompletion").unwrap_or_default();
+        assert_eq!(g.request_model, "gpt-4o");
+        assert_eq!(g.response_model, "gpt-4o-2024-08-06");
+        assert_eq!(g.finish_reason, "stop");
+        let unparsable = [
+            attr("openinference.span.kind", "LLM"),
+            attr("llm.model_name", "gpt-4o-2024-08-06"),
+            attr("llm.invocation_parameters", "{not json"),
+        ];
+        let g = genai(&unparsable, "ChatCompletion").unwrap_or_default();
+        assert_eq!(g.request_model, "gpt-4o-2024-08-06");
     }
 
     #[test]

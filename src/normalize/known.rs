@@ -109,6 +109,8 @@ known_attributes! {
     llm_system => "llm.system",
     llm_request_type => "llm.request.type",
     llm_model_name => "llm.model_name",
+    llm_invocation_parameters => "llm.invocation_parameters",
+    llm_finish_reason => "llm.finish_reason",
     llm_request_model_name => "llm.request.model_name",
     llm_response_model_name => "llm.response.model_name",
     llm_token_count_prompt => "llm.token_count.prompt",

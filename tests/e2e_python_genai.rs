@@ -1,0 +1,121 @@
+//! The three GenAI instrumentations of the openai SDK (pinned in tests/python/requirements.txt):
+//! OpenInference, OpenLLMetry and opentelemetry-instrumentation-openai-v2, each with
+//! `HTTPX2ClientInstrumentor` (openai 3 calls through httpx2), against a stand-in that answers
+//! 429 three times and then 200. Each must give the model and tokens on the GenAI call and the
+//! SDK's retries grouped under it in the transaction.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::scenario::ok;
+use common::{TestServer, python};
+use serde_json::Value;
+
+const KEY: &str = "6e6e6e6e-0000-4000-8000-000000000001";
+
+fn run(server: &TestServer, flavor: &str) -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/genai_app.py");
+    let output = Command::new(python())
+        .arg(script)
+        .arg(flavor)
+        .arg(server.http_url(""))
+        .arg(KEY)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{flavor} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("summary");
+    assert_eq!(summary["flushed"], true, "{flavor}");
+    assert_eq!(
+        summary["attempts"], 4,
+        "{flavor}: three 429s, then the answer"
+    );
+    summary["trace_id"].as_str().expect("trace id").to_owned()
+}
+
+/// The transaction once its six spans are in: the request, the GenAI call, four attempts.
+async fn transaction(server: &TestServer, trace_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) =
+            common::scenario::get(server, &format!("/api/v1/operations/{trace_id}")).await;
+        let nodes = body["nodes"].as_array().map_or(0, Vec::len);
+        if status == 200 && nodes >= 6 || Instant::now() > deadline {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_openai_instrumentation_shows_the_model_tokens_and_grouped_retries() {
+    let server = TestServer::start().await;
+    for flavor in ["openinference", "openllmetry", "openai-v2"] {
+        let trace_id = tokio::task::block_in_place(|| run(&server, flavor));
+        let tx = transaction(&server, &trace_id).await;
+        let nodes = tx["nodes"].as_array().expect("nodes");
+        let call = nodes
+            .iter()
+            .find(|n| n["genai"].is_object())
+            .unwrap_or_else(|| panic!("{flavor}: no GenAI call in {tx}"));
+        let genai = &call["genai"];
+        assert_eq!(genai["request_model"], "gpt-4o", "{flavor}: {call}");
+        assert_eq!(
+            (
+                genai["input_tokens"].as_u64(),
+                genai["output_tokens"].as_u64()
+            ),
+            (Some(15), Some(12)),
+            "{flavor}: {call}"
+        );
+        assert!(
+            !genai["provider"].as_str().unwrap_or("").is_empty(),
+            "{flavor}: {call}"
+        );
+        let retries = tx["retries"].as_array().expect("retries");
+        assert_eq!(retries.len(), 1, "{flavor}: {tx}");
+        let retry = &retries[0];
+        assert_eq!(
+            (
+                retry["attempts"].as_array().map(Vec::len),
+                retry["throttled"].as_u64(),
+                retry["succeeded"].as_bool()
+            ),
+            (Some(4), Some(3), Some(true)),
+            "{flavor}: {retry}"
+        );
+        assert_eq!(
+            nodes[retry["parent"].as_u64().expect("parent") as usize]["id"],
+            call["id"],
+            "{flavor}: the attempts hang under the GenAI call"
+        );
+        let path: Vec<&str> = tx["critical_path"]
+            .as_array()
+            .expect("path")
+            .iter()
+            .filter_map(|i| nodes[i.as_u64().unwrap_or(0) as usize]["name"].as_str())
+            .collect();
+        assert_eq!(path.first(), Some(&"POST /chat"), "{flavor}: {path:?}");
+    }
+    let usage = ok(&server, "/api/v1/genai/usage?from=1h").await;
+    let rows = usage["rows"].as_array().expect("rows");
+    let total = |field: &str| rows.iter().filter_map(|r| r[field].as_u64()).sum::<u64>();
+    assert_eq!(
+        (
+            total("calls"),
+            total("input_tokens"),
+            total("throttled_attempts")
+        ),
+        (3, 45, 9),
+        "each instrumentation's call and its three throttled attempts: {usage}"
+    );
+    server.stop().await;
+}

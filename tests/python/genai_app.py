@@ -1,0 +1,90 @@
+"""The official openai SDK (3.x, whose HTTP client is httpx2) instrumented by one of three GenAI
+instrumentations, with HTTPX2ClientInstrumentor for the HTTP attempts underneath, exporting
+OTLP/HTTP protobuf to tracehouse. The "Azure OpenAI" is a local stand-in that answers 429 three
+times, then 200; the SDK retries by itself. One chat completion runs inside a server span
+`POST /chat`. Prints the trace id and the stand-in's attempt count as JSON.
+
+usage: genai_app.py {openinference|openllmetry|openai-v2} ENDPOINT INSTRUMENTATION_KEY
+"""
+
+import json
+import sys
+import time
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from serving import serve
+
+flavor, endpoint, key = sys.argv[1], sys.argv[2], sys.argv[3]
+provider = TracerProvider(resource=Resource.create({"service.name": f"genai-{flavor}"}))
+provider.add_span_processor(
+    BatchSpanProcessor(
+        OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces", headers={"x-instrumentation-key": key})
+    )
+)
+trace.set_tracer_provider(provider)
+
+if flavor == "openinference":
+    from openinference.instrumentation.openai import OpenAIInstrumentor
+elif flavor == "openllmetry":
+    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+elif flavor == "openai-v2":
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+else:
+    sys.exit(f"unknown instrumentation {flavor!r}")
+OpenAIInstrumentor().instrument(tracer_provider=provider)
+HTTPX2ClientInstrumentor().instrument(tracer_provider=provider)
+
+from openai import AzureOpenAI  # noqa: E402  (instrumented above)
+
+attempts = {"count": 0}
+stand_in = FastAPI()
+
+
+@stand_in.post("/openai/deployments/{deployment}/chat/completions")
+async def completions(deployment: str):
+    attempts["count"] += 1
+    if attempts["count"] <= 3:
+        return JSONResponse(
+            {"error": {"code": "429", "message": "Rate limit is exceeded."}},
+            status_code=429,
+            headers={"retry-after-ms": "20"},
+        )
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": "gpt-4o-2024-08-06",
+        "choices": [{
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "Hello!"},
+        }],
+        "usage": {"prompt_tokens": 15, "completion_tokens": 12, "total_tokens": 27},
+    }
+
+
+server, port = serve(stand_in)
+client = AzureOpenAI(
+    azure_endpoint=f"http://127.0.0.1:{port}",
+    api_key="not-a-real-key",
+    api_version="2024-10-21",
+    max_retries=3,
+)
+tracer = trace.get_tracer("chat")
+with tracer.start_as_current_span("POST /chat", kind=trace.SpanKind.SERVER) as root:
+    root.set_attribute("http.request.method", "POST")
+    root.set_attribute("http.route", "/chat")
+    root.set_attribute("http.response.status_code", 200)
+    client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}])
+    trace_id = format(root.get_span_context().trace_id, "032x")
+
+server.should_exit = True
+flushed = provider.force_flush(10_000)
+print(json.dumps({"trace_id": trace_id, "attempts": attempts["count"], "flushed": bool(flushed)}))
