@@ -331,6 +331,57 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
 
 on_both_engines!(sqlite_and_clickhouse_give_the_same_answers);
 
+/// Where `value` has a field the schema does not declare, or a value of another type.
+fn undescribed(doc: &Value, schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+    let schema = match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.rsplit('/').next().unwrap_or("");
+            &doc["components"]["schemas"][name]
+        }
+        None => schema,
+    };
+    if value.is_null() {
+        if schema["nullable"] != true {
+            problems.push(format!("{at} is null"));
+        }
+        return;
+    }
+    let fits = match schema["type"].as_str() {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_u64() || value.is_i64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        _ => false,
+    };
+    if !fits {
+        problems.push(format!("{at}: {value} is not {}", schema["type"]));
+        return;
+    }
+    match value {
+        Value::Object(fields) => {
+            let Some(properties) = schema["properties"].as_object() else {
+                return;
+            };
+            for (name, field) in fields {
+                match properties.get(name) {
+                    Some(declared) => {
+                        undescribed(doc, declared, field, &format!("{at}.{name}"), problems)
+                    }
+                    None => problems.push(format!("{at}.{name} is not described")),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                undescribed(doc, &schema["items"], item, &format!("{at}[{i}]"), problems);
+            }
+        }
+        _ => {}
+    }
+}
+
 async fn sqlite_and_clickhouse_give_the_same_answers(engine: Engine) {
     let scenario = Scenario::new();
     let sqlite = TestServer::start().await;
@@ -345,6 +396,32 @@ async fn sqlite_and_clickhouse_give_the_same_answers(engine: Engine) {
         assert_eq!(on_sqlite, on_clickhouse, "{engine:?} {path}");
     }
     assert_eq!(results[0].len(), results[1].len());
+    // Every field of every answer is described in the OpenAPI document, with its type.
+    let doc = ok(&sqlite, "/api/v1/openapi.json").await;
+    let mut answered = results.swap_remove(0);
+    let range = scenario.range();
+    for path in [
+        format!("/api/v1/failures?interval=1m&{range}"),
+        format!("/api/v1/genai/usage?interval=1m&{range}"),
+        format!("/api/v1/samples?band=p95-p99&{range}"),
+        "/api/v1/live".to_owned(),
+    ] {
+        let body = ok(&sqlite, &path).await;
+        answered.push((path, body));
+    }
+    for (path, body) in &answered {
+        let endpoint = path.split('?').next().unwrap_or(path);
+        let template = if endpoint.starts_with("/api/v1/operations/") {
+            "/api/v1/operations/{operation_id}"
+        } else {
+            endpoint
+        };
+        let schema = &doc["paths"][template]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"];
+        let mut problems = Vec::new();
+        undescribed(&doc, schema, body, "", &mut problems);
+        assert!(problems.is_empty(), "{path}: {problems:?}");
+    }
     sqlite.stop().await;
     clickhouse.stop().await;
 }

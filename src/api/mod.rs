@@ -6,6 +6,7 @@ mod analysis;
 mod insights;
 mod openapi;
 pub mod params;
+mod schemas;
 mod transaction;
 
 use std::sync::Arc;

@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use super::params::{ParamSpec, ParamType};
-use super::{analysis, insights, transaction};
+use super::{analysis, insights, schemas, transaction};
 
 struct Endpoint {
     path: &'static str,
@@ -81,6 +81,17 @@ fn parameter(spec: &ParamSpec) -> Value {
 }
 
 pub fn build() -> Value {
+    let mut component_schemas = schemas::component_schemas();
+    component_schemas.insert(
+        "Error".into(),
+        json!({
+            "type": "object",
+            "properties": { "error": { "type": "object", "properties": {
+                "message": { "type": "string" },
+                "parameter": { "type": "string", "nullable": true },
+            }}},
+        }),
+    );
     let error = json!({
         "description": "invalid parameter (400), missing, unknown or revoked token (401, with WWW-Authenticate), server-wide data for a token scoped to some apps (403), unknown operation (404), store unavailable or query past --query-timeout / --query-max-memory (503, with Retry-After)",
         "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
@@ -102,7 +113,7 @@ pub fn build() -> Value {
                 "summary": endpoint.summary,
                 "parameters": parameters,
                 "responses": {
-                    "200": { "description": "JSON answer", "content": { "application/json": { "schema": { "type": "object" } } } },
+                    "200": { "description": "JSON answer", "content": { "application/json": { "schema": schemas::response(endpoint.path) } } },
                     "400": error,
                     "401": error,
                     "403": error,
@@ -127,13 +138,7 @@ pub fn build() -> Value {
             "scheme": "bearer",
             "description": "A token from `tracehouse tokens create`; required with --require-tokens or --require-keys",
         }},
-        "schemas": { "Error": {
-            "type": "object",
-            "properties": { "error": { "type": "object", "properties": {
-                "message": { "type": "string" },
-                "parameter": { "type": "string", "nullable": true },
-            }}},
-        }},
+        "schemas": component_schemas,
         },
     })
 }
