@@ -326,6 +326,21 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
     let found = ok(server, &path).await;
     assert_eq!(found["items"].as_array().map(Vec::len), Some(4));
     record(path, found);
+    // The same filters as every read: an exception column keeps exceptions only.
+    let path = format!("/api/v1/search?filter.exception_type=ValueError&limit=1000&{range}");
+    let found = ok(server, &path).await;
+    let kinds: Vec<&str> = found["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["exception"; 4], "{found}");
+    record(path, found);
+    let path = format!("/api/v1/search?filter.role=search-svc&q=answered&{range}");
+    let found = ok(server, &path).await;
+    assert_eq!(found["items"], serde_json::json!([]), "{found}");
+    record(path, found);
     all
 }
 

@@ -63,6 +63,9 @@ fn every_path(scenario: &Scenario) -> Vec<String> {
         format!("/api/v1/search?severity=warning&{range}"),
         format!("/api/v1/search?kind=exceptions&{range}"),
         format!("/api/v1/search?role=chat-api&limit=5&{range}"),
+        format!(
+            "/api/v1/search?filter.problem_id=ValueError%20at%20handler&dim.tenant=contoso&{range}"
+        ),
         format!("/api/v1/operations/{}", operation_id(SEED)),
         format!("/api/v1/operations/{}", operation_id(10)),
         "/api/v1/operations/525c5c3e165dd9b6d4c8f046107e8324".to_owned(),

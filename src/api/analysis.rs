@@ -11,8 +11,8 @@ use super::params::{
 };
 use super::{ApiError, ApiState, ok};
 use crate::reads::{
-    Column, Filter, SampleCursor, SampleOrder, SampleQuery, SearchKinds, SearchQuery, StatsQuery,
-    StatsRow,
+    Column, Filter, SampleCursor, SampleOrder, SampleQuery, SearchKinds, SearchQuery, Source,
+    StatsQuery, StatsRow,
 };
 use crate::time::format_instant;
 
@@ -271,6 +271,8 @@ pub const SEARCH_PARAMS: &[ParamSpec] = &[
     ),
     param("role", ParamType::String, "cloud_RoleName"),
     param("operation_id", ParamType::String, "one operation's items"),
+    FILTER,
+    DIMENSION,
     param(
         "kind",
         ParamType::String,
@@ -355,6 +357,7 @@ pub async fn search(
         min_severity,
         role: params.get("role").map(str::to_owned),
         operation_id,
+        filters: params.filters(Source::Exceptions)?,
         kinds,
         after,
         limit,

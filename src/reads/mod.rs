@@ -271,6 +271,8 @@ pub struct SearchQuery {
     pub min_severity: Option<u8>,
     pub role: Option<String>,
     pub operation_id: Option<String>,
+    /// `filter.*` (columns of exceptions; log lines have no exception columns) and `dim.*`.
+    pub filters: Vec<Filter>,
     pub kinds: SearchKinds,
     pub after: Option<(i64, String)>,
     pub limit: usize,

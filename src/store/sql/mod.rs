@@ -302,13 +302,25 @@ fn search_columns(exceptions: bool) -> &'static str {
 
 /// The conditions of a search in `traces` (or `exceptions`, whose type matches the text too).
 fn search_condition(query: &SearchQuery, exceptions: bool, dialect: Dialect) -> Condition {
+    // Log lines have no exception columns: a filter on one matches none of them.
+    let exception_only = |filter: &Filter| {
+        matches!(
+            filter,
+            Filter::Equals(Column::ExceptionType | Column::ProblemId, _)
+                | Filter::NotEmpty(Column::ExceptionType | Column::ProblemId)
+                | Filter::NotStartingWith(Column::ExceptionType | Column::ProblemId, _)
+        )
+    };
     let selection = Selection {
         source: Source::Exceptions,
         range: query.range,
         scope: query.scope.clone(),
-        filters: Vec::new(),
+        filters: query.filters.clone(),
     };
     let mut condition = selection_condition(&selection, dialect);
+    if !exceptions && query.filters.iter().any(exception_only) {
+        condition.and("1 = 0", []);
+    }
     if let Some(text) = &query.text {
         let contains = |column: &str| match dialect {
             Dialect::ClickHouse => format!("positionCaseInsensitive({column}, ?) > 0"),
