@@ -183,16 +183,14 @@ pub async fn start_with_store(
         tls.as_ref().map(|tls| tls.http.clone()),
     ));
 
-    let api_router = api::router(
-        api::ApiState {
-            store: Arc::clone(&store),
-            access,
-            metrics: Arc::clone(&metrics),
-            live,
-        },
-        &config.cors_origins,
-    )
-    .map_err(anyhow::Error::msg)?;
+    let api_state = api::ApiState {
+        store: Arc::clone(&store),
+        access,
+        metrics: Arc::clone(&metrics),
+        live,
+    };
+    let api_router = crate::ui::router(api_state.clone())
+        .merge(api::router(api_state, &config.cors_origins).map_err(anyhow::Error::msg)?);
     servers.push(http_server::spawn(
         listeners.api,
         api_router,

@@ -20,4 +20,5 @@ pub mod store;
 pub mod time;
 pub mod tls;
 pub mod tokens;
+pub mod ui;
 pub mod workload;

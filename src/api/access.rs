@@ -61,10 +61,6 @@ impl AccessControl {
         }
     }
 
-    pub fn required(&self) -> bool {
-        self.required
-    }
-
     /// Re-reads the tokens from the store.
     pub async fn reload(&self) {
         if let Some(store) = &self.store {
@@ -74,7 +70,7 @@ impl AccessControl {
 
     /// The access a request's headers give, or why it is refused.
     pub async fn check(&self, headers: &HeaderMap) -> Result<Access, ApiError> {
-        let Some(presented) = bearer_token(headers) else {
+        let Some(presented) = bearer_token(headers).or_else(|| cookie_token(headers)) else {
             if self.required {
                 return Err(ApiError::Unauthenticated(
                     "a token is required: send Authorization: Bearer <token> (issue one with `tracehouse tokens create`)".into(),
@@ -123,6 +119,22 @@ async fn fetch_tokens(
     Ok(tokens.into_iter().map(|t| (t.hash.clone(), t)).collect())
 }
 
+/// The cookie the UI's login page sets.
+pub const TOKEN_COOKIE: &str = "tracehouse_token";
+
+/// The token in the UI's cookie.
+fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == TOKEN_COOKIE && !value.is_empty()).then_some(value)
+        })
+}
+
 /// The token of `Authorization: Bearer <token>`.
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
@@ -161,5 +173,11 @@ mod tests {
             );
             assert_eq!(bearer_token(&headers), expected, "{value}");
         }
+        let mut cookies = HeaderMap::new();
+        cookies.insert(
+            http::header::COOKIE,
+            http::HeaderValue::from_static("theme=dark; tracehouse_token=th_abc; x=1"),
+        );
+        assert_eq!(cookie_token(&cookies), Some("th_abc"));
     }
 }

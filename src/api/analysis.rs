@@ -170,14 +170,24 @@ async fn band_bounds(
     Ok(Some((row.percentiles_ms[low], upper)))
 }
 
-pub async fn samples(
-    State(state): State<ApiState>,
-    access: Access,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let params = Params::parse(raw.as_deref(), SAMPLES_PARAMS, crate::clock::now_ns())?;
+/// A page of samples as both the API and the UI show it.
+pub struct SamplesPage {
+    pub source: crate::reads::Source,
+    /// `(low, high)` in ms of the asked band, when there is one and it holds anything.
+    pub band: Option<(f64, f64)>,
+    pub items: Vec<crate::reads::SampleRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// The samples `params` ask for (table, filters, band or duration range, order, page), in
+/// `scope`.
+pub async fn find_samples(
+    state: &ApiState,
+    params: &Params,
+    scope: &crate::reads::AppScope,
+) -> Result<SamplesPage, ApiError> {
     let source = params.table()?;
-    let mut selection = params.selection(source, &access.scope)?;
+    let mut selection = params.selection(source, scope)?;
     let order = match params.get("order").unwrap_or("slowest") {
         "slowest" => SampleOrder::Slowest,
         "newest" => SampleOrder::Newest,
@@ -189,7 +199,7 @@ pub async fn samples(
         .map(|c| parse_sample_cursor(c, order))
         .transpose()?;
     let (min_ms, max_ms) = (params.millis("min_ms")?, params.millis("max_ms")?);
-    let band = band_bounds(&state, &params, &selection).await?;
+    let band = band_bounds(state, params, &selection).await?;
     if band.is_some() && (min_ms.is_some() || max_ms.is_some()) {
         return Err(ApiError::invalid(
             "band",
@@ -221,7 +231,23 @@ pub async fn samples(
                     encode_cursor(&format!("{:016x}", last.duration_ms.to_bits()), &last.id)
                 }
             });
-    let items: Vec<Value> = items
+    Ok(SamplesPage {
+        source,
+        band: band.filter(|_| !empty_band),
+        items,
+        next_cursor,
+    })
+}
+
+pub async fn samples(
+    State(state): State<ApiState>,
+    access: Access,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref(), SAMPLES_PARAMS, crate::clock::now_ns())?;
+    let page = find_samples(&state, &params, &access.scope).await?;
+    let items: Vec<Value> = page
+        .items
         .iter()
         .map(|s| {
             let mut value = json!(s);
@@ -230,10 +256,10 @@ pub async fn samples(
         })
         .collect();
     Ok(ok(json!({
-        "table": source,
-        "band": band.filter(|_| !empty_band).map(|(l, h)| json!({"low_ms": l, "high_ms": h})),
+        "table": page.source,
+        "band": page.band.map(|(l, h)| json!({"low_ms": l, "high_ms": h})),
         "items": items,
-        "next_cursor": next_cursor,
+        "next_cursor": page.next_cursor,
     })))
 }
 

@@ -2,12 +2,12 @@
 //! samples, failures, the application map, GenAI usage and search.
 
 pub mod access;
-mod analysis;
+pub(crate) mod analysis;
 mod insights;
 mod openapi;
 pub mod params;
 mod schemas;
-mod transaction;
+pub(crate) mod transaction;
 
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@ use super::access::Access;
 use super::params::{ParamSpec, ParamType, Params, param};
 use super::{ApiError, ApiState, ok};
 use crate::query::tree;
+use crate::reads::AppScope;
 use crate::time::format_instant;
 
 pub const PARAMS: &[ParamSpec] = &[param(
@@ -40,12 +41,34 @@ pub async fn transaction(
             "must be 1 to 128 letters, digits or |.-_:",
         ));
     }
+    let loaded = load(&state, &access.scope, &operation_id, params.get("app")).await?;
+    let transaction = loaded.transaction;
+    let mut body = serde_json::to_value(&transaction)
+        .map_err(|e| ApiError::Store(crate::store::StoreError::Internal(e.to_string())))?;
+    body["start"] = json!(format_instant(transaction.start_ns));
+    body["app"] = json!(loaded.app);
+    body["other_apps"] = json!(loaded.other_apps);
+    Ok(ok(body))
+}
+
+/// A transaction and which app's it is.
+pub struct Loaded {
+    pub transaction: tree::Transaction,
+    pub app: String,
+    /// Other apps in scope with telemetry under the same operation id.
+    pub other_apps: Vec<String>,
+}
+
+/// The transaction of `operation_id` in `app`, or in the one app of `scope` that has it.
+pub async fn load(
+    state: &ApiState,
+    scope: &AppScope,
+    operation_id: &str,
+    app: Option<&str>,
+) -> Result<Loaded, ApiError> {
     let not_found = || ApiError::NotFound(format!("no telemetry for operation {operation_id:?}"));
-    let apps = state
-        .store
-        .operation_apps(&access.scope, &operation_id)
-        .await?;
-    let app = match (params.get("app"), apps.as_slice()) {
+    let apps = state.store.operation_apps(scope, operation_id).await?;
+    let app = match (app, apps.as_slice()) {
         (Some(app), _) => apps.iter().find(|a| *a == app).ok_or_else(not_found)?,
         (None, []) => return Err(not_found()),
         (None, [only]) => only,
@@ -64,12 +87,11 @@ pub async fn transaction(
             ));
         }
     };
-    let items = state.store.operation(app, &operation_id).await?;
-    let transaction = tree::assemble(&operation_id, items).ok_or_else(not_found)?;
-    let mut body = serde_json::to_value(&transaction)
-        .map_err(|e| ApiError::Store(crate::store::StoreError::Internal(e.to_string())))?;
-    body["start"] = json!(format_instant(transaction.start_ns));
-    body["app"] = json!(app);
-    body["other_apps"] = json!(apps.iter().filter(|a| *a != app).collect::<Vec<_>>());
-    Ok(ok(body))
+    let items = state.store.operation(app, operation_id).await?;
+    let transaction = tree::assemble(operation_id, items).ok_or_else(not_found)?;
+    Ok(Loaded {
+        transaction,
+        app: app.clone(),
+        other_apps: apps.iter().filter(|a| *a != app).cloned().collect(),
+    })
 }

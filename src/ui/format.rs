@@ -1,0 +1,104 @@
+//! What the pages share: the parameters of a view's URL, and numbers as people read them.
+
+use crate::api::ApiError;
+use crate::api::params::{ParamSpec, Params};
+
+/// The quick time ranges of the picker, as `from` values.
+pub const RANGES: [&str; 5] = ["15m", "1h", "6h", "24h", "7d"];
+
+/// A view's query string, parsed and kept so links can carry it on.
+pub struct Query {
+    pairs: Vec<(String, String)>,
+    pub params: Params,
+}
+
+impl Query {
+    pub fn parse(raw: Option<&str>, specs: &[ParamSpec]) -> Result<Self, ApiError> {
+        let params = Params::parse(raw, specs, crate::clock::now_ns())?;
+        let pairs = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Ok(Query { pairs, params })
+    }
+
+    /// The range's `from` as given, `1h` by default.
+    pub fn from(&self) -> &str {
+        self.params.get("from").unwrap_or("1h")
+    }
+
+    /// `path` with this query's range and filters, the `changes` applied (`None` removes a
+    /// parameter). Only the parameters every view shares travel: range, table and filters.
+    pub fn link(&self, path: &str, changes: &[(&str, Option<&str>)]) -> String {
+        let mut serializer = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in &self.pairs {
+            let shared = matches!(key.as_str(), "from" | "to" | "table")
+                || key.starts_with("filter.")
+                || key.starts_with("dim.");
+            if shared && !changes.iter().any(|(name, _)| name == key) {
+                serializer.append_pair(key, value);
+            }
+        }
+        for (name, value) in changes {
+            if let Some(value) = value {
+                serializer.append_pair(name, value);
+            }
+        }
+        let query = serializer.finish();
+        if query.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{query}")
+        }
+    }
+}
+
+/// A duration as people read it: `850 ms`, `7.70 s`, `2.5 min`.
+pub fn duration(ms: f64) -> String {
+    if !ms.is_finite() {
+        "–".to_owned()
+    } else if ms < 1.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 1_000.0 {
+        format!("{ms:.0} ms")
+    } else if ms < 60_000.0 {
+        format!("{:.2} s", ms / 1_000.0)
+    } else {
+        format!("{:.1} min", ms / 60_000.0)
+    }
+}
+
+/// A share as a percentage with one decimal.
+pub fn percent(share: f64) -> String {
+    format!("{:.1} %", share * 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::params::FROM;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration(0.5), "0.50 ms");
+        assert_eq!(duration(850.4), "850 ms");
+        assert_eq!(duration(7_700.0), "7.70 s");
+        assert_eq!(duration(150_000.0), "2.5 min");
+        assert_eq!(duration(f64::NAN), "–");
+    }
+
+    #[test]
+    fn links_carry_the_range_and_filters_but_not_the_view_state() {
+        let specs = [FROM, crate::api::params::FILTER, crate::api::params::LIMIT];
+        let query =
+            Query::parse(Some("from=6h&filter.role=chat-api&limit=5"), &specs).expect("parses");
+        assert_eq!(
+            query.link("/samples", &[("band", Some("p95-p99"))]),
+            "/samples?from=6h&filter.role=chat-api&band=p95-p99"
+        );
+        assert_eq!(
+            query.link("/performance", &[("from", Some("15m"))]),
+            "/performance?filter.role=chat-api&from=15m"
+        );
+        assert_eq!(query.from(), "6h");
+    }
+}

@@ -1,0 +1,137 @@
+//! The web UI on the query API's port: pages rendered on the server (maud templates compiled
+//! into the binary, escaping every value), one store round trip per page through the same query
+//! functions the JSON API uses, every view a URL that holds its state. Today: Performance →
+//! Samples → Transaction, the path of "why are some `POST /chat` calls slow", and the login page
+//! that sets the token cookie when reads need a token.
+
+mod format;
+mod login;
+mod performance;
+mod samples;
+mod transaction;
+
+use axum::Router;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use http::{StatusCode, header};
+use maud::{DOCTYPE, Markup, html};
+
+use crate::api::ApiError;
+use crate::api::ApiState;
+use crate::error::{ErrorKind, HasErrorKind};
+
+/// The stylesheet, embedded in the binary.
+const STYLE: &str = include_str!("style.css");
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/performance") }))
+        .route("/performance", get(performance::page))
+        .route("/samples", get(samples::page))
+        .route("/transaction/{operation_id}", get(transaction::page))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/ui/style.css", get(style))
+        .route("/favicon.ico", get(favicon))
+        .with_state(state)
+}
+
+/// A small mark for the browser tab (browsers ask for it on every site).
+async fn favicon() -> Response {
+    const ICON: &str = "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'>\
+        <rect width='16' height='16' rx='3' fill='#24292f'/>\
+        <rect x='3' y='4' width='10' height='2' fill='#218bff'/>\
+        <rect x='5' y='7' width='6' height='2' fill='#2da44e'/>\
+        <rect x='7' y='10' width='4' height='2' fill='#cf222e'/></svg>";
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        ICON,
+    )
+        .into_response()
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        STYLE,
+    )
+        .into_response()
+}
+
+/// The views in the navigation bar.
+const VIEWS: [(&str, &str); 1] = [("Performance", "/performance")];
+
+/// A whole page: navigation, the time range picker (keeping `query`'s other parameters) and
+/// the body.
+pub fn layout(title: &str, current: &str, query: &format::Query, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · tracehouse" }
+                link rel="stylesheet" href="/ui/style.css";
+            }
+            body {
+                header {
+                    a.brand href="/" { "tracehouse" }
+                    nav {
+                        @for (name, path) in VIEWS {
+                            a.current[path == current] href=(query.link(path, &[])) { (name) }
+                        }
+                    }
+                    div.ranges {
+                        @for span in format::RANGES {
+                            a.current[query.from() == span]
+                                href=(query.link(current, &[("from", Some(span)), ("to", None)])) { (span) }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// A rendered page, or its error as a page.
+pub fn respond(page: Result<Markup, ApiError>) -> Response {
+    match page {
+        Ok(page) => page.into_response(),
+        Err(error) => error_page(error),
+    }
+}
+
+/// An error as a page: a read that needs a token sends the browser to the login page.
+pub fn error_page(error: ApiError) -> Response {
+    let kind = error.kind();
+    if kind == ErrorKind::Unauthenticated {
+        return Redirect::to("/login").into_response();
+    }
+    let status = crate::ingest::encoding::http_status(kind);
+    let message = match &error {
+        ApiError::Store(store) => store.public_message(),
+        other => other.to_string(),
+    };
+    let body = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { "tracehouse" } link rel="stylesheet" href="/ui/style.css"; }
+            body { main { h1 { "Cannot show this view" } p.error { (message) } p { a href="/" { "Back to Performance" } } } }
+        }
+    };
+    (status_or(status), body).into_response()
+}
+
+fn status_or(status: StatusCode) -> StatusCode {
+    if status.is_success() {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        status
+    }
+}

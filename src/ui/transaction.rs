@@ -1,0 +1,141 @@
+//! `/transaction/{operation_id}`: the end-to-end transaction as a waterfall across roles: one
+//! row per span indented by depth, bars at their offset, failures red, the critical path marked,
+//! retry groups summed up, and each span's attributes, log lines and exceptions beside it.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use maud::{Markup, html};
+
+use super::format::{Query, duration};
+use super::{layout, respond};
+use crate::api::access::Access;
+use crate::api::transaction::{PARAMS, load, valid_operation_id};
+use crate::api::{ApiError, ApiState};
+use crate::query::tree::{Node, RetryGroup, Transaction};
+use crate::time::format_instant;
+
+/// Role colours in the stylesheet (`role-0` …).
+const ROLE_COLOURS: usize = 8;
+
+pub async fn page(
+    State(state): State<ApiState>,
+    access: Result<Access, ApiError>,
+    Path(operation_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    respond(render(&state, access, &operation_id, raw.as_deref()).await)
+}
+
+async fn render(
+    state: &ApiState,
+    access: Result<Access, ApiError>,
+    operation_id: &str,
+    raw: Option<&str>,
+) -> Result<Markup, ApiError> {
+    let access = access?;
+    let query = Query::parse(raw, PARAMS)?;
+    if !valid_operation_id(operation_id) {
+        return Err(ApiError::invalid(
+            "operation_id",
+            "must be 1 to 128 letters, digits or |.-_:",
+        ));
+    }
+    let loaded = load(state, &access.scope, operation_id, query.params.get("app")).await?;
+    let tx = &loaded.transaction;
+    let body = html! {
+        h1 { (tx.operation_name) }
+        p.summary {
+            (format_instant(tx.start_ns)) " · " (duration(tx.duration_ms)) " · "
+            (tx.nodes.len()) " spans · roles: " (tx.roles.join(", "))
+            @if !loaded.app.is_empty() { " · app " (loaded.app) }
+        }
+        @if !loaded.other_apps.is_empty() {
+            p.note { "Also under this id: "
+                @for app in &loaded.other_apps {
+                    a href=(format!("/transaction/{operation_id}?app={app}")) { (app) } " "
+                }
+            }
+        }
+        @for group in &tx.retries { (retry_summary(tx, group)) }
+        div.waterfall {
+            @for node in &tx.nodes { (row(tx, node)) }
+        }
+        @if !tx.unattached.logs.is_empty() || !tx.unattached.exceptions.is_empty() {
+            h2 { "Not attached to a received span" }
+            ul.attached {
+                @for exception in &tx.unattached.exceptions { li.failed { (exception.exception_type) ": " (exception.message) } }
+                @for log in &tx.unattached.logs { li { (log.message) } }
+            }
+        }
+    };
+    Ok(layout(&tx.operation_name, "/performance", &query, body))
+}
+
+/// "chat gpt-4o → POST: 3 × 429, 6.20 s before success".
+fn retry_summary(tx: &Transaction, group: &RetryGroup) -> Markup {
+    let parent = &tx.nodes[group.parent].name;
+    html! {
+        p.retry {
+            strong { (parent) } " retried " (group.name) " on " (group.target) ": "
+            (group.attempts.len()) " attempts, "
+            @if group.throttled > 0 { (group.throttled) " × 429" }
+            @if group.failed > 0 { ", " (group.failed) " failed" }
+            ", " (duration(group.time_before_success_ms))
+            @if group.succeeded { " before success" } @else { " without success" }
+            " (" (duration(group.throttled_time_ms)) " throttled)"
+        }
+    }
+}
+
+fn role_class(role: &str) -> String {
+    let hash = role.bytes().fold(0usize, |h, b| {
+        h.wrapping_mul(31).wrapping_add(usize::from(b))
+    });
+    format!("role-{}", hash % ROLE_COLOURS)
+}
+
+fn row(tx: &Transaction, node: &Node) -> Markup {
+    let total = tx.duration_ms.max(f64::MIN_POSITIVE);
+    let left = (100.0 * node.start_offset_ms / total).clamp(0.0, 100.0);
+    let width = (100.0 * node.duration_ms / total).clamp(0.2, 100.0 - left);
+    let label = if node.dependency_type.is_empty() {
+        String::new()
+    } else {
+        node.dependency_type.clone()
+    };
+    html! {
+        details.span.failed[!node.success].critical[node.on_critical_path].orphan[node.orphan] {
+            summary {
+                span.name style=(format!("padding-left: {}em", node.depth)) {
+                    @if !label.is_empty() { span.type { (label) } " " }
+                    (node.name)
+                    @if node.retry.is_some() { " " span.tag { "retry" } }
+                    @if node.orphan { " " span.tag { "orphan" } }
+                }
+                span.role { (node.role) }
+                span.result { (node.result_code) }
+                span.time { (duration(node.duration_ms)) }
+                span.track { span class=(format!("bar {}", role_class(&node.role))) style=(format!("left: {left:.2}%; width: {width:.2}%")) {} }
+            }
+            div.detail {
+                dl {
+                    dt { "start" } dd { "+" (duration(node.start_offset_ms)) " · self " (duration(node.self_time_ms)) }
+                    @if !node.target.is_empty() { dt { "target" } dd { (node.target) } }
+                    @if !node.data.is_empty() { dt { "data" } dd { code { (node.data) } } }
+                    @if let Some(genai) = &node.genai {
+                        dt { "model" } dd { (genai.request_model) " → " (genai.response_model) " (" (genai.provider) ")" }
+                        dt { "tokens" } dd { (genai.input_tokens) " in, " (genai.output_tokens) " out" }
+                    }
+                    @for (key, value) in &node.attributes { dt { (key) } dd { (value) } }
+                }
+                @for exception in &node.attached.exceptions {
+                    p.failed { (exception.exception_type) ": " (exception.message) }
+                    @if !exception.stack.is_empty() { pre { (exception.stack) } }
+                }
+                @for log in &node.attached.logs {
+                    p.log { span.time { (format_instant(log.timestamp_ns)) } " " (log.message) }
+                }
+            }
+        }
+    }
+}

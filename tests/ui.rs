@@ -1,0 +1,210 @@
+//! The web UI: pages render from the store through the query layer with every value escaped,
+//! the login page sets the token cookie when reads need one, and a real headless Chromium
+//! (Debian's, driven by Playwright from tests/python) follows the seed story from Performance to
+//! the throttled transaction in clicks.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::scenario::{
+    MS, SEED, Scenario, load, operation_id, post, span_id, text, trace_id, wait_until_stored,
+};
+use common::{TestServer, issue_token, python};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+
+async fn html(server: &TestServer, path: &str) -> (u16, String) {
+    let response = reqwest::get(server.api_url(path)).await.expect("get");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// A span whose name and attribute are markup: they must render as text.
+fn hostile_span(scenario: &Scenario) -> ExportTraceServiceRequest {
+    let mut span = Scenario::timed(
+        Span {
+            trace_id: trace_id(9_999),
+            span_id: span_id(9_999, 1),
+            name: "<script>alert(1)</script>".into(),
+            kind: 2,
+            ..Default::default()
+        },
+        scenario.start(SEED) + 5 * MS,
+        30,
+    );
+    span.attributes = vec![text("note", "<img src=x onerror=alert(2)>")];
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", "chat-api")],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
+    let server = TestServer::start().await;
+    let scenario = Scenario::new();
+    load(&server, &scenario).await;
+    wait_until_stored(&server, &scenario).await;
+    // Stored when acknowledged (SQLite).
+    post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        hostile_span(&scenario).encode_to_vec(),
+    )
+    .await;
+    let range = scenario.range();
+
+    let (status, page) = html(&server, &format!("/performance?{range}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("POST /chat"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("<script>alert"),
+        "markup from an app must not run"
+    );
+
+    let (status, page) = html(
+        &server,
+        &format!("/samples?filter.name=POST%20/chat&band=p95-p99&{range}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&operation_id(SEED)),
+        "the slowest call is listed: {page}"
+    );
+
+    let (status, page) = html(&server, &format!("/transaction/{}", operation_id(SEED))).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("3 × 429"), "the retry group: {page}");
+    assert!(page.contains("before success"), "{page}");
+    let (_, page) = html(&server, &format!("/transaction/{}", operation_id(9_999))).await;
+    assert!(
+        page.contains("&lt;img src=x onerror=alert(2)&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<img src=x"), "{page}");
+
+    let (status, page) = html(&server, "/transaction/not-stored").await;
+    assert_eq!(status, 404, "{page}");
+    let (status, _) = html(&server, "/performance?from=nonsense").await;
+    assert_eq!(status, 400);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_tokens_required_the_ui_asks_for_one_and_keeps_it_in_a_cookie() {
+    let server = TestServer::start_with(|config| config.require_tokens = true, None).await;
+    let token = issue_token(&*server.store, &["shop"], false).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let response = client
+        .get(server.api_url("/performance"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/login");
+    let refused = client
+        .post(server.api_url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=th_wrong")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), 401);
+    let accepted = client
+        .post(server.api_url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(accepted.status(), 303);
+    let cookie = accepted.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().expect("pair").to_owned();
+    let page = client
+        .get(server.api_url("/performance"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status(), 200);
+    // The cookie opens the JSON API too, scoped like the token.
+    let api = client
+        .get(server.api_url("/api/v1/performance"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(api.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_goes_from_performance_to_the_throttled_transaction() {
+    let server = TestServer::start().await;
+    let scenario = Scenario::new();
+    load(&server, &scenario).await;
+    wait_until_stored(&server, &scenario).await;
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/browser_check.py");
+    let base = server.api_url("");
+    let range = scenario.range();
+    let output = tokio::task::block_in_place(|| {
+        Command::new(python())
+            .arg(script)
+            .arg(base)
+            .arg(range)
+            .arg(&shots)
+            .output()
+            .expect("python runs")
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "browser run failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("summary");
+    assert_eq!(summary["problems"], serde_json::json!([]), "{summary}");
+    let retry = summary["retry"].as_str().unwrap_or("");
+    assert!(retry.contains("3 × 429"), "{retry}");
+    assert!(
+        summary["visited"][2]
+            .as_str()
+            .is_some_and(|url| url.contains(&operation_id(SEED))),
+        "the slowest sample is the seed story: {summary}"
+    );
+    for view in ["performance", "samples", "transaction", "dependencies"] {
+        assert!(shots.join(format!("{view}.png")).exists(), "{view}");
+    }
+    server.stop().await;
+}
