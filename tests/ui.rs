@@ -102,6 +102,12 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
     );
     assert!(!page.contains("<img src=x"), "{page}");
 
+    let (status, page) = html(&server, &format!("/failures?{range}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("ValueError"), "{page}");
+    let (status, page) = html(&server, &format!("/logs?q=call%2049&{range}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("answered chat call 49"), "{page}");
     let (status, page) = html(&server, "/transaction/not-stored").await;
     assert_eq!(status, 404, "{page}");
     let (status, _) = html(&server, "/performance?from=nonsense").await;
@@ -203,7 +209,18 @@ async fn chromium_goes_from_performance_to_the_throttled_transaction() {
             .is_some_and(|url| url.contains(&operation_id(SEED))),
         "the slowest sample is the seed story: {summary}"
     );
-    for view in ["performance", "samples", "transaction", "dependencies"] {
+    assert_eq!(
+        summary["logs"], 1,
+        "the search finds the seed call's log line: {summary}"
+    );
+    for view in [
+        "performance",
+        "samples",
+        "transaction",
+        "dependencies",
+        "failures",
+        "logs",
+    ] {
         assert!(shots.join(format!("{view}.png")).exists(), "{view}");
     }
     server.stop().await;

@@ -319,12 +319,11 @@ fn severity(text: &str) -> Option<u8> {
     }
 }
 
-pub async fn search(
-    State(state): State<ApiState>,
-    access: Access,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let params = Params::parse(raw.as_deref(), SEARCH_PARAMS, crate::clock::now_ns())?;
+/// The search `params` ask for, in `scope`.
+pub fn search_query(
+    params: &Params,
+    scope: &crate::reads::AppScope,
+) -> Result<SearchQuery, ApiError> {
     let kinds = match params.get("kind").unwrap_or("all") {
         "all" => SearchKinds {
             traces: true,
@@ -378,7 +377,7 @@ pub async fn search(
     let limit = params.limit(100, 1_000)?;
     let query = SearchQuery {
         range: params.range()?,
-        scope: access.scope,
+        scope: scope.clone(),
         text,
         min_severity,
         role: params.get("role").map(str::to_owned),
@@ -388,11 +387,27 @@ pub async fn search(
         after,
         limit,
     };
-    let hits = state.store.search(&query).await?;
-    let next_cursor = (hits.len() == limit)
+    Ok(query)
+}
+
+/// The cursor of the page after `hits`, when the page was full.
+pub fn search_cursor(hits: &[crate::reads::SearchHit], limit: usize) -> Option<String> {
+    (hits.len() == limit)
         .then(|| hits.last())
         .flatten()
-        .map(|h| encode_cursor(&h.timestamp_ns.to_string(), &h.item_id));
+        .map(|h| encode_cursor(&h.timestamp_ns.to_string(), &h.item_id))
+}
+
+pub async fn search(
+    State(state): State<ApiState>,
+    access: Access,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref(), SEARCH_PARAMS, crate::clock::now_ns())?;
+    let query = search_query(&params, &access.scope)?;
+    let limit = query.limit;
+    let hits = state.store.search(&query).await?;
+    let next_cursor = search_cursor(&hits, limit);
     let items: Vec<Value> = hits
         .iter()
         .map(|h| {

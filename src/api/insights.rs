@@ -10,7 +10,9 @@ use super::access::Access;
 use super::analysis::{stats_json, stats_page};
 use super::params::{DIMENSION, FILTER, FROM, INTERVAL, LIMIT, ParamSpec, Params, TO};
 use super::{ApiError, ApiState, ok};
-use crate::reads::{Column, Filter, ScopedRange, Selection, Source, StatsQuery, StatsRow};
+use crate::reads::{
+    AppScope, Column, Filter, ScopedRange, Selection, Source, StatsQuery, StatsRow,
+};
 use crate::time::format_instant;
 
 /// The rows of a bucketed query, by group, in bucket order.
@@ -79,18 +81,14 @@ const SPAN_ONLY_FIELDS: [&str; 8] = [
     "max_ms",
 ];
 
-pub const FAILURES_PARAMS: &[ParamSpec] = &[FROM, TO, INTERVAL, FILTER, DIMENSION, LIMIT];
-
-pub async fn failures(
-    State(state): State<ApiState>,
-    access: Access,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let params = Params::parse(raw.as_deref(), FAILURES_PARAMS, crate::clock::now_ns())?;
+/// The three failure groupings, keyed as answered: failed requests by name and result code,
+/// failing dependencies by type, target and result code, exceptions by type and problem id.
+pub fn failure_queries(
+    params: &Params,
+    scope: &AppScope,
+) -> Result<Vec<(&'static str, StatsQuery)>, ApiError> {
     let range = params.range()?;
-    let interval_s = params.interval_s(range)?;
-    let limit = params.limit(50, 1_000)?;
-    let mut answer = serde_json::Map::new();
+    let mut queries = Vec::new();
     for (key, source, group_by) in [
         (
             "requests",
@@ -116,12 +114,31 @@ pub async fn failures(
             selection: Selection {
                 source,
                 range,
-                scope: access.scope.clone(),
+                scope: scope.clone(),
                 filters,
             },
             group_by,
             bucket_s: None,
         };
+        queries.push((key, query));
+    }
+    Ok(queries)
+}
+
+pub const FAILURES_PARAMS: &[ParamSpec] = &[FROM, TO, INTERVAL, FILTER, DIMENSION, LIMIT];
+
+pub async fn failures(
+    State(state): State<ApiState>,
+    access: Access,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref(), FAILURES_PARAMS, crate::clock::now_ns())?;
+    let range = params.range()?;
+    let interval_s = params.interval_s(range)?;
+    let limit = params.limit(50, 1_000)?;
+    let mut answer = serde_json::Map::new();
+    for (key, query) in failure_queries(&params, &access.scope)? {
+        let source = query.selection.source;
         let (mut rows, truncated) =
             grouped_with_series(&state, query, interval_s, limit, count_point).await?;
         if !source.is_span() {

@@ -3,7 +3,7 @@
 
 pub mod access;
 pub(crate) mod analysis;
-mod insights;
+pub(crate) mod insights;
 mod openapi;
 pub mod params;
 mod schemas;

@@ -13,11 +13,16 @@ pub struct Query {
 }
 
 impl Query {
+    /// Parses a view's query string. Fields a form left empty (`severity=`) mean "not given".
     pub fn parse(raw: Option<&str>, specs: &[ParamSpec]) -> Result<Self, ApiError> {
-        let params = Params::parse(raw, specs, crate::clock::now_ns())?;
-        let pairs = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
+        let given = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&pairs)
+            .finish();
+        let params = Params::parse(Some(&given), specs, crate::clock::now_ns())?;
         Ok(Query { pairs, params })
     }
 
@@ -26,15 +31,22 @@ impl Query {
         self.params.get("from").unwrap_or("1h")
     }
 
+    /// The parameters every view shares (range, table, filters), as given.
+    pub fn shared(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs
+            .iter()
+            .filter(|(key, _)| is_shared(key))
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+    }
+
     /// `path` with this query's range and filters, the `changes` applied (`None` removes a
     /// parameter). Only the parameters every view shares travel: range, table and filters.
     pub fn link(&self, path: &str, changes: &[(&str, Option<&str>)]) -> String {
         let mut serializer = form_urlencoded::Serializer::new(String::new());
-        for (key, value) in &self.pairs {
-            let shared = matches!(key.as_str(), "from" | "to" | "table")
-                || key.starts_with("filter.")
-                || key.starts_with("dim.");
-            if shared && !changes.iter().any(|(name, _)| name == key) {
+        // Only the span views know `table`.
+        let takes_table = matches!(path, "/performance" | "/samples");
+        for (key, value) in self.shared() {
+            if (key != "table" || takes_table) && !changes.iter().any(|(name, _)| *name == key) {
                 serializer.append_pair(key, value);
             }
         }
@@ -50,6 +62,10 @@ impl Query {
             format!("{path}?{query}")
         }
     }
+}
+
+fn is_shared(key: &str) -> bool {
+    matches!(key, "from" | "to" | "table") || key.starts_with("filter.") || key.starts_with("dim.")
 }
 
 /// A duration as people read it: `850 ms`, `7.70 s`, `2.5 min`.
@@ -100,5 +116,15 @@ mod tests {
             "/performance?filter.role=chat-api&from=15m"
         );
         assert_eq!(query.from(), "6h");
+        let dependencies = Query::parse(
+            Some("table=dependencies&from=1h"),
+            &[FROM, crate::api::params::TABLE],
+        )
+        .expect("parses");
+        assert_eq!(dependencies.link("/logs", &[]), "/logs?from=1h");
+        assert_eq!(
+            dependencies.link("/samples", &[]),
+            "/samples?table=dependencies&from=1h"
+        );
     }
 }

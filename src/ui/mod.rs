@@ -1,11 +1,13 @@
 //! The web UI on the query API's port: pages rendered on the server (maud templates compiled
 //! into the binary, escaping every value), one store round trip per page through the same query
 //! functions the JSON API uses, every view a URL that holds its state. Today: Performance →
-//! Samples → Transaction, the path of "why are some `POST /chat` calls slow", and the login page
-//! that sets the token cookie when reads need a token.
+//! Samples → Transaction, the path of "why are some `POST /chat` calls slow"; Failures and Logs;
+//! and the login page that sets the token cookie when reads need a token.
 
+mod failures;
 mod format;
 mod login;
+mod logs;
 mod performance;
 mod samples;
 mod transaction;
@@ -28,6 +30,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/", get(|| async { Redirect::to("/performance") }))
         .route("/performance", get(performance::page))
         .route("/samples", get(samples::page))
+        .route("/failures", get(failures::page))
+        .route("/logs", get(logs::page))
         .route("/transaction/{operation_id}", get(transaction::page))
         .route("/login", get(login::form).post(login::submit))
         .route("/ui/style.css", get(style))
@@ -64,7 +68,11 @@ async fn style() -> Response {
 }
 
 /// The views in the navigation bar.
-const VIEWS: [(&str, &str); 1] = [("Performance", "/performance")];
+const VIEWS: [(&str, &str); 3] = [
+    ("Performance", "/performance"),
+    ("Failures", "/failures"),
+    ("Logs", "/logs"),
+];
 
 /// A whole page: navigation, the time range picker (keeping `query`'s other parameters) and
 /// the body.
