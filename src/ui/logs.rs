@@ -2,11 +2,10 @@
 //! transaction.
 
 use axum::extract::{RawQuery, State};
-use axum::response::Response;
 use maud::html;
 
 use super::format::Query;
-use super::{layout, respond};
+use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::analysis::{SEARCH_PARAMS, search_cursor, search_query};
 use crate::api::{ApiError, ApiState};
@@ -18,15 +17,8 @@ pub async fn page(
     State(state): State<ApiState>,
     access: Result<Access, ApiError>,
     RawQuery(raw): RawQuery,
-) -> Response {
-    respond(render(&state, access, raw.as_deref()).await)
-}
-
-async fn render(
-    state: &ApiState,
-    access: Result<Access, ApiError>,
-    raw: Option<&str>,
-) -> Result<maud::Markup, ApiError> {
+) -> Result<maud::Markup, PageError> {
+    let (state, raw) = (&state, raw.as_deref());
     let access = access?;
     let query = Query::parse(raw, SEARCH_PARAMS)?;
     let search = search_query(&query.params, &access.scope)?;

@@ -107,11 +107,24 @@ pub fn layout(title: &str, current: &str, query: &format::Query, body: Markup) -
     }
 }
 
-/// A rendered page, or its error as a page.
-pub fn respond(page: Result<Markup, ApiError>) -> Response {
-    match page {
-        Ok(page) => page.into_response(),
-        Err(error) => error_page(error),
+/// A failed page: shown as a page, or the login page when a token is needed.
+pub struct PageError(ApiError);
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        PageError(error)
+    }
+}
+
+impl From<crate::store::StoreError> for PageError {
+    fn from(error: crate::store::StoreError) -> Self {
+        PageError(ApiError::Store(error))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        error_page(self.0)
     }
 }
 

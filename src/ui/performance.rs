@@ -2,11 +2,10 @@
 //! percentiles, sortable; each links to the samples of its slow band.
 
 use axum::extract::{RawQuery, State};
-use axum::response::Response;
 use maud::html;
 
 use super::format::{Query, duration, percent};
-use super::{layout, respond};
+use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::analysis::stats_page;
 use crate::api::params::{FILTER, FROM, ParamType, TABLE, TO, param};
@@ -41,15 +40,8 @@ pub async fn page(
     State(state): State<ApiState>,
     access: Result<Access, ApiError>,
     RawQuery(raw): RawQuery,
-) -> Response {
-    respond(render(&state, access, raw.as_deref()).await)
-}
-
-async fn render(
-    state: &ApiState,
-    access: Result<Access, ApiError>,
-    raw: Option<&str>,
-) -> Result<maud::Markup, ApiError> {
+) -> Result<maud::Markup, PageError> {
+    let (state, raw) = (&state, raw.as_deref());
     let access = access?;
     let query = Query::parse(raw, PARAMS)?;
     let source = query.params.table()?;

@@ -2,11 +2,10 @@
 //! opening its transaction.
 
 use axum::extract::{RawQuery, State};
-use axum::response::Response;
 use maud::html;
 
 use super::format::{Query, duration};
-use super::{layout, respond};
+use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::analysis::{SAMPLES_PARAMS, find_samples};
 use crate::api::{ApiError, ApiState};
@@ -16,15 +15,8 @@ pub async fn page(
     State(state): State<ApiState>,
     access: Result<Access, ApiError>,
     RawQuery(raw): RawQuery,
-) -> Response {
-    respond(render(&state, access, raw.as_deref()).await)
-}
-
-async fn render(
-    state: &ApiState,
-    access: Result<Access, ApiError>,
-    raw: Option<&str>,
-) -> Result<maud::Markup, ApiError> {
+) -> Result<maud::Markup, PageError> {
+    let (state, raw) = (&state, raw.as_deref());
     let access = access?;
     let query = Query::parse(raw, SAMPLES_PARAMS)?;
     let page = find_samples(state, &query.params, &access.scope).await?;

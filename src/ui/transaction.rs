@@ -3,11 +3,10 @@
 //! retry groups summed up, and each span's attributes, log lines and exceptions beside it.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::response::Response;
 use maud::{Markup, html};
 
 use super::format::{Query, duration};
-use super::{layout, respond};
+use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::transaction::{PARAMS, load, valid_operation_id};
 use crate::api::{ApiError, ApiState};
@@ -22,23 +21,14 @@ pub async fn page(
     access: Result<Access, ApiError>,
     Path(operation_id): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Response {
-    respond(render(&state, access, &operation_id, raw.as_deref()).await)
-}
-
-async fn render(
-    state: &ApiState,
-    access: Result<Access, ApiError>,
-    operation_id: &str,
-    raw: Option<&str>,
-) -> Result<Markup, ApiError> {
+) -> Result<Markup, PageError> {
+    let (state, operation_id, raw) = (&state, operation_id.as_str(), raw.as_deref());
     let access = access?;
     let query = Query::parse(raw, PARAMS)?;
     if !valid_operation_id(operation_id) {
-        return Err(ApiError::invalid(
-            "operation_id",
-            "must be 1 to 128 letters, digits or |.-_:",
-        ));
+        return Err(
+            ApiError::invalid("operation_id", "must be 1 to 128 letters, digits or |.-_:").into(),
+        );
     }
     let loaded = load(state, &access.scope, operation_id, query.params.get("app")).await?;
     let tx = &loaded.transaction;
