@@ -105,6 +105,23 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
     let (status, page) = html(&server, &format!("/failures?{range}")).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("ValueError"), "{page}");
+    let (status, page) = html(&server, &format!("/genai?{range}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("gpt-4o") && page.contains("aoai.openai.azure.com"),
+        "{page}"
+    );
+    assert!(
+        page.contains("filter.model=gpt-4o"),
+        "the model links to its slowest calls: {page}"
+    );
+    let (status, page) = html(
+        &server,
+        &format!("/samples?table=dependencies&filter.model=gpt-4o&{range}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("chat gpt-4o"), "{page}");
     let (status, page) = html(&server, &format!("/logs?q=call%2049&{range}")).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("answered chat call 49"), "{page}");

@@ -283,12 +283,23 @@ fn token_point(row: &StatsRow) -> Value {
     })
 }
 
-pub async fn genai_usage(
-    State(state): State<ApiState>,
-    access: Access,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let params = Params::parse(raw.as_deref(), GENAI_PARAMS, crate::clock::now_ns())?;
+/// GenAI usage per provider, model and target, as the API and the UI show it.
+pub struct GenAiUsage {
+    pub rows: Vec<StatsRow>,
+    pub truncated: bool,
+    /// Most tokens in one minute, per group; `None` past [`PEAK_RANGE_NS`].
+    pub peaks: Option<HashMap<Vec<String>, u64>>,
+    /// Throttled attempts inside the calls and their time, per (provider, model, target).
+    pub throttling: HashMap<(String, String, String), (u64, f64)>,
+    /// Per-bucket rows by group, with an interval.
+    pub series: HashMap<Vec<String>, Vec<StatsRow>>,
+}
+
+pub async fn genai_usage_of(
+    state: &ApiState,
+    params: &Params,
+    scope: &AppScope,
+) -> Result<GenAiUsage, ApiError> {
     let range = params.range()?;
     let mut genai_filters = params.filters(Source::Dependencies)?;
     genai_filters.push(Filter::NotEmpty(Column::GenAiProvider));
@@ -298,13 +309,13 @@ pub async fn genai_usage(
         selection: Selection {
             source: Source::Dependencies,
             range,
-            scope: access.scope.clone(),
+            scope: scope.clone(),
             filters: genai_filters.clone(),
         },
         group_by: vec![Column::GenAiProvider, Column::GenAiModel, Column::Target],
         bucket_s: None,
     };
-    let (rows, truncated) = stats_page(&state, &query, limit).await?;
+    let (rows, truncated) = stats_page(state, &query, limit).await?;
     let peaks: Option<HashMap<Vec<String>, u64>> = if range.to_ns - range.from_ns <= PEAK_RANGE_NS {
         let per_minute = StatsQuery {
             bucket_s: Some(60),
@@ -320,16 +331,16 @@ pub async fn genai_usage(
     } else {
         None
     };
-    let mut throttling: HashMap<(String, String, String), (u64, f64)> = HashMap::new();
+    let mut throttling = HashMap::new();
     let window = ScopedRange {
         range,
-        scope: access.scope,
+        scope: scope.clone(),
         filters: genai_filters,
     };
     for t in state.store.genai_throttling(&window).await? {
         throttling.insert((t.provider, t.model, t.target), (t.attempts, t.duration_ms));
     }
-    let mut series = match interval_s {
+    let series = match interval_s {
         Some(bucket) => series_by_group(
             state
                 .store
@@ -344,6 +355,30 @@ pub async fn genai_usage(
         ),
         None => HashMap::new(),
     };
+    Ok(GenAiUsage {
+        rows,
+        truncated,
+        peaks,
+        throttling,
+        series,
+    })
+}
+
+pub async fn genai_usage(
+    State(state): State<ApiState>,
+    access: Access,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref(), GENAI_PARAMS, crate::clock::now_ns())?;
+    let range = params.range()?;
+    let interval_s = params.interval_s(range)?;
+    let GenAiUsage {
+        rows,
+        truncated,
+        peaks,
+        throttling,
+        mut series,
+    } = genai_usage_of(&state, &params, &access.scope).await?;
     let items: Vec<Value> = rows
         .iter()
         .map(|row| {

@@ -1,11 +1,13 @@
 //! The web UI on the query API's port: pages rendered on the server (maud templates compiled
 //! into the binary, escaping every value), one store round trip per page through the same query
 //! functions the JSON API uses, every view a URL that holds its state. Today: Performance →
-//! Samples → Transaction, the path of "why are some `POST /chat` calls slow"; Failures and Logs;
+//! Samples → Transaction, the path of "why are some `POST /chat` calls slow"; Failures, GenAI and
+//! Logs;
 //! and the login page that sets the token cookie when reads need a token.
 
 mod failures;
 mod format;
+mod genai;
 mod login;
 mod logs;
 mod performance;
@@ -32,6 +34,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/samples", get(samples::page))
         .route("/failures", get(failures::page))
         .route("/logs", get(logs::page))
+        .route("/genai", get(genai::page))
         .route("/transaction/{operation_id}", get(transaction::page))
         .route("/login", get(login::form).post(login::submit))
         .route("/ui/style.css", get(style))
@@ -68,9 +71,10 @@ async fn style() -> Response {
 }
 
 /// The views in the navigation bar.
-const VIEWS: [(&str, &str); 3] = [
+const VIEWS: [(&str, &str); 4] = [
     ("Performance", "/performance"),
     ("Failures", "/failures"),
+    ("GenAI", "/genai"),
     ("Logs", "/logs"),
 ];
 

@@ -1,0 +1,59 @@
+//! `/genai`: LLM calls per provider, model and target — calls, tokens, peak tokens per minute,
+//! throttling inside the calls (the SDK's retried 429s), latency per output token — each
+//! model linking to its slowest calls.
+
+use axum::extract::{RawQuery, State};
+use maud::html;
+
+use super::format::{Query, duration};
+use super::{PageError, layout};
+use crate::api::access::Access;
+use crate::api::insights::{GENAI_PARAMS, genai_usage_of};
+use crate::api::{ApiError, ApiState};
+
+pub async fn page(
+    State(state): State<ApiState>,
+    access: Result<Access, ApiError>,
+    RawQuery(raw): RawQuery,
+) -> Result<maud::Markup, PageError> {
+    let access = access?;
+    let query = Query::parse(raw.as_deref(), GENAI_PARAMS)?;
+    let usage = genai_usage_of(&state, &query.params, &access.scope).await?;
+    let body = html! {
+        h1 { "GenAI" }
+        @if usage.rows.is_empty() {
+            p.empty { "No LLM calls in this time range." }
+        } @else {
+            table.grid {
+                thead { tr {
+                    th { "Provider" } th { "Model" } th { "Endpoint" }
+                    th.num { "Calls" } th.num { "Input tokens" } th.num { "Output tokens" }
+                    th.num { "Peak tokens/min" } th.num { "Throttled attempts" } th.num { "Throttled time" }
+                    th.num { "p95" } th.num { "Per output token" } th { "Calls" }
+                }}
+                tbody {
+                    @for row in &usage.rows {
+                        @let key = (row.group[0].clone(), row.group[1].clone(), row.group[2].clone());
+                        @let (attempts, attempts_ms) = usage.throttling.get(&key).copied().unwrap_or((0, 0.0));
+                        tr {
+                            td { (key.0) } td { (key.1) } td { (key.2) }
+                            td.num { (row.count) }
+                            td.num { (row.input_tokens) }
+                            td.num { (row.output_tokens) }
+                            td.num { @match usage.peaks.as_ref().map(|p| p.get(&row.group).copied().unwrap_or(0)) { Some(peak) => (peak), None => "–" } }
+                            td.num.failed[attempts + row.throttled > 0] { (attempts + row.throttled) }
+                            td.num { (duration(attempts_ms + row.throttled_ms)) }
+                            td.num { (duration(row.percentiles_ms[2])) }
+                            td.num {
+                                @if row.output_tokens > 0 { (duration(row.duration_sum_ms / row.output_tokens as f64)) } @else { "–" }
+                            }
+                            td { a href=(query.link("/samples", &[("table", Some("dependencies")), ("filter.model", Some(&key.1)), ("filter.target", Some(&key.2)), ("order", Some("slowest"))])) { "slowest" } }
+                        }
+                    }
+                }
+            }
+            @if usage.truncated { p.note { "Only the 100 busiest are shown." } }
+        }
+    };
+    Ok(layout("GenAI", "/genai", &query, body))
+}
