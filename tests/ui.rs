@@ -105,6 +105,17 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
     let (status, page) = html(&server, &format!("/failures?{range}")).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("ValueError"), "{page}");
+    let (status, page) = html(&server, &format!("/map?{range}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<svg"), "{page}");
+    assert!(
+        page.contains("search-svc") && page.contains("aoai.openai.azure.com"),
+        "{page}"
+    );
+    assert!(
+        page.contains("filter.target=aoai.openai.azure.com"),
+        "an edge opens its dependency: {page}"
+    );
     let (status, page) = html(&server, &format!("/genai?{range}")).await;
     assert_eq!(status, 200, "{page}");
     assert!(

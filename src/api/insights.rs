@@ -171,6 +171,15 @@ pub async fn map(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), MAP_PARAMS, crate::clock::now_ns())?;
+    Ok(ok(map_answer(&state, &params, &access.scope).await?))
+}
+
+/// The application map `params` ask for, as the API answers it (the UI draws the same).
+pub async fn map_answer(
+    state: &ApiState,
+    params: &Params,
+    scope: &AppScope,
+) -> Result<Value, ApiError> {
     let range = params.range()?;
     let limit = params.limit(1_000, 10_000)?;
     // The same filters narrow the roles (requests) and their calls (dependencies), so a
@@ -184,20 +193,20 @@ pub async fn map(
         selection: Selection {
             source,
             range,
-            scope: access.scope.clone(),
+            scope: scope.clone(),
             filters,
         },
         group_by,
         bucket_s: None,
     };
     let (roles, roles_truncated) = stats_page(
-        &state,
+        state,
         &stats_of(Source::Requests, vec![Column::RoleName], request_filters),
         limit,
     )
     .await?;
     let (calls, calls_truncated) = stats_page(
-        &state,
+        state,
         &stats_of(
             Source::Dependencies,
             vec![Column::RoleName, Column::Type, Column::Target],
@@ -209,7 +218,7 @@ pub async fn map(
     let mut callees: HashMap<(String, String), String> = HashMap::new();
     let window = ScopedRange {
         range,
-        scope: access.scope,
+        scope: scope.clone(),
         filters: call_filters,
     };
     for edge in state.store.call_edges(&window).await? {
@@ -259,13 +268,13 @@ pub async fn map(
             object.remove("group");
         }
     }
-    Ok(ok(json!({
+    Ok(json!({
         "from": format_instant(range.from_ns),
         "to": format_instant(range.to_ns),
         "nodes": nodes.into_values().collect::<Vec<_>>(),
         "edges": edges,
         "truncated": roles_truncated || calls_truncated,
-    })))
+    }))
 }
 
 pub const GENAI_PARAMS: &[ParamSpec] = &[FROM, TO, INTERVAL, FILTER, DIMENSION, LIMIT];

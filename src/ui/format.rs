@@ -31,6 +31,17 @@ impl Query {
         self.params.get("from").unwrap_or("1h")
     }
 
+    /// `path` with this query's time range only: what moving to another view keeps (filters
+    /// belong to the view they were set in; a column of one table may not exist in another's).
+    pub fn range_link(&self, path: &str, changes: &[(&str, Option<&str>)]) -> String {
+        let range = self
+            .pairs
+            .iter()
+            .filter(|(key, _)| matches!(key.as_str(), "from" | "to"))
+            .map(|(key, value)| (key.as_str(), value.as_str()));
+        url(path, range, changes)
+    }
+
     /// The parameters every view shares (range, table, filters), as given.
     pub fn shared(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs
@@ -42,25 +53,37 @@ impl Query {
     /// `path` with this query's range and filters, the `changes` applied (`None` removes a
     /// parameter). Only the parameters every view shares travel: range, table and filters.
     pub fn link(&self, path: &str, changes: &[(&str, Option<&str>)]) -> String {
-        let mut serializer = form_urlencoded::Serializer::new(String::new());
         // Only the span views know `table`.
         let takes_table = matches!(path, "/performance" | "/samples");
-        for (key, value) in self.shared() {
-            if (key != "table" || takes_table) && !changes.iter().any(|(name, _)| *name == key) {
-                serializer.append_pair(key, value);
-            }
+        let kept = self
+            .shared()
+            .filter(|(key, _)| *key != "table" || takes_table);
+        url(path, kept, changes)
+    }
+}
+
+/// `path?query` from the `kept` pairs a change does not name, then the changes (`None` drops).
+fn url<'a>(
+    path: &str,
+    kept: impl Iterator<Item = (&'a str, &'a str)>,
+    changes: &[(&str, Option<&str>)],
+) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in kept {
+        if !changes.iter().any(|(name, _)| *name == key) {
+            serializer.append_pair(key, value);
         }
-        for (name, value) in changes {
-            if let Some(value) = value {
-                serializer.append_pair(name, value);
-            }
+    }
+    for (name, value) in changes {
+        if let Some(value) = value {
+            serializer.append_pair(name, value);
         }
-        let query = serializer.finish();
-        if query.is_empty() {
-            path.to_owned()
-        } else {
-            format!("{path}?{query}")
-        }
+    }
+    let query = serializer.finish();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
     }
 }
 
@@ -122,6 +145,7 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(dependencies.link("/logs", &[]), "/logs?from=1h");
+        assert_eq!(query.range_link("/map", &[]), "/map?from=6h");
         assert_eq!(
             dependencies.link("/samples", &[]),
             "/samples?table=dependencies&from=1h"

@@ -1,8 +1,8 @@
 //! The web UI on the query API's port: pages rendered on the server (maud templates compiled
 //! into the binary, escaping every value), one store round trip per page through the same query
 //! functions the JSON API uses, every view a URL that holds its state. Today: Performance →
-//! Samples → Transaction, the path of "why are some `POST /chat` calls slow"; Failures, GenAI and
-//! Logs;
+//! Samples → Transaction, the path of "why are some `POST /chat` calls slow"; Failures, the map,
+//! GenAI and Logs;
 //! and the login page that sets the token cookie when reads need a token.
 
 mod failures;
@@ -10,6 +10,7 @@ mod format;
 mod genai;
 mod login;
 mod logs;
+mod map;
 mod performance;
 mod samples;
 mod transaction;
@@ -35,6 +36,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/failures", get(failures::page))
         .route("/logs", get(logs::page))
         .route("/genai", get(genai::page))
+        .route("/map", get(map::page))
         .route("/transaction/{operation_id}", get(transaction::page))
         .route("/login", get(login::form).post(login::submit))
         .route("/ui/style.css", get(style))
@@ -71,9 +73,10 @@ async fn style() -> Response {
 }
 
 /// The views in the navigation bar.
-const VIEWS: [(&str, &str); 4] = [
+const VIEWS: [(&str, &str); 5] = [
     ("Performance", "/performance"),
     ("Failures", "/failures"),
+    ("Map", "/map"),
     ("GenAI", "/genai"),
     ("Logs", "/logs"),
 ];
@@ -95,7 +98,7 @@ pub fn layout(title: &str, current: &str, query: &format::Query, body: Markup) -
                     a.brand href="/" { "tracehouse" }
                     nav {
                         @for (name, path) in VIEWS {
-                            a.current[path == current] href=(query.link(path, &[])) { (name) }
+                            a.current[path == current] href=(query.range_link(path, &[])) { (name) }
                         }
                     }
                     div.ranges {
