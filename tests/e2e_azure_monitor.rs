@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestServer, python};
+use common::{TestServer, python, run_summary};
 use tracehouse::reads::records::{OperationItems, SpanTable};
 use tracehouse::store::{MetricQuery, TimeRange};
 
@@ -23,7 +23,8 @@ fn run_app(server: &TestServer) -> Run {
     let connection_string = format!(
         "InstrumentationKey=00000000-0000-0000-0000-0000000000e2;IngestionEndpoint={endpoint};LiveEndpoint={endpoint}"
     );
-    let output = Command::new(python())
+    let mut command = Command::new(python());
+    command
         .arg(script)
         .env("APPLICATIONINSIGHTS_CONNECTION_STRING", connection_string)
         .env("OTEL_SERVICE_NAME", "chat-api")
@@ -31,17 +32,8 @@ fn run_app(server: &TestServer) -> Run {
         .env("OTEL_TRACES_SAMPLER", "always_on")
         // Keep the SDK's own telemetry and settings polls at home.
         .env("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL", "true")
-        .env("APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED", "true")
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "app failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("summary");
+        .env("APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED", "true");
+    let summary = run_summary(&mut command, "the Azure Monitor app");
     assert_eq!(summary["flushed"], true);
     assert_eq!(summary["attempts"], 4, "three 429s, then the answer");
     Run {

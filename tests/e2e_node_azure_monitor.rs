@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{TestServer, run_summary};
 use tracehouse::reads::records::SpanTable;
 use tracehouse::store::{KeyRecord, Store};
 use tracehouse::tls::TlsFiles;
@@ -58,28 +58,24 @@ async fn the_node_distro_sends_over_tls_to_tracehouse() {
     let endpoint = format!("http://localhost:{}/", server.http.port());
     let connection_string =
         format!("InstrumentationKey={KEY};IngestionEndpoint={endpoint};LiveEndpoint={endpoint}");
-    let output = tokio::task::block_in_place(|| {
-        Command::new("node")
-            .arg(node_dir().join("azure_app.js"))
-            .current_dir(node_dir())
-            .env("APPLICATIONINSIGHTS_CONNECTION_STRING", connection_string)
-            .env("NODE_EXTRA_CA_CERTS", &files.cert)
-            .env("OTEL_SERVICE_NAME", "node-chat")
-            // The distro's default sampler is rate-limited and drops a first trace.
-            .env("OTEL_TRACES_SAMPLER", "always_on")
-            // 1.18's switches for its own telemetry to Microsoft: statsbeat (all of it only
-            // with the legacy name) and SDK stats. Without them it retries westus for 20 s.
-            .env("APPLICATIONINSIGHTS_STATSBEAT_DISABLED", "true")
-            .env("APPLICATION_INSIGHTS_NO_STATSBEAT", "true")
-            .env("APPLICATIONINSIGHTS_SDKSTATS_DISABLED", "true")
-            .output()
-            .expect("node runs (npm ci --prefix tests/node installs the distro)")
+    let summary = tokio::task::block_in_place(|| {
+        run_summary(
+            Command::new("node")
+                .arg(node_dir().join("azure_app.js"))
+                .current_dir(node_dir())
+                .env("APPLICATIONINSIGHTS_CONNECTION_STRING", connection_string)
+                .env("NODE_EXTRA_CA_CERTS", &files.cert)
+                .env("OTEL_SERVICE_NAME", "node-chat")
+                // The distro's default sampler is rate-limited and drops a first trace.
+                .env("OTEL_TRACES_SAMPLER", "always_on")
+                // 1.18's switches for its own telemetry to Microsoft: statsbeat (all of it only
+                // with the legacy name) and SDK stats. Without them it retries westus for 20 s.
+                .env("APPLICATIONINSIGHTS_STATSBEAT_DISABLED", "true")
+                .env("APPLICATION_INSIGHTS_NO_STATSBEAT", "true")
+                .env("APPLICATIONINSIGHTS_SDKSTATS_DISABLED", "true"),
+            "node azure_app.js (npm ci --prefix tests/node installs the distro)",
+        )
     });
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "app failed: {stdout}\n{stderr}");
-    let summary: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("summary");
     assert_eq!(summary["version"], "1.18.0");
     assert_eq!(
         (summary["status"].as_u64(), summary["attempts"].as_u64()),
@@ -103,7 +99,7 @@ async fn the_node_distro_sends_over_tls_to_tracehouse() {
         .spans
         .iter()
         .find(|s| s.table == SpanTable::Request)
-        .unwrap_or_else(|| panic!("the server span arrived as a request: {items:?}\n{stderr}"));
+        .unwrap_or_else(|| panic!("the server span arrived as a request: {items:?}"));
     assert_eq!(request.name, "POST /chat", "{request:?}");
     assert_eq!(request.cloud_role_name, "node-chat");
     let attempts: Vec<&str> = items

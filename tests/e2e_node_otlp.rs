@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::TestServer;
 use common::scenario::{get, ok};
+use common::{TestServer, run_summary};
 use serde_json::Value;
 use tracehouse::reads::AppScope;
 use tracehouse::store::{MetricQuery, TimeRange};
@@ -24,7 +24,8 @@ fn run_app(server: &TestServer, protocol: &str, service: &str) -> String {
         "grpc" => server.grpc_url(),
         _ => server.http_url(""),
     };
-    let output = Command::new("node")
+    let mut command = Command::new("node");
+    command
         .arg(node_dir().join("otlp_app.js"))
         .current_dir(node_dir())
         .env("OTEL_SERVICE_NAME", service)
@@ -32,17 +33,11 @@ fn run_app(server: &TestServer, protocol: &str, service: &str) -> String {
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         .env("OTEL_TRACES_EXPORTER", "otlp")
         .env("OTEL_LOGS_EXPORTER", "otlp")
-        .env("OTEL_METRICS_EXPORTER", "otlp")
-        .output()
-        .expect("node runs (npm ci --prefix tests/node installs the SDK)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{protocol}: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        .env("OTEL_METRICS_EXPORTER", "otlp");
+    let summary = run_summary(
+        &mut command,
+        &format!("node otlp_app.js over {protocol} (npm ci --prefix tests/node installs the SDK)"),
     );
-    let summary: Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("summary");
     assert_eq!(
         (
             summary["order_status"].as_u64(),

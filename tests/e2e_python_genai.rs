@@ -11,28 +11,21 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::scenario::ok;
-use common::{TestServer, python};
+use common::{TestServer, python, run_summary};
 use serde_json::Value;
 
 const KEY: &str = "6e6e6e6e-0000-4000-8000-000000000001";
 
 fn run(server: &TestServer, flavor: &str) -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/genai_app.py");
-    let output = Command::new(python())
-        .arg(script)
-        .arg(flavor)
-        .arg(server.http_url(""))
-        .arg(KEY)
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{flavor} failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let summary = run_summary(
+        Command::new(python())
+            .arg(script)
+            .arg(flavor)
+            .arg(server.http_url(""))
+            .arg(KEY),
+        flavor,
     );
-    let summary: Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("summary");
     assert_eq!(summary["flushed"], true, "{flavor}");
     assert_eq!(
         summary["attempts"], 4,

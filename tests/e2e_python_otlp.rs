@@ -6,7 +6,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{TestServer, python};
+use common::{TestServer, python, run_summary};
 use tracehouse::reads::records::{OperationItems, SpanRecord, SpanTable};
 use tracehouse::store::{MetricQuery, TimeRange};
 
@@ -18,19 +18,12 @@ struct DriverOutput {
 
 fn run_driver(protocol: &str, endpoint: &str) -> DriverOutput {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/otlp_app.py");
-    let output = Command::new(python())
-        .arg(script)
-        .args([protocol, endpoint, "E2E-KEY"])
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "driver failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let summary = run_summary(
+        Command::new(python())
+            .arg(script)
+            .args([protocol, endpoint, "E2E-KEY"]),
+        "the OTLP driver",
     );
-    let line = stdout.lines().last().unwrap_or_default();
-    let summary: serde_json::Value = serde_json::from_str(line).expect("driver summary");
     assert_eq!(summary["flushed"], true, "every provider flushed");
     let text = |key: &str| summary[key].as_str().unwrap_or_default().to_owned();
     DriverOutput {

@@ -11,7 +11,7 @@ use std::process::Command;
 use common::scenario::{
     MS, SEED, Scenario, load, operation_id, post, span_id, text, trace_id, wait_until_stored,
 };
-use common::{TestServer, issue_token, python};
+use common::{TestServer, issue_token, python, run_summary};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -211,23 +211,16 @@ async fn chromium_goes_from_performance_to_the_throttled_transaction() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/browser_check.py");
     let base = server.api_url("");
     let range = scenario.range();
-    let output = tokio::task::block_in_place(|| {
-        Command::new(python())
-            .arg(script)
-            .arg(base)
-            .arg(range)
-            .arg(&shots)
-            .output()
-            .expect("python runs")
+    let summary = tokio::task::block_in_place(|| {
+        run_summary(
+            Command::new(python())
+                .arg(script)
+                .arg(base)
+                .arg(range)
+                .arg(&shots),
+            "the browser run",
+        )
     });
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "browser run failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("summary");
     assert_eq!(summary["problems"], serde_json::json!([]), "{summary}");
     let retry = summary["retry"].as_str().unwrap_or("");
     assert!(retry.contains("3 × 429"), "{retry}");

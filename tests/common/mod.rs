@@ -164,6 +164,22 @@ pub async fn issue_token(store: &dyn Store, apps: &[&str], all_apps: bool) -> St
     token
 }
 
+/// Runs a client program that prints a JSON summary as its last line of output, and returns
+/// the summary; a failed run fails the test with what the program printed.
+pub fn run_summary(command: &mut std::process::Command, what: &str) -> serde_json::Value {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what} runs: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{what} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{what} printed no JSON summary ({e}): {stdout}"))
+}
+
 pub fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("TRACEHOUSE_TEST_PYTHON") {
         return PathBuf::from(python);

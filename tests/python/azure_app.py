@@ -13,12 +13,12 @@ import urllib.error
 import urllib.request
 
 from azure.monitor.opentelemetry import configure_azure_monitor
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from opentelemetry import metrics, trace
 from opentelemetry._logs import get_logger_provider
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+import openai_stand_in
 from serving import serve
 
 configure_azure_monitor(logger_name="chat")
@@ -31,34 +31,7 @@ log = logging.getLogger("chat")
 log.setLevel(logging.INFO)
 answers = metrics.get_meter("chat").create_counter("chat.answers", unit="1")
 
-attempts = {"count": 0}
-stand_in = FastAPI()
-
-
-@stand_in.post("/openai/deployments/{deployment}/chat/completions")
-async def completions(deployment: str, request: Request):
-    attempts["count"] += 1
-    if attempts["count"] <= 3:
-        return JSONResponse(
-            {"error": {"code": "429", "message": "Rate limit is exceeded."}},
-            status_code=429,
-            headers={"retry-after-ms": "20"},
-        )
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": "gpt-4o-2024-08-06",
-        "choices": [{
-            "index": 0,
-            "finish_reason": "stop",
-            "message": {"role": "assistant", "content": "Hello!"},
-        }],
-        "usage": {"prompt_tokens": 15, "completion_tokens": 12, "total_tokens": 27},
-    }
-
-
-openai_server, openai_port = serve(stand_in)
+openai_server, openai_port, attempts = openai_stand_in.start()
 client = AzureOpenAI(
     azure_endpoint=f"http://127.0.0.1:{openai_port}",
     api_key="not-a-real-key",

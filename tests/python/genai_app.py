@@ -9,17 +9,14 @@ usage: genai_app.py {openinference|openllmetry|openai-v2} ENDPOINT INSTRUMENTATI
 
 import json
 import sys
-import time
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+import openai_stand_in
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from serving import serve
 
 flavor, endpoint, key = sys.argv[1], sys.argv[2], sys.argv[3]
 provider = TracerProvider(resource=Resource.create({"service.name": f"genai-{flavor}"}))
@@ -43,34 +40,7 @@ HTTPX2ClientInstrumentor().instrument(tracer_provider=provider)
 
 from openai import AzureOpenAI  # noqa: E402  (instrumented above)
 
-attempts = {"count": 0}
-stand_in = FastAPI()
-
-
-@stand_in.post("/openai/deployments/{deployment}/chat/completions")
-async def completions(deployment: str):
-    attempts["count"] += 1
-    if attempts["count"] <= 3:
-        return JSONResponse(
-            {"error": {"code": "429", "message": "Rate limit is exceeded."}},
-            status_code=429,
-            headers={"retry-after-ms": "20"},
-        )
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": "gpt-4o-2024-08-06",
-        "choices": [{
-            "index": 0,
-            "finish_reason": "stop",
-            "message": {"role": "assistant", "content": "Hello!"},
-        }],
-        "usage": {"prompt_tokens": 15, "completion_tokens": 12, "total_tokens": 27},
-    }
-
-
-server, port = serve(stand_in)
+server, port, attempts = openai_stand_in.start()
 client = AzureOpenAI(
     azure_endpoint=f"http://127.0.0.1:{port}",
     api_key="not-a-real-key",
