@@ -68,9 +68,17 @@ impl AccessControl {
         }
     }
 
-    /// The access a request's headers give, or why it is refused.
+    /// The access a request's headers give (its bearer token, else the UI's cookie), or why it
+    /// is refused.
     pub async fn check(&self, headers: &HeaderMap) -> Result<Access, ApiError> {
-        let Some(presented) = bearer_token(headers).or_else(|| cookie_token(headers)) else {
+        self.check_token(bearer_token(headers).or_else(|| cookie_token(headers)))
+            .await
+    }
+
+    /// The access a presented token gives (none presented: every app, unless tokens are
+    /// required), or why it is refused.
+    pub async fn check_token(&self, presented: Option<&str>) -> Result<Access, ApiError> {
+        let Some(presented) = presented else {
             if self.required {
                 return Err(ApiError::Unauthenticated(
                     "a token is required: send Authorization: Bearer <token> (issue one with `tracehouse tokens create`)".into(),

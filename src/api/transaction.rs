@@ -35,12 +35,6 @@ pub async fn transaction(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), PARAMS, crate::clock::now_ns())?;
-    if !valid_operation_id(&operation_id) {
-        return Err(ApiError::invalid(
-            "operation_id",
-            "must be 1 to 128 letters, digits or |.-_:",
-        ));
-    }
     let loaded = load(&state, &access.scope, &operation_id, params.get("app")).await?;
     let transaction = loaded.transaction;
     let mut body = serde_json::to_value(&transaction)
@@ -66,6 +60,12 @@ pub async fn load(
     operation_id: &str,
     app: Option<&str>,
 ) -> Result<Loaded, ApiError> {
+    if !valid_operation_id(operation_id) {
+        return Err(ApiError::invalid(
+            "operation_id",
+            "must be 1 to 128 letters, digits or |.-_:",
+        ));
+    }
     let not_found = || ApiError::NotFound(format!("no telemetry for operation {operation_id:?}"));
     let apps = state.store.operation_apps(scope, operation_id).await?;
     let app = match (app, apps.as_slice()) {

@@ -4,7 +4,7 @@
 use axum::Form;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderValue, header};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
@@ -41,11 +41,7 @@ pub async fn form() -> Markup {
 
 pub async fn submit(State(state): State<ApiState>, Form(login): Form<Login>) -> Response {
     let token = login.token.trim();
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
-        headers.insert(header::AUTHORIZATION, value);
-    }
-    match state.access.check(&headers).await {
+    match state.access.check_token(Some(token)).await {
         Ok(_) => {
             let cookie =
                 format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=86400");

@@ -31,18 +31,26 @@ fn positions(nodes: &[Value], edges: &[Value]) -> HashMap<String, (f64, f64)> {
         .collect();
     let mut depth: HashMap<String, usize> = roles.iter().map(|r| (r.clone(), 0)).collect();
     // Longest path from a root, bounded by the number of roles so cycles end.
+    // A pass that moves nothing ends it: a tree of calls settles in as many passes as it is
+    // deep, not one per role.
     for _ in 0..roles.len() {
+        let mut moved = false;
         for edge in edges {
             let (from, to) = (
-                edge["from"].as_str().unwrap_or("").to_owned(),
-                edge["to"].as_str().unwrap_or("").to_owned(),
+                edge["from"].as_str().unwrap_or(""),
+                edge["to"].as_str().unwrap_or(""),
             );
-            if let (Some(&d), true) = (depth.get(&from), depth.contains_key(&to)) {
-                let entry = depth.entry(to).or_default();
-                if *entry < d + 1 && d + 1 < roles.len() {
-                    *entry = d + 1;
-                }
+            let Some(&d) = depth.get(from) else { continue };
+            if let Some(entry) = depth.get_mut(to)
+                && *entry < d + 1
+                && d + 1 < roles.len()
+            {
+                *entry = d + 1;
+                moved = true;
             }
+        }
+        if !moved {
+            break;
         }
     }
     // An external target sits in the column after its deepest caller, so calls do not cross

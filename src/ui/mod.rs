@@ -18,7 +18,7 @@ mod transaction;
 use axum::Router;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use http::{StatusCode, header};
+use http::header;
 use maud::{DOCTYPE, Markup, html};
 
 use crate::api::ApiError;
@@ -153,13 +153,5 @@ pub fn error_page(error: ApiError) -> Response {
             body { main { h1 { "Cannot show this view" } p.error { (message) } p { a href="/" { "Back to Performance" } } } }
         }
     };
-    (status_or(status), body).into_response()
-}
-
-fn status_or(status: StatusCode) -> StatusCode {
-    if status.is_success() {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        status
-    }
+    (status, body).into_response()
 }

@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use super::format::{Query, duration};
 use super::{PageError, layout};
 use crate::api::access::Access;
-use crate::api::transaction::{PARAMS, load, valid_operation_id};
+use crate::api::transaction::{PARAMS, load};
 use crate::api::{ApiError, ApiState};
 use crate::query::tree::{Node, RetryGroup, Transaction};
 use crate::time::format_instant;
@@ -25,11 +25,6 @@ pub async fn page(
     let (state, operation_id, raw) = (&state, operation_id.as_str(), raw.as_deref());
     let access = access?;
     let query = Query::parse(raw, PARAMS)?;
-    if !valid_operation_id(operation_id) {
-        return Err(
-            ApiError::invalid("operation_id", "must be 1 to 128 letters, digits or |.-_:").into(),
-        );
-    }
     let loaded = load(state, &access.scope, operation_id, query.params.get("app")).await?;
     let tx = &loaded.transaction;
     let body = html! {
