@@ -12,9 +12,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use tokio::sync::Semaphore;
 use tracehouse::model::Batch;
+use tracehouse::reads::histogram::DurationHistogram;
 use tracehouse::reads::{
-    AppScope, CallEdge, GenAiThrottling, SampleQuery, SampleRecord, ScopedRange, SearchHit,
-    SearchQuery, StatsQuery, StatsRow,
+    AppScope, CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, SampleQuery, SampleRecord,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
 };
 use tracehouse::store::sqlite::SqliteStore;
 use tracehouse::store::{
@@ -67,6 +68,15 @@ impl Store for GatedStore {
         window: &ScopedRange,
     ) -> Result<Vec<GenAiThrottling>, StoreError> {
         self.inner.genai_throttling(window).await
+    }
+    async fn duration_histogram(
+        &self,
+        selection: &Selection,
+    ) -> Result<DurationHistogram, StoreError> {
+        self.inner.duration_histogram(selection).await
+    }
+    async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<FailedCalls>, StoreError> {
+        self.inner.failed_calls(query).await
     }
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.inner.keys().await

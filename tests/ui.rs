@@ -52,6 +52,89 @@ fn hostile_span(scenario: &Scenario) -> ExportTraceServiceRequest {
     }
 }
 
+/// Spans in the wide trace: what a batch job or an agent loop can make of one operation.
+const WIDE_SPANS: u64 = 5_000;
+const WIDE_CALL: u64 = 7_777;
+
+/// One request with 4,999 calls beneath it, nested up to three deep, each 1 ms apart.
+fn wide_trace(scenario: &Scenario) -> ExportTraceServiceRequest {
+    let id = |n: u64| (n + 1).to_be_bytes().to_vec();
+    let start = scenario.start(SEED) + 20 * MS;
+    let spans = (0..WIDE_SPANS)
+        .map(|n| {
+            let parent = match n {
+                0 => None,
+                n if n % 10 == 0 => Some(0),
+                n => Some(n - n % 10),
+            };
+            let mut span = Scenario::timed(
+                Span {
+                    trace_id: trace_id(WIDE_CALL),
+                    span_id: id(n),
+                    parent_span_id: parent.map(id).unwrap_or_default(),
+                    name: if n == 0 {
+                        "POST /batch".into()
+                    } else {
+                        format!("step {n}")
+                    },
+                    kind: if n == 0 { 2 } else { 3 },
+                    ..Default::default()
+                },
+                start + n * MS,
+                if n == 0 { WIDE_SPANS + 5 } else { 1 },
+            );
+            span.attributes = vec![text("step", &n.to_string())];
+            span
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", "batch-api")],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_of_five_thousand_spans_shows_every_span() {
+    let server = TestServer::start().await;
+    let scenario = Scenario::new();
+    post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        wide_trace(&scenario).encode_to_vec(),
+    )
+    .await;
+    let (status, page) = html(
+        &server,
+        &format!("/transaction/{}", operation_id(WIDE_CALL)),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", &page[..page.len().min(2_000)]);
+    assert_eq!(
+        page.matches("<details class=\"span").count(),
+        WIDE_SPANS as usize,
+        "one row per span"
+    );
+    assert!(page.contains("5000 spans"), "the summary counts them");
+    assert!(page.contains("step 4999"), "the last span is there");
+    // About a kilobyte a span: the page stays a page, not a download.
+    assert!(
+        page.len() < 2_000 * WIDE_SPANS as usize,
+        "{} bytes",
+        page.len()
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
     let server = TestServer::start().await;
@@ -82,6 +165,23 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
 
     let (status, page) = html(
         &server,
+        &format!("/performance?operation=POST%20/chat&{range}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Duration distribution"), "{page}");
+    assert!(
+        page.matches("<svg").count() >= 3,
+        "histogram and two series: {page}"
+    );
+    assert!(
+        page.contains("/samples?from=") && page.contains("filter.name=POST+%2Fchat&amp;min_ms="),
+        "histogram bars open the operation's samples: {page}"
+    );
+    assert!(page.contains(" p99 "), "the percentiles are marked: {page}");
+
+    let (status, page) = html(
+        &server,
         &format!("/samples?filter.name=POST%20/chat&band=p95-p99&{range}"),
     )
     .await;
@@ -89,6 +189,19 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
     assert!(
         page.contains(&operation_id(SEED)),
         "the slowest call is listed: {page}"
+    );
+    assert!(
+        page.contains(&format!("3 × 429 from {}", common::scenario::AOAI)),
+        "with its cause: {page}"
+    );
+    let (_, page) = html(
+        &server,
+        &format!("/samples?filter.name=POST%20/chat&min_ms=5000&{range}"),
+    )
+    .await;
+    assert!(
+        page.contains(&operation_id(SEED)),
+        "a duration range: {page}"
     );
 
     let (status, page) = html(&server, &format!("/transaction/{}", operation_id(SEED))).await;
@@ -105,6 +218,7 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
     let (status, page) = html(&server, &format!("/failures?{range}")).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("ValueError"), "{page}");
+    assert!(page.contains("<svg"), "failures over time: {page}");
     let (status, page) = html(&server, &format!("/map?{range}")).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("<svg"), "{page}");
@@ -126,6 +240,15 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
         page.contains("filter.model=gpt-4o"),
         "the model links to its slowest calls: {page}"
     );
+    assert!(
+        page.contains("Tokens per") && page.contains("<svg"),
+        "{page}"
+    );
+    let (status, page) = html(&server, "/live").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("/ui/live.js"), "{page}");
+    let (status, _) = html(&server, "/ui/live.js").await;
+    assert_eq!(status, 200);
     let (status, page) = html(
         &server,
         &format!("/samples?table=dependencies&filter.model=gpt-4o&{range}"),
@@ -203,10 +326,18 @@ async fn with_tokens_required_the_ui_asks_for_one_and_keeps_it_in_a_cookie() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn chromium_goes_from_performance_to_the_throttled_transaction() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|config| config.live_metrics = true, None).await;
     let scenario = Scenario::new();
     load(&server, &scenario).await;
     wait_until_stored(&server, &scenario).await;
+    // Stored when acknowledged (SQLite).
+    post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        wide_trace(&scenario).encode_to_vec(),
+    )
+    .await;
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/browser_check.py");
     let base = server.api_url("");
@@ -217,13 +348,33 @@ async fn chromium_goes_from_performance_to_the_throttled_transaction() {
                 .arg(script)
                 .arg(base)
                 .arg(range)
-                .arg(&shots),
+                .arg(&shots)
+                .arg(server.http_url(""))
+                .arg(format!("/transaction/{}", operation_id(WIDE_CALL))),
             "the browser run",
         )
     });
     assert_eq!(summary["problems"], serde_json::json!([]), "{summary}");
     let retry = summary["retry"].as_str().unwrap_or("");
     assert!(retry.contains("3 × 429"), "{retry}");
+    let cause = summary["cause"].as_str().unwrap_or("");
+    assert!(
+        cause.starts_with("3 × 429 from "),
+        "the sample's cause: {summary}"
+    );
+    assert!(
+        summary["histogram_samples"].as_u64() >= Some(1),
+        "the slowest histogram bar lists its samples: {summary}"
+    );
+    assert_eq!(
+        summary["wide_rows"], WIDE_SPANS,
+        "Chromium shows every span of the wide trace: {summary}"
+    );
+    let live = summary["live"].as_str().unwrap_or("");
+    assert!(
+        live.contains("4.0") && live.contains("37.5 %"),
+        "the live table refreshed with the new instance: {summary}"
+    );
     assert!(
         summary["visited"][2]
             .as_str()
@@ -241,6 +392,7 @@ async fn chromium_goes_from_performance_to_the_throttled_transaction() {
         "dependencies",
         "failures",
         "logs",
+        "live",
     ] {
         assert!(shots.join(format!("{view}.png")).exists(), "{view}");
     }

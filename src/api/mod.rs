@@ -3,6 +3,7 @@
 
 pub mod access;
 pub(crate) mod analysis;
+pub(crate) mod causes;
 pub(crate) mod insights;
 mod openapi;
 pub mod params;

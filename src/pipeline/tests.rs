@@ -7,9 +7,10 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::model::{Item, Trace};
+use crate::reads::histogram::DurationHistogram;
 use crate::reads::{
-    AppScope, CallEdge, GenAiThrottling, SampleQuery, SampleRecord, ScopedRange, SearchHit,
-    SearchQuery, StatsQuery, StatsRow,
+    AppScope, CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, SampleQuery, SampleRecord,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
 };
 use crate::store::{
     KeyRecord, MetricQuery, MetricRecord, OperationItems, SpooledWrites, TokenRecord,
@@ -86,6 +87,12 @@ impl Store for FakeStore {
         Ok(Vec::new())
     }
     async fn genai_throttling(&self, _: &ScopedRange) -> Result<Vec<GenAiThrottling>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn duration_histogram(&self, _: &Selection) -> Result<DurationHistogram, StoreError> {
+        Ok(DurationHistogram::from_buckets([]))
+    }
+    async fn failed_calls(&self, _: &FailedCallsQuery) -> Result<Vec<FailedCalls>, StoreError> {
         Ok(Vec::new())
     }
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {

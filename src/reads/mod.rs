@@ -4,6 +4,7 @@
 //! Every value in these types comes from a closed set (column enums) or is bound as a
 //! parameter by the stores; nothing is spliced into SQL.
 
+pub mod histogram;
 pub mod records;
 pub mod stats;
 
@@ -316,6 +317,26 @@ pub struct GenAiThrottling {
     pub model: String,
     pub target: String,
     pub attempts: u64,
+    pub duration_ms: f64,
+}
+
+/// The operations whose failed calls explain them (a page of samples), and the window and
+/// scope their calls lie in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedCallsQuery {
+    pub window: ScopedRange,
+    pub operation_ids: Vec<String>,
+}
+
+/// Failed dependency calls inside one operation to one target with one result code: what a
+/// sample's one-line cause ("3 × 429 from myaoai.openai.azure.com, 6.2 s") is made of. Resent
+/// copies of a call count once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailedCalls {
+    pub operation_id: String,
+    pub target: String,
+    pub result_code: String,
+    pub calls: u64,
     pub duration_ms: f64,
 }
 

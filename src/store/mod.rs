@@ -14,10 +14,11 @@ use async_trait::async_trait;
 
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::model::Batch;
+use crate::reads::histogram::DurationHistogram;
 pub use crate::reads::records::{KeyRecord, MetricRecord, OperationItems, TokenRecord};
 use crate::reads::{
-    AppScope, CallEdge, GenAiThrottling, SampleQuery, SampleRecord, ScopedRange, SearchHit,
-    SearchQuery, StatsQuery, StatsRow,
+    AppScope, CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, SampleQuery, SampleRecord,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
 };
 pub use crate::reads::{MetricQuery, TimeRange};
 pub use limits::{LimitExceeded, QueryLimits};
@@ -140,6 +141,15 @@ pub trait Store: Send + Sync + 'static {
         &self,
         window: &ScopedRange,
     ) -> Result<Vec<GenAiThrottling>, StoreError>;
+
+    /// The selection's durations (a span table's) in the log-spaced histogram buckets.
+    async fn duration_histogram(
+        &self,
+        selection: &Selection,
+    ) -> Result<DurationHistogram, StoreError>;
+
+    /// The failed dependency calls inside the query's operations; none asked, none answered.
+    async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<FailedCalls>, StoreError>;
 
     /// Every instrumentation key ever issued, revoked ones included.
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;

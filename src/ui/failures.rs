@@ -1,15 +1,39 @@
 //! `/failures`: failed requests by name and result code, failing dependencies by target and
-//! result code, exceptions by type and problem id — each with its latest operation to open.
+//! result code, exceptions by type and problem id — each with its count over time and its
+//! latest operation to open.
 
 use axum::extract::{RawQuery, State};
 use maud::html;
 
+use super::chart::{self, Series, Size};
 use super::format::{Query, percent};
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::analysis::stats_page;
 use crate::api::insights::{FAILURES_PARAMS, failure_queries};
 use crate::api::{ApiError, ApiState};
+use crate::reads::{StatsQuery, StatsRow};
+
+/// One grouping's rows (and whether some were left out), and its count per interval.
+async fn section(
+    state: &ApiState,
+    stats: &StatsQuery,
+) -> Result<(Vec<StatsRow>, bool, Vec<(i64, f64)>), ApiError> {
+    let series = StatsQuery {
+        group_by: Vec::new(),
+        bucket_s: Some(chart::interval_s(stats.selection.range)),
+        ..stats.clone()
+    };
+    let ((rows, truncated), (series, _)) = tokio::try_join!(
+        stats_page(state, stats, 100),
+        stats_page(state, &series, 10_000)
+    )?;
+    let points = series
+        .iter()
+        .filter_map(|row| Some((row.bucket_ns?, row.count as f64)))
+        .collect();
+    Ok((rows, truncated, points))
+}
 
 pub async fn page(
     State(state): State<ApiState>,
@@ -19,18 +43,21 @@ pub async fn page(
     let (state, raw) = (&state, raw.as_deref());
     let access = access?;
     let query = Query::parse(raw, FAILURES_PARAMS)?;
-    let mut sections = Vec::new();
-    for (key, stats) in failure_queries(&query.params, &access.scope)? {
-        let (rows, truncated) = stats_page(state, &stats, 100).await?;
-        sections.push((key, stats.group_by, rows, truncated));
-    }
+    let queries = failure_queries(&query.params, &access.scope)?;
+    let loaded =
+        futures_util::future::try_join_all(queries.iter().map(|(_, stats)| section(state, stats)))
+            .await?;
+    let range = query.params.range()?;
     let body = html! {
         h1 { "Failures" }
-        @for (key, columns, rows, truncated) in &sections {
-            h2 { (match *key { "requests" => "Failed requests", "dependencies" => "Failing dependencies", _ => "Exceptions" }) }
+        @for ((key, stats), (rows, truncated, points)) in queries.iter().zip(&loaded) {
+            @let columns = &stats.group_by;
+            @let title = match *key { "requests" => "Failed requests", "dependencies" => "Failing dependencies", _ => "Exceptions" };
+            h2 { (title) }
             @if rows.is_empty() {
                 p.empty { "None in this time range." }
             } @else {
+                (chart::time_series(Size::Wide, range, &[Series { name: title, color: chart::RED, points: points.clone() }], |v| format!("{v:.0}")))
                 table.grid {
                     thead { tr {
                         @for column in columns { th { (column.api_name().replace('_', " ")) } }

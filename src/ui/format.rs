@@ -26,6 +26,19 @@ impl Query {
         Ok(Query { pairs, params })
     }
 
+    /// This query with `key=value` added when it does not give `key` (a view's own default,
+    /// such as a chart's interval, that links need not carry).
+    pub fn or_default(self, key: &str, value: &str, specs: &[ParamSpec]) -> Result<Self, ApiError> {
+        if self.params.get(key).is_some() {
+            return Ok(self);
+        }
+        let raw = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&self.pairs)
+            .append_pair(key, value)
+            .finish();
+        Query::parse(Some(&raw), specs)
+    }
+
     /// The range's `from` as given, `1h` by default.
     pub fn from(&self) -> &str {
         self.params.get("from").unwrap_or("1h")
@@ -106,6 +119,15 @@ pub fn duration(ms: f64) -> String {
     }
 }
 
+/// A chart interval as people say it: `30 s`, `5 min`, `3 h`.
+pub fn interval(seconds: u32) -> String {
+    match seconds {
+        s if s < 60 || s % 60 != 0 => format!("{s} s"),
+        s if s < 3_600 || s % 3_600 != 0 => format!("{} min", s / 60),
+        s => format!("{} h", s / 3_600),
+    }
+}
+
 /// A share as a percentage with one decimal.
 pub fn percent(share: f64) -> String {
     format!("{:.1} %", share * 100.0)
@@ -123,6 +145,10 @@ mod tests {
         assert_eq!(duration(7_700.0), "7.70 s");
         assert_eq!(duration(150_000.0), "2.5 min");
         assert_eq!(duration(f64::NAN), "–");
+        assert_eq!(interval(30), "30 s");
+        assert_eq!(interval(300), "5 min");
+        assert_eq!(interval(10_800), "3 h");
+        assert_eq!(interval(90), "90 s");
     }
 
     #[test]

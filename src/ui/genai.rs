@@ -1,11 +1,12 @@
 //! `/genai`: LLM calls per provider, model and target — calls, tokens, peak tokens per minute,
 //! throttling inside the calls (the SDK's retried 429s), latency per output token — each
-//! model linking to its slowest calls.
+//! model linking to its slowest calls — and the busiest models' tokens over time.
 
 use axum::extract::{RawQuery, State};
 use maud::html;
 
-use super::format::{Query, duration};
+use super::chart::{self, Series, Size};
+use super::format::{Query, duration, interval};
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::insights::{GENAI_PARAMS, genai_usage_of};
@@ -18,12 +19,44 @@ pub async fn page(
 ) -> Result<maud::Markup, PageError> {
     let access = access?;
     let query = Query::parse(raw.as_deref(), GENAI_PARAMS)?;
+    let range = query.params.range()?;
+    let interval_s = chart::interval_s(range);
+    let query = query.or_default("interval", &format!("{interval_s}s"), GENAI_PARAMS)?;
     let usage = genai_usage_of(&state, &query.params, &access.scope).await?;
+    let busiest: Vec<(String, Vec<(i64, f64)>)> = usage
+        .rows
+        .iter()
+        .take(chart::PALETTE.len())
+        .map(|row| {
+            let points = usage.series.get(&row.group).map_or_else(Vec::new, |rows| {
+                rows.iter()
+                    .filter_map(|r| {
+                        Some((
+                            r.bucket_ns?,
+                            r.input_tokens.saturating_add(r.output_tokens) as f64,
+                        ))
+                    })
+                    .collect()
+            });
+            (format!("{} · {}", row.group[1], row.group[2]), points)
+        })
+        .collect();
+    let series: Vec<Series<'_>> = busiest
+        .iter()
+        .zip(chart::PALETTE)
+        .map(|((name, points), color)| Series {
+            name,
+            color,
+            points: points.clone(),
+        })
+        .collect();
     let body = html! {
         h1 { "GenAI" }
         @if usage.rows.is_empty() {
             p.empty { "No LLM calls in this time range." }
         } @else {
+            h3 { "Tokens per " (interval(query.params.interval_s(range)?.unwrap_or(interval_s))) ", busiest models" }
+            (chart::time_series(Size::Wide, range, &series, |v| format!("{v:.0}")))
             table.grid {
                 thead { tr {
                     th { "Provider" } th { "Model" } th { "Endpoint" }

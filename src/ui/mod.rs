@@ -2,12 +2,14 @@
 //! into the binary, escaping every value), one store round trip per page through the same query
 //! functions the JSON API uses, every view a URL that holds its state. Today: Performance →
 //! Samples → Transaction, the path of "why are some `POST /chat` calls slow"; Failures, the map,
-//! GenAI and Logs;
+//! GenAI, Logs and Live;
 //! and the login page that sets the token cookie when reads need a token.
 
+mod chart;
 mod failures;
 mod format;
 mod genai;
+mod live;
 mod login;
 mod logs;
 mod map;
@@ -37,6 +39,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/logs", get(logs::page))
         .route("/genai", get(genai::page))
         .route("/map", get(map::page))
+        .route("/live", get(live::page))
+        .route("/live/instances", get(live::instances))
+        .route("/ui/live.js", get(live::script))
         .route("/transaction/{operation_id}", get(transaction::page))
         .route("/login", get(login::form).post(login::submit))
         .route("/ui/style.css", get(style))
@@ -73,12 +78,13 @@ async fn style() -> Response {
 }
 
 /// The views in the navigation bar.
-const VIEWS: [(&str, &str); 5] = [
+const VIEWS: [(&str, &str); 6] = [
     ("Performance", "/performance"),
     ("Failures", "/failures"),
     ("Map", "/map"),
     ("GenAI", "/genai"),
     ("Logs", "/logs"),
+    ("Live", "/live"),
 ];
 
 /// A whole page: navigation, the time range picker (keeping `query`'s other parameters) and

@@ -1,16 +1,19 @@
 //! `/performance`: operations (or dependencies) with count, failure rate and duration
-//! percentiles, sortable; each links to the samples of its slow band.
+//! percentiles, sortable; for the selected one (or all) the duration distribution with its
+//! percentiles marked and count and percentiles over time, every band and bar opening its samples.
 
 use axum::extract::{RawQuery, State};
 use maud::html;
 
+use super::chart::{self, Series, Size};
 use super::format::{Query, duration, percent};
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::analysis::stats_page;
 use crate::api::params::{FILTER, FROM, ParamType, TABLE, TO, param};
 use crate::api::{ApiError, ApiState};
-use crate::reads::{Column, Source, StatsQuery, StatsRow};
+use crate::reads::histogram::DurationHistogram;
+use crate::reads::{Column, Filter, Selection, Source, StatsQuery, StatsRow};
 
 const PARAMS: &[crate::api::params::ParamSpec] = &[
     TABLE,
@@ -21,6 +24,11 @@ const PARAMS: &[crate::api::params::ParamSpec] = &[
         "sort",
         ParamType::String,
         "count, failures, avg, p50, p95 or p99",
+    ),
+    param(
+        "operation",
+        ParamType::String,
+        "the operation (or dependency target) whose distribution is shown",
     ),
 ];
 
@@ -49,12 +57,16 @@ pub async fn page(
         Source::Dependencies => vec![Column::Type, Column::Target],
         _ => vec![Column::Name],
     };
+    let selection = query.params.selection(source, &access.scope)?;
+    let selected = query.params.get("operation");
     let stats = StatsQuery {
-        selection: query.params.selection(source, &access.scope)?,
+        selection: selection.clone(),
         group_by,
         bucket_s: None,
     };
-    let (mut rows, truncated) = stats_page(state, &stats, 500).await?;
+    let detail = Detail::of(selection, source, selected);
+    let ((mut rows, truncated), loaded) =
+        tokio::try_join!(stats_page(state, &stats, 500), detail.load(state))?;
     let sort = query.params.get("sort").unwrap_or("p95");
     let key = sort_key(sort);
     rows.sort_by(|a, b| key(b).total_cmp(&key(a)));
@@ -77,6 +89,7 @@ pub async fn page(
             a.current[source == Source::Requests] href=(query.link("/performance", &[("table", None)])) { "Operations" }
             a.current[source == Source::Dependencies] href=(query.link("/performance", &[("table", Some("dependencies"))])) { "Dependencies" }
         }
+        (detail.render(&query, &loaded))
         @if rows.is_empty() {
             p.empty { "Nothing in this time range." }
         } @else {
@@ -93,9 +106,9 @@ pub async fn page(
                     @for row in &rows {
                         @let (filter, value) = filter_of(row);
                         tr {
-                            td {
+                            td.selected[selected == Some(value.as_str())] {
                                 @if source == Source::Dependencies { span.type { (row.group[0]) } " " }
-                                (value)
+                                a.operation href=(query.link("/performance", &[("operation", Some(&value)), ("sort", Some(sort))])) { (value) }
                             }
                             td.num { (row.count) }
                             td.num.failed[row.failed > 0] { (percent(row.failed as f64 / row.count.max(1) as f64)) }
@@ -117,4 +130,134 @@ pub async fn page(
         }
     };
     Ok(layout("Performance", "/performance", &query, body))
+}
+
+/// What the detail panel shows.
+struct Loaded {
+    histogram: DurationHistogram,
+    /// The whole selection's aggregates; `None` when it is empty.
+    overall: Option<StatsRow>,
+    series: Vec<StatsRow>,
+}
+
+/// The distribution and series of the selected operation (or of all), and how its bands link.
+struct Detail {
+    selection: Selection,
+    /// The filter parameter and value naming the selected operation in sample links.
+    filter: Option<(String, String)>,
+}
+
+impl Detail {
+    fn of(mut selection: Selection, source: Source, selected: Option<&str>) -> Self {
+        let column = match source {
+            Source::Dependencies => Column::Target,
+            _ => Column::Name,
+        };
+        let filter = selected.map(|name| {
+            selection
+                .filters
+                .push(Filter::Equals(column, name.to_owned()));
+            (format!("filter.{}", column.api_name()), name.to_owned())
+        });
+        Detail { selection, filter }
+    }
+
+    async fn load(&self, state: &ApiState) -> Result<Loaded, ApiError> {
+        let overall = StatsQuery {
+            selection: self.selection.clone(),
+            group_by: Vec::new(),
+            bucket_s: None,
+        };
+        let series = StatsQuery {
+            bucket_s: Some(chart::interval_s(self.selection.range)),
+            ..overall.clone()
+        };
+        let (histogram, overall, series) = tokio::try_join!(
+            state.store.duration_histogram(&self.selection),
+            state.store.stats(&overall, 1),
+            state.store.stats(&series, 10_000)
+        )?;
+        Ok(Loaded {
+            histogram,
+            overall: overall.into_iter().next(),
+            series,
+        })
+    }
+
+    /// A link to samples of the selected operation with `changes`.
+    fn samples_link(&self, query: &Query, changes: &[(&str, Option<&str>)]) -> String {
+        let named = self
+            .filter
+            .as_ref()
+            .map(|(key, value)| (key.as_str(), Some(value.as_str())));
+        let all: Vec<(&str, Option<&str>)> =
+            named.into_iter().chain(changes.iter().copied()).collect();
+        query.link("/samples", &all)
+    }
+
+    fn render(&self, query: &Query, loaded: &Loaded) -> maud::Markup {
+        let Loaded {
+            histogram,
+            overall,
+            series,
+        } = loaded;
+        let Some(overall) = overall else {
+            return html! {};
+        };
+        let [p50, p95, p99] = chart::PERCENTILE_COLORS;
+        let marks = [
+            ("p50", overall.percentiles_ms[0], p50),
+            ("p95", overall.percentiles_ms[2], p95),
+            ("p99", overall.percentiles_ms[3], p99),
+        ];
+        let link = |low: f64, high: Option<f64>| {
+            let (low, high) = (low.to_string(), high.map(|h| h.to_string()));
+            self.samples_link(
+                query,
+                &[("min_ms", Some(&low)), ("max_ms", high.as_deref())],
+            )
+        };
+        let points = |value: fn(&StatsRow) -> f64| -> Vec<(i64, f64)> {
+            series
+                .iter()
+                .filter_map(|row| Some((row.bucket_ns?, value(row))))
+                .collect()
+        };
+        let title = self
+            .filter
+            .as_ref()
+            .map_or("All", |(_, name)| name.as_str());
+        html! {
+            section.detail-panel {
+                h2 { (title) }
+                p.summary {
+                    (overall.count) " calls, " (percent(overall.failed as f64 / overall.count.max(1) as f64)) " failed. Samples: "
+                    @for (band, label) in [("p50-p95", "p50–p95"), ("p95-p99", "p95–p99"), ("p99-max", "p99–max")] {
+                        a.band href=(self.samples_link(query, &[("band", Some(band))])) { (label) } " "
+                    }
+                }
+                div.charts {
+                    div {
+                        h3 { "Duration distribution" }
+                        (chart::duration_histogram(histogram, &marks, &link))
+                    }
+                    div {
+                        h3 { "Calls" }
+                        (chart::time_series(Size::Small, self.selection.range, &[
+                            Series { name: "calls", color: chart::BLUE, points: points(|r| r.count as f64) },
+                            Series { name: "failed", color: chart::RED, points: points(|r| r.failed as f64) },
+                        ], |v| format!("{v:.0}")))
+                    }
+                    div {
+                        h3 { "Duration" }
+                        (chart::time_series(Size::Small, self.selection.range, &[
+                            Series { name: "p50", color: p50, points: points(|r| r.percentiles_ms[0]) },
+                            Series { name: "p95", color: p95, points: points(|r| r.percentiles_ms[2]) },
+                            Series { name: "p99", color: p99, points: points(|r| r.percentiles_ms[3]) },
+                        ], duration))
+                    }
+                }
+            }
+        }
+    }
 }

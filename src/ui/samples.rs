@@ -1,5 +1,5 @@
 //! `/samples`: the spans of a percentile band (or duration range), slowest or newest first, each
-//! opening its transaction.
+//! opening its transaction, with a one-line cause where its failed calls show one.
 
 use axum::extract::{RawQuery, State};
 use maud::html;
@@ -8,7 +8,9 @@ use super::format::{Query, duration};
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::analysis::{SAMPLES_PARAMS, find_samples};
+use crate::api::causes::failed_calls_of;
 use crate::api::{ApiError, ApiState};
+use crate::reads::FailedCalls;
 use crate::time::format_instant;
 
 pub async fn page(
@@ -20,6 +22,7 @@ pub async fn page(
     let access = access?;
     let query = Query::parse(raw, SAMPLES_PARAMS)?;
     let page = find_samples(state, &query.params, &access.scope).await?;
+    let causes = failed_calls_of(state, &access.scope, query.params.range()?, &page.items).await?;
     let band = query.params.get("band");
     let order = query.params.get("order").unwrap_or("slowest");
     let what = ["filter.name", "filter.target"]
@@ -44,7 +47,7 @@ pub async fn page(
         } @else {
             table.grid {
                 thead { tr {
-                    th { "Start" } th { "Operation" } th.num { "Duration" } th { "Result" } th { "Role" }
+                    th { "Start" } th { "Operation" } th.num { "Duration" } th { "Result" } th { "Role" } th { "Cause" }
                 }}
                 tbody {
                     @for item in &page.items {
@@ -57,6 +60,7 @@ pub async fn page(
                             td.num { (duration(item.duration_ms)) }
                             td.failed[!item.success] { (item.result_code) }
                             td { (item.role) }
+                            td.cause { @if let Some(calls) = causes.get(&item.operation_id) { (cause_line(calls)) } }
                         }
                     }
                 }
@@ -67,4 +71,67 @@ pub async fn page(
         }
     };
     Ok(layout("Samples", "/performance", &query, body))
+}
+
+/// The failed calls of an operation in one line: the largest group first
+/// ("3 × 429 from myaoai.openai.azure.com, 6.20 s"), then how many other calls failed.
+pub fn cause_line(calls: &[FailedCalls]) -> String {
+    let Some(first) = calls.first() else {
+        return String::new();
+    };
+    let result = if first.result_code.is_empty() {
+        "failures"
+    } else {
+        &first.result_code
+    };
+    let mut line = format!(
+        "{} × {result} from {}, {}",
+        first.calls,
+        if first.target.is_empty() {
+            "an unnamed target"
+        } else {
+            &first.target
+        },
+        duration(first.duration_ms)
+    );
+    let others: u64 = calls[1..].iter().map(|c| c.calls).sum();
+    if others > 0 {
+        line.push_str(&format!(
+            "; {others} other failed call{}",
+            if others == 1 { "" } else { "s" }
+        ));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calls(target: &str, result_code: &str, calls: u64, duration_ms: f64) -> FailedCalls {
+        FailedCalls {
+            operation_id: "op".into(),
+            target: target.into(),
+            result_code: result_code.into(),
+            calls,
+            duration_ms,
+        }
+    }
+
+    #[test]
+    fn the_cause_names_the_largest_group_of_failed_calls() {
+        let line = cause_line(&[
+            calls("myaoai.openai.azure.com", "429", 3, 6_200.0),
+            calls("search", "", 1, 12.0),
+        ]);
+        assert_eq!(
+            line,
+            "3 × 429 from myaoai.openai.azure.com, 6.20 s; 1 other failed call"
+        );
+        assert_eq!(
+            cause_line(&[calls("", "", 2, 5.0)]),
+            "2 × failures from an unnamed target, 5 ms"
+        );
+        assert_eq!(cause_line(&[]), "");
+    }
 }

@@ -79,10 +79,26 @@ fn role_class(role: &str) -> String {
     format!("role-{}", hash % ROLE_COLOURS)
 }
 
+/// A span's bar as `(left, width)` in percent of the transaction. Every bar keeps a sliver of
+/// width, even at the very end; offsets and durations come from clients' clocks, so anything
+/// (negative, past the end, NaN) must give a bar, never a panic.
+fn bar_geometry(start_offset_ms: f64, duration_ms: f64, total_ms: f64) -> (f64, f64) {
+    let total = if total_ms > 0.0 {
+        total_ms
+    } else {
+        f64::MIN_POSITIVE
+    };
+    let share = |ms: f64| {
+        let percent = 100.0 * ms / total;
+        if percent.is_nan() { 0.0 } else { percent }
+    };
+    let left = share(start_offset_ms).clamp(0.0, 99.8);
+    let width = share(duration_ms).clamp(0.2, 100.0 - left);
+    (left, width)
+}
+
 fn row(tx: &Transaction, node: &Node) -> Markup {
-    let total = tx.duration_ms.max(f64::MIN_POSITIVE);
-    let left = (100.0 * node.start_offset_ms / total).clamp(0.0, 100.0);
-    let width = (100.0 * node.duration_ms / total).clamp(0.2, 100.0 - left);
+    let (left, width) = bar_geometry(node.start_offset_ms, node.duration_ms, tx.duration_ms);
     let label = if node.dependency_type.is_empty() {
         String::new()
     } else {
@@ -96,6 +112,8 @@ fn row(tx: &Transaction, node: &Node) -> Markup {
                     (node.name)
                     @if node.retry.is_some() { " " span.tag { "retry" } }
                     @if node.orphan { " " span.tag { "orphan" } }
+                    @if !node.attached.exceptions.is_empty() { " " span.tag.exception { (node.attached.exceptions.len()) " exception" } }
+                    @if !node.attached.logs.is_empty() { " " span.tag.logs { (node.attached.logs.len()) " log" @if node.attached.logs.len() > 1 { "s" } } }
                 }
                 span.role { (node.role) }
                 span.result { (node.result_code) }
@@ -121,6 +139,32 @@ fn row(tx: &Transaction, node: &Node) -> Markup {
                     p.log { span.time { (format_instant(log.timestamp_ns)) } " " (log.message) }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bar_geometry;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_span_at_the_very_end_still_gets_a_bar() {
+        assert_eq!(bar_geometry(4_999.0, 1.0, 5_000.0), (99.8, 0.2));
+        assert_eq!(bar_geometry(0.0, 5_000.0, 5_000.0), (0.0, 100.0));
+        assert_eq!(bar_geometry(f64::NAN, f64::NAN, f64::NAN), (0.0, 0.2));
+    }
+
+    proptest! {
+        #[test]
+        fn bars_stay_inside_the_track(
+            offset in proptest::num::f64::ANY,
+            duration in proptest::num::f64::ANY,
+            total in proptest::num::f64::ANY,
+        ) {
+            let (left, width) = bar_geometry(offset, duration, total);
+            prop_assert!((0.0..=99.8).contains(&left));
+            prop_assert!(width >= 0.2 && left + width <= 100.0 + 1e-9);
         }
     }
 }

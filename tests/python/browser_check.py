@@ -1,18 +1,22 @@
 """Drives the web UI in Debian's Chromium (never a downloaded browser) with Playwright: from
 Performance to POST /chat, its p95–p99 band, the slowest sample and its transaction, which must
-show the retry group with three 429s. Fails on any console error or HTTP error; saves a
-screenshot of each view.
+show the retry group with three 429s; a histogram bar to its samples; every other view; and the
+Live view, which must pick up a newly posting instance by itself. Fails on any console error or
+HTTP error; saves a screenshot of each view.
 
-usage: browser_check.py BASE_URL QUERY SCREENSHOT_DIR   (QUERY: the range, e.g. from=…&to=…)
+usage: browser_check.py BASE_URL QUERY SCREENSHOT_DIR INGEST_URL WIDE_TRANSACTION_PATH
+       (QUERY: the range, e.g. from=…&to=…; INGEST_URL: where Live Metrics are posted;
+        WIDE_TRANSACTION_PATH: a transaction of thousands of spans, opened to count its rows)
 """
 
 import json
 import pathlib
 import sys
+import urllib.request
 
 from playwright.sync_api import sync_playwright
 
-base, query, shots = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+base, query, shots, ingest, wide = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3]), sys.argv[4], sys.argv[5]
 shots.mkdir(parents=True, exist_ok=True)
 problems = []
 visited = []
@@ -29,16 +33,27 @@ with sync_playwright() as playwright:
         page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
 
     page.goto(f"{base}/performance?{query}")
+    page.locator("a.operation", has_text="POST /chat").click()
+    page.wait_for_url("**operation=POST**")
     shot("performance")
-    row = page.locator("table.grid tbody tr", has_text="POST /chat")
-    row.get_by_role("link", name="p95–p99 samples").click()
+    page.locator("section.detail-panel a.band", has_text="p95–p99").click()
     page.wait_for_url("**/samples?**")
+    cause = page.locator("td.cause").first.inner_text()
     shot("samples")
+    page.go_back()
+    page.wait_for_url("**operation=POST**")
+    page.locator(".chart a").last.click()
+    page.wait_for_url("**min_ms=**")
+    histogram_samples = page.locator("a.sample").count()
     page.locator("a.sample").first.click()
     page.wait_for_url("**/transaction/**")
     retry = page.locator("p.retry").first.inner_text()
     page.locator("details.span.critical").first.click()
     shot("transaction")
+    page.goto(f"{base}{wide}")
+    wide_rows = page.locator("details.span").count()
+    page.locator("details.span").last.click()
+    shot("wide-transaction")
     page.goto(f"{base}/performance?table=dependencies&{query}")
     shot("dependencies")
     page.get_by_role("link", name="Failures").click()
@@ -59,6 +74,24 @@ with sync_playwright() as playwright:
     page.wait_for_url("**q=call**")
     logs = page.locator("table.grid tbody tr").count()
     shot("logs")
+    page.get_by_role("link", name="Live").click()
+    page.wait_for_url("**/live**")
+    point = [{
+        "Version": "1", "InvariantVersion": 5, "Instance": "pod-late", "RoleName": "chat-api",
+        "Metrics": [
+            {"Name": "\\ApplicationInsights\\Requests/Sec", "Value": 4.0, "Weight": 1},
+            {"Name": "\\Processor(_Total)\\% Processor Time", "Value": 37.5, "Weight": 1},
+        ],
+    }]
+    urllib.request.urlopen(urllib.request.Request(
+        f"{ingest}/QuickPulseService.svc/post?ikey=browser", data=json.dumps(point).encode(),
+        headers={"content-type": "application/json"}, method="POST"))
+    page.locator("#live td", has_text="pod-late").wait_for(timeout=10_000)
+    live = page.locator("#live tr", has_text="pod-late").inner_text()
+    shot("live")
     browser.close()
 
-print(json.dumps({"retry": retry, "logs": logs, "problems": problems, "visited": visited}))
+print(json.dumps({
+    "retry": retry, "cause": cause, "histogram_samples": histogram_samples, "logs": logs,
+    "live": live, "wide_rows": wide_rows, "problems": problems, "visited": visited,
+}))

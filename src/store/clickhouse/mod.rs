@@ -28,9 +28,10 @@ use super::{
     SpooledWrites, Store, StoreError, TokenRecord,
 };
 use crate::model::{Batch, Item, TableRow, TableVisitor};
+use crate::reads::histogram::DurationHistogram;
 use crate::reads::{
-    AppScope, CallEdge, GenAiThrottling, SampleQuery, SampleRecord, ScopedRange, SearchHit,
-    SearchQuery, StatsQuery, StatsRow,
+    AppScope, CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, SampleQuery, SampleRecord,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
 };
 use encoded::{OPERATIONS_COLUMNS, OPERATIONS_TABLE};
 use schema::{Features, MIGRATIONS, RenderContext, Version};
@@ -471,6 +472,18 @@ impl Store for ClickHouseStore {
         window: &ScopedRange,
     ) -> Result<Vec<GenAiThrottling>, StoreError> {
         self.guarded(query::genai_throttling(self, window)).await
+    }
+
+    async fn duration_histogram(
+        &self,
+        selection: &Selection,
+    ) -> Result<DurationHistogram, StoreError> {
+        self.guarded(query::duration_histogram(self, selection))
+            .await
+    }
+
+    async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<FailedCalls>, StoreError> {
+        self.guarded(query::failed_calls(self, query)).await
     }
 
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {

@@ -6,10 +6,12 @@ use clickhouse::query::Query;
 use serde::Deserialize;
 
 use super::ClickHouseStore;
+use crate::reads::histogram::DurationHistogram;
 use crate::reads::stats::sort_rows;
 use crate::reads::{
-    CallEdge, GenAiThrottling, PERCENTILE_LEVELS, SampleQuery, SampleRecord, ScopedRange,
-    SearchHit, SearchQuery, StatsQuery, StatsRow, merge_search_hits,
+    CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, PERCENTILE_LEVELS, SampleQuery,
+    SampleRecord, ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
+    merge_search_hits,
 };
 use crate::store::StoreError;
 use crate::store::sql::{self, Condition, Dialect, Param};
@@ -247,6 +249,44 @@ pub async fn genai_throttling(
                 model,
                 target,
                 attempts,
+                duration_ms,
+            },
+        )
+        .collect())
+}
+
+pub async fn duration_histogram(
+    store: &ClickHouseStore,
+    selection: &Selection,
+) -> Result<DurationHistogram, StoreError> {
+    let condition = sql::duration_histogram(selection, Dialect::ClickHouse);
+    let buckets: Vec<(i64, u64)> = statement(store, &condition)
+        .fetch_all()
+        .await
+        .map_err(|e| store.read_error(e))?;
+    Ok(DurationHistogram::from_buckets(buckets))
+}
+
+pub async fn failed_calls(
+    store: &ClickHouseStore,
+    query: &FailedCallsQuery,
+) -> Result<Vec<FailedCalls>, StoreError> {
+    if query.operation_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let condition = sql::failed_calls(query, Dialect::ClickHouse);
+    let rows: Vec<(String, String, String, u64, f64)> = statement(store, &condition)
+        .fetch_all()
+        .await
+        .map_err(|e| store.read_error(e))?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(operation_id, target, result_code, calls, duration_ms)| FailedCalls {
+                operation_id,
+                target,
+                result_code,
+                calls,
                 duration_ms,
             },
         )

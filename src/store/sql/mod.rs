@@ -2,8 +2,10 @@
 //! in SQLite and ClickHouse, so only a few expressions differ by dialect. Values always travel
 //! as bound parameters (`?`); the only text spliced in comes from closed enums.
 
+mod breakdowns;
 mod joins;
 
+pub use breakdowns::{duration_histogram, failed_calls};
 pub use joins::{call_edges, genai_throttling};
 
 use crate::reads::{

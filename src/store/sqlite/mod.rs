@@ -19,9 +19,10 @@ use super::{
     StoreError, TokenRecord,
 };
 use crate::model::{Batch, Item, TableRow, TableVisitor};
+use crate::reads::histogram::DurationHistogram;
 use crate::reads::{
-    AppScope, CallEdge, GenAiThrottling, SampleQuery, SampleRecord, ScopedRange, SearchHit,
-    SearchQuery, StatsQuery, StatsRow,
+    AppScope, CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, SampleQuery, SampleRecord,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
 };
 
 pub use bind::column_names;
@@ -299,6 +300,21 @@ impl Store for SqliteStore {
     ) -> Result<Vec<GenAiThrottling>, StoreError> {
         let window = window.clone();
         self.read(move |connection| query::genai_throttling(connection, &window))
+            .await
+    }
+
+    async fn duration_histogram(
+        &self,
+        selection: &Selection,
+    ) -> Result<DurationHistogram, StoreError> {
+        let selection = selection.clone();
+        self.read(move |connection| query::duration_histogram(connection, &selection))
+            .await
+    }
+
+    async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<FailedCalls>, StoreError> {
+        let query = query.clone();
+        self.read(move |connection| query::failed_calls(connection, &query))
             .await
     }
 

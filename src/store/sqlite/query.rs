@@ -6,10 +6,11 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
 use super::sqlite_error;
+use crate::reads::histogram::DurationHistogram;
 use crate::reads::stats::{self, Observation};
 use crate::reads::{
-    CallEdge, GenAiThrottling, SampleQuery, SampleRecord, ScopedRange, SearchHit, SearchQuery,
-    StatsQuery, StatsRow,
+    CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, SampleQuery, SampleRecord,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
 };
 use crate::store::StoreError;
 use crate::store::sql::{self, Condition, Dialect, Param};
@@ -177,6 +178,43 @@ pub fn genai_throttling(
                 target: row.get(2)?,
                 attempts: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
                 duration_ms: row.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
+            })
+        },
+    )
+}
+
+pub fn duration_histogram(
+    connection: &Connection,
+    selection: &Selection,
+) -> Result<DurationHistogram, StoreError> {
+    let buckets = fetch(
+        connection,
+        sql::duration_histogram(selection, Dialect::Sqlite),
+        |row| {
+            let items: i64 = row.get(1)?;
+            Ok((row.get::<_, i64>(0)?, u64::try_from(items).unwrap_or(0)))
+        },
+    )?;
+    Ok(DurationHistogram::from_buckets(buckets))
+}
+
+pub fn failed_calls(
+    connection: &Connection,
+    query: &FailedCallsQuery,
+) -> Result<Vec<FailedCalls>, StoreError> {
+    if query.operation_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    fetch(
+        connection,
+        sql::failed_calls(query, Dialect::Sqlite),
+        |row| {
+            Ok(FailedCalls {
+                operation_id: row.get(0)?,
+                target: row.get(1)?,
+                result_code: row.get(2)?,
+                calls: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
+                duration_ms: row.get(4)?,
             })
         },
     )
