@@ -1,7 +1,8 @@
 //! Query latency at scale: fills a store with the synthetic GenAI workload spread over a day,
-//! then times transaction lookups (read + tree assembly), percentile queries and the joins
-//! behind the application map and GenAI usage. `--copies N` stores every batch N times, as
-//! clients that resend do, so span ids repeat.
+//! then times transaction lookups (read + tree assembly), percentile queries, the joins
+//! behind the application map and GenAI usage, and the server time of every UI page (handler,
+//! store reads and rendering, without the network). `--copies N` stores every batch N times,
+//! as clients that resend do, so span ids repeat.
 //!
 //! ```sh
 //! cargo bench --bench query -- --clickhouse-url http://127.0.0.1:8123 --spans 10000000
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::Parser;
 use prost::Message;
+use tower::ServiceExt as _;
 use tracehouse::model::Batch;
 use tracehouse::normalize::{Context, Limits};
 use tracehouse::query::tree;
@@ -232,6 +234,85 @@ async fn measure(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Server time of each UI page over the whole range, as a browser would ask for it.
+async fn measure_pages(store: Arc<dyn Store>, data: &Data) -> anyhow::Result<()> {
+    let busiest = store
+        .stats(
+            &StatsQuery {
+                selection: Selection {
+                    source: Source::Requests,
+                    range: data.range,
+                    scope: AppScope::All,
+                    filters: Vec::new(),
+                },
+                group_by: vec![Column::Name],
+                bucket_s: None,
+            },
+            1,
+        )
+        .await?
+        .into_iter()
+        .next()
+        .map(|row| row.group[0].clone())
+        .unwrap_or_default();
+    let state = tracehouse::api::ApiState {
+        store,
+        access: tracehouse::api::access::AccessControl::open(),
+        metrics: Arc::default(),
+        live: Arc::new(tracehouse::ingest::quickpulse::LiveMetrics::new(false)),
+    };
+    let router = tracehouse::ui::router(state);
+    let range = format!(
+        "from={}&to={}",
+        tracehouse::time::format_instant(data.range.from_ns),
+        tracehouse::time::format_instant(data.range.to_ns)
+    );
+    let operation: String = form_urlencoded::byte_serialize(busiest.as_bytes()).collect();
+    let pages = [
+        ("performance", format!("/performance?{range}")),
+        (
+            "performance, one operation",
+            format!("/performance?operation={operation}&{range}"),
+        ),
+        (
+            "performance, dependencies",
+            format!("/performance?table=dependencies&{range}"),
+        ),
+        (
+            "samples p95-p99",
+            format!("/samples?filter.name={operation}&band=p95-p99&{range}"),
+        ),
+        (
+            "transaction",
+            format!("/transaction/{}", data.operation_ids[0]),
+        ),
+        ("failures", format!("/failures?{range}")),
+        ("map", format!("/map?{range}")),
+        ("genai", format!("/genai?{range}")),
+        ("logs", format!("/logs?q=error&{range}")),
+    ];
+    for (label, path) in pages {
+        let mut timings = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..5 {
+            let request = http::Request::get(path.as_str()).body(axum::body::Body::empty())?;
+            let started = Instant::now();
+            let response = router.clone().oneshot(request).await?;
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+            timings.push(started.elapsed());
+            anyhow::ensure!(status == 200, "{path}: {status}");
+            bytes = body.len();
+        }
+        println!(
+            "  page {label} ({} KB): {}",
+            bytes / 1_000,
+            summary(timings)
+        );
+    }
+    Ok(())
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(url) = &args.clickhouse_url {
         let store = ClickHouseStore::open(&ClickHouseConfig {
@@ -257,6 +338,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         println!("clickhouse, {} spans:", args.spans);
         measure(&store, &data).await?;
+        measure_pages(Arc::new(store), &data).await?;
     }
     if args.sqlite {
         let dir = tempfile::tempdir()?;
@@ -273,6 +355,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("sqlite filled in {:.1} s", started.elapsed().as_secs_f64());
         println!("sqlite, {} spans:", args.spans);
         measure(&store, &data).await?;
+        measure_pages(Arc::new(store), &data).await?;
     }
     Ok(())
 }

@@ -165,7 +165,29 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
         ids,
         [operation_id(SEED), operation_id(49), operation_id(48)]
     );
+    // The seed call's cause comes with it: three throttled attempts at Azure OpenAI.
+    assert_eq!(
+        samples["items"][0]["failed_calls"],
+        serde_json::json!([{"target": AOAI, "result_code": "429", "calls": 3, "duration_ms": 600.0}]),
+        "{samples}"
+    );
+    assert_eq!(samples["items"][1]["failed_calls"], serde_json::json!([]));
     record(path, samples);
+
+    // The distribution: all 50 calls, the seed alone in the bucket holding 7.7 s.
+    let path = format!("/api/v1/performance/histogram?filter.name=POST%20/chat&{range}");
+    let histogram = ok(server, &path).await;
+    assert_eq!(histogram["total"], 50, "{histogram}");
+    let buckets = histogram["buckets"].as_array().expect("buckets");
+    let counted: u64 = buckets.iter().filter_map(|b| b["count"].as_u64()).sum();
+    assert_eq!(counted, 50);
+    let slowest = buckets.last().expect("a bucket");
+    assert_eq!(slowest["count"], 1, "{histogram}");
+    assert!(
+        slowest["low_ms"].as_f64() <= Some(7_700.0) && slowest["high_ms"].as_f64() > Some(7_700.0),
+        "{histogram}"
+    );
+    record(path, histogram);
     let path = format!(
         "/api/v1/samples?filter.name=POST%20/chat&filter.role=chat-api&band=p50-p90&limit=50&{range}"
     );
@@ -514,6 +536,7 @@ async fn the_openapi_document_lists_every_endpoint_and_parameter() {
         "/api/v1/operations/{operation_id}",
         "/api/v1/performance",
         "/api/v1/samples",
+        "/api/v1/performance/histogram",
         "/api/v1/failures",
         "/api/v1/map",
         "/api/v1/genai/usage",

@@ -44,12 +44,19 @@ fn every_path(scenario: &Scenario) -> Vec<String> {
         paths.push(format!(
             "/api/v1/samples?table={table}&order=newest&min_ms=100&limit=7&{range}"
         ));
+        paths.push(format!(
+            "/api/v1/performance/histogram?table={table}&{range}"
+        ));
     }
     paths.extend([
         format!(
             "/api/v1/performance?group_by=name&filter.role=chat-api&dim.tenant=contoso&{range}"
         ),
         format!("/api/v1/samples?filter.name=POST%20/chat&band=p95-p99&{range}"),
+        format!(
+            "/api/v1/performance/histogram?filter.name=POST%20/chat&dim.tenant=contoso&{range}"
+        ),
+        format!("/api/v1/performance/histogram?table=dependencies&filter.result_code=429&{range}"),
         format!("/api/v1/failures?{range}"),
         format!("/api/v1/failures?interval=1m&{range}"),
         format!("/api/v1/map?{range}"),

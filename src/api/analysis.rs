@@ -246,12 +246,28 @@ pub async fn samples(
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), SAMPLES_PARAMS, crate::clock::now_ns())?;
     let page = find_samples(&state, &params, &access.scope).await?;
+    let causes =
+        super::causes::failed_calls_of(&state, &access.scope, params.range()?, &page.items).await?;
     let items: Vec<Value> = page
         .items
         .iter()
         .map(|s| {
             let mut value = json!(s);
             value["start"] = json!(format_instant(s.timestamp_ns));
+            let failed: Vec<Value> = causes.get(&s.operation_id).map_or_else(Vec::new, |calls| {
+                calls
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "target": c.target,
+                            "result_code": c.result_code,
+                            "calls": c.calls,
+                            "duration_ms": c.duration_ms,
+                        })
+                    })
+                    .collect()
+            });
+            value["failed_calls"] = json!(failed);
             value
         })
         .collect();

@@ -4,6 +4,7 @@
 pub mod access;
 pub(crate) mod analysis;
 pub(crate) mod causes;
+mod distribution;
 pub(crate) mod insights;
 mod openapi;
 pub mod params;
@@ -110,6 +111,10 @@ pub fn router(state: ApiState, cors_origins: &[String]) -> Result<Router, String
             get(transaction::transaction),
         )
         .route("/api/v1/performance", get(analysis::performance))
+        .route(
+            "/api/v1/performance/histogram",
+            get(distribution::histogram),
+        )
         .route("/api/v1/samples", get(analysis::samples))
         .route("/api/v1/failures", get(insights::failures))
         .route("/api/v1/map", get(insights::map))

@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use super::params::{ParamSpec, ParamType};
-use super::{analysis, insights, schemas, transaction};
+use super::{analysis, distribution, insights, schemas, transaction};
 
 struct Endpoint {
     path: &'static str,
@@ -25,8 +25,13 @@ const ENDPOINTS: &[Endpoint] = &[
         params: analysis::PERFORMANCE_PARAMS,
     },
     Endpoint {
+        path: "/api/v1/performance/histogram",
+        summary: "The duration distribution of requests or dependencies in log-spaced buckets (ten per factor of ten, identical on every store), weighted by itemCount",
+        params: distribution::PARAMS,
+    },
+    Endpoint {
         path: "/api/v1/samples",
-        summary: "The requests or dependencies in a percentile band or duration range, slowest or newest first, with their operation ids",
+        summary: "The requests or dependencies in a percentile band or duration range, slowest or newest first, with their operation ids and the failed calls inside each operation",
         params: analysis::SAMPLES_PARAMS,
     },
     Endpoint {

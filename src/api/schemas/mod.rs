@@ -142,6 +142,29 @@ pub fn response(path: &str) -> Value {
             ),
             ("truncated", truncated()),
         ]),
+        "/api/v1/performance/histogram" => with_range(vec![
+            ("table", string("`requests` or `dependencies`")),
+            ("total", integer("items in the selection")),
+            (
+                "buckets",
+                array(
+                    object(&[
+                        (
+                            "low_ms",
+                            number("shortest duration in the bucket, ms (inclusive)"),
+                        ),
+                        (
+                            "high_ms",
+                            nullable(number(
+                                "end of the bucket, ms (exclusive); null for the last",
+                            )),
+                        ),
+                        ("count", integer("items, weighted by itemCount")),
+                    ]),
+                    "from the first to the last bucket holding anything",
+                ),
+            ),
+        ]),
         "/api/v1/samples" => object(&[
             ("table", string("`requests` or `dependencies`")),
             (
@@ -168,6 +191,18 @@ pub fn response(path: &str) -> Value {
                         ("success", boolean("whether it succeeded")),
                         ("duration_ms", number("duration, ms")),
                         ("role", string("cloud_RoleName")),
+                        (
+                            "failed_calls",
+                            array(
+                                object(&[
+                                    ("target", string("dependency target")),
+                                    ("result_code", string("result code")),
+                                    ("calls", integer("failed calls (resent copies once)")),
+                                    ("duration_ms", number("their summed duration, ms")),
+                                ]),
+                                "failed dependency calls inside the operation, most first: its cause where the data shows one",
+                            ),
+                        ),
                     ]),
                     "the spans, slowest or newest first",
                 ),
