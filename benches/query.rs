@@ -218,12 +218,11 @@ async fn measure(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
         edge_count = store.call_edges(&window).await?.len();
         edges.push(started.elapsed());
         let started = Instant::now();
-        attempts = store
-            .genai_throttling(&window)
-            .await?
-            .iter()
-            .map(|t| t.attempts)
-            .sum::<u64>();
+        attempts =
+            tracehouse::query::throttling::per_model(&store.genai_throttling(&window).await?)
+                .values()
+                .map(|t| t.attempts)
+                .sum::<u64>();
         throttling.push(started.elapsed());
     }
     println!("  map call edges ({edge_count} edges): {}", summary(edges));

@@ -146,6 +146,21 @@ async fn configure_azure_monitor_sends_the_throttled_chat_story_unchanged() {
         "chat gpt-4o"
     );
     assert!(retry["time_before_success_ms"].as_f64().unwrap_or(0.0) > 0.0);
+    // And states the diagnosis: three 429s on gpt-4o, the SDK's back-off included in the wait.
+    let finding = &transaction["findings"][0];
+    assert_eq!(
+        (
+            finding["kind"].as_str(),
+            finding["model"].as_str(),
+            finding["attempts"].as_u64()
+        ),
+        (Some("throttling"), Some("gpt-4o"), Some(3)),
+        "{transaction}"
+    );
+    assert!(
+        finding["throttled_ms"].as_f64().unwrap_or(0.0) >= 3.0 * 200.0 * 0.9,
+        "three retries after retry-after-ms 200: {finding}"
+    );
 
     let fail = operation(&server, &run.fail_trace_id, |items| {
         !items.exceptions.is_empty()

@@ -16,7 +16,9 @@ use serde_json::Value;
 
 const KEY: &str = "6e6e6e6e-0000-4000-8000-000000000001";
 
-fn run(server: &TestServer, flavor: &str) -> String {
+/// The run's trace id and how long the stand-in saw the caller throttled: from the first
+/// throttled attempt's arrival to the answered one's, in ms.
+fn run(server: &TestServer, flavor: &str) -> (String, f64) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/genai_app.py");
     let summary = run_summary(
         Command::new(python())
@@ -31,7 +33,17 @@ fn run(server: &TestServer, flavor: &str) -> String {
         summary["attempts"], 4,
         "{flavor}: three 429s, then the answer"
     );
-    summary["trace_id"].as_str().expect("trace id").to_owned()
+    let arrivals: Vec<i64> = summary["arrivals_ns"]
+        .as_array()
+        .expect("arrivals")
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    let throttled_ms = (arrivals[3] - arrivals[0]) as f64 / 1e6;
+    (
+        summary["trace_id"].as_str().expect("trace id").to_owned(),
+        throttled_ms,
+    )
 }
 
 /// The transaction once its six spans are in: the request, the GenAI call, four attempts.
@@ -52,7 +64,8 @@ async fn transaction(server: &TestServer, trace_id: &str) -> Value {
 async fn every_openai_instrumentation_shows_the_model_tokens_and_grouped_retries() {
     let server = TestServer::start().await;
     for flavor in ["openinference", "openllmetry", "openai-v2"] {
-        let trace_id = tokio::task::block_in_place(|| run(&server, flavor));
+        let (trace_id, stand_in_throttled_ms) =
+            tokio::task::block_in_place(|| run(&server, flavor));
         let tx = transaction(&server, &trace_id).await;
         let nodes = tx["nodes"].as_array().expect("nodes");
         let call = nodes
@@ -97,6 +110,18 @@ async fn every_openai_instrumentation_shows_the_model_tokens_and_grouped_retries
             .filter_map(|i| nodes[i.as_u64().unwrap_or(0) as usize]["name"].as_str())
             .collect();
         assert_eq!(path.first(), Some(&"POST /chat"), "{flavor}: {path:?}");
+        // The diagnosis: throttling of the call, as long as the stand-in saw it.
+        let finding = &tx["findings"][0];
+        assert_eq!(finding["kind"], "throttling", "{flavor}: {tx}");
+        assert_eq!(finding["attempts"], 3, "{flavor}: {finding}");
+        assert_eq!(finding["model"], "gpt-4o", "{flavor}: {finding}");
+        let throttled_ms = finding["throttled_ms"].as_f64().unwrap_or(0.0);
+        assert!(
+            (throttled_ms - stand_in_throttled_ms).abs() <= 0.05 * stand_in_throttled_ms,
+            "{flavor}: {throttled_ms} ms throttled, the stand-in saw {stand_in_throttled_ms} ms"
+        );
+        let share = finding["share_of_request"].as_f64().unwrap_or(0.0);
+        assert!(share > 0.3 && share <= 1.0, "{flavor}: {finding}");
     }
     let usage = ok(&server, "/api/v1/genai/usage?from=1h").await;
     let rows = usage["rows"].as_array().expect("rows");
@@ -105,10 +130,21 @@ async fn every_openai_instrumentation_shows_the_model_tokens_and_grouped_retries
         (
             total("calls"),
             total("input_tokens"),
+            total("throttled_calls"),
             total("throttled_attempts")
         ),
-        (3, 45, 9),
-        "each instrumentation's call and its three throttled attempts: {usage}"
+        (3, 45, 3, 9),
+        "each instrumentation's call, throttled once with three attempts: {usage}"
     );
+    let groups: std::collections::BTreeSet<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["model"].as_str().unwrap_or(""),
+                r["target"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(groups.len(), 1, "one model at one endpoint: {groups:?}");
     server.stop().await;
 }

@@ -14,8 +14,8 @@ use tokio::sync::Semaphore;
 use tracehouse::model::Batch;
 use tracehouse::reads::histogram::DurationHistogram;
 use tracehouse::reads::{
-    AppScope, CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, SampleQuery, SampleRecord,
-    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
+    AppScope, CallEdge, FailedCalls, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
+    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
 use tracehouse::store::sqlite::SqliteStore;
 use tracehouse::store::{
@@ -66,7 +66,7 @@ impl Store for GatedStore {
     async fn genai_throttling(
         &self,
         window: &ScopedRange,
-    ) -> Result<Vec<GenAiThrottling>, StoreError> {
+    ) -> Result<Vec<ThrottledAttempt>, StoreError> {
         self.inner.genai_throttling(window).await
     }
     async fn duration_histogram(

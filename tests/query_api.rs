@@ -70,7 +70,31 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
         (Some(3), Some(true))
     );
     assert_eq!(retry["time_before_success_ms"], 5_670.0);
-    assert_eq!(retry["throttled_time_ms"], 600.0);
+    // From the first 429's start to the answering attempt's start, back-off included.
+    assert_eq!(retry["throttled_time_ms"], 5_670.0);
+    // The diagnosis in the same answer.
+    let finding = &tx["findings"][0];
+    assert_eq!(
+        (
+            finding["kind"].as_str(),
+            finding["target"].as_str(),
+            finding["model"].as_str(),
+            finding["attempts"].as_u64(),
+            finding["throttled_ms"].as_f64(),
+        ),
+        (
+            Some("throttling"),
+            Some(AOAI),
+            Some("gpt-4o"),
+            Some(3),
+            Some(5_670.0)
+        ),
+        "{tx}"
+    );
+    assert!(
+        (finding["share_of_request"].as_f64().unwrap_or(0.0) - 5_670.0 / 7_700.0).abs() < 1e-9,
+        "{finding}"
+    );
     assert_eq!(
         tx["nodes"][0]["logs"][0]["message"],
         "answered chat call 50"
@@ -319,8 +343,10 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
         ),
         (Some(CALLS), Some(100 * CALLS), Some(50 * CALLS))
     );
+    // One call throttled three times; the wait is the transaction's, defined once.
+    assert_eq!(gpt["throttled_calls"], 1, "{gpt}");
     assert_eq!(gpt["throttled_attempts"], 3);
-    assert_eq!(gpt["throttled_time_ms"], 600.0);
+    assert_eq!(gpt["throttled_time_ms"], 5_670.0);
     // Calls start a second apart from a minute's start: all fall in one minute.
     assert_eq!(gpt["peak_tokens_per_minute"], 150 * CALLS);
     record(path, usage);

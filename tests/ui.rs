@@ -207,6 +207,10 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
     let (status, page) = html(&server, &format!("/transaction/{}", operation_id(SEED))).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("3 × 429"), "the retry group: {page}");
+    assert!(
+        page.contains("Findings") && page.contains("waited 5.67 s"),
+        "the diagnosis: {page}"
+    );
     assert!(page.contains("before success"), "{page}");
     let (_, page) = html(&server, &format!("/transaction/{}", operation_id(9_999))).await;
     assert!(

@@ -10,6 +10,7 @@ use super::access::Access;
 use super::analysis::{stats_json, stats_page};
 use super::params::{DIMENSION, FILTER, FROM, INTERVAL, LIMIT, ParamSpec, Params, TO};
 use super::{ApiError, ApiState, ok};
+use crate::query::throttling::{ModelKey, ThrottledCalls, per_model};
 use crate::reads::{
     AppScope, Column, Filter, ScopedRange, Selection, Source, StatsQuery, StatsRow,
 };
@@ -292,6 +293,27 @@ fn token_point(row: &StatsRow) -> Value {
     })
 }
 
+/// A usage row's throttling, as `query::throttling` defines it: calls with a throttled attempt
+/// plus calls that ended 429 with no attempts recorded beneath them (each its own attempt),
+/// and what the callers waited.
+pub struct Throttled {
+    pub calls: u64,
+    pub attempts: u64,
+    pub time_ms: f64,
+}
+
+impl Throttled {
+    pub fn of(row: &StatsRow, inside: Option<&ThrottledCalls>) -> Self {
+        let inside = inside.copied().unwrap_or_default();
+        let ended_alone = row.throttled.saturating_sub(inside.ended_throttled);
+        Throttled {
+            calls: inside.calls.saturating_add(ended_alone),
+            attempts: inside.attempts.saturating_add(ended_alone),
+            time_ms: inside.throttled_ms + (row.throttled_ms - inside.ended_throttled_ms).max(0.0),
+        }
+    }
+}
+
 /// GenAI usage per provider, model and target, as the API and the UI show it.
 pub struct GenAiUsage {
     pub rows: Vec<StatsRow>,
@@ -299,7 +321,7 @@ pub struct GenAiUsage {
     /// Most tokens in one minute, per group; `None` past [`PEAK_RANGE_NS`].
     pub peaks: Option<HashMap<Vec<String>, u64>>,
     /// Throttled attempts inside the calls and their time, per (provider, model, target).
-    pub throttling: HashMap<(String, String, String), (u64, f64)>,
+    pub throttling: HashMap<ModelKey, ThrottledCalls>,
     /// Per-bucket rows by group, with an interval.
     pub series: HashMap<Vec<String>, Vec<StatsRow>>,
 }
@@ -340,15 +362,12 @@ pub async fn genai_usage_of(
     } else {
         None
     };
-    let mut throttling = HashMap::new();
     let window = ScopedRange {
         range,
         scope: scope.clone(),
         filters: genai_filters,
     };
-    for t in state.store.genai_throttling(&window).await? {
-        throttling.insert((t.provider, t.model, t.target), (t.attempts, t.duration_ms));
-    }
+    let throttling = per_model(&state.store.genai_throttling(&window).await?);
     let series = match interval_s {
         Some(bucket) => series_by_group(
             state
@@ -392,7 +411,7 @@ pub async fn genai_usage(
         .iter()
         .map(|row| {
             let key = (row.group[0].clone(), row.group[1].clone(), row.group[2].clone());
-            let (attempts, attempts_ms) = throttling.get(&key).copied().unwrap_or((0, 0.0));
+            let throttled = Throttled::of(row, throttling.get(&key));
             let [p50, _, p95, p99] = row.percentiles_ms;
             let mut value = json!({
                 "provider": key.0,
@@ -403,9 +422,9 @@ pub async fn genai_usage(
                 "input_tokens": row.input_tokens,
                 "output_tokens": row.output_tokens,
                 "peak_tokens_per_minute": peaks.as_ref().map(|p| p.get(&row.group).copied().unwrap_or(0)),
-                "throttled_calls": row.throttled,
-                "throttled_attempts": attempts,
-                "throttled_time_ms": attempts_ms + row.throttled_ms,
+                "throttled_calls": throttled.calls,
+                "throttled_attempts": throttled.attempts,
+                "throttled_time_ms": throttled.time_ms,
                 "avg_ms": row.duration_sum_ms / row.count.max(1) as f64,
                 "p50_ms": p50,
                 "p95_ms": p95,

@@ -42,6 +42,7 @@ pub async fn transaction(
     body["start"] = json!(format_instant(transaction.start_ns));
     body["app"] = json!(loaded.app);
     body["other_apps"] = json!(loaded.other_apps);
+    body["findings"] = json!(crate::query::findings::findings(&transaction));
     Ok(ok(body))
 }
 

@@ -9,8 +9,8 @@ use super::*;
 use crate::model::{Item, Trace};
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::{
-    AppScope, CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, SampleQuery, SampleRecord,
-    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
+    AppScope, CallEdge, FailedCalls, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
+    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
 use crate::store::{
     KeyRecord, MetricQuery, MetricRecord, OperationItems, SpooledWrites, TokenRecord,
@@ -86,7 +86,7 @@ impl Store for FakeStore {
     async fn call_edges(&self, _: &ScopedRange) -> Result<Vec<CallEdge>, StoreError> {
         Ok(Vec::new())
     }
-    async fn genai_throttling(&self, _: &ScopedRange) -> Result<Vec<GenAiThrottling>, StoreError> {
+    async fn genai_throttling(&self, _: &ScopedRange) -> Result<Vec<ThrottledAttempt>, StoreError> {
         Ok(Vec::new())
     }
     async fn duration_histogram(&self, _: &Selection) -> Result<DurationHistogram, StoreError> {

@@ -1,4 +1,9 @@
 //! The read side's pure logic above the stores: assembling one operation's items into the
-//! end-to-end transaction (tree, critical path, retry groups).
+//! end-to-end transaction (tree, critical path, retry groups), what throttling means, and the
+//! findings that diagnose a transaction.
 
+pub mod findings;
+#[cfg(test)]
+mod test_trees;
+pub mod throttling;
 pub mod tree;

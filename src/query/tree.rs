@@ -102,6 +102,7 @@ pub struct RetryGroup {
     /// From the first attempt's start to the successful attempt's start (or the last attempt's
     /// end when none succeeded).
     pub time_before_success_ms: f64,
+    /// What the caller waited because of throttling, as [`super::throttling`] defines it.
     pub throttled_time_ms: f64,
 }
 
@@ -350,7 +351,7 @@ fn mark_critical_path(nodes: &mut [Node]) -> Vec<usize> {
 }
 
 fn is_throttled(node: &Node) -> bool {
-    node.result_code == "429"
+    super::throttling::is_throttled(&node.result_code)
 }
 
 fn is_retryable_failure(node: &Node) -> bool {
@@ -440,7 +441,17 @@ fn retry_group(
             .count(),
         succeeded: success.is_some(),
         time_before_success_ms,
-        throttled_time_ms: throttled.iter().map(|n| n.duration_ms).sum(),
+        throttled_time_ms: super::throttling::throttled_time_ms(
+            &attempts
+                .iter()
+                .map(|&i| super::throttling::Attempt {
+                    start_ms: nodes[i].start_offset_ms,
+                    end_ms: end_ms(&nodes[i]),
+                    throttled: is_throttled(&nodes[i]),
+                    succeeded: nodes[i].success,
+                })
+                .collect::<Vec<_>>(),
+        ),
         attempts,
     }
 }

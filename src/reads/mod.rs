@@ -310,14 +310,25 @@ pub struct CallEdge {
     pub callee_role: String,
 }
 
-/// Throttled (429) HTTP attempts made inside GenAI calls, per provider/model/target of the call.
+/// One HTTP attempt made inside a GenAI call that was throttled at least once, with its call's
+/// provider, model and target: what `query::throttling` folds into throttled calls, attempts
+/// and waiting time. Every stored copy of an attempt is a row; the call is joined once.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GenAiThrottling {
+pub struct ThrottledAttempt {
     pub provider: String,
     pub model: String,
     pub target: String,
-    pub attempts: u64,
+    pub app: String,
+    pub operation_id: String,
+    /// The GenAI call's span id, result code and duration.
+    pub call_id: String,
+    pub call_result_code: String,
+    pub call_duration_ms: f64,
+    pub timestamp_ns: i64,
     pub duration_ms: f64,
+    pub result_code: String,
+    pub success: bool,
+    pub item_count: u32,
 }
 
 /// The operations whose failed calls explain them (a page of samples), and the window and

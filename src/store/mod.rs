@@ -17,8 +17,8 @@ use crate::model::Batch;
 use crate::reads::histogram::DurationHistogram;
 pub use crate::reads::records::{KeyRecord, MetricRecord, OperationItems, TokenRecord};
 use crate::reads::{
-    AppScope, CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, SampleQuery, SampleRecord,
-    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
+    AppScope, CallEdge, FailedCalls, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
+    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
 pub use crate::reads::{MetricQuery, TimeRange};
 pub use limits::{LimitExceeded, QueryLimits};
@@ -140,7 +140,7 @@ pub trait Store: Send + Sync + 'static {
     async fn genai_throttling(
         &self,
         window: &ScopedRange,
-    ) -> Result<Vec<GenAiThrottling>, StoreError>;
+    ) -> Result<Vec<ThrottledAttempt>, StoreError>;
 
     /// The selection's durations (a span table's) in the log-spaced histogram buckets.
     async fn duration_histogram(

@@ -9,7 +9,7 @@ use super::chart::{self, Series, Size};
 use super::format::{Query, duration, interval};
 use super::{PageError, layout};
 use crate::api::access::Access;
-use crate::api::insights::{GENAI_PARAMS, genai_usage_of};
+use crate::api::insights::{GENAI_PARAMS, Throttled, genai_usage_of};
 use crate::api::{ApiError, ApiState};
 
 pub async fn page(
@@ -61,21 +61,22 @@ pub async fn page(
                 thead { tr {
                     th { "Provider" } th { "Model" } th { "Endpoint" }
                     th.num { "Calls" } th.num { "Input tokens" } th.num { "Output tokens" }
-                    th.num { "Peak tokens/min" } th.num { "Throttled attempts" } th.num { "Throttled time" }
+                    th.num { "Peak tokens/min" } th.num { "Throttled calls" } th.num { "429 attempts" } th.num { "Throttled time" }
                     th.num { "p95" } th.num { "Per output token" } th { "Calls" }
                 }}
                 tbody {
                     @for row in &usage.rows {
                         @let key = (row.group[0].clone(), row.group[1].clone(), row.group[2].clone());
-                        @let (attempts, attempts_ms) = usage.throttling.get(&key).copied().unwrap_or((0, 0.0));
+                        @let throttled = Throttled::of(row, usage.throttling.get(&key));
                         tr {
                             td { (key.0) } td { (key.1) } td { (key.2) }
                             td.num { (row.count) }
                             td.num { (row.input_tokens) }
                             td.num { (row.output_tokens) }
                             td.num { @match usage.peaks.as_ref().map(|p| p.get(&row.group).copied().unwrap_or(0)) { Some(peak) => (peak), None => "–" } }
-                            td.num.failed[attempts + row.throttled > 0] { (attempts + row.throttled) }
-                            td.num { (duration(attempts_ms + row.throttled_ms)) }
+                            td.num.failed[throttled.calls > 0] { (throttled.calls) }
+                            td.num.failed[throttled.attempts > 0] { (throttled.attempts) }
+                            td.num { (duration(throttled.time_ms)) }
                             td.num { (duration(row.percentiles_ms[2])) }
                             td.num {
                                 @if row.output_tokens > 0 { (duration(row.duration_sum_ms / row.output_tokens as f64)) } @else { "–" }

@@ -5,11 +5,12 @@
 use axum::extract::{Path, RawQuery, State};
 use maud::{Markup, html};
 
-use super::format::{Query, duration};
+use super::format::{Query, duration, percent};
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::transaction::{PARAMS, load};
 use crate::api::{ApiError, ApiState};
+use crate::query::findings::{Finding, findings};
 use crate::query::tree::{Node, RetryGroup, Transaction};
 use crate::time::format_instant;
 
@@ -41,6 +42,13 @@ pub async fn page(
                 }
             }
         }
+        @let found = findings(tx);
+        @if !found.is_empty() {
+            section.findings {
+                h2 { "Findings" }
+                ul { @for finding in &found { li { (finding_line(finding)) " " a href=(format!("#span-{}", finding.span())) { "show" } } } }
+            }
+        }
         @for group in &tx.retries { (retry_summary(tx, group)) }
         div.waterfall {
             @for node in &tx.nodes { (row(tx, node)) }
@@ -54,6 +62,60 @@ pub async fn page(
         }
     };
     Ok(layout(&tx.operation_name, "/performance", &query, body))
+}
+
+/// One finding as a sentence an operator would say.
+fn finding_line(finding: &Finding) -> Markup {
+    match finding {
+        Finding::Throttling {
+            name,
+            target,
+            model,
+            attempts,
+            throttled_ms,
+            share_of_request,
+            succeeded,
+            ..
+        } => html! {
+            strong.failed { "Throttling" } ": " (name) " waited " (duration(*throttled_ms))
+            " (" (percent(*share_of_request)) " of the request) — " (attempts) " × 429 from " (target)
+            @if !model.is_empty() { " for " (model) }
+            @if !succeeded { ", never answered" }
+            ". More quota (tokens per minute) shortens this; more instances do not."
+        },
+        Finding::Failure {
+            name,
+            target,
+            result_code,
+            count,
+            ..
+        } => html! {
+            strong.failed { "Failed" } ": " (count) " × " (name)
+            @if !target.is_empty() { " on " (target) }
+            " → " @if result_code.is_empty() { "failure" } @else { (result_code) }
+        },
+        Finding::SlowDependency {
+            name,
+            target,
+            duration_ms,
+            share_of_request,
+            ..
+        } => html! {
+            strong { "Slow call" } ": " (name)
+            @if !target.is_empty() { " on " (target) }
+            " took " (duration(*duration_ms)) " (" (percent(*share_of_request)) " of the request, on the critical path)"
+        },
+        Finding::RetriesInvisible {
+            name,
+            duration_ms,
+            output_tokens,
+            usual_ms,
+            ..
+        } => html! {
+            strong { "Retries may be hidden" } ": " (name) " took " (duration(*duration_ms)) " for "
+            (output_tokens) " output tokens (usually about " (duration(*usual_ms)) ") with no HTTP attempts recorded beneath it. Instrument the HTTP client (" code { "HTTPX2ClientInstrumentor" } " for openai ≥ 3) to see its retries."
+        },
+    }
 }
 
 /// "chat gpt-4o → POST: 3 × 429, 6.20 s before success".
@@ -105,7 +167,7 @@ fn row(tx: &Transaction, node: &Node) -> Markup {
         node.dependency_type.clone()
     };
     html! {
-        details.span.failed[!node.success].critical[node.on_critical_path].orphan[node.orphan] {
+        details.span.failed[!node.success].critical[node.on_critical_path].orphan[node.orphan] id=(format!("span-{}", node.index)) {
             summary {
                 span.name style=(format!("padding-left: {}em", node.depth)) {
                     @if !label.is_empty() { span.type { (label) } " " }

@@ -57,4 +57,9 @@ with tracer.start_as_current_span("POST /chat", kind=trace.SpanKind.SERVER) as r
 
 server.should_exit = True
 flushed = provider.force_flush(10_000)
-print(json.dumps({"trace_id": trace_id, "attempts": attempts["count"], "flushed": bool(flushed)}))
+print(json.dumps({
+    "trace_id": trace_id,
+    "attempts": attempts["count"],
+    "arrivals_ns": attempts["arrivals_ns"],
+    "flushed": bool(flushed),
+}))

@@ -1,6 +1,7 @@
 """A local stand-in for Azure OpenAI's chat completions, as the end-to-end apps call it: the
-first three attempts are answered 429 (with `retry-after-ms`, so the SDK retries at once), then
-a completion of 15 prompt and 12 completion tokens. Counts the attempts."""
+first three attempts are answered 429 (with `retry-after-ms: 200`, so the SDK waits that long
+before each retry), then a completion of 15 prompt and 12 completion tokens. Counts the attempts
+and records when each arrived, so a test knows how long the caller was throttled."""
 
 import time
 
@@ -12,18 +13,20 @@ THROTTLED = 3
 
 
 def start():
-    """Serves the stand-in; returns (server, port, attempts) where attempts["count"] grows."""
-    attempts = {"count": 0}
+    """Serves the stand-in; returns (server, port, attempts) where attempts["count"] grows and
+    attempts["arrivals_ns"] holds each attempt's arrival (time.time_ns())."""
+    attempts = {"count": 0, "arrivals_ns": []}
     app = FastAPI()
 
     @app.post("/openai/deployments/{deployment}/chat/completions")
     async def completions(deployment: str):
         attempts["count"] += 1
+        attempts["arrivals_ns"].append(time.time_ns())
         if attempts["count"] <= THROTTLED:
             return JSONResponse(
                 {"error": {"code": "429", "message": "Rate limit is exceeded."}},
                 status_code=429,
-                headers={"retry-after-ms": "20"},
+                headers={"retry-after-ms": "200"},
             )
         return {
             "id": "chatcmpl-1",

@@ -184,7 +184,54 @@ pub fn component_schemas() -> Map<String, Value> {
             ),
             (
                 "throttled_time_ms",
-                number("summed duration of the throttled attempts, ms"),
+                number("what the caller waited because of throttling: from the first 429's start to the successful attempt's start (or the last attempt's end), ms"),
+            ),
+        ]),
+    );
+    schemas.insert(
+        "Finding".into(),
+        object(&[
+            (
+                "kind",
+                string("`throttling`, `failure`, `slow_dependency` or `retries_invisible`"),
+            ),
+            ("span", integer("node index of the call it is about")),
+            ("name", string("the call's name")),
+            ("target", string("the endpoint hit")),
+            (
+                "model",
+                string("throttling, retries_invisible: the requested model"),
+            ),
+            ("attempts", integer("throttling: attempts answered 429")),
+            ("status", integer("throttling: 429")),
+            (
+                "throttled_ms",
+                number("throttling: what the caller waited because of it, ms"),
+            ),
+            (
+                "share_of_request",
+                number("throttling, slow_dependency: that time over the transaction's, 0 to 1"),
+            ),
+            (
+                "succeeded",
+                boolean("throttling: whether an attempt finally succeeded"),
+            ),
+            ("result_code", string("failure: the result code")),
+            (
+                "count",
+                integer("failure: failed calls of this name, target and code"),
+            ),
+            (
+                "duration_ms",
+                number("slow_dependency, retries_invisible: the call's duration, ms"),
+            ),
+            (
+                "output_tokens",
+                integer("retries_invisible: tokens the call produced"),
+            ),
+            (
+                "usual_ms",
+                number("retries_invisible: the usual latency for that output, ms"),
             ),
         ]),
     );

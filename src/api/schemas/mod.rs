@@ -109,6 +109,13 @@ pub fn response(path: &str) -> Value {
                 ),
             ),
             (
+                "findings",
+                array(
+                    reference("Finding"),
+                    "the diagnosis: throttling (longest wait first), failures, hidden retries, slow calls on the critical path",
+                ),
+            ),
+            (
                 "unattached",
                 object(&[
                     (

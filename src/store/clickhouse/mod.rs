@@ -30,8 +30,8 @@ use super::{
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::{
-    AppScope, CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, SampleQuery, SampleRecord,
-    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
+    AppScope, CallEdge, FailedCalls, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
+    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
 use encoded::{OPERATIONS_COLUMNS, OPERATIONS_TABLE};
 use schema::{Features, MIGRATIONS, RenderContext, Version};
@@ -470,7 +470,7 @@ impl Store for ClickHouseStore {
     async fn genai_throttling(
         &self,
         window: &ScopedRange,
-    ) -> Result<Vec<GenAiThrottling>, StoreError> {
+    ) -> Result<Vec<ThrottledAttempt>, StoreError> {
         self.guarded(query::genai_throttling(self, window)).await
     }
 

@@ -9,8 +9,8 @@ use super::ClickHouseStore;
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::stats::sort_rows;
 use crate::reads::{
-    CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, PERCENTILE_LEVELS, SampleQuery,
-    SampleRecord, ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
+    CallEdge, FailedCalls, FailedCallsQuery, PERCENTILE_LEVELS, SampleQuery, SampleRecord,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
     merge_search_hits,
 };
 use crate::store::StoreError;
@@ -232,26 +232,49 @@ pub async fn call_edges(
         .collect())
 }
 
+#[derive(Debug, Row, Deserialize)]
+struct ThrottledAttemptLine {
+    provider: String,
+    model: String,
+    target: String,
+    app: String,
+    operation_id: String,
+    call_id: String,
+    call_result_code: String,
+    call_duration_ms: f64,
+    timestamp_ns: i64,
+    duration_ms: f64,
+    result_code: String,
+    success: u8,
+    item_count: u32,
+}
+
 pub async fn genai_throttling(
     store: &ClickHouseStore,
     window: &ScopedRange,
-) -> Result<Vec<GenAiThrottling>, StoreError> {
+) -> Result<Vec<ThrottledAttempt>, StoreError> {
     let condition = sql::genai_throttling(window, Dialect::ClickHouse);
-    let rows: Vec<(String, String, String, u64, f64)> = statement(store, &condition)
+    let lines: Vec<ThrottledAttemptLine> = statement(store, &condition)
         .fetch_all()
         .await
         .map_err(|e| store.read_error(e))?;
-    Ok(rows
+    Ok(lines
         .into_iter()
-        .map(
-            |(provider, model, target, attempts, duration_ms)| GenAiThrottling {
-                provider,
-                model,
-                target,
-                attempts,
-                duration_ms,
-            },
-        )
+        .map(|line| ThrottledAttempt {
+            provider: line.provider,
+            model: line.model,
+            target: line.target,
+            app: line.app,
+            operation_id: line.operation_id,
+            call_id: line.call_id,
+            call_result_code: line.call_result_code,
+            call_duration_ms: line.call_duration_ms,
+            timestamp_ns: line.timestamp_ns,
+            duration_ms: line.duration_ms,
+            result_code: line.result_code,
+            success: line.success != 0,
+            item_count: line.item_count,
+        })
         .collect())
 }
 

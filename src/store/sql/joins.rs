@@ -70,65 +70,82 @@ pub fn call_edges(window: &ScopedRange, dialect: Dialect) -> Condition {
     }
 }
 
-/// 429 dependency attempts whose parent is a GenAI call of the same app, weighted by `itemCount`, as
-/// `(provider, model, target, attempts, duration_ms)`. `{dependencies}` stands for the table.
-/// Every stored attempt counts, but each call is joined once however often it was stored, so
-/// a resent batch adds its attempts once more instead of multiplying them.
+/// The HTTP attempts inside GenAI calls of the same app that were answered 429 at least once,
+/// each with its call's provider, model and target, as `(provider, model, target, appName,
+/// operation_Id, call id, the call's resultCode and duration_ms, timestamp_ns, duration_ms,
+/// resultCode, success, itemCount)`; see
+/// [`crate::reads::ThrottledAttempt`]. `{dependencies}` stands for the table. Every stored copy
+/// of an attempt is a row, but each call joins once however often it was stored, so a resent
+/// batch adds its attempts once more instead of multiplying them.
 pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
     let attempts = window_condition(Source::Dependencies, window, false, dialect);
     let range = window.range;
-    let (sql, call_params) = match dialect {
+    let mut params = Vec::new();
+    let sql = match dialect {
         Dialect::ClickHouse => {
             let calls = window_condition(Source::Dependencies, window, true, dialect);
-            let sql = format!(
-                "SELECT provider, model, target, sum(itemCount), sum(duration_ms * itemCount) FROM \
-             (SELECT appName, operation_Id, operation_ParentId AS id, itemCount, duration_ms \
-              FROM {{dependencies}} \
-              WHERE {} AND resultCode = '429' AND genai_provider = '') AS attempts \
-             ALL INNER JOIN \
-             (SELECT DISTINCT appName, operation_Id, id, genai_provider AS provider, \
-                     genai_requestModel AS model, target \
-              FROM {{dependencies}} WHERE {} AND genai_provider != '') AS calls \
-             USING (appName, operation_Id, id) \
-             GROUP BY provider, model, target ORDER BY provider, model, target",
-                attempts.sql, calls.sql
-            );
-            (sql, calls.params)
+            params.extend(attempts.params.iter().cloned());
+            params.extend(attempts.params.iter().cloned());
+            params.extend(calls.params);
+            format!(
+                "SELECT provider, model, target, appName, operation_Id, id, call_result, \
+                        call_duration_ms, timestamp_ns, duration_ms, resultCode, success, \
+                        itemCount FROM \
+                 (SELECT appName, operation_Id, operation_ParentId AS id, timestamp_ns, \
+                         duration_ms, resultCode, toUInt8(success) AS success, itemCount \
+                  FROM {{dependencies}} \
+                  WHERE {attempts} AND genai_provider = '' \
+                    AND (appName, operation_Id, operation_ParentId) IN \
+                        (SELECT appName, operation_Id, operation_ParentId FROM {{dependencies}} \
+                         WHERE {attempts} AND resultCode = '429' AND genai_provider = '')) \
+                 AS attempts \
+                 ALL INNER JOIN \
+                 (SELECT DISTINCT appName, operation_Id, id, genai_provider AS provider, \
+                         genai_requestModel AS model, target, resultCode AS call_result, \
+                         duration_ms AS call_duration_ms \
+                  FROM {{dependencies}} WHERE {calls} AND genai_provider != '') AS calls \
+                 USING (appName, operation_Id, id) \
+                 ORDER BY appName, operation_Id, id, timestamp_ns",
+                attempts = attempts.sql,
+                calls = calls.sql
+            )
         }
         Dialect::Sqlite => {
             let mut call_filters = filters_condition(&window.filters, dialect, "c.");
             if !call_filters.sql.is_empty() {
                 call_filters.sql = format!(" AND {}", call_filters.sql);
             }
-            let sql = format!(
-                // The attempts under one call are summed first (copies of a resent batch fold into
-                // one row), then each such row looks its call up through the operation index (the
-                // attempts are few, the calls many), once per distinct call, as ClickHouse's
-                // DISTINCT call side counts them. Linear in the stored rows.
-                "SELECT provider, model, target, sum(items), sum(weighted_ms) FROM \
-             (SELECT c.genai_provider AS provider, c.genai_requestModel AS model, \
-                     c.target AS target, a.items AS items, a.weighted_ms AS weighted_ms \
-              FROM (SELECT appName, operation_Id, operation_ParentId, sum(itemCount) AS items, \
-                           sum(duration_ms * itemCount) AS weighted_ms \
-                    FROM {{dependencies}} \
-                    WHERE {} AND resultCode = '429' AND genai_provider = '' \
-                    GROUP BY appName, operation_Id, operation_ParentId) AS a \
-              JOIN {{dependencies}} AS c \
-                ON c.operation_Id = a.operation_Id AND c.id = a.operation_ParentId \
-               AND c.appName = a.appName \
-              WHERE c.timestamp_ns >= ? AND c.timestamp_ns < ? AND c.genai_provider != ''{} \
-              GROUP BY a.appName, a.operation_Id, a.operation_ParentId, c.genai_provider, \
-                       c.genai_requestModel, c.target) \
-             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-                attempts.sql, call_filters.sql
-            );
-            let mut params = vec![Param::Int(range.from_ns), Param::Int(range.to_ns)];
+            params.extend(attempts.params);
+            params.extend([Param::Int(range.from_ns), Param::Int(range.to_ns)]);
             params.extend(call_filters.params);
-            (sql, params)
+            params.extend([Param::Int(range.from_ns), Param::Int(range.to_ns)]);
+            // The throttled calls are found from their 429 attempts (few) through the
+            // operation index, once per call however often it was stored; their attempts are
+            // then read through the same index. Linear in the stored rows.
+            format!(
+                "SELECT k.provider, k.model, k.target, a.appName, a.operation_Id, \
+                        a.operation_ParentId, k.call_result, k.call_duration_ms, a.timestamp_ns, \
+                        a.duration_ms, a.resultCode, a.success, a.itemCount \
+                 FROM (SELECT DISTINCT t.appName AS appName, t.operation_Id AS operation_Id, \
+                              t.operation_ParentId AS call_id, c.genai_provider AS provider, \
+                              c.genai_requestModel AS model, c.target AS target, \
+                              c.resultCode AS call_result, c.duration_ms AS call_duration_ms \
+                       FROM (SELECT DISTINCT appName, operation_Id, operation_ParentId \
+                             FROM {{dependencies}} \
+                             WHERE {} AND resultCode = '429' AND genai_provider = '') AS t \
+                       JOIN {{dependencies}} AS c \
+                         ON c.operation_Id = t.operation_Id AND c.id = t.operation_ParentId \
+                        AND c.appName = t.appName \
+                       WHERE c.timestamp_ns >= ? AND c.timestamp_ns < ? \
+                         AND c.genai_provider != ''{}) AS k \
+                 JOIN {{dependencies}} AS a \
+                   ON a.operation_Id = k.operation_Id AND a.operation_ParentId = k.call_id \
+                  AND a.appName = k.appName \
+                 WHERE a.timestamp_ns >= ? AND a.timestamp_ns < ? AND a.genai_provider = '' \
+                 ORDER BY a.appName, a.operation_Id, a.operation_ParentId, a.timestamp_ns",
+                attempts.sql, call_filters.sql
+            )
         }
     };
-    Condition {
-        sql,
-        params: attempts.params.into_iter().chain(call_params).collect(),
-    }
+    Condition { sql, params }
 }

@@ -21,8 +21,8 @@ use super::{
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::{
-    AppScope, CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, SampleQuery, SampleRecord,
-    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
+    AppScope, CallEdge, FailedCalls, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
+    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
 
 pub use bind::column_names;
@@ -297,7 +297,7 @@ impl Store for SqliteStore {
     async fn genai_throttling(
         &self,
         window: &ScopedRange,
-    ) -> Result<Vec<GenAiThrottling>, StoreError> {
+    ) -> Result<Vec<ThrottledAttempt>, StoreError> {
         let window = window.clone();
         self.read(move |connection| query::genai_throttling(connection, &window))
             .await

@@ -9,8 +9,8 @@ use super::sqlite_error;
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::stats::{self, Observation};
 use crate::reads::{
-    CallEdge, FailedCalls, FailedCallsQuery, GenAiThrottling, SampleQuery, SampleRecord,
-    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
+    CallEdge, FailedCalls, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange, SearchHit,
+    SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
 use crate::store::StoreError;
 use crate::store::sql::{self, Condition, Dialect, Param};
@@ -167,17 +167,25 @@ pub fn call_edges(
 pub fn genai_throttling(
     connection: &Connection,
     window: &ScopedRange,
-) -> Result<Vec<GenAiThrottling>, StoreError> {
+) -> Result<Vec<ThrottledAttempt>, StoreError> {
     fetch(
         connection,
         sql::genai_throttling(window, Dialect::Sqlite),
         |row| {
-            Ok(GenAiThrottling {
+            Ok(ThrottledAttempt {
                 provider: row.get(0)?,
                 model: row.get(1)?,
                 target: row.get(2)?,
-                attempts: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
-                duration_ms: row.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
+                app: row.get(3)?,
+                operation_id: row.get(4)?,
+                call_id: row.get(5)?,
+                call_result_code: row.get(6)?,
+                call_duration_ms: row.get::<_, Option<f64>>(7)?.unwrap_or(0.0),
+                timestamp_ns: row.get(8)?,
+                duration_ms: row.get::<_, Option<f64>>(9)?.unwrap_or(0.0),
+                result_code: row.get(10)?,
+                success: row.get(11)?,
+                item_count: row.get(12)?,
             })
         },
     )

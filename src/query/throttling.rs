@@ -1,0 +1,190 @@
+//! What "throttled" means, defined once for every answer (transaction, findings, GenAI usage,
+//! the UI): an attempt is throttled when it answered 429; a call is throttled when any of its
+//! attempts was; the throttled time is what the caller waited because of it — from the first
+//! throttled attempt's start to the start of the successful attempt after it (the SDK's back-off
+//! included), or to the last attempt's end when none succeeded. The GenAI usage SQL
+//! (`store::sql::genai_throttling`) computes the same per call; `tests/query_api.rs` checks the
+//! two agree.
+
+use std::collections::HashMap;
+
+use crate::reads::ThrottledAttempt;
+
+/// The result code of a throttled attempt.
+pub const THROTTLED_RESULT: &str = "429";
+
+pub fn is_throttled(result_code: &str) -> bool {
+    result_code == THROTTLED_RESULT
+}
+
+/// One try of a call, as offsets in ms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Attempt {
+    pub start_ms: f64,
+    pub end_ms: f64,
+    pub throttled: bool,
+    pub succeeded: bool,
+}
+
+/// The time the caller waited because of throttling (see the module); 0 without a throttled
+/// attempt.
+pub fn throttled_time_ms(attempts: &[Attempt]) -> f64 {
+    let Some(first) = attempts
+        .iter()
+        .filter(|a| a.throttled)
+        .map(|a| a.start_ms)
+        .min_by(f64::total_cmp)
+    else {
+        return 0.0;
+    };
+    let success = attempts
+        .iter()
+        .filter(|a| a.succeeded && a.start_ms >= first)
+        .map(|a| a.start_ms)
+        .min_by(f64::total_cmp);
+    let until = success.unwrap_or_else(|| attempts.iter().map(|a| a.end_ms).fold(first, f64::max));
+    (until - first).max(0.0)
+}
+
+/// Throttling of one provider, model and target's calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ThrottledCalls {
+    /// Calls with a throttled attempt (once each, however often stored).
+    pub calls: u64,
+    /// Throttled attempts, weighted by `itemCount` (every stored copy counts).
+    pub attempts: u64,
+    /// What the callers waited because of throttling, summed over the calls.
+    pub throttled_ms: f64,
+    /// Of these calls, those that ended 429 themselves, and their summed duration: the
+    /// aggregate rows count such calls as throttled already.
+    pub ended_throttled: u64,
+    pub ended_throttled_ms: f64,
+}
+
+/// Key of a provider, model and target.
+pub type ModelKey = (String, String, String);
+
+/// Folds the attempts of throttled calls into throttling per provider, model and target.
+pub fn per_model(rows: &[ThrottledAttempt]) -> HashMap<ModelKey, ThrottledCalls> {
+    let mut calls: HashMap<(&str, &str, &str), Vec<&ThrottledAttempt>> = HashMap::new();
+    for row in rows {
+        calls
+            .entry((&row.app, &row.operation_id, &row.call_id))
+            .or_default()
+            .push(row);
+    }
+    let mut by_model: HashMap<ModelKey, ThrottledCalls> = HashMap::new();
+    for attempts in calls.values() {
+        let call = attempts[0];
+        let origin = attempts.iter().map(|a| a.timestamp_ns).min().unwrap_or(0);
+        let offsets: Vec<Attempt> = attempts
+            .iter()
+            .map(|a| {
+                let start_ms = (a.timestamp_ns - origin) as f64 / 1e6;
+                Attempt {
+                    start_ms,
+                    end_ms: start_ms + a.duration_ms,
+                    throttled: is_throttled(&a.result_code),
+                    succeeded: a.success,
+                }
+            })
+            .collect();
+        let entry = by_model
+            .entry((
+                call.provider.clone(),
+                call.model.clone(),
+                call.target.clone(),
+            ))
+            .or_default();
+        entry.calls += 1;
+        entry.attempts = attempts
+            .iter()
+            .filter(|a| is_throttled(&a.result_code))
+            .fold(entry.attempts, |sum, a| {
+                sum.saturating_add(u64::from(a.item_count))
+            });
+        entry.throttled_ms += throttled_time_ms(&offsets);
+        if is_throttled(&call.call_result_code) {
+            entry.ended_throttled += 1;
+            entry.ended_throttled_ms += call.call_duration_ms;
+        }
+    }
+    by_model
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(start_ms: f64, duration_ms: f64, result: u16) -> Attempt {
+        Attempt {
+            start_ms,
+            end_ms: start_ms + duration_ms,
+            throttled: result == 429,
+            succeeded: result < 400,
+        }
+    }
+
+    #[test]
+    fn throttled_time_runs_from_the_first_429_to_the_successful_attempt() {
+        // The seed story: 429s at 10, 1,220 and 3,440 ms (back-off between), then the answer.
+        let attempts = [
+            attempt(10.0, 200.0, 429),
+            attempt(1_220.0, 210.0, 429),
+            attempt(3_440.0, 190.0, 429),
+            attempt(5_680.0, 1_650.0, 200),
+        ];
+        assert_eq!(throttled_time_ms(&attempts), 5_670.0);
+        // Never answered: until the last attempt ended.
+        assert_eq!(throttled_time_ms(&attempts[..3]), 3_620.0);
+        // A failure that was not a 429 is no throttling.
+        assert_eq!(
+            throttled_time_ms(&[attempt(0.0, 50.0, 503), attempt(60.0, 10.0, 200)]),
+            0.0
+        );
+        assert_eq!(throttled_time_ms(&[]), 0.0);
+        assert!(is_throttled("429") && !is_throttled("503"));
+    }
+
+    fn row(call: &str, at_ms: i64, duration_ms: f64, result: &str) -> ThrottledAttempt {
+        ThrottledAttempt {
+            provider: "azure.ai.openai".into(),
+            model: "gpt-4o".into(),
+            target: "aoai".into(),
+            app: "a".into(),
+            operation_id: "op".into(),
+            call_id: call.into(),
+            call_result_code: "200".into(),
+            call_duration_ms: 7_000.0,
+            timestamp_ns: at_ms * 1_000_000,
+            duration_ms,
+            result_code: result.into(),
+            success: result == "200",
+            item_count: 1,
+        }
+    }
+
+    #[test]
+    fn calls_are_folded_once_however_often_their_attempts_were_stored() {
+        let once = [
+            row("c1", 10, 200.0, "429"),
+            row("c1", 1_220, 210.0, "429"),
+            row("c1", 3_440, 190.0, "429"),
+            row("c1", 5_680, 1_650.0, "200"),
+            row("c2", 100, 50.0, "429"),
+            row("c2", 400, 50.0, "200"),
+        ];
+        let twice: Vec<ThrottledAttempt> = once.iter().chain(&once).cloned().collect();
+        let key = (
+            "azure.ai.openai".to_owned(),
+            "gpt-4o".to_owned(),
+            "aoai".to_owned(),
+        );
+        let folded = per_model(&twice)[&key];
+        assert_eq!(
+            (folded.calls, folded.attempts, folded.throttled_ms),
+            (2, 8, 5_670.0 + 300.0)
+        );
+        assert_eq!(folded.ended_throttled, 0);
+    }
+}
