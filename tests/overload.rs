@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use tracehouse::model::Batch;
 use tracehouse::reads::histogram::DurationHistogram;
 use tracehouse::reads::{
-    AppScope, CallEdge, FailedCalls, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
+    AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
     SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
 use tracehouse::store::sqlite::SqliteStore;
@@ -75,7 +75,7 @@ impl Store for GatedStore {
     ) -> Result<DurationHistogram, StoreError> {
         self.inner.duration_histogram(selection).await
     }
-    async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<FailedCalls>, StoreError> {
+    async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<CallRecord>, StoreError> {
         self.inner.failed_calls(query).await
     }
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {

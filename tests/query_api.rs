@@ -192,7 +192,10 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
     // The seed call's cause comes with it: three throttled attempts at Azure OpenAI.
     assert_eq!(
         samples["items"][0]["failed_calls"],
-        serde_json::json!([{"target": AOAI, "result_code": "429", "calls": 3, "duration_ms": 600.0}]),
+        serde_json::json!([{
+            "target": AOAI, "result_code": "429", "calls": 3, "duration_ms": 600.0,
+            "throttled_ms": 5_670.0,
+        }]),
         "{samples}"
     );
     assert_eq!(samples["items"][1]["failed_calls"], serde_json::json!([]));

@@ -254,20 +254,8 @@ pub async fn samples(
         .map(|s| {
             let mut value = json!(s);
             value["start"] = json!(format_instant(s.timestamp_ns));
-            let failed: Vec<Value> = causes.get(&s.operation_id).map_or_else(Vec::new, |calls| {
-                calls
-                    .iter()
-                    .map(|c| {
-                        json!({
-                            "target": c.target,
-                            "result_code": c.result_code,
-                            "calls": c.calls,
-                            "duration_ms": c.duration_ms,
-                        })
-                    })
-                    .collect()
-            });
-            value["failed_calls"] = json!(failed);
+            value["failed_calls"] =
+                json!(causes.get(&s.operation_id).map_or(&[][..], Vec::as_slice));
             value
         })
         .collect();

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use super::{ApiError, ApiState};
-use crate::reads::{AppScope, FailedCalls, FailedCallsQuery, SampleRecord, ScopedRange, TimeRange};
+use crate::query::causes::{FailedCalls, failed_calls_by_operation};
+use crate::reads::{AppScope, FailedCallsQuery, SampleRecord, ScopedRange, TimeRange};
 
 /// The failed calls of each sample's operation, most calls first, by operation id.
 pub async fn failed_calls_of(
@@ -41,17 +42,6 @@ pub async fn failed_calls_of(
         window,
         operation_ids,
     };
-    let mut by_operation: HashMap<String, Vec<FailedCalls>> = HashMap::new();
-    for calls in state.store.failed_calls(&query).await? {
-        by_operation
-            .entry(calls.operation_id.clone())
-            .or_default()
-            .push(calls);
-    }
-    for calls in by_operation.values_mut() {
-        calls.sort_by(|a, b| {
-            (b.calls, &a.target, &a.result_code).cmp(&(a.calls, &b.target, &b.result_code))
-        });
-    }
-    Ok(by_operation)
+    let records = state.store.failed_calls(&query).await?;
+    Ok(failed_calls_by_operation(&records))
 }

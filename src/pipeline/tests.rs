@@ -9,7 +9,7 @@ use super::*;
 use crate::model::{Item, Trace};
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::{
-    AppScope, CallEdge, FailedCalls, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
+    AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
     SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
 use crate::store::{
@@ -92,7 +92,7 @@ impl Store for FakeStore {
     async fn duration_histogram(&self, _: &Selection) -> Result<DurationHistogram, StoreError> {
         Ok(DurationHistogram::from_buckets([]))
     }
-    async fn failed_calls(&self, _: &FailedCallsQuery) -> Result<Vec<FailedCalls>, StoreError> {
+    async fn failed_calls(&self, _: &FailedCallsQuery) -> Result<Vec<CallRecord>, StoreError> {
         Ok(Vec::new())
     }
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {

@@ -2,6 +2,7 @@
 //! end-to-end transaction (tree, critical path, retry groups), what throttling means, and the
 //! findings that diagnose a transaction.
 
+pub mod causes;
 pub mod findings;
 #[cfg(test)]
 mod test_trees;

@@ -339,15 +339,20 @@ pub struct FailedCallsQuery {
     pub operation_ids: Vec<String>,
 }
 
-/// Failed dependency calls inside one operation to one target with one result code: what a
-/// sample's one-line cause ("3 × 429 from myaoai.openai.azure.com, 6.2 s") is made of. Resent
-/// copies of a call count once.
+/// A dependency call inside one of the asked operations that failed, or that shares its parent
+/// with a throttled (429) call — the attempts a retry is made of. What a sample's one-line
+/// cause ("3 × 429 from myaoai.openai.azure.com, 6.2 s") is folded from. Resent copies of a
+/// call are one row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FailedCalls {
+pub struct CallRecord {
+    pub app: String,
     pub operation_id: String,
+    pub parent_id: String,
+    pub id: String,
     pub target: String,
     pub result_code: String,
-    pub calls: u64,
+    pub success: bool,
+    pub timestamp_ns: i64,
     pub duration_ms: f64,
 }
 

@@ -17,7 +17,7 @@ use crate::model::Batch;
 use crate::reads::histogram::DurationHistogram;
 pub use crate::reads::records::{KeyRecord, MetricRecord, OperationItems, TokenRecord};
 use crate::reads::{
-    AppScope, CallEdge, FailedCalls, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
+    AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
     SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
 pub use crate::reads::{MetricQuery, TimeRange};
@@ -149,7 +149,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<DurationHistogram, StoreError>;
 
     /// The failed dependency calls inside the query's operations; none asked, none answered.
-    async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<FailedCalls>, StoreError>;
+    async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<CallRecord>, StoreError>;
 
     /// Every instrumentation key ever issued, revoked ones included.
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;

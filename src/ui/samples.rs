@@ -10,7 +10,7 @@ use crate::api::access::Access;
 use crate::api::analysis::{SAMPLES_PARAMS, find_samples};
 use crate::api::causes::failed_calls_of;
 use crate::api::{ApiError, ApiState};
-use crate::reads::FailedCalls;
+use crate::query::causes::FailedCalls;
 use crate::time::format_instant;
 
 pub async fn page(
@@ -84,6 +84,12 @@ pub fn cause_line(calls: &[FailedCalls]) -> String {
     } else {
         &first.result_code
     };
+    // A throttled caller's loss is its wait; a failure's, the calls' own time.
+    let time = if first.throttled_ms > 0.0 {
+        first.throttled_ms
+    } else {
+        first.duration_ms
+    };
     let mut line = format!(
         "{} × {result} from {}, {}",
         first.calls,
@@ -92,7 +98,7 @@ pub fn cause_line(calls: &[FailedCalls]) -> String {
         } else {
             &first.target
         },
-        duration(first.duration_ms)
+        duration(time)
     );
     let others: u64 = calls[1..].iter().map(|c| c.calls).sum();
     if others > 0 {
@@ -110,18 +116,18 @@ mod tests {
 
     fn calls(target: &str, result_code: &str, calls: u64, duration_ms: f64) -> FailedCalls {
         FailedCalls {
-            operation_id: "op".into(),
             target: target.into(),
             result_code: result_code.into(),
             calls,
             duration_ms,
+            throttled_ms: if result_code == "429" { 6_200.0 } else { 0.0 },
         }
     }
 
     #[test]
     fn the_cause_names_the_largest_group_of_failed_calls() {
         let line = cause_line(&[
-            calls("myaoai.openai.azure.com", "429", 3, 6_200.0),
+            calls("myaoai.openai.azure.com", "429", 3, 600.0),
             calls("search", "", 1, 12.0),
         ]);
         assert_eq!(

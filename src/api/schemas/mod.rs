@@ -206,6 +206,12 @@ pub fn response(path: &str) -> Value {
                                     ("result_code", string("result code")),
                                     ("calls", integer("failed calls (resent copies once)")),
                                     ("duration_ms", number("their summed duration, ms")),
+                                    (
+                                        "throttled_ms",
+                                        number(
+                                            "for 429s: what the callers waited, from the first 429 to the answering attempt, ms; else 0",
+                                        ),
+                                    ),
                                 ]),
                                 "failed dependency calls inside the operation, most first: its cause where the data shows one",
                             ),

@@ -30,7 +30,7 @@ use super::{
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::{
-    AppScope, CallEdge, FailedCalls, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
+    AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
     SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
 use encoded::{OPERATIONS_COLUMNS, OPERATIONS_TABLE};
@@ -482,7 +482,7 @@ impl Store for ClickHouseStore {
             .await
     }
 
-    async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<FailedCalls>, StoreError> {
+    async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<CallRecord>, StoreError> {
         self.guarded(query::failed_calls(self, query)).await
     }
 

@@ -9,7 +9,7 @@ use super::ClickHouseStore;
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::stats::sort_rows;
 use crate::reads::{
-    CallEdge, FailedCalls, FailedCallsQuery, PERCENTILE_LEVELS, SampleQuery, SampleRecord,
+    CallEdge, CallRecord, FailedCallsQuery, PERCENTILE_LEVELS, SampleQuery, SampleRecord,
     ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
     merge_search_hits,
 };
@@ -290,28 +290,43 @@ pub async fn duration_histogram(
     Ok(DurationHistogram::from_buckets(buckets))
 }
 
+#[derive(Debug, Row, Deserialize)]
+struct CallLine {
+    app: String,
+    operation_id: String,
+    parent_id: String,
+    id: String,
+    target: String,
+    result_code: String,
+    success: u8,
+    timestamp_ns: i64,
+    duration_ms: f64,
+}
+
 pub async fn failed_calls(
     store: &ClickHouseStore,
     query: &FailedCallsQuery,
-) -> Result<Vec<FailedCalls>, StoreError> {
+) -> Result<Vec<CallRecord>, StoreError> {
     if query.operation_ids.is_empty() {
         return Ok(Vec::new());
     }
     let condition = sql::failed_calls(query, Dialect::ClickHouse);
-    let rows: Vec<(String, String, String, u64, f64)> = statement(store, &condition)
+    let lines: Vec<CallLine> = statement(store, &condition)
         .fetch_all()
         .await
         .map_err(|e| store.read_error(e))?;
-    Ok(rows
+    Ok(lines
         .into_iter()
-        .map(
-            |(operation_id, target, result_code, calls, duration_ms)| FailedCalls {
-                operation_id,
-                target,
-                result_code,
-                calls,
-                duration_ms,
-            },
-        )
+        .map(|line| CallRecord {
+            app: line.app,
+            operation_id: line.operation_id,
+            parent_id: line.parent_id,
+            id: line.id,
+            target: line.target,
+            result_code: line.result_code,
+            success: line.success != 0,
+            timestamp_ns: line.timestamp_ns,
+            duration_ms: line.duration_ms,
+        })
         .collect())
 }

@@ -1,5 +1,5 @@
 //! Breakdowns of a selection the aggregate rows do not give: its durations bucketed for a
-//! histogram, and the failed calls inside a page of operations.
+//! histogram, and the failed (and retried) calls inside a page of operations.
 
 use super::{Condition, Dialect, Param, selection_condition};
 use crate::reads::{FailedCallsQuery, Selection, Source, histogram};
@@ -39,11 +39,11 @@ pub fn duration_histogram(selection: &Selection, dialect: Dialect) -> Condition 
     condition
 }
 
-/// Failed dependency calls of the query's operations, per operation, target and result code:
-/// `(operation_id, target, result_code, calls, duration_ms)`. Resent copies count once. The
+/// The failed dependency calls of the query's operations and the calls sharing a parent with a
+/// throttled one, as [`crate::reads::CallRecord`] columns. Resent copies are one row. The
 /// caller asks only with at least one operation.
 pub fn failed_calls(query: &FailedCallsQuery, dialect: Dialect) -> Condition {
-    let mut condition = selection_condition(
+    let window = selection_condition(
         &Selection {
             source: Source::Dependencies,
             range: query.window.range,
@@ -53,26 +53,26 @@ pub fn failed_calls(query: &FailedCallsQuery, dialect: Dialect) -> Condition {
         dialect,
     );
     let placeholders = vec!["?"; query.operation_ids.len()].join(", ");
-    condition.sql = format!(
-        "SELECT operation_Id, target, resultCode, {count} AS calls, {sum} AS duration \
-         FROM (SELECT DISTINCT appName, operation_Id, id, target, resultCode, duration_ms \
-               FROM {{dependencies}} \
-               WHERE {} AND success = 0 AND operation_Id IN ({placeholders})) AS failed \
-         GROUP BY operation_Id, target, resultCode",
-        condition.sql,
-        count = match dialect {
-            Dialect::ClickHouse => "toUInt64(count())",
-            Dialect::Sqlite => "COUNT(*)",
-        },
-        sum = match dialect {
-            Dialect::ClickHouse => "toFloat64(sum(duration_ms))",
-            Dialect::Sqlite => "TOTAL(duration_ms)",
-        },
+    let ids = || query.operation_ids.iter().map(|id| Param::Text(id.clone()));
+    let success = match dialect {
+        Dialect::ClickHouse => "toUInt8(success)",
+        Dialect::Sqlite => "success",
+    };
+    let sql = format!(
+        "SELECT DISTINCT appName, operation_Id, operation_ParentId, id, target, resultCode, \
+                {success}, timestamp_ns, duration_ms \
+         FROM {{dependencies}} \
+         WHERE {cond} AND operation_Id IN ({placeholders}) \
+           AND (success = 0 OR (appName, operation_Id, operation_ParentId) IN \
+                (SELECT appName, operation_Id, operation_ParentId FROM {{dependencies}} \
+                 WHERE {cond} AND operation_Id IN ({placeholders}) AND resultCode = '429'))",
+        cond = window.sql,
     );
-    condition
-        .params
-        .extend(query.operation_ids.iter().map(|id| Param::Text(id.clone())));
-    condition
+    let mut params: Vec<Param> = window.params.clone();
+    params.extend(ids());
+    params.extend(window.params);
+    params.extend(ids());
+    Condition { sql, params }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use super::{
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::{
-    AppScope, CallEdge, FailedCalls, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
+    AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
     SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
 
@@ -312,7 +312,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<FailedCalls>, StoreError> {
+    async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<CallRecord>, StoreError> {
         let query = query.clone();
         self.read(move |connection| query::failed_calls(connection, &query))
             .await

@@ -9,7 +9,7 @@ use super::sqlite_error;
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::stats::{self, Observation};
 use crate::reads::{
-    CallEdge, FailedCalls, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange, SearchHit,
+    CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange, SearchHit,
     SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
 use crate::store::StoreError;
@@ -209,7 +209,7 @@ pub fn duration_histogram(
 pub fn failed_calls(
     connection: &Connection,
     query: &FailedCallsQuery,
-) -> Result<Vec<FailedCalls>, StoreError> {
+) -> Result<Vec<CallRecord>, StoreError> {
     if query.operation_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -217,12 +217,16 @@ pub fn failed_calls(
         connection,
         sql::failed_calls(query, Dialect::Sqlite),
         |row| {
-            Ok(FailedCalls {
-                operation_id: row.get(0)?,
-                target: row.get(1)?,
-                result_code: row.get(2)?,
-                calls: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
-                duration_ms: row.get(4)?,
+            Ok(CallRecord {
+                app: row.get(0)?,
+                operation_id: row.get(1)?,
+                parent_id: row.get(2)?,
+                id: row.get(3)?,
+                target: row.get(4)?,
+                result_code: row.get(5)?,
+                success: row.get(6)?,
+                timestamp_ns: row.get(7)?,
+                duration_ms: row.get::<_, Option<f64>>(8)?.unwrap_or(0.0),
             })
         },
     )
