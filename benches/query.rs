@@ -259,6 +259,7 @@ async fn measure_pages(store: Arc<dyn Store>, data: &Data) -> anyhow::Result<()>
         access: tracehouse::api::access::AccessControl::open(),
         metrics: Arc::default(),
         live: Arc::new(tracehouse::ingest::quickpulse::LiveMetrics::new(false)),
+        genai: Arc::default(),
     };
     let router = tracehouse::ui::router(state);
     let range = format!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::genai::GenAiPolicy;
 use crate::ingest::IngestConfig;
 use crate::normalize::Limits;
 use crate::pipeline::{PipelineConfig, SpoolConfig};
@@ -216,6 +217,14 @@ pub struct ServeArgs {
     /// token (issue them with `tracehouse tokens create`); implied by `--require-keys`.
     #[arg(long, env = "TRACEHOUSE_REQUIRE_TOKENS")]
     pub require_tokens: bool,
+    /// YAML file of LLM deployment quotas (tokens and requests per minute per target and
+    /// model), reported against usage per minute.
+    #[arg(long, env = "TRACEHOUSE_GENAI_QUOTA")]
+    pub genai_quota: Option<PathBuf>,
+    /// YAML file of token prices (US dollars per million) that override or extend the
+    /// built-in list prices.
+    #[arg(long, env = "TRACEHOUSE_GENAI_PRICES")]
+    pub genai_prices: Option<PathBuf>,
 }
 
 /// Everything `serve` needs, already validated.
@@ -244,6 +253,8 @@ pub struct ServeConfig {
     pub tls: Option<TlsFiles>,
     /// Guards on every read of the embedded store (ClickHouse's are in its config).
     pub query_limits: QueryLimits,
+    /// LLM deployment quotas and token prices.
+    pub genai: GenAiPolicy,
 }
 
 impl ServeConfig {
@@ -263,6 +274,7 @@ impl ServeConfig {
             idle_timeout: Duration::from_secs(30),
             tls: None,
             query_limits: QueryLimits::default(),
+            genai: GenAiPolicy::default(),
         }
     }
 }
@@ -333,6 +345,8 @@ impl ServeArgs {
                 _ => None,
             },
             query_limits: self.store.query_limits(),
+            genai: GenAiPolicy::load(self.genai_quota.as_deref(), self.genai_prices.as_deref())
+                .map_err(|e| e.to_string())?,
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod credential_cache;
 pub mod error;
+pub mod genai;
 pub mod http_server;
 pub mod ingest;
 pub mod keys;

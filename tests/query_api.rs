@@ -350,6 +350,22 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
     assert_eq!(gpt["throttled_calls"], 1, "{gpt}");
     assert_eq!(gpt["throttled_attempts"], 3);
     assert_eq!(gpt["throttled_time_ms"], 5_670.0);
+    // Cost by the built-in gpt-4o price ($2.50 in, $10 out per million), and the quota.
+    let cost = (100.0 * CALLS as f64 * 2.50 + 50.0 * CALLS as f64 * 10.0) / 1e6;
+    assert!(
+        (gpt["cost_usd"].as_f64().unwrap_or(0.0) - cost).abs() < 1e-12,
+        "{gpt}"
+    );
+    assert_eq!(
+        gpt["quota"],
+        serde_json::json!({
+            "tokens_per_minute": QUOTA_TPM, "requests_per_minute": null,
+            "peak_tokens_per_minute": 150 * CALLS, "peak_requests_per_minute": CALLS,
+            "peak_share": (150 * CALLS) as f64 / QUOTA_TPM as f64,
+            "minutes_over_80_percent": 1, "throttled_calls_in_those_minutes": 1,
+        }),
+        "{gpt}"
+    );
     // Calls start a second apart from a minute's start: all fall in one minute.
     assert_eq!(gpt["peak_tokens_per_minute"], 150 * CALLS);
     record(path, usage);
@@ -448,10 +464,24 @@ fn undescribed(doc: &Value, schema: &Value, value: &Value, at: &str, problems: &
     }
 }
 
+/// The seed story's deployment has a quota of 8,000 tokens a minute; its 50 calls of 150
+/// tokens fall in one minute.
+const QUOTA_TPM: u64 = 8_000;
+
+fn with_quota(config: &mut tracehouse::config::ServeConfig) {
+    config.genai.quotas = vec![tracehouse::genai::Quota {
+        target: AOAI.into(),
+        model: "gpt-4o".into(),
+        tokens_per_minute: Some(QUOTA_TPM),
+        requests_per_minute: None,
+    }];
+}
+
 async fn sqlite_and_clickhouse_give_the_same_answers(engine: Engine) {
     let scenario = Scenario::new();
-    let sqlite = TestServer::start().await;
-    let clickhouse = TestServer::start_on_engine(engine, &database_for("query_api"), |_| {}).await;
+    let sqlite = TestServer::start_with(with_quota, None).await;
+    let clickhouse =
+        TestServer::start_on_engine(engine, &database_for("query_api"), with_quota).await;
     let mut results = Vec::new();
     for server in [&sqlite, &clickhouse] {
         load(server, &scenario).await;

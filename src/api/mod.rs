@@ -5,6 +5,7 @@ pub mod access;
 pub(crate) mod analysis;
 pub(crate) mod causes;
 mod distribution;
+pub(crate) mod genai;
 pub(crate) mod insights;
 mod openapi;
 pub mod params;
@@ -34,6 +35,8 @@ pub struct ApiState {
     pub access: AccessControl,
     pub metrics: Arc<SelfMetrics>,
     pub live: Arc<LiveMetrics>,
+    /// LLM deployment quotas and token prices.
+    pub genai: Arc<crate::genai::GenAiPolicy>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +121,7 @@ pub fn router(state: ApiState, cors_origins: &[String]) -> Result<Router, String
         .route("/api/v1/samples", get(analysis::samples))
         .route("/api/v1/failures", get(insights::failures))
         .route("/api/v1/map", get(insights::map))
-        .route("/api/v1/genai/usage", get(insights::genai_usage))
+        .route("/api/v1/genai/usage", get(genai::genai_usage))
         .route("/api/v1/search", get(analysis::search))
         .route("/api/v1/live", get(live))
         .fallback(|| async {

@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use super::params::{ParamSpec, ParamType};
-use super::{analysis, distribution, insights, schemas, transaction};
+use super::{analysis, distribution, genai, insights, schemas, transaction};
 
 struct Endpoint {
     path: &'static str,
@@ -47,7 +47,7 @@ const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         path: "/api/v1/genai/usage",
         summary: "Per provider, model and target: calls, tokens, peak tokens per minute, throttling, latency percentiles and latency per output token",
-        params: insights::GENAI_PARAMS,
+        params: genai::GENAI_PARAMS,
     },
     Endpoint {
         path: "/api/v1/live",

@@ -1,9 +1,10 @@
 //! The read side's pure logic above the stores: assembling one operation's items into the
 //! end-to-end transaction (tree, critical path, retry groups), what throttling means, and the
-//! findings that diagnose a transaction.
+//! findings that diagnose a transaction, and usage against a deployment's quota.
 
 pub mod causes;
 pub mod findings;
+pub mod quota;
 #[cfg(test)]
 mod test_trees;
 pub mod throttling;

@@ -112,6 +112,31 @@ pub fn per_model(rows: &[ThrottledAttempt]) -> HashMap<ModelKey, ThrottledCalls>
     by_model
 }
 
+/// The minute (bucket start, ns) in which each throttled call was first throttled, per
+/// provider, model and target.
+pub fn throttled_minutes(rows: &[ThrottledAttempt]) -> HashMap<ModelKey, Vec<i64>> {
+    const MINUTE_NS: i64 = 60_000_000_000;
+    let mut first: HashMap<(&str, &str, &str), (&ThrottledAttempt, i64)> = HashMap::new();
+    for row in rows.iter().filter(|r| is_throttled(&r.result_code)) {
+        let entry = first
+            .entry((&row.app, &row.operation_id, &row.call_id))
+            .or_insert((row, row.timestamp_ns));
+        entry.1 = entry.1.min(row.timestamp_ns);
+    }
+    let mut minutes: HashMap<ModelKey, Vec<i64>> = HashMap::new();
+    for (call, at) in first.into_values() {
+        minutes
+            .entry((
+                call.provider.clone(),
+                call.model.clone(),
+                call.target.clone(),
+            ))
+            .or_default()
+            .push(at.div_euclid(MINUTE_NS) * MINUTE_NS);
+    }
+    minutes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use super::chart::{self, Series, Size};
 use super::format::{Query, duration, interval};
 use super::{PageError, layout};
 use crate::api::access::Access;
-use crate::api::insights::{GENAI_PARAMS, Throttled, genai_usage_of};
+use crate::api::genai::{GENAI_PARAMS, Throttled, genai_usage_of};
 use crate::api::{ApiError, ApiState};
 
 pub async fn page(
@@ -73,7 +73,7 @@ pub async fn page(
                             td.num { (row.count) }
                             td.num { (row.input_tokens) }
                             td.num { (row.output_tokens) }
-                            td.num { @match usage.peaks.as_ref().map(|p| p.get(&row.group).copied().unwrap_or(0)) { Some(peak) => (peak), None => "–" } }
+                            td.num { @match usage.peak_tokens_per_minute(&row.group) { Some(peak) => (peak), None => "–" } }
                             td.num.failed[throttled.calls > 0] { (throttled.calls) }
                             td.num.failed[throttled.attempts > 0] { (throttled.attempts) }
                             td.num { (duration(throttled.time_ms)) }

@@ -295,14 +295,60 @@ pub fn response(path: &str) -> Value {
                                 "most tokens in one minute; null over ranges past 31 days",
                             )),
                         ),
-                        ("throttled_calls", integer("calls that ended in 429")),
+                        (
+                            "throttled_calls",
+                            integer(
+                                "calls with an attempt answered 429 (or that ended 429 themselves)",
+                            ),
+                        ),
                         (
                             "throttled_attempts",
                             integer("429 attempts inside the calls (the SDK's retries)"),
                         ),
                         (
                             "throttled_time_ms",
-                            number("time spent in throttled attempts and calls, ms"),
+                            number(
+                                "what the callers waited because of throttling: from each throttled call's first 429 to its answering attempt, back-off included, ms",
+                            ),
+                        ),
+                        (
+                            "cost_usd",
+                            nullable(number(
+                                "tokens × the model's price (US dollars); null when the model has no price",
+                            )),
+                        ),
+                        (
+                            "quota",
+                            nullable(object(&[
+                                (
+                                    "tokens_per_minute",
+                                    nullable(integer("the deployment's token quota")),
+                                ),
+                                (
+                                    "requests_per_minute",
+                                    nullable(integer("the deployment's request quota")),
+                                ),
+                                (
+                                    "peak_tokens_per_minute",
+                                    integer("most tokens in one minute"),
+                                ),
+                                (
+                                    "peak_requests_per_minute",
+                                    integer("most calls in one minute"),
+                                ),
+                                (
+                                    "peak_share",
+                                    number("the peak over the tighter limit (1 = at the quota)"),
+                                ),
+                                (
+                                    "minutes_over_80_percent",
+                                    integer("minutes past 80 % of a limit"),
+                                ),
+                                (
+                                    "throttled_calls_in_those_minutes",
+                                    integer("throttled calls first throttled in those minutes"),
+                                ),
+                            ])),
                         ),
                         ("avg_ms", number("mean call duration, ms")),
                         ("p50_ms", number("median call duration, ms")),
@@ -321,6 +367,10 @@ pub fn response(path: &str) -> Value {
                             array(
                                 object(&[
                                     ("bucket", string("start of the bucket (ISO 8601)")),
+                                    (
+                                        "cost_usd",
+                                        nullable(number("the bucket's cost, US dollars")),
+                                    ),
                                     ("calls", integer("calls")),
                                     ("input_tokens", integer("prompt tokens")),
                                     ("output_tokens", integer("completion tokens")),
@@ -334,6 +384,12 @@ pub fn response(path: &str) -> Value {
                 ),
             ),
             ("truncated", truncated()),
+            (
+                "prices_as_of",
+                string(
+                    "when the prices in use were published (the built-in table or --genai-prices)",
+                ),
+            ),
         ]),
         "/api/v1/search" => object(&[
             (
