@@ -95,6 +95,18 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
         (finding["share_of_request"].as_f64().unwrap_or(0.0) - 5_670.0 / 7_700.0).abs() < 1e-9,
         "{finding}"
     );
+    // The deployment around it: every call's tokens in that minute, against the quota.
+    assert_eq!(
+        finding["deployment"],
+        serde_json::json!({"peak_tokens_per_minute": 150 * CALLS, "quota_tokens_per_minute": QUOTA_TPM}),
+        "{finding}"
+    );
+    let call_cost = (100.0 * 2.50 + 50.0 * 10.0) / 1e6;
+    assert!(
+        (tx["cost_usd"].as_f64().unwrap_or(0.0) - call_cost).abs() < 1e-12,
+        "{}",
+        tx["cost_usd"]
+    );
     assert_eq!(
         tx["nodes"][0]["logs"][0]["message"],
         "answered chat call 50"

@@ -211,6 +211,10 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
         page.contains("Findings") && page.contains("waited 5.67 s"),
         "the diagnosis: {page}"
     );
+    assert!(
+        page.contains("tokens a minute around it") && page.contains("LLM cost $0.0008"),
+        "the deployment's load and the call's cost: {page}"
+    );
     assert!(page.contains("before success"), "{page}");
     let (_, page) = html(&server, &format!("/transaction/{}", operation_id(9_999))).await;
     assert!(
@@ -330,7 +334,19 @@ async fn with_tokens_required_the_ui_asks_for_one_and_keeps_it_in_a_cookie() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn chromium_goes_from_performance_to_the_throttled_transaction() {
-    let server = TestServer::start_with(|config| config.live_metrics = true, None).await;
+    let server = TestServer::start_with(
+        |config| {
+            config.live_metrics = true;
+            config.genai.quotas = vec![tracehouse::genai::Quota {
+                target: common::scenario::AOAI.into(),
+                model: "gpt-4o".into(),
+                tokens_per_minute: Some(8_000),
+                requests_per_minute: None,
+            }];
+        },
+        None,
+    )
+    .await;
     let scenario = Scenario::new();
     load(&server, &scenario).await;
     wait_until_stored(&server, &scenario).await;

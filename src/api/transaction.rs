@@ -7,8 +7,12 @@ use serde_json::json;
 use super::access::Access;
 use super::params::{ParamSpec, ParamType, Params, param};
 use super::{ApiError, ApiState, ok};
+use serde::Serialize;
+
+use crate::genai::GenAiPolicy;
+use crate::query::findings::{Finding, findings};
 use crate::query::tree;
-use crate::reads::AppScope;
+use crate::reads::{AppScope, Column, Filter, Selection, Source, StatsQuery, TimeRange};
 use crate::time::format_instant;
 
 pub const PARAMS: &[ParamSpec] = &[param(
@@ -42,8 +46,117 @@ pub async fn transaction(
     body["start"] = json!(format_instant(transaction.start_ns));
     body["app"] = json!(loaded.app);
     body["other_apps"] = json!(loaded.other_apps);
-    body["findings"] = json!(crate::query::findings::findings(&transaction));
+    let diagnosis = diagnose(&state, &loaded.app, &transaction).await?;
+    body["findings"] = json!(
+        diagnosis
+            .iter()
+            .map(|d| {
+                let mut finding = json!(d.finding);
+                if let Some(load) = &d.deployment {
+                    finding["deployment"] = json!(load);
+                }
+                finding
+            })
+            .collect::<Vec<_>>()
+    );
+    let costs = llm_costs(&state.genai, &transaction);
+    for (index, cost) in &costs {
+        body["nodes"][*index]["genai"]["cost_usd"] = json!(cost);
+    }
+    body["cost_usd"] =
+        json!((!costs.is_empty()).then(|| costs.iter().filter_map(|(_, c)| *c).sum::<f64>()));
     Ok(ok(body))
+}
+
+/// A finding, and for throttling the load on the deployment around the transaction.
+pub struct Diagnosis {
+    pub finding: Finding,
+    pub deployment: Option<DeploymentLoad>,
+}
+
+/// The tokens a throttled deployment served per minute around the transaction (its own app's
+/// calls), and its quota when one is configured.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentLoad {
+    pub peak_tokens_per_minute: u64,
+    pub quota_tokens_per_minute: Option<u64>,
+}
+
+/// The transaction's findings; a throttling finding reads the deployment's per-minute tokens
+/// from a minute before the transaction to a minute after it.
+pub async fn diagnose(
+    state: &ApiState,
+    app: &str,
+    transaction: &tree::Transaction,
+) -> Result<Vec<Diagnosis>, ApiError> {
+    const MINUTE_NS: i64 = 60_000_000_000;
+    let end_ns = transaction
+        .start_ns
+        .saturating_add((transaction.duration_ms * 1e6) as i64);
+    let mut diagnosis = Vec::new();
+    for finding in findings(transaction) {
+        let deployment = match &finding {
+            Finding::Throttling { target, model, .. } if !model.is_empty() => {
+                let minutes = StatsQuery {
+                    selection: Selection {
+                        source: Source::Dependencies,
+                        range: TimeRange {
+                            from_ns: transaction.start_ns.saturating_sub(MINUTE_NS),
+                            to_ns: end_ns.saturating_add(MINUTE_NS),
+                        },
+                        scope: AppScope::one(app),
+                        filters: vec![
+                            Filter::Equals(Column::GenAiModel, model.clone()),
+                            Filter::Equals(Column::Target, target.clone()),
+                        ],
+                    },
+                    group_by: Vec::new(),
+                    bucket_s: Some(60),
+                };
+                let rows = state.store.stats(&minutes, 10_000).await?;
+                Some(DeploymentLoad {
+                    peak_tokens_per_minute: rows
+                        .iter()
+                        .map(|r| r.input_tokens.saturating_add(r.output_tokens))
+                        .max()
+                        .unwrap_or(0),
+                    quota_tokens_per_minute: state
+                        .genai
+                        .quota(target, model)
+                        .and_then(|q| q.tokens_per_minute),
+                })
+            }
+            _ => None,
+        };
+        diagnosis.push(Diagnosis {
+            finding,
+            deployment,
+        });
+    }
+    Ok(diagnosis)
+}
+
+/// The cost of each LLM call (node index, US dollars or `None` when its model has no price).
+pub fn llm_costs(
+    policy: &GenAiPolicy,
+    transaction: &tree::Transaction,
+) -> Vec<(usize, Option<f64>)> {
+    transaction
+        .nodes
+        .iter()
+        .filter_map(|node| {
+            let genai = node.genai.as_ref()?;
+            let model = if genai.request_model.is_empty() {
+                &genai.response_model
+            } else {
+                &genai.request_model
+            };
+            Some((
+                node.index,
+                policy.cost_usd(model, genai.input_tokens, genai.output_tokens),
+            ))
+        })
+        .collect()
 }
 
 /// A transaction and which app's it is.

@@ -128,6 +128,15 @@ pub fn interval(seconds: u32) -> String {
     }
 }
 
+/// US dollars: cents from a dollar up, four decimals below (a call costs fractions of a cent).
+pub fn usd(dollars: f64) -> String {
+    if dollars >= 1.0 {
+        format!("${dollars:.2}")
+    } else {
+        format!("${dollars:.4}")
+    }
+}
+
 /// A share as a percentage with one decimal.
 pub fn percent(share: f64) -> String {
     format!("{:.1} %", share * 100.0)
@@ -149,6 +158,8 @@ mod tests {
         assert_eq!(interval(300), "5 min");
         assert_eq!(interval(10_800), "3 h");
         assert_eq!(interval(90), "90 s");
+        assert_eq!(usd(12.345), "$12.35");
+        assert_eq!(usd(0.00075), "$0.0008");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use axum::extract::{RawQuery, State};
 use maud::html;
 
 use super::chart::{self, Series, Size};
-use super::format::{Query, duration, interval};
+use super::format::{Query, duration, interval, percent, usd};
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::genai::{GENAI_PARAMS, Throttled, genai_usage_of};
@@ -57,12 +57,12 @@ pub async fn page(
         } @else {
             h3 { "Tokens per " (interval(query.params.interval_s(range)?.unwrap_or(interval_s))) ", busiest models" }
             (chart::time_series(Size::Wide, range, &series, |v| format!("{v:.0}")))
-            table.grid {
+            table.grid.compact {
                 thead { tr {
                     th { "Provider" } th { "Model" } th { "Endpoint" }
                     th.num { "Calls" } th.num { "Input tokens" } th.num { "Output tokens" }
                     th.num { "Peak tokens/min" } th.num { "Throttled calls" } th.num { "429 attempts" } th.num { "Throttled time" }
-                    th.num { "p95" } th.num { "Per output token" } th { "Calls" }
+                    th.num { "p95" } th.num { "Per output token" } th.num { "Cost" } th.num { "Quota peak" } th { "Calls" }
                 }}
                 tbody {
                     @for row in &usage.rows {
@@ -80,6 +80,11 @@ pub async fn page(
                             td.num { (duration(row.percentiles_ms[2])) }
                             td.num {
                                 @if row.output_tokens > 0 { (duration(row.duration_sum_ms / row.output_tokens as f64)) } @else { "–" }
+                            }
+                            td.num { @match state.genai.cost_usd(&key.1, row.input_tokens, row.output_tokens) { Some(cost) => (usd(cost)), None => "–" } }
+                            @let quota = usage.quota(&state.genai, row);
+                            td.num.failed[quota.as_ref().is_some_and(|q| q.minutes_over_80_percent > 0)] title=[quota.as_ref().map(|q| format!("{} minutes past 80 %, {} throttled calls in them", q.minutes_over_80_percent, q.throttled_calls_in_those_minutes))] {
+                                @match &quota { Some(q) => (percent(q.peak_share)), None => "–" }
                             }
                             td { a href=(query.link("/samples", &[("table", Some("dependencies")), ("filter.model", Some(&key.1)), ("filter.target", Some(&key.2)), ("order", Some("slowest"))])) { "slowest" } }
                         }

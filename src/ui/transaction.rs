@@ -5,12 +5,13 @@
 use axum::extract::{Path, RawQuery, State};
 use maud::{Markup, html};
 
-use super::format::{Query, duration, percent};
+use super::format::{Query, duration, percent, usd};
 use super::{PageError, layout};
 use crate::api::access::Access;
+use crate::api::transaction::{DeploymentLoad, diagnose, llm_costs};
 use crate::api::transaction::{PARAMS, load};
 use crate::api::{ApiError, ApiState};
-use crate::query::findings::{Finding, findings};
+use crate::query::findings::Finding;
 use crate::query::tree::{Node, RetryGroup, Transaction};
 use crate::time::format_instant;
 
@@ -28,12 +29,16 @@ pub async fn page(
     let query = Query::parse(raw, PARAMS)?;
     let loaded = load(state, &access.scope, operation_id, query.params.get("app")).await?;
     let tx = &loaded.transaction;
+    let diagnosis = diagnose(state, &loaded.app, tx).await?;
+    let costs = llm_costs(&state.genai, tx);
+    let cost: Option<f64> = (!costs.is_empty()).then(|| costs.iter().filter_map(|(_, c)| *c).sum());
     let body = html! {
         h1 { (tx.operation_name) }
         p.summary {
             (format_instant(tx.start_ns)) " · " (duration(tx.duration_ms)) " · "
             (tx.nodes.len()) " spans · roles: " (tx.roles.join(", "))
             @if !loaded.app.is_empty() { " · app " (loaded.app) }
+            @if let Some(cost) = cost { " · LLM cost " (usd(cost)) }
         }
         @if !loaded.other_apps.is_empty() {
             p.note { "Also under this id: "
@@ -42,11 +47,16 @@ pub async fn page(
                 }
             }
         }
-        @let found = findings(tx);
-        @if !found.is_empty() {
+        @if !diagnosis.is_empty() {
             section.findings {
                 h2 { "Findings" }
-                ul { @for finding in &found { li { (finding_line(finding)) " " a href=(format!("#span-{}", finding.span())) { "show" } } } }
+                ul { @for d in &diagnosis {
+                    li {
+                        (finding_line(&d.finding))
+                        @if let Some(load) = &d.deployment { " " (deployment_line(load)) }
+                        " " a href=(format!("#span-{}", d.finding.span())) { "show" }
+                    }
+                } }
             }
         }
         @for group in &tx.retries { (retry_summary(tx, group)) }
@@ -115,6 +125,19 @@ fn finding_line(finding: &Finding) -> Markup {
             strong { "Retries may be hidden" } ": " (name) " took " (duration(*duration_ms)) " for "
             (output_tokens) " output tokens (usually about " (duration(*usual_ms)) ") with no HTTP attempts recorded beneath it. Instrument the HTTP client (" code { "HTTPX2ClientInstrumentor" } " for openai ≥ 3) to see its retries."
         },
+    }
+}
+
+/// "The deployment served up to 7500 tokens a minute around it, 94 % of its 8000 quota."
+fn deployment_line(load: &DeploymentLoad) -> Markup {
+    html! {
+        "The deployment served up to " (load.peak_tokens_per_minute) " tokens a minute around it"
+        @match load.quota_tokens_per_minute {
+            Some(quota) => {
+                ", " (percent(load.peak_tokens_per_minute as f64 / quota.max(1) as f64)) " of its " (quota) " tokens/min quota."
+            }
+            None => "; no quota is configured for it (--genai-quota).",
+        }
     }
 }
 

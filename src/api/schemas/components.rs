@@ -159,6 +159,12 @@ pub fn component_schemas() -> Map<String, Value> {
             ("input_tokens", integer("prompt tokens")),
             ("output_tokens", integer("completion tokens")),
             ("finish_reason", string("why generation stopped")),
+            (
+                "cost_usd",
+                nullable(number(
+                    "the call's tokens × its model's price, US dollars; null when unpriced",
+                )),
+            ),
         ]),
     );
     schemas.insert(
@@ -232,6 +238,19 @@ pub fn component_schemas() -> Map<String, Value> {
             (
                 "usual_ms",
                 number("retries_invisible: the usual latency for that output, ms"),
+            ),
+            (
+                "deployment",
+                object(&[
+                    (
+                        "peak_tokens_per_minute",
+                        integer("throttling: most tokens the deployment served in a minute around the transaction (this app's calls)"),
+                    ),
+                    (
+                        "quota_tokens_per_minute",
+                        nullable(integer("throttling: its quota, from --genai-quota")),
+                    ),
+                ]),
             ),
         ]),
     );

@@ -109,6 +109,12 @@ pub fn response(path: &str) -> Value {
                 ),
             ),
             (
+                "cost_usd",
+                nullable(number(
+                    "the LLM calls' summed cost, US dollars; null without LLM calls",
+                )),
+            ),
+            (
                 "findings",
                 array(
                     reference("Finding"),
