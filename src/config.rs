@@ -225,6 +225,9 @@ pub struct ServeArgs {
     /// built-in list prices.
     #[arg(long, env = "TRACEHOUSE_GENAI_PRICES")]
     pub genai_prices: Option<PathBuf>,
+    /// `off` drops the prompts and completions GenAI instrumentations record, at ingest.
+    #[arg(long, env = "TRACEHOUSE_GENAI_CAPTURE_CONTENT", default_value = "on", value_parser = parse_on_off)]
+    pub genai_capture_content: bool,
 }
 
 /// Everything `serve` needs, already validated.
@@ -312,6 +315,7 @@ impl ServeArgs {
                     max_attributes_per_item: self.max_attributes_per_item,
                     max_item_age_ns: nanos("max-item-age", self.max_item_age)?,
                     max_item_future_ns: nanos("max-item-future", self.max_item_future)?,
+                    capture_genai_content: self.genai_capture_content,
                     ..Limits::default()
                 },
                 max_body_bytes: self.max_body_bytes,
@@ -348,6 +352,15 @@ impl ServeArgs {
             genai: GenAiPolicy::load(self.genai_quota.as_deref(), self.genai_prices.as_deref())
                 .map_err(|e| e.to_string())?,
         })
+    }
+}
+
+/// `on` or `off`.
+fn parse_on_off(text: &str) -> Result<bool, String> {
+    match text {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("expected on or off, not {other:?}")),
     }
 }
 

@@ -86,6 +86,24 @@ async fn every_openai_instrumentation_shows_the_model_tokens_and_grouped_retries
             !genai["provider"].as_str().unwrap_or("").is_empty(),
             "{flavor}: {call}"
         );
+        // The prompt and the completion, whichever way the instrumentation recorded them.
+        let said: Vec<(&str, &str, &str)> = genai["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| {
+                (
+                    m["direction"].as_str().unwrap_or(""),
+                    m["role"].as_str().unwrap_or(""),
+                    m["content"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            said,
+            [("input", "user", "Hi"), ("output", "assistant", "Hello!")],
+            "{flavor}: {call}"
+        );
         let retries = tx["retries"].as_array().expect("retries");
         assert_eq!(retries.len(), 1, "{flavor}: {tx}");
         let retry = &retries[0];
@@ -146,5 +164,47 @@ async fn every_openai_instrumentation_shows_the_model_tokens_and_grouped_retries
         })
         .collect();
     assert_eq!(groups.len(), 1, "one model at one endpoint: {groups:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_content_capture_off_no_prompt_or_completion_is_stored() {
+    let server = TestServer::start_with(
+        |config| config.ingest.limits.capture_genai_content = false,
+        None,
+    )
+    .await;
+    for flavor in ["openinference", "openllmetry"] {
+        let (trace_id, _) = tokio::task::block_in_place(|| run(&server, flavor));
+        let tx = transaction(&server, &trace_id).await;
+        let call = tx["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .find(|n| n["genai"].is_object())
+            .unwrap_or_else(|| panic!("{flavor}: no GenAI call in {tx}"))
+            .clone();
+        assert_eq!(call["genai"]["messages"], serde_json::json!([]), "{flavor}");
+        let stored = call["attributes"].to_string();
+        assert!(
+            !stored.contains("Hi") && !stored.contains("Hello!"),
+            "{flavor}: content stored: {stored}"
+        );
+        for key in [
+            "input.value",
+            "output.value",
+            "gen_ai.input.messages",
+            "gen_ai.output.messages",
+        ] {
+            assert!(
+                call["attributes"].get(key).is_none(),
+                "{flavor}: {key} kept"
+            );
+        }
+        assert_eq!(
+            call["genai"]["output_tokens"], 12,
+            "{flavor}: the rest is kept"
+        );
+    }
     server.stop().await;
 }

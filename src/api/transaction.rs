@@ -59,6 +59,10 @@ pub async fn transaction(
             })
             .collect::<Vec<_>>()
     );
+    for node in transaction.nodes.iter().filter(|n| n.genai.is_some()) {
+        body["nodes"][node.index]["genai"]["messages"] =
+            json!(crate::query::messages::messages(&node.attributes));
+    }
     let costs = llm_costs(&state.genai, &transaction);
     for (index, cost) in &costs {
         body["nodes"][*index]["genai"]["cost_usd"] = json!(cost);

@@ -331,6 +331,9 @@ impl<'a> DimensionsBuilder<'a> {
     }
 
     pub fn push(&mut self, key: &str, value: &str) {
+        if !self.limits.capture_genai_content && super::genai::is_content_attribute(key) {
+            return;
+        }
         if !self.has_room() {
             self.dropped += 1;
             return;

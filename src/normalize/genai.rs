@@ -176,6 +176,26 @@ pub fn azure_deployment(url: &str) -> Option<&str> {
     rest.split('/').next().filter(|d| !d.is_empty())
 }
 
+/// Whether an attribute holds prompt or completion content, which `--genai-capture-content
+/// off` drops at ingest. Finish reasons and token counts are not content.
+pub fn is_content_attribute(key: &str) -> bool {
+    const EXACT: [&str; 5] = [
+        "gen_ai.system_instructions",
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "input.value",
+        "output.value",
+    ];
+    const PREFIXES: [&str; 4] = [
+        "llm.input_messages.",
+        "llm.output_messages.",
+        "gen_ai.prompt.",
+        "gen_ai.completion.",
+    ];
+    EXACT.contains(&key)
+        || (PREFIXES.iter().any(|p| key.starts_with(p)) && !key.ends_with(".finish_reason"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +304,25 @@ mod tests {
     fn openinference_chains_are_not_llm_calls() {
         assert!(genai(&[attr("openinference.span.kind", "CHAIN")], "chain").is_none());
         assert!(genai(&[attr("http.method", "GET")], "GET").is_none());
+    }
+
+    #[test]
+    fn content_attributes_are_told_apart_from_the_rest() {
+        for key in [
+            "gen_ai.input.messages",
+            "input.value",
+            "llm.output_messages.0.message.content",
+            "gen_ai.prompt.3.content",
+        ] {
+            assert!(is_content_attribute(key), "{key}");
+        }
+        for key in [
+            "gen_ai.completion.0.finish_reason",
+            "gen_ai.usage.input_tokens",
+            "llm.model_name",
+        ] {
+            assert!(!is_content_attribute(key), "{key}");
+        }
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Limits {
     pub max_item_future_ns: i64,
     /// Most histogram buckets kept per data point.
     pub max_buckets: usize,
+    /// Keep prompts and completions recorded by GenAI instrumentations (`false` drops those
+    /// attributes at ingest, for privacy).
+    pub capture_genai_content: bool,
 }
 
 impl Default for Limits {
@@ -55,6 +58,7 @@ impl Default for Limits {
             max_item_age_ns: 7 * 24 * HOUR_NS,
             max_item_future_ns: HOUR_NS,
             max_buckets: 512,
+            capture_genai_content: true,
         }
     }
 }

@@ -214,6 +214,22 @@ fn row(tx: &Transaction, node: &Node) -> Markup {
                         dt { "model" } dd { (genai.request_model) " → " (genai.response_model) " (" (genai.provider) ")" }
                         dt { "tokens" } dd { (genai.input_tokens) " in, " (genai.output_tokens) " out" }
                     }
+                }
+                @if node.genai.is_some() {
+                    @let said = crate::query::messages::messages(&node.attributes);
+                    @if !said.is_empty() {
+                        div.messages {
+                            @for message in &said {
+                                div.message.output[message.direction == crate::query::messages::Direction::Output] {
+                                    span.role { (message.role) }
+                                    " " (message.content)
+                                    @for call in &message.tool_calls { div.tool { "→ " (call.name) "(" (call.arguments) ")" } }
+                                }
+                            }
+                        }
+                    }
+                }
+                dl.rest {
                     @for (key, value) in &node.attributes { dt { (key) } dd { (value) } }
                 }
                 @for exception in &node.attached.exceptions {

@@ -8,6 +8,7 @@ usage: genai_app.py {openinference|openllmetry|openai-v2} ENDPOINT INSTRUMENTATI
 """
 
 import json
+import os
 import sys
 
 import openai_stand_in
@@ -19,6 +20,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 flavor, endpoint, key = sys.argv[1], sys.argv[2], sys.argv[3]
+# openai-v2 records prompts and completions on the span only when asked to, in the latest
+# GenAI conventions; OpenInference and OpenLLMetry record them by default.
+os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
+os.environ.setdefault("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY")
 provider = TracerProvider(resource=Resource.create({"service.name": f"genai-{flavor}"}))
 provider.add_span_processor(
     BatchSpanProcessor(
