@@ -23,6 +23,23 @@ async fn html(server: &TestServer, path: &str) -> (u16, String) {
     (status, response.text().await.expect("body"))
 }
 
+/// One service's spans as an OTLP request.
+fn request_of(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", service)],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
 /// A span whose name and attribute are markup: they must render as text.
 fn hostile_span(scenario: &Scenario) -> ExportTraceServiceRequest {
     let mut span = Scenario::timed(
@@ -37,19 +54,7 @@ fn hostile_span(scenario: &Scenario) -> ExportTraceServiceRequest {
         30,
     );
     span.attributes = vec![text("note", "<img src=x onerror=alert(2)>")];
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![text("service.name", "chat-api")],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans: vec![span],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
+    request_of("chat-api", vec![span])
 }
 
 /// Spans in the wide trace: what a batch job or an agent loop can make of one operation.
@@ -87,19 +92,7 @@ fn wide_trace(scenario: &Scenario) -> ExportTraceServiceRequest {
             span
         })
         .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![text("service.name", "batch-api")],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
+    request_of("batch-api", spans)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::throttling::{Attempt, is_throttled, throttled_time_ms};
+use super::throttling::{is_throttled, throttled_time_of_stored};
 use crate::reads::CallRecord;
 
 /// Failed calls of one operation to one target with one result code.
@@ -63,25 +63,20 @@ pub fn failed_calls_by_operation(records: &[CallRecord]) -> HashMap<String, Vec<
         if !calls.iter().any(|c| is_throttled(&c.result_code)) {
             continue;
         }
-        let origin = calls.iter().map(|c| c.timestamp_ns).min().unwrap_or(0);
-        let attempts: Vec<Attempt> = calls
-            .iter()
-            .map(|c| {
-                let start_ms = (c.timestamp_ns - origin) as f64 / 1e6;
-                Attempt {
-                    start_ms,
-                    end_ms: start_ms + c.duration_ms,
-                    throttled: is_throttled(&c.result_code),
-                    succeeded: c.success,
-                }
-            })
-            .collect();
+        let waited = throttled_time_of_stored(calls.iter().map(|c| {
+            (
+                c.timestamp_ns,
+                c.duration_ms,
+                c.result_code.as_str(),
+                c.success,
+            )
+        }));
         if let Some(group) = by_operation.get_mut(*operation_id).and_then(|groups| {
             groups
                 .iter_mut()
                 .find(|g| g.target == *target && is_throttled(&g.result_code))
         }) {
-            group.throttled_ms += throttled_time_ms(&attempts);
+            group.throttled_ms += waited;
         }
     }
     for groups in by_operation.values_mut() {

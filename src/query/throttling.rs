@@ -46,6 +46,28 @@ pub fn throttled_time_ms(attempts: &[Attempt]) -> f64 {
     (until - first).max(0.0)
 }
 
+/// [`throttled_time_ms`] of stored attempts given as (start in UTC ns, duration in ms, result
+/// code, succeeded).
+pub fn throttled_time_of_stored<'a>(
+    attempts: impl IntoIterator<Item = (i64, f64, &'a str, bool)>,
+) -> f64 {
+    let attempts: Vec<(i64, f64, &str, bool)> = attempts.into_iter().collect();
+    let origin = attempts.iter().map(|a| a.0).min().unwrap_or(0);
+    let offsets: Vec<Attempt> = attempts
+        .iter()
+        .map(|&(start_ns, duration_ms, result_code, succeeded)| {
+            let start_ms = start_ns.saturating_sub(origin) as f64 / 1e6;
+            Attempt {
+                start_ms,
+                end_ms: start_ms + duration_ms,
+                throttled: is_throttled(result_code),
+                succeeded,
+            }
+        })
+        .collect();
+    throttled_time_ms(&offsets)
+}
+
 /// Throttling of one provider, model and target's calls.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ThrottledCalls {
@@ -76,19 +98,14 @@ pub fn per_model(rows: &[ThrottledAttempt]) -> HashMap<ModelKey, ThrottledCalls>
     let mut by_model: HashMap<ModelKey, ThrottledCalls> = HashMap::new();
     for attempts in calls.values() {
         let call = attempts[0];
-        let origin = attempts.iter().map(|a| a.timestamp_ns).min().unwrap_or(0);
-        let offsets: Vec<Attempt> = attempts
-            .iter()
-            .map(|a| {
-                let start_ms = (a.timestamp_ns - origin) as f64 / 1e6;
-                Attempt {
-                    start_ms,
-                    end_ms: start_ms + a.duration_ms,
-                    throttled: is_throttled(&a.result_code),
-                    succeeded: a.success,
-                }
-            })
-            .collect();
+        let waited = throttled_time_of_stored(attempts.iter().map(|a| {
+            (
+                a.timestamp_ns,
+                a.duration_ms,
+                a.result_code.as_str(),
+                a.success,
+            )
+        }));
         let entry = by_model
             .entry((
                 call.provider.clone(),
@@ -103,7 +120,7 @@ pub fn per_model(rows: &[ThrottledAttempt]) -> HashMap<ModelKey, ThrottledCalls>
             .fold(entry.attempts, |sum, a| {
                 sum.saturating_add(u64::from(a.item_count))
             });
-        entry.throttled_ms += throttled_time_ms(&offsets);
+        entry.throttled_ms += waited;
         if is_throttled(&call.call_result_code) {
             entry.ended_throttled += 1;
             entry.ended_throttled_ms += call.call_duration_ms;

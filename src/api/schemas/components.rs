@@ -165,6 +165,27 @@ pub fn component_schemas() -> Map<String, Value> {
                     "the call's tokens × its model's price, US dollars; null when unpriced",
                 )),
             ),
+            (
+                "messages",
+                array(
+                    object(&[
+                        ("direction", string("`input` (prompt) or `output` (completion)")),
+                        ("role", string("system, user, assistant, tool")),
+                        ("content", string("the text")),
+                        (
+                            "tool_calls",
+                            array(
+                                object(&[
+                                    ("name", string("the tool")),
+                                    ("arguments", string("its arguments as sent, JSON")),
+                                ]),
+                                "tools the model called",
+                            ),
+                        ),
+                    ]),
+                    "the prompt and completion, whichever instrumentation recorded them; empty when none were (or --genai-capture-content off)",
+                ),
+            ),
         ]),
     );
     schemas.insert(
