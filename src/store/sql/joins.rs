@@ -84,9 +84,17 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
     let sql = match dialect {
         Dialect::ClickHouse => {
             let calls = window_condition(Source::Dependencies, window, true, dialect);
+            // Both sides keep only the parents of a 429 (one small set, built once per
+            // statement); the join then matches app and operation too.
+            let throttled_parents = format!(
+                "(SELECT operation_ParentId FROM {{dependencies}} \
+                  WHERE {} AND resultCode = '429' AND genai_provider = '')",
+                attempts.sql
+            );
             params.extend(attempts.params.iter().cloned());
             params.extend(attempts.params.iter().cloned());
             params.extend(calls.params);
+            params.extend(attempts.params.iter().cloned());
             format!(
                 "SELECT provider, model, target, appName, operation_Id, id, call_result, \
                         call_duration_ms, timestamp_ns, duration_ms, resultCode, success, \
@@ -95,15 +103,14 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
                          duration_ms, resultCode, toUInt8(success) AS success, itemCount \
                   FROM {{dependencies}} \
                   WHERE {attempts} AND genai_provider = '' \
-                    AND (appName, operation_Id, operation_ParentId) IN \
-                        (SELECT appName, operation_Id, operation_ParentId FROM {{dependencies}} \
-                         WHERE {attempts} AND resultCode = '429' AND genai_provider = '')) \
-                 AS attempts \
+                    AND operation_ParentId IN {throttled_parents}) AS attempts \
                  ALL INNER JOIN \
                  (SELECT DISTINCT appName, operation_Id, id, genai_provider AS provider, \
                          genai_requestModel AS model, target, resultCode AS call_result, \
                          duration_ms AS call_duration_ms \
-                  FROM {{dependencies}} WHERE {calls} AND genai_provider != '') AS calls \
+                  FROM {{dependencies}} \
+                  WHERE {calls} AND genai_provider != '' AND id IN {throttled_parents}) \
+                 AS calls \
                  USING (appName, operation_Id, id) \
                  ORDER BY appName, operation_Id, id, timestamp_ns",
                 attempts = attempts.sql,
