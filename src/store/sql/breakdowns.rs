@@ -41,7 +41,8 @@ pub fn duration_histogram(selection: &Selection, dialect: Dialect) -> Condition 
 
 /// The failed dependency calls of the query's operations and the calls sharing a parent with a
 /// throttled one, as [`crate::reads::CallRecord`] columns. Resent copies are one row. The
-/// caller asks only with at least one operation.
+/// caller asks only with at least one operation. Parents are matched by span id alone (a set
+/// of one column is far cheaper than one of tuples); the rows stay within the operations.
 pub fn failed_calls(query: &FailedCallsQuery, dialect: Dialect) -> Condition {
     let window = selection_condition(
         &Selection {
@@ -63,8 +64,8 @@ pub fn failed_calls(query: &FailedCallsQuery, dialect: Dialect) -> Condition {
                 {success}, timestamp_ns, duration_ms \
          FROM {{dependencies}} \
          WHERE {cond} AND operation_Id IN ({placeholders}) \
-           AND (success = 0 OR (appName, operation_Id, operation_ParentId) IN \
-                (SELECT appName, operation_Id, operation_ParentId FROM {{dependencies}} \
+           AND (success = 0 OR operation_ParentId IN \
+                (SELECT operation_ParentId FROM {{dependencies}} \
                  WHERE {cond} AND operation_Id IN ({placeholders}) AND resultCode = '429'))",
         cond = window.sql,
     );
