@@ -97,38 +97,47 @@ pub async fn diagnose(
     let end_ns = transaction
         .start_ns
         .saturating_add((transaction.duration_ms * 1e6) as i64);
+    // One read per throttled deployment, however many of its calls were throttled.
+    let mut loads: Vec<((String, String), DeploymentLoad)> = Vec::new();
     let mut diagnosis = Vec::new();
     for finding in findings(transaction) {
         let deployment = match &finding {
             Finding::Throttling { target, model, .. } if !model.is_empty() => {
-                let minutes = StatsQuery {
-                    selection: Selection {
-                        source: Source::Dependencies,
-                        range: TimeRange {
-                            from_ns: transaction.start_ns.saturating_sub(MINUTE_NS),
-                            to_ns: end_ns.saturating_add(MINUTE_NS),
+                let key = (target.clone(), model.clone());
+                if let Some((_, load)) = loads.iter().find(|(k, _)| *k == key) {
+                    Some(load.clone())
+                } else {
+                    let minutes = StatsQuery {
+                        selection: Selection {
+                            source: Source::Dependencies,
+                            range: TimeRange {
+                                from_ns: transaction.start_ns.saturating_sub(MINUTE_NS),
+                                to_ns: end_ns.saturating_add(MINUTE_NS),
+                            },
+                            scope: AppScope::one(app),
+                            filters: vec![
+                                Filter::Equals(Column::GenAiModel, model.clone()),
+                                Filter::Equals(Column::Target, target.clone()),
+                            ],
                         },
-                        scope: AppScope::one(app),
-                        filters: vec![
-                            Filter::Equals(Column::GenAiModel, model.clone()),
-                            Filter::Equals(Column::Target, target.clone()),
-                        ],
-                    },
-                    group_by: Vec::new(),
-                    bucket_s: Some(60),
-                };
-                let rows = state.store.stats(&minutes, 10_000).await?;
-                Some(DeploymentLoad {
-                    peak_tokens_per_minute: rows
-                        .iter()
-                        .map(|r| r.input_tokens.saturating_add(r.output_tokens))
-                        .max()
-                        .unwrap_or(0),
-                    quota_tokens_per_minute: state
-                        .genai
-                        .quota(target, model)
-                        .and_then(|q| q.tokens_per_minute),
-                })
+                        group_by: Vec::new(),
+                        bucket_s: Some(60),
+                    };
+                    let rows = state.store.stats(&minutes, 10_000).await?;
+                    let load = DeploymentLoad {
+                        peak_tokens_per_minute: rows
+                            .iter()
+                            .map(|r| r.input_tokens.saturating_add(r.output_tokens))
+                            .max()
+                            .unwrap_or(0),
+                        quota_tokens_per_minute: state
+                            .genai
+                            .quota(target, model)
+                            .and_then(|q| q.tokens_per_minute),
+                    };
+                    loads.push((key, load.clone()));
+                    Some(load)
+                }
             }
             _ => None,
         };
