@@ -23,6 +23,17 @@ async fn html(server: &TestServer, path: &str) -> (u16, String) {
     (status, response.text().await.expect("body"))
 }
 
+/// Posts OTLP/HTTP protobuf; SQLite has stored it when acknowledged.
+async fn post_traces(server: &TestServer, request: ExportTraceServiceRequest) {
+    post(
+        server,
+        "/v1/traces",
+        "application/x-protobuf",
+        request.encode_to_vec(),
+    )
+    .await;
+}
+
 /// One service's spans as an OTLP request.
 fn request_of(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
@@ -99,13 +110,7 @@ fn wide_trace(scenario: &Scenario) -> ExportTraceServiceRequest {
 async fn a_transaction_of_five_thousand_spans_shows_every_span() {
     let server = TestServer::start().await;
     let scenario = Scenario::new();
-    post(
-        &server,
-        "/v1/traces",
-        "application/x-protobuf",
-        wide_trace(&scenario).encode_to_vec(),
-    )
-    .await;
+    post_traces(&server, wide_trace(&scenario)).await;
     let (status, page) = html(
         &server,
         &format!("/transaction/{}", operation_id(WIDE_CALL)),
@@ -135,13 +140,7 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
     load(&server, &scenario).await;
     wait_until_stored(&server, &scenario).await;
     // Stored when acknowledged (SQLite).
-    post(
-        &server,
-        "/v1/traces",
-        "application/x-protobuf",
-        hostile_span(&scenario).encode_to_vec(),
-    )
-    .await;
+    post_traces(&server, hostile_span(&scenario)).await;
     let range = scenario.range();
 
     let (status, page) = html(&server, &format!("/performance?{range}")).await;
@@ -344,13 +343,7 @@ async fn chromium_goes_from_performance_to_the_throttled_transaction() {
     load(&server, &scenario).await;
     wait_until_stored(&server, &scenario).await;
     // Stored when acknowledged (SQLite).
-    post(
-        &server,
-        "/v1/traces",
-        "application/x-protobuf",
-        wide_trace(&scenario).encode_to_vec(),
-    )
-    .await;
+    post_traces(&server, wide_trace(&scenario)).await;
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/browser_check.py");
     let base = server.api_url("");
