@@ -18,10 +18,11 @@ const KEY: &str = "6e6e6e6e-0000-4000-8000-000000000001";
 
 /// The run's trace id and how long the stand-in saw the caller throttled: from the first
 /// throttled attempt's arrival to the answered one's, in ms.
-fn run(server: &TestServer, flavor: &str) -> (String, f64) {
+fn run(server: &TestServer, flavor: &str, stand_in_port: u16) -> (String, f64) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/genai_app.py");
     let summary = run_summary(
         Command::new(python())
+            .env("STAND_IN_PORT", stand_in_port.to_string())
             .arg(script)
             .arg(flavor)
             .arg(server.http_url(""))
@@ -63,9 +64,11 @@ async fn transaction(server: &TestServer, trace_id: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_openai_instrumentation_shows_the_model_tokens_and_grouped_retries() {
     let server = TestServer::start().await;
+    // Every run's stand-in listens here: one deployment, called through three instrumentations.
+    let stand_in_port = common::free_port();
     for flavor in ["openinference", "openllmetry", "openai-v2"] {
         let (trace_id, stand_in_throttled_ms) =
-            tokio::task::block_in_place(|| run(&server, flavor));
+            tokio::task::block_in_place(|| run(&server, flavor, stand_in_port));
         let tx = transaction(&server, &trace_id).await;
         let nodes = tx["nodes"].as_array().expect("nodes");
         let call = nodes
@@ -163,7 +166,11 @@ async fn every_openai_instrumentation_shows_the_model_tokens_and_grouped_retries
             )
         })
         .collect();
-    assert_eq!(groups.len(), 1, "one model at one endpoint: {groups:?}");
+    assert_eq!(
+        groups.into_iter().collect::<Vec<_>>(),
+        [("gpt-4o", format!("127.0.0.1:{stand_in_port}").as_str())],
+        "one model at the one endpoint"
+    );
     server.stop().await;
 }
 
@@ -175,7 +182,7 @@ async fn with_content_capture_off_no_prompt_or_completion_is_stored() {
     )
     .await;
     for flavor in ["openinference", "openllmetry"] {
-        let (trace_id, _) = tokio::task::block_in_place(|| run(&server, flavor));
+        let (trace_id, _) = tokio::task::block_in_place(|| run(&server, flavor, 0));
         let tx = transaction(&server, &trace_id).await;
         let call = tx["nodes"]
             .as_array()

@@ -171,6 +171,20 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
         "histogram bars open the operation's samples: {page}"
     );
     assert!(page.contains(" p99 "), "the percentiles are marked: {page}");
+    // A dependency is selected by type and target: its bands open just those calls.
+    let (status, page) = html(
+        &server,
+        &format!(
+            "/performance?table=dependencies&operation={}&operation_type=HTTP&{range}",
+            common::scenario::AOAI
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("filter.type=HTTP&amp;filter.target=aoai.openai.azure.com&amp;band=p95-p99"),
+        "{page}"
+    );
 
     let (status, page) = html(
         &server,

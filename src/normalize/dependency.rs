@@ -56,7 +56,22 @@ fn classify_by_conventions(kind: Kind, known: &Known<'_>, genai: Option<&GenAi>)
         } else {
             join(&["GenAI | ", &genai.provider])
         };
+        // The endpoint names the deployment (and its quota): the peer, else the API base URL
+        // OpenLLMetry records, else only the provider is known.
         out.target = peer_target(known, |p| is_default_http_port("https", p))
+            .or_else(|| {
+                let parts = url::split(as_str(known.gen_ai_openai_api_base)?);
+                let scheme = if parts.scheme.is_empty() {
+                    "https"
+                } else {
+                    parts.scheme
+                };
+                (!parts.host.is_empty()).then(|| {
+                    host_with_port(parts.host, parts.port.map(i64::from), |p| {
+                        is_default_http_port(scheme, p)
+                    })
+                })
+            })
             .unwrap_or_else(|| genai.provider.clone());
         return out;
     }
@@ -334,6 +349,29 @@ mod tests {
         );
         assert_eq!(c.dependency_type, "GenAI | openai");
         assert_eq!(c.target, "api.openai.com");
+        let base = [
+            attr("gen_ai.provider.name", "openai"),
+            attr("gen_ai.request.model", "gpt-4o"),
+            attr(
+                "gen_ai.openai.api_base",
+                "https://myaoai.openai.azure.com/openai/",
+            ),
+        ];
+        let known = Known::index(&base);
+        let genai = crate::normalize::genai::detect(&known, "chat gpt-4o");
+        let from_base = classify(Kind::Client, &known, "chat gpt-4o", genai.as_ref());
+        assert_eq!(
+            from_base.target, "myaoai.openai.azure.com",
+            "OpenLLMetry's API base"
+        );
+        let local = [
+            attr("gen_ai.provider.name", "openai"),
+            attr("gen_ai.openai.api_base", "http://127.0.0.1:19400/openai/"),
+        ];
+        let known = Known::index(&local);
+        let genai = crate::normalize::genai::detect(&known, "chat");
+        let local = classify(Kind::Client, &known, "chat", genai.as_ref());
+        assert_eq!(local.target, "127.0.0.1:19400");
         assert_eq!(c.name, "chat gpt-4o");
     }
 }

@@ -95,6 +95,7 @@ known_attributes! {
     gen_ai_system => "gen_ai.system",
     gen_ai_operation_name => "gen_ai.operation.name",
     gen_ai_request_model => "gen_ai.request.model",
+    gen_ai_openai_api_base => "gen_ai.openai.api_base",
     gen_ai_response_model => "gen_ai.response.model",
     gen_ai_usage_input_tokens => "gen_ai.usage.input_tokens",
     gen_ai_usage_prompt_tokens => "gen_ai.usage.prompt_tokens",

@@ -9,6 +9,7 @@ mod dependency;
 pub mod envelope;
 mod exceptions;
 mod genai;
+mod genai_endpoint;
 mod known;
 mod logs;
 mod metrics;

@@ -30,6 +30,11 @@ const PARAMS: &[crate::api::params::ParamSpec] = &[
         ParamType::String,
         "the operation (or dependency target) whose distribution is shown",
     ),
+    param(
+        "operation_type",
+        ParamType::String,
+        "with a dependency target: its dependency type",
+    ),
 ];
 
 /// The figure a column sorts by, largest first.
@@ -59,21 +64,23 @@ pub async fn page(
     };
     let selection = query.params.selection(source, &access.scope)?;
     let selected = query.params.get("operation");
+    let selected_type = query.params.get("operation_type");
     let stats = StatsQuery {
         selection: selection.clone(),
         group_by,
         bucket_s: None,
     };
-    let detail = Detail::of(selection, source, selected);
+    let detail = Detail::of(selection, source, selected, selected_type);
     let ((mut rows, truncated), loaded) =
         tokio::try_join!(stats_page(state, &stats, 500), detail.load(state))?;
     let sort = query.params.get("sort").unwrap_or("p95");
     let key = sort_key(sort);
     rows.sort_by(|a, b| key(b).total_cmp(&key(a)));
     let widest = rows.iter().map(|r| r.percentiles_ms[2]).fold(0.0, f64::max);
-    let filter_of = |row: &StatsRow| match source {
-        Source::Dependencies => ("filter.target", row.group[1].clone()),
-        _ => ("filter.name", row.group[0].clone()),
+    // A row is named by its name, or a dependency by its type and target.
+    let name_of = |row: &StatsRow| match source {
+        Source::Dependencies => (row.group[1].clone(), Some(row.group[0].clone())),
+        _ => (row.group[0].clone(), None),
     };
     let headings = [
         ("count", "Count"),
@@ -104,11 +111,14 @@ pub async fn page(
                 }}
                 tbody {
                     @for row in &rows {
-                        @let (filter, value) = filter_of(row);
+                        @let (value, kind) = name_of(row);
+                        @let row_detail = Detail::of(detail.selection.clone(), source, Some(&value), kind.as_deref());
                         tr {
-                            td.selected[selected == Some(value.as_str())] {
-                                @if source == Source::Dependencies { span.type { (row.group[0]) } " " }
-                                a.operation href=(query.link("/performance", &[("operation", Some(&value)), ("sort", Some(sort))])) { (value) }
+                            td.selected[selected == Some(value.as_str()) && selected_type == kind.as_deref()] {
+                                @if let Some(kind) = &kind { span.type { (kind) } " " }
+                                a.operation href=(query.link("/performance", &[("operation", Some(&value)), ("operation_type", kind.as_deref()), ("sort", Some(sort))])) {
+                                    @if value.is_empty() { "(no target)" } @else { (value) }
+                                }
                             }
                             td.num { (row.count) }
                             td.num.failed[row.failed > 0] { (percent(row.failed as f64 / row.count.max(1) as f64)) }
@@ -118,7 +128,7 @@ pub async fn page(
                             td.num { (duration(row.percentiles_ms[3])) }
                             td.spread { span style=(format!("width: {:.1}%", 100.0 * row.percentiles_ms[2] / widest.max(f64::MIN_POSITIVE))) {} }
                             td {
-                                a href=(query.link("/samples", &[(filter, Some(&value)), ("band", Some("p95-p99"))])) { "p95–p99 samples" }
+                                a href=(row_detail.samples_link(&query, &[("band", Some("p95-p99"))])) { "p95–p99 samples" }
                                 " · "
                                 a href=(format!("/transaction/{}", row.latest_operation_id)) { "latest" }
                             }
@@ -143,23 +153,36 @@ struct Loaded {
 /// The distribution and series of the selected operation (or of all), and how its bands link.
 struct Detail {
     selection: Selection,
-    /// The filter parameter and value naming the selected operation in sample links.
-    filter: Option<(String, String)>,
+    /// The filter parameters and values naming the selected operation in sample links.
+    filters: Vec<(String, String)>,
 }
 
 impl Detail {
-    fn of(mut selection: Selection, source: Source, selected: Option<&str>) -> Self {
-        let column = match source {
-            Source::Dependencies => Column::Target,
-            _ => Column::Name,
+    /// `selected` names an operation (requests) or a dependency target, `selected_type` the
+    /// dependency's type.
+    fn of(
+        mut selection: Selection,
+        source: Source,
+        selected: Option<&str>,
+        selected_type: Option<&str>,
+    ) -> Self {
+        let mut filters = Vec::new();
+        let named = match source {
+            Source::Dependencies => [(Column::Type, selected_type), (Column::Target, selected)],
+            _ => [(Column::Name, selected), (Column::Type, None)],
         };
-        let filter = selected.map(|name| {
-            selection
-                .filters
-                .push(Filter::Equals(column, name.to_owned()));
-            (format!("filter.{}", column.api_name()), name.to_owned())
-        });
-        Detail { selection, filter }
+        // Nothing is selected without the name; a type alone selects nothing.
+        if selected.is_some() {
+            for (column, value) in named {
+                if let Some(value) = value {
+                    selection
+                        .filters
+                        .push(Filter::Equals(column, value.to_owned()));
+                    filters.push((format!("filter.{}", column.api_name()), value.to_owned()));
+                }
+            }
+        }
+        Detail { selection, filters }
     }
 
     async fn load(&self, state: &ApiState) -> Result<Loaded, ApiError> {
@@ -187,11 +210,10 @@ impl Detail {
     /// A link to samples of the selected operation with `changes`.
     fn samples_link(&self, query: &Query, changes: &[(&str, Option<&str>)]) -> String {
         let named = self
-            .filter
-            .as_ref()
+            .filters
+            .iter()
             .map(|(key, value)| (key.as_str(), Some(value.as_str())));
-        let all: Vec<(&str, Option<&str>)> =
-            named.into_iter().chain(changes.iter().copied()).collect();
+        let all: Vec<(&str, Option<&str>)> = named.chain(changes.iter().copied()).collect();
         query.link("/samples", &all)
     }
 
@@ -223,10 +245,14 @@ impl Detail {
                 .filter_map(|row| Some((row.bucket_ns?, value(row))))
                 .collect()
         };
-        let title = self
-            .filter
-            .as_ref()
-            .map_or("All", |(_, name)| name.as_str());
+        let title = match self.filters.as_slice() {
+            [] => "All".to_owned(),
+            named => named
+                .iter()
+                .map(|(_, value)| value.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
         html! {
             section.detail-panel {
                 h2 { (title) }

@@ -16,6 +16,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use super::free_port;
+
 use tracehouse::store::clickhouse::{ClickHouseConfig, Compression};
 
 /// `TRACEHOUSE_TEST_CLICKHOUSE_URL` to use a running 18.16-compatible server instead of
@@ -92,13 +94,6 @@ fn server_binary() -> PathBuf {
     panic!(
         "clickhouse-server not found: run scripts/test as root, or apt-get install clickhouse-server"
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 const USERS: &str = r#"<?xml version="1.0"?>

@@ -45,7 +45,8 @@ HTTPX2ClientInstrumentor().instrument(tracer_provider=provider)
 
 from openai import AzureOpenAI  # noqa: E402  (instrumented above)
 
-server, port, attempts = openai_stand_in.start()
+# One endpoint for every run when the test names its port: the calls then share a deployment.
+server, port, attempts = openai_stand_in.start(int(os.environ.get("STAND_IN_PORT", "0")))
 client = AzureOpenAI(
     azure_endpoint=f"http://127.0.0.1:{port}",
     api_key="not-a-real-key",

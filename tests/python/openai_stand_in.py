@@ -12,7 +12,7 @@ from serving import serve
 THROTTLED = 3
 
 
-def start():
+def start(port=0):
     """Serves the stand-in; returns (server, port, attempts) where attempts["count"] grows and
     attempts["arrivals_ns"] holds each attempt's arrival (time.time_ns())."""
     attempts = {"count": 0, "arrivals_ns": []}
@@ -41,5 +41,5 @@ def start():
             "usage": {"prompt_tokens": 15, "completion_tokens": 12, "total_tokens": 27},
         }
 
-    server, port = serve(app)
+    server, port = serve(app, port)
     return server, port, attempts
