@@ -102,7 +102,10 @@ pub async fn diagnose(
     let mut diagnosis = Vec::new();
     for finding in findings(transaction) {
         let deployment = match &finding {
-            Finding::Throttling { target, model, .. } if !model.is_empty() => {
+            Finding::Throttling { span, model, .. } if !model.is_empty() => {
+                // Usage and quotas are keyed by the call's target (the attempts may go through
+                // a proxy).
+                let target = &transaction.nodes[*span].target;
                 let key = (target.clone(), model.clone());
                 if let Some((_, load)) = loads.iter().find(|(k, _)| *k == key) {
                     Some(load.clone())

@@ -196,6 +196,8 @@ impl GenAiPolicy {
                             .strip_prefix(&name)
                             .is_some_and(|rest| rest.starts_with('-'))
                     })
+                    // The first of the longest: a file's entries come before the built-in ones.
+                    .rev()
                     .max_by_key(|p| p.model.len())
             })
     }
@@ -263,6 +265,11 @@ mod tests {
         let policy = GenAiPolicy::load(Some(&quotas), Some(&prices)).expect("loads");
         assert_eq!(policy.prices_as_of, "2026-11");
         assert_eq!(policy.cost_usd("gpt-4o", 1_000_000, 0), Some(5.0));
+        assert_eq!(
+            policy.cost_usd("gpt-4o-2024-08-06", 1_000_000, 0),
+            Some(5.0),
+            "a dated version takes the file's price too"
+        );
         assert_eq!(
             policy.cost_usd("gpt-4o-mini", 1_000_000, 0),
             Some(0.15),

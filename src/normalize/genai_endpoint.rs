@@ -82,14 +82,16 @@ mod tests {
 
     #[test]
     fn a_call_without_an_endpoint_takes_its_attempts_target() {
-        let mut batch = Batch::default();
-        batch.dependencies = vec![
-            dependency("call", "req", "openai", Some("openai")),
-            dependency("a1", "call", "myaoai.openai.azure.com", None),
-            dependency("named", "req", "api.openai.com", Some("openai")),
-            dependency("a2", "named", "proxy.internal", None),
-            dependency("alone", "req", "openai", Some("openai")),
-        ];
+        let mut batch = Batch {
+            dependencies: vec![
+                dependency("call", "req", "openai", Some("openai")),
+                dependency("a1", "call", "myaoai.openai.azure.com", None),
+                dependency("named", "req", "api.openai.com", Some("openai")),
+                dependency("a2", "named", "proxy.internal", None),
+                dependency("alone", "req", "openai", Some("openai")),
+            ],
+            ..Batch::default()
+        };
         endpoints_from_attempts(&mut batch);
         let targets: Vec<&str> = batch
             .dependencies

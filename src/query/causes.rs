@@ -24,8 +24,27 @@ pub struct FailedCalls {
 /// The failed calls of each operation, most calls first; `records` are the failed calls and
 /// the calls sharing a parent with a throttled one.
 pub fn failed_calls_by_operation(records: &[CallRecord]) -> HashMap<String, Vec<FailedCalls>> {
+    // A call whose attempts were throttled is told by its attempts, not counted beside them.
+    let retried_parents: std::collections::HashSet<(&str, &str, &str)> = records
+        .iter()
+        .filter(|r| is_throttled(&r.result_code))
+        .map(|r| {
+            (
+                r.app.as_str(),
+                r.operation_id.as_str(),
+                r.parent_id.as_str(),
+            )
+        })
+        .collect();
+    let not_retried_call = |r: &&CallRecord| {
+        !retried_parents.contains(&(r.app.as_str(), r.operation_id.as_str(), r.id.as_str()))
+    };
     let mut by_operation: HashMap<String, Vec<FailedCalls>> = HashMap::new();
-    for record in records.iter().filter(|r| !r.success) {
+    for record in records
+        .iter()
+        .filter(not_retried_call)
+        .filter(|r| !r.success)
+    {
         let groups = by_operation.entry(record.operation_id.clone()).or_default();
         let group = match groups
             .iter_mut()
@@ -48,7 +67,7 @@ pub fn failed_calls_by_operation(records: &[CallRecord]) -> HashMap<String, Vec<
     }
     // The wait of each parent's throttled calls to a target, from all its calls to it.
     let mut retried: HashMap<(&str, &str, &str, &str), Vec<&CallRecord>> = HashMap::new();
-    for record in records {
+    for record in records.iter().filter(not_retried_call) {
         retried
             .entry((
                 &record.app,
@@ -114,6 +133,17 @@ mod tests {
             call("chat", "aoai", 5_680, 1_650.0, "200"),
             call("req", "search", 5, 12.0, "503"),
         ];
+        // The LLM call itself ended 429 after its attempts: it is not a fourth 429.
+        let mut with_call = records.to_vec();
+        with_call.push(CallRecord {
+            id: "chat".into(),
+            parent_id: "req".into(),
+            ..call("req", "aoai", 0, 7_000.0, "429")
+        });
+        assert_eq!(
+            failed_calls_by_operation(&with_call)["op"],
+            failed_calls_by_operation(&records)["op"]
+        );
         let causes = failed_calls_by_operation(&records);
         assert_eq!(
             causes["op"],

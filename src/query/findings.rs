@@ -120,28 +120,37 @@ fn throttling(tx: &Transaction) -> Vec<Finding> {
             }
         })
         .collect();
-    // A call that ended 429 itself, with no attempts recorded beneath it.
-    found.extend(
-        tx.nodes
-            .iter()
-            .filter(|n| {
-                n.kind == SpanTable::Dependency
-                    && n.retry.is_none()
-                    && super::throttling::is_throttled(&n.result_code)
-                    && !tx.retries.iter().any(|g| g.parent == n.index)
-            })
-            .map(|n| Finding::Throttling {
-                span: n.index,
-                name: n.name.clone(),
-                target: n.target.clone(),
-                model: model(n),
-                attempts: 1,
-                status: 429,
-                throttled_ms: n.duration_ms,
-                share_of_request: share(n.duration_ms, tx),
-                succeeded: false,
-            }),
-    );
+    // A 429 outside any retry group: a call that ended 429 itself, or the only attempt of an
+    // LLM call (reported on the call, once).
+    let mut alone: Vec<(usize, f64)> = Vec::new();
+    for node in tx.nodes.iter().filter(|n| {
+        n.kind == SpanTable::Dependency
+            && n.retry.is_none()
+            && super::throttling::is_throttled(&n.result_code)
+    }) {
+        let call = match node.parent {
+            Some(parent) if tx.nodes[parent].genai.is_some() => parent,
+            _ => node.index,
+        };
+        let grouped = tx.retries.iter().any(|g| g.parent == call);
+        if !grouped && !alone.iter().any(|(c, _)| *c == call) {
+            alone.push((call, node.duration_ms));
+        }
+    }
+    found.extend(alone.into_iter().map(|(call, waited_ms)| {
+        let n = &tx.nodes[call];
+        Finding::Throttling {
+            span: call,
+            name: n.name.clone(),
+            target: n.target.clone(),
+            model: model(n),
+            attempts: 1,
+            status: 429,
+            throttled_ms: waited_ms,
+            share_of_request: share(waited_ms, tx),
+            succeeded: false,
+        }
+    }));
     let waited = |f: &Finding| match f {
         Finding::Throttling { throttled_ms, .. } => *throttled_ms,
         _ => 0.0,
@@ -358,6 +367,36 @@ mod tests {
                 ("POST /openai/deployments/gpt-4o/chat/completions", 2)
             ]
         );
+    }
+
+    #[test]
+    fn a_single_throttled_attempt_is_told_on_its_llm_call_once() {
+        let mut call = span(SpanTable::Dependency, "chat", "req", 10, 300.0);
+        call.genai = genai(0);
+        call.result_code = "429".into();
+        call.success = false;
+        let items = OperationItems {
+            spans: vec![
+                span(SpanTable::Request, "req", "", 0, 400.0),
+                call,
+                attempt("a1", 20, 250.0, "429"),
+            ],
+            ..Default::default()
+        };
+        let found = findings(&assemble("op", items).expect("transaction"));
+        let throttling: Vec<(usize, &str, usize)> = found
+            .iter()
+            .filter_map(|f| match f {
+                Finding::Throttling {
+                    span,
+                    model,
+                    attempts,
+                    ..
+                } => Some((*span, model.as_str(), *attempts)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(throttling, [(1, "gpt-4o", 1)], "{found:?}");
     }
 
     #[test]

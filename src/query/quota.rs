@@ -2,6 +2,8 @@
 //! of a limit, and the throttled calls in those minutes — the figures that say "raise the
 //! quota" rather than "add pods".
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 
 use crate::genai::Quota;
@@ -32,7 +34,7 @@ pub fn report(quota: &Quota, minutes: &[StatsRow], throttled_minutes: &[i64]) ->
         let tokens = row.input_tokens.saturating_add(row.output_tokens);
         share(tokens, quota.tokens_per_minute).max(share(row.count, quota.requests_per_minute))
     };
-    let busy: Vec<i64> = minutes
+    let busy: HashSet<i64> = minutes
         .iter()
         .filter(|row| minute_share(row) > BUSY_SHARE)
         .filter_map(|row| row.bucket_ns)
@@ -53,7 +55,7 @@ pub fn report(quota: &Quota, minutes: &[StatsRow], throttled_minutes: &[i64]) ->
         minutes_over_80_percent: busy.len() as u64,
         throttled_calls_in_those_minutes: throttled_minutes
             .iter()
-            .filter(|minute| busy.contains(minute))
+            .filter(|minute| busy.contains(*minute))
             .count() as u64,
     }
 }

@@ -20,7 +20,11 @@ pub fn bucket_expression(column: &str) -> String {
             search(column, &bounds[middle + 1..], offset + middle + 1)
         )
     }
-    search(column, &histogram::bounds(), 0)
+    // A missing duration falls in the first bucket, as `histogram::bucket_of` puts NaN.
+    format!(
+        "CASE WHEN {column} IS NULL THEN 0 ELSE {} END",
+        search(column, &histogram::bounds(), 0)
+    )
 }
 
 /// `(bucket, items)` of the selection's durations, for [`histogram::DurationHistogram`].

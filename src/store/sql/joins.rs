@@ -70,13 +70,17 @@ pub fn call_edges(window: &ScopedRange, dialect: Dialect) -> Condition {
     }
 }
 
+/// Most attempt rows one GenAI usage read returns (about 40 MB of rows): a range with more
+/// throttled attempts counts the first calls only.
+pub const MAX_ATTEMPT_ROWS: usize = 200_000;
+
 /// The HTTP attempts inside GenAI calls of the same app that were answered 429 at least once,
 /// each with its call's provider, model and target, as `(provider, model, target, appName,
 /// operation_Id, call id, the call's resultCode and duration_ms, timestamp_ns, duration_ms,
 /// resultCode, success, itemCount)`; see
 /// [`crate::reads::ThrottledAttempt`]. `{dependencies}` stands for the table. Every stored copy
 /// of an attempt is a row, but each call joins once however often it was stored, so a resent
-/// batch adds its attempts once more instead of multiplying them.
+/// batch adds its attempts once more instead of multiplying them. At most [`MAX_ATTEMPT_ROWS`].
 pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
     let attempts = window_condition(Source::Dependencies, window, false, dialect);
     let range = window.range;
@@ -112,7 +116,7 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
                   WHERE {calls} AND genai_provider != '' AND id IN {throttled_parents}) \
                  AS calls \
                  USING (appName, operation_Id, id) \
-                 ORDER BY appName, operation_Id, id, timestamp_ns",
+                 ORDER BY appName, operation_Id, id, timestamp_ns LIMIT {MAX_ATTEMPT_ROWS}",
                 attempts = attempts.sql,
                 calls = calls.sql
             )
@@ -149,7 +153,8 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
                    ON a.operation_Id = k.operation_Id AND a.operation_ParentId = k.call_id \
                   AND a.appName = k.appName \
                  WHERE a.timestamp_ns >= ? AND a.timestamp_ns < ? AND a.genai_provider = '' \
-                 ORDER BY a.appName, a.operation_Id, a.operation_ParentId, a.timestamp_ns",
+                 ORDER BY a.appName, a.operation_Id, a.operation_ParentId, a.timestamp_ns \
+                 LIMIT {MAX_ATTEMPT_ROWS}",
                 attempts.sql, call_filters.sql
             )
         }
