@@ -89,7 +89,9 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
         Dialect::ClickHouse => {
             let calls = window_condition(Source::Dependencies, window, true, dialect);
             // Both sides keep only the parents of a 429 (one small set, built once per
-            // statement); the join then matches app and operation too.
+            // statement); the join then matches app and operation too. The call side is one
+            // row per call by GROUP BY: with a DISTINCT there, 18.16 returned a resent call
+            // twice here (every attempt counted double in `tests/query_engines.rs`).
             let throttled_parents = format!(
                 "(SELECT operation_ParentId FROM {{dependencies}} \
                   WHERE {} AND resultCode = '429' AND genai_provider = '')",
@@ -109,12 +111,12 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
                   WHERE {attempts} AND genai_provider = '' \
                     AND operation_ParentId IN {throttled_parents}) AS attempts \
                  ALL INNER JOIN \
-                 (SELECT DISTINCT appName, operation_Id, id, genai_provider AS provider, \
-                         genai_requestModel AS model, target, resultCode AS call_result, \
-                         duration_ms AS call_duration_ms \
+                 (SELECT appName, operation_Id, id, any(genai_provider) AS provider, \
+                         any(genai_requestModel) AS model, any(target) AS target, \
+                         any(resultCode) AS call_result, any(duration_ms) AS call_duration_ms \
                   FROM {{dependencies}} \
-                  WHERE {calls} AND genai_provider != '' AND id IN {throttled_parents}) \
-                 AS calls \
+                  WHERE {calls} AND genai_provider != '' AND id IN {throttled_parents} \
+                  GROUP BY appName, operation_Id, id) AS calls \
                  USING (appName, operation_Id, id) \
                  ORDER BY appName, operation_Id, id, timestamp_ns LIMIT {MAX_ATTEMPT_ROWS}",
                 attempts = attempts.sql,
