@@ -260,6 +260,7 @@ async fn measure_pages(store: Arc<dyn Store>, data: &Data) -> anyhow::Result<()>
         metrics: Arc::default(),
         live: Arc::new(tracehouse::ingest::quickpulse::LiveMetrics::new(false)),
         genai: Arc::default(),
+        secure_cookies: false,
     };
     let router = tracehouse::ui::router(state);
     let range = format!(

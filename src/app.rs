@@ -189,6 +189,7 @@ pub async fn start_with_store(
         metrics: Arc::clone(&metrics),
         live,
         genai: Arc::new(config.genai.clone()),
+        secure_cookies: config.tls.is_some(),
     };
     let api_router = crate::ui::router(api_state.clone())
         .merge(api::router(api_state, &config.cors_origins).map_err(anyhow::Error::msg)?);

@@ -54,12 +54,12 @@ fn connector(trusted: &TestCertificate) -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
-/// One HTTPS request; the status and the certificate the server presented.
+/// One HTTPS request; the status, the certificate the server presented and the headers.
 async fn https(
     trusted: &TestCertificate,
     address: std::net::SocketAddr,
     request: http::Request<Full<Bytes>>,
-) -> Result<(u16, CertificateDer<'static>), String> {
+) -> Result<(u16, CertificateDer<'static>, http::HeaderMap), String> {
     let tcp = TcpStream::connect(address)
         .await
         .map_err(|e| e.to_string())?;
@@ -83,8 +83,9 @@ async fn https(
         .await
         .map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
+    let headers = response.headers().clone();
     let _ = response.into_body().collect().await;
-    Ok((status, presented))
+    Ok((status, presented, headers))
 }
 
 fn post_traces() -> http::Request<Full<Bytes>> {
@@ -107,7 +108,7 @@ async fn every_listener_speaks_tls_and_takes_a_renewed_certificate() {
     let first = write_certificate(&files);
     let server = TestServer::start_with(|c| c.tls = Some(files.clone()), None).await;
 
-    let (status, presented) = https(&first, server.http, post_traces())
+    let (status, presented, _) = https(&first, server.http, post_traces())
         .await
         .expect("https");
     assert_eq!((status, &presented), (200, &first.der));
@@ -133,6 +134,24 @@ async fn every_listener_speaks_tls_and_takes_a_renewed_certificate() {
         serde_json::from_slice(&fixture("otlp/rag-api-traces-4.json")).expect("fixture");
     grpc.export(request).await.expect("export over TLS");
 
+    // Signing in over TLS sets a cookie the browser keeps off plain HTTP.
+    let token = common::issue_token(&*server.store, &["shop"], false).await;
+    let login = http::Request::post("/login")
+        .header("host", "localhost")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(format!("token={token}"))))
+        .expect("request");
+    let (status, _, headers) = https(&first, server.api, login).await.expect("https");
+    let cookie = headers
+        .get(http::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert_eq!(status, 303, "{headers:?}");
+    assert!(
+        cookie.ends_with("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+
     // Plain HTTP on a TLS port gets no answer.
     let plain = reqwest::Client::new()
         .get(format!("http://{}/healthz", server.http))
@@ -145,7 +164,7 @@ async fn every_listener_speaks_tls_and_takes_a_renewed_certificate() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         match https(&renewed, server.http, post_traces()).await {
-            Ok((200, presented)) if presented == renewed.der => break,
+            Ok((200, presented, _)) if presented == renewed.der => break,
             _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
             other => panic!("the renewed certificate was never served: {other:?}"),
         }

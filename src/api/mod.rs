@@ -37,6 +37,8 @@ pub struct ApiState {
     pub live: Arc<LiveMetrics>,
     /// LLM deployment quotas and token prices.
     pub genai: Arc<crate::genai::GenAiPolicy>,
+    /// The listeners speak TLS: the login cookie is marked `Secure`.
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

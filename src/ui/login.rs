@@ -43,8 +43,11 @@ pub async fn submit(State(state): State<ApiState>, Form(login): Form<Login>) -> 
     let token = login.token.trim();
     match state.access.check_token(Some(token)).await {
         Ok(_) => {
-            let cookie =
-                format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=86400");
+            // Over TLS the browser must never send it back in the clear.
+            let secure = if state.secure_cookies { "; Secure" } else { "" };
+            let cookie = format!(
+                "{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=86400{secure}"
+            );
             let mut response = Redirect::to("/performance").into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
