@@ -6,7 +6,7 @@ use axum::extract::{RawQuery, State};
 use maud::html;
 
 use super::chart::{self, Series, Size};
-use super::format::{Query, percent};
+use super::format::percent;
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::analysis::stats_page;
@@ -41,8 +41,7 @@ pub async fn page(
     RawQuery(raw): RawQuery,
 ) -> Result<maud::Markup, PageError> {
     let (state, raw) = (&state, raw.as_deref());
-    let access = access?;
-    let query = Query::parse(raw, FAILURES_PARAMS)?;
+    let (access, query) = super::open(access, raw, FAILURES_PARAMS)?;
     let queries = failure_queries(&query.params, &access.scope)?;
     let loaded =
         futures_util::future::try_join_all(queries.iter().map(|(_, stats)| section(state, stats)))

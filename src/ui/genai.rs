@@ -6,7 +6,7 @@ use axum::extract::{RawQuery, State};
 use maud::html;
 
 use super::chart::{self, Series, Size};
-use super::format::{Query, duration, interval, percent, usd};
+use super::format::{duration, interval, percent, usd};
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::genai::{GENAI_PARAMS, Throttled, genai_usage_of};
@@ -17,8 +17,7 @@ pub async fn page(
     access: Result<Access, ApiError>,
     RawQuery(raw): RawQuery,
 ) -> Result<maud::Markup, PageError> {
-    let access = access?;
-    let query = Query::parse(raw.as_deref(), GENAI_PARAMS)?;
+    let (access, query) = super::open(access, raw.as_deref(), GENAI_PARAMS)?;
     let range = query.params.range()?;
     let interval_s = chart::interval_s(range);
     let query = query.or_default("interval", &format!("{interval_s}s"), GENAI_PARAMS)?;

@@ -8,7 +8,7 @@ use http::header;
 use maud::{Markup, html};
 use serde_json::Value;
 
-use super::format::{Query, duration};
+use super::format::duration;
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::params::{FROM, TO};
@@ -81,8 +81,7 @@ pub async fn page(
     access: Result<Access, ApiError>,
     RawQuery(raw): RawQuery,
 ) -> Result<Markup, PageError> {
-    let access = access?;
-    let query = Query::parse(raw.as_deref(), &[FROM, TO])?;
+    let (access, query) = super::open(access, raw.as_deref(), &[FROM, TO])?;
     let body = html! {
         h1 { "Live metrics" }
         p.summary { "What each instance's SDK last posted, refreshed every second while this page is open." }

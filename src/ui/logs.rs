@@ -4,7 +4,6 @@
 use axum::extract::{RawQuery, State};
 use maud::html;
 
-use super::format::Query;
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::analysis::{SEARCH_PARAMS, search_cursor, search_query};
@@ -19,8 +18,7 @@ pub async fn page(
     RawQuery(raw): RawQuery,
 ) -> Result<maud::Markup, PageError> {
     let (state, raw) = (&state, raw.as_deref());
-    let access = access?;
-    let query = Query::parse(raw, SEARCH_PARAMS)?;
+    let (access, query) = super::open(access, raw, SEARCH_PARAMS)?;
     let search = search_query(&query.params, &access.scope)?;
     let hits = state.store.search(&search).await?;
     let next_cursor = search_cursor(&hits, search.limit);

@@ -196,8 +196,7 @@ pub async fn page(
     access: Result<Access, ApiError>,
     RawQuery(raw): RawQuery,
 ) -> Result<Markup, PageError> {
-    let access = access?;
-    let query = Query::parse(raw.as_deref(), MAP_PARAMS)?;
+    let (access, query) = super::open(access, raw.as_deref(), MAP_PARAMS)?;
     let map = map_answer(&state, &query.params, &access.scope).await?;
     let nodes = map["nodes"].as_array().cloned().unwrap_or_default();
     let edges = map["edges"].as_array().cloned().unwrap_or_default();

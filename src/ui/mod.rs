@@ -120,6 +120,16 @@ pub fn layout(title: &str, current: &str, query: &format::Query, body: Markup) -
     }
 }
 
+/// What every page starts from: the reader's access (a missing token sends the browser to the
+/// login page) and the view's query, parsed by the view's parameters.
+fn open(
+    access: Result<crate::api::access::Access, ApiError>,
+    raw: Option<&str>,
+    specs: &[crate::api::params::ParamSpec],
+) -> Result<(crate::api::access::Access, format::Query), PageError> {
+    Ok((access?, format::Query::parse(raw, specs)?))
+}
+
 /// A failed page: shown as a page, or the login page when a token is needed.
 pub struct PageError(ApiError);
 

@@ -55,8 +55,7 @@ pub async fn page(
     RawQuery(raw): RawQuery,
 ) -> Result<maud::Markup, PageError> {
     let (state, raw) = (&state, raw.as_deref());
-    let access = access?;
-    let query = Query::parse(raw, PARAMS)?;
+    let (access, query) = super::open(access, raw, PARAMS)?;
     let source = query.params.table()?;
     let group_by = match source {
         Source::Dependencies => vec![Column::Type, Column::Target],

@@ -4,7 +4,7 @@
 use axum::extract::{RawQuery, State};
 use maud::html;
 
-use super::format::{Query, duration};
+use super::format::duration;
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::analysis::{SAMPLES_PARAMS, find_samples};
@@ -19,8 +19,7 @@ pub async fn page(
     RawQuery(raw): RawQuery,
 ) -> Result<maud::Markup, PageError> {
     let (state, raw) = (&state, raw.as_deref());
-    let access = access?;
-    let query = Query::parse(raw, SAMPLES_PARAMS)?;
+    let (access, query) = super::open(access, raw, SAMPLES_PARAMS)?;
     let page = find_samples(state, &query.params, &access.scope).await?;
     let causes = failed_calls_of(state, &access.scope, query.params.range()?, &page.items).await?;
     let band = query.params.get("band");

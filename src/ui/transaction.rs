@@ -5,7 +5,7 @@
 use axum::extract::{Path, RawQuery, State};
 use maud::{Markup, html};
 
-use super::format::{Query, duration, percent, usd};
+use super::format::{duration, percent, usd};
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::transaction::{DeploymentLoad, diagnose, llm_costs};
@@ -25,8 +25,7 @@ pub async fn page(
     RawQuery(raw): RawQuery,
 ) -> Result<Markup, PageError> {
     let (state, operation_id, raw) = (&state, operation_id.as_str(), raw.as_deref());
-    let access = access?;
-    let query = Query::parse(raw, PARAMS)?;
+    let (access, query) = super::open(access, raw, PARAMS)?;
     let loaded = load(state, &access.scope, operation_id, query.params.get("app")).await?;
     let tx = &loaded.transaction;
     let diagnosis = diagnose(state, &loaded.app, tx).await?;
