@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::{TestServer, python, run_summary};
 use tracehouse::reads::records::{OperationItems, SpanTable};
-use tracehouse::store::{MetricQuery, TimeRange};
 
 struct Run {
     chat_trace_id: String,
@@ -178,19 +177,7 @@ async fn configure_azure_monitor_sends_the_throttled_chat_story_unchanged() {
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let metric = loop {
-        let points = server
-            .store
-            .metrics(&MetricQuery {
-                range: TimeRange {
-                    from_ns: 0,
-                    to_ns: i64::MAX,
-                },
-                scope: tracehouse::reads::AppScope::All,
-                name: Some("chat.answers".into()),
-                limit: 10,
-            })
-            .await
-            .expect("metrics");
+        let points = common::stored_metric(&server, "chat.answers", 10).await;
         if let Some(point) = points.into_iter().next() {
             break point;
         }

@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use common::scenario::{get, ok};
 use common::{TestServer, run_summary};
 use serde_json::Value;
-use tracehouse::reads::AppScope;
-use tracehouse::store::{MetricQuery, TimeRange};
 
 fn node_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node")
@@ -162,19 +160,7 @@ async fn the_node_sdk_exports_over_every_otlp_protocol() {
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let counted = loop {
-        let points = server
-            .store
-            .metrics(&MetricQuery {
-                range: TimeRange {
-                    from_ns: 0,
-                    to_ns: i64::MAX,
-                },
-                scope: AppScope::All,
-                name: Some("orders.looked_up".into()),
-                limit: 100,
-            })
-            .await
-            .expect("metrics");
+        let points = common::stored_metric(&server, "orders.looked_up", 100).await;
         let roles: std::collections::BTreeSet<String> =
             points.iter().map(|p| p.cloud_role_name.clone()).collect();
         if roles.len() == 3 || Instant::now() > deadline {

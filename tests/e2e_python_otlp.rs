@@ -8,7 +8,6 @@ use std::process::Command;
 
 use common::{TestServer, python, run_summary};
 use tracehouse::reads::records::{OperationItems, SpanRecord, SpanTable};
-use tracehouse::store::{MetricQuery, TimeRange};
 
 struct DriverOutput {
     work_trace_id: String,
@@ -97,19 +96,7 @@ async fn check(server: &TestServer, run: &DriverOutput) {
     assert_eq!(exception.parent_id, failed.id);
     assert_eq!(exception.problem_id, "RuntimeError at fail");
 
-    let counters = server
-        .store
-        .metrics(&MetricQuery {
-            range: TimeRange {
-                from_ns: 0,
-                to_ns: i64::MAX,
-            },
-            scope: tracehouse::reads::AppScope::All,
-            name: Some("work.done".into()),
-            limit: 10,
-        })
-        .await
-        .expect("metrics");
+    let counters = common::stored_metric(server, "work.done", 10).await;
     let counter = counters.first().expect("counter exported");
     assert_eq!(counter.value, 1.0);
     assert_eq!(counter.cloud_role_name, "shop.e2e-api");

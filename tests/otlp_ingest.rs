@@ -15,7 +15,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tracehouse::reads::records::SpanTable;
-use tracehouse::store::{MetricQuery, TimeRange};
 
 const OK_TRACE: &str = "525c5c3e165dd9b6d4c8f046107e8324";
 const FAILED_TRACE: &str = "233bb220b39d9a063db72d57fde61b76";
@@ -134,19 +133,7 @@ async fn grpc_logs_and_metrics() {
         .export(metrics_request)
         .await
         .expect("metrics export");
-    let stored = server
-        .store
-        .metrics(&MetricQuery {
-            range: TimeRange {
-                from_ns: 0,
-                to_ns: i64::MAX,
-            },
-            scope: tracehouse::reads::AppScope::All,
-            name: Some("tokens.used".into()),
-            limit: 10,
-        })
-        .await
-        .expect("read metrics");
+    let stored = common::stored_metric(&server, "tokens.used", 10).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].value, 1234.0);
     assert_eq!(stored[0].cloud_role_name, "svc");

@@ -5,6 +5,27 @@ pub mod clickhouse;
 pub mod process;
 pub mod scenario;
 
+/// Every stored point of metric `name` (at most `limit`), over all time and apps.
+pub async fn stored_metric(
+    server: &TestServer,
+    name: &str,
+    limit: usize,
+) -> Vec<tracehouse::store::MetricRecord> {
+    server
+        .store
+        .metrics(&tracehouse::store::MetricQuery {
+            range: tracehouse::store::TimeRange {
+                from_ns: 0,
+                to_ns: i64::MAX,
+            },
+            scope: tracehouse::reads::AppScope::All,
+            name: Some(name.into()),
+            limit,
+        })
+        .await
+        .expect("metrics")
+}
+
 /// A loopback port nothing listens on now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
