@@ -11,6 +11,7 @@ pub mod genai;
 pub mod http_server;
 pub mod ingest;
 pub mod keys;
+pub mod kql;
 pub mod model;
 pub mod normalize;
 pub mod pipeline;

@@ -78,6 +78,15 @@ impl Store for GatedStore {
     async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<CallRecord>, StoreError> {
         self.inner.failed_calls(query).await
     }
+    fn dialect(&self) -> tracehouse::store::Dialect {
+        self.inner.dialect()
+    }
+    async fn tabular(
+        &self,
+        statement: &tracehouse::store::TabularStatement,
+    ) -> Result<Vec<Vec<tracehouse::store::Cell>>, StoreError> {
+        self.inner.tabular(statement).await
+    }
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.inner.keys().await
     }

@@ -7,6 +7,7 @@ pub(crate) mod causes;
 mod distribution;
 pub(crate) mod genai;
 pub(crate) mod insights;
+pub mod kql;
 mod openapi;
 pub mod params;
 mod schemas;
@@ -126,6 +127,7 @@ pub fn router(state: ApiState, cors_origins: &[String]) -> Result<Router, String
         .route("/api/v1/genai/usage", get(genai::genai_usage))
         .route("/api/v1/search", get(analysis::search))
         .route("/api/v1/live", get(live))
+        .route("/api/v1/query", get(kql::get).post(kql::post))
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; see /api/v1/openapi.json".into())
         })
@@ -151,7 +153,7 @@ fn cors(origins: &[String]) -> Result<CorsLayer, String> {
     };
     Ok(CorsLayer::new()
         .allow_origin(allow)
-        .allow_methods([Method::GET, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]))
 }
 

@@ -95,6 +95,15 @@ impl Store for FakeStore {
     async fn failed_calls(&self, _: &FailedCallsQuery) -> Result<Vec<CallRecord>, StoreError> {
         Ok(Vec::new())
     }
+    fn dialect(&self) -> crate::reads::tabular::Dialect {
+        crate::reads::tabular::Dialect::Sqlite
+    }
+    async fn tabular(
+        &self,
+        _: &crate::reads::tabular::TabularStatement,
+    ) -> Result<Vec<Vec<crate::reads::tabular::Cell>>, StoreError> {
+        Ok(Vec::new())
+    }
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         Ok(Vec::new())
     }

@@ -7,6 +7,7 @@
 pub mod histogram;
 pub mod records;
 pub mod stats;
+pub mod tabular;
 
 use serde::Serialize;
 

@@ -16,6 +16,7 @@ use crate::error::{ErrorKind, HasErrorKind};
 use crate::model::Batch;
 use crate::reads::histogram::DurationHistogram;
 pub use crate::reads::records::{KeyRecord, MetricRecord, OperationItems, TokenRecord};
+pub use crate::reads::tabular::{Cell, Dialect, TabularStatement};
 use crate::reads::{
     AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
     SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
@@ -150,6 +151,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// The failed dependency calls inside the query's operations; none asked, none answered.
     async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<CallRecord>, StoreError>;
+
+    /// The SQL dialect [`Store::tabular`] statements are written in.
+    fn dialect(&self) -> Dialect;
+
+    /// Runs a planned statement (a KQL query) and reads its rows back by their shapes.
+    async fn tabular(&self, statement: &TabularStatement) -> Result<Vec<Vec<Cell>>, StoreError>;
 
     /// Every instrumentation key ever issued, revoked ones included.
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;

@@ -14,6 +14,7 @@ mod query;
 mod read;
 pub mod rowbinary;
 pub mod schema;
+mod tabular;
 mod write;
 
 use std::collections::HashMap;
@@ -484,6 +485,17 @@ impl Store for ClickHouseStore {
 
     async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<CallRecord>, StoreError> {
         self.guarded(query::failed_calls(self, query)).await
+    }
+
+    fn dialect(&self) -> crate::reads::tabular::Dialect {
+        crate::reads::tabular::Dialect::ClickHouse
+    }
+
+    async fn tabular(
+        &self,
+        statement: &crate::reads::tabular::TabularStatement,
+    ) -> Result<Vec<Vec<crate::reads::tabular::Cell>>, StoreError> {
+        self.guarded(tabular::run(self, statement)).await
     }
 
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {

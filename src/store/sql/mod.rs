@@ -13,18 +13,7 @@ use crate::reads::{
     Source,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Sqlite,
-    ClickHouse,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Param {
-    Text(String),
-    Int(i64),
-    Real(f64),
-}
+pub use crate::reads::tabular::{Dialect, Param};
 
 /// A `WHERE` condition and the values for its placeholders, in order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -208,7 +197,17 @@ pub fn group_expression(column: Column, dialect: Dialect) -> String {
 }
 
 /// Tables are written `{requests}` in statements; each store puts its own qualified name there.
-pub const TABLES: [&str; 4] = ["requests", "dependencies", "traces", "exceptions"];
+pub const TABLES: [&str; 9] = [
+    "requests",
+    "dependencies",
+    "traces",
+    "exceptions",
+    "customEvents",
+    "customMetrics",
+    "pageViews",
+    "availabilityResults",
+    "performanceCounters",
+];
 
 /// Replaces the `{table}` placeholders with `qualified(table)`.
 pub fn qualify(sql: &str, qualified: impl Fn(&str) -> String) -> String {

@@ -3,9 +3,11 @@
 
 mod bind;
 mod credentials;
+mod functions;
 mod migrate;
 mod query;
 mod read;
+mod tabular;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -152,6 +154,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
              PRAGMA temp_store = MEMORY;",
         )
         .map_err(sqlite_error)?;
+    functions::register(&connection).map_err(sqlite_error)?;
     Ok(connection)
 }
 
@@ -315,6 +318,19 @@ impl Store for SqliteStore {
     async fn failed_calls(&self, query: &FailedCallsQuery) -> Result<Vec<CallRecord>, StoreError> {
         let query = query.clone();
         self.read(move |connection| query::failed_calls(connection, &query))
+            .await
+    }
+
+    fn dialect(&self) -> crate::reads::tabular::Dialect {
+        crate::reads::tabular::Dialect::Sqlite
+    }
+
+    async fn tabular(
+        &self,
+        statement: &crate::reads::tabular::TabularStatement,
+    ) -> Result<Vec<Vec<crate::reads::tabular::Cell>>, StoreError> {
+        let statement = statement.clone();
+        self.read(move |connection| tabular::run(connection, &statement))
             .await
     }
 

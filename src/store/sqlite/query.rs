@@ -15,7 +15,7 @@ use crate::reads::{
 use crate::store::StoreError;
 use crate::store::sql::{self, Condition, Dialect, Param};
 
-fn values(params: &[Param]) -> Vec<Value> {
+pub(super) fn values(params: &[Param]) -> Vec<Value> {
     params
         .iter()
         .map(|p| match p {

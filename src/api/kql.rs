@@ -1,0 +1,112 @@
+//! `POST /api/v1/query` (and `GET ?query=`): KQL over every table, answered in the Log
+//! Analytics query API's shape. The caller's token decides which apps' rows it reads.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::access::Access;
+use super::{ApiError, ApiState};
+use crate::kql::tables::Registry;
+use crate::kql::{self, KqlError, QueryContext, ResultTable};
+use crate::reads::AppScope;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    pub query: String,
+    /// ISO 8601: `PT1H`, `<start>/<end>`, `<start>/PT1H`.
+    pub timespan: Option<String>,
+}
+
+/// Why a query got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Kql(#[from] KqlError),
+    #[error(
+        "invalid timespan {0:?}: expected an ISO 8601 duration (PT1H) or interval (<start>/<end>)"
+    )]
+    Timespan(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Plans `text` for the store, runs it, and reads the rows back.
+pub async fn run_query(
+    store: &dyn Store,
+    scope: &AppScope,
+    text: &str,
+    timespan: Option<&str>,
+    now_ns: i64,
+) -> Result<ResultTable, QueryError> {
+    let timespan = timespan
+        .map(|t| {
+            kql::values::parse_timespan(t, now_ns).ok_or_else(|| QueryError::Timespan(t.to_owned()))
+        })
+        .transpose()?;
+    let registry = Registry::app_insights();
+    let ctx = QueryContext {
+        dialect: store.dialect(),
+        now_ns,
+        scope,
+        timespan,
+        registry: &registry,
+    };
+    let planned = kql::plan(text, &ctx)?;
+    let rows = store.tabular(&planned.statement).await?;
+    Ok(ResultTable::new(&planned, rows))
+}
+
+pub async fn post(
+    State(state): State<ApiState>,
+    access: Access,
+    Json(request): Json<QueryRequest>,
+) -> Response {
+    answer(&state, &access, &request).await
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    access: Access,
+    Query(request): Query<QueryRequest>,
+) -> Response {
+    answer(&state, &access, &request).await
+}
+
+async fn answer(state: &ApiState, access: &Access, request: &QueryRequest) -> Response {
+    let result = run_query(
+        state.store.as_ref(),
+        &access.scope,
+        &request.query,
+        request.timespan.as_deref(),
+        crate::clock::now_ns(),
+    )
+    .await;
+    match result {
+        Ok(table) => (StatusCode::OK, Json(table.to_json())).into_response(),
+        Err(error) => error_response(error),
+    }
+}
+
+pub fn error_response(error: QueryError) -> Response {
+    match error {
+        QueryError::Kql(error) => {
+            let body = json!({ "error": {
+                "code": error.code.name(),
+                "message": error.to_string(),
+                "position": { "line": error.pos.line, "column": error.pos.column },
+            }});
+            (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        }
+        QueryError::Timespan(_) => {
+            let body = json!({ "error": { "code": "BadArgument", "message": error.to_string(), "position": null }});
+            (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        }
+        QueryError::Store(error) => ApiError::Store(error).into_response(),
+    }
+}

@@ -1,0 +1,589 @@
+//! The tabular operators, each a `SELECT` over the relation before it.
+
+use super::KqlError;
+use super::aggregates::default_name;
+use super::ast::*;
+use super::expr::{Context, Typed, unify_for_comparison};
+use super::plan::{Col, OrderKey, Planner, Relation};
+use super::sql::{Fragment, call};
+use super::types::{Dynamic, KqlType};
+use crate::reads::tabular::{CellShape, Dialect, Param, TabularStatement};
+
+/// The visualizations `render` accepts.
+const VISUALIZATIONS: [&str; 12] = [
+    "table",
+    "timechart",
+    "barchart",
+    "columnchart",
+    "piechart",
+    "areachart",
+    "linechart",
+    "scatterchart",
+    "stackedareachart",
+    "card",
+    "ladderchart",
+    "pivotchart",
+];
+
+impl Planner<'_> {
+    /// `SELECT items FROM (from) AS tN tail`.
+    fn select(&mut self, from: &Relation, items: Vec<Fragment>, tail: Fragment) -> Fragment {
+        let name = self.subquery_name();
+        let items = if items.is_empty() {
+            vec![Fragment::text("1")]
+        } else {
+            items
+        };
+        let mut sql = Fragment::template(
+            &format!("SELECT {{}} FROM ({{}}) AS {name}"),
+            vec![Fragment::join(items, ", "), from.sql.clone()],
+        );
+        sql.push(tail);
+        sql
+    }
+
+    fn passthrough(aliases: &[String]) -> Vec<Fragment> {
+        aliases.iter().map(|a| Fragment::text(a.clone())).collect()
+    }
+
+    fn order_clause(order: &[OrderKey]) -> Fragment {
+        if order.is_empty() {
+            return Fragment::default();
+        }
+        let keys: Vec<String> = order
+            .iter()
+            .map(|key| {
+                format!(
+                    "{} {} NULLS {}",
+                    key.alias,
+                    if key.descending { "DESC" } else { "ASC" },
+                    if key.nulls_first { "FIRST" } else { "LAST" }
+                )
+            })
+            .collect();
+        Fragment::text(format!(" ORDER BY {}", keys.join(", ")))
+    }
+
+    pub fn operator(&mut self, operator: &Operator, rel: Relation) -> Result<Relation, KqlError> {
+        match operator {
+            Operator::Where(condition) => {
+                let typed = self.expr(condition, &rel, Context::Row)?;
+                if typed.ty != KqlType::Bool {
+                    return Err(KqlError::semantic(
+                        condition.pos(),
+                        format!(
+                            "where needs a true/false condition, not a {} value",
+                            typed.ty.name()
+                        ),
+                    ));
+                }
+                let tail = Fragment::template(" WHERE {}", vec![typed.sql]);
+                let sql = self.select(&rel, Self::passthrough(&rel.aliases()), tail);
+                Ok(Relation { sql, ..rel })
+            }
+            Operator::Extend(items) => {
+                let mut rel = rel;
+                for (i, item) in items.iter().enumerate() {
+                    rel = self.extend_one(item, i, rel)?;
+                }
+                Ok(rel)
+            }
+            Operator::Project(items) => self.project(items, rel),
+            Operator::ProjectAway(patterns) => {
+                let mut rel = rel;
+                for pattern in patterns {
+                    let before = rel.columns.len();
+                    rel.columns
+                        .retain(|c| !wildcard_match(&pattern.name, &c.name));
+                    if before == rel.columns.len() && !pattern.name.contains('*') {
+                        return Err(rel.unknown_column(pattern));
+                    }
+                }
+                Ok(rel)
+            }
+            Operator::ProjectRename(pairs) => {
+                let mut rel = rel;
+                for (new, old) in pairs {
+                    if rel.find(&old.name).is_none() {
+                        return Err(rel.unknown_column(old));
+                    }
+                    if new.name != old.name && rel.find(&new.name).is_some() {
+                        return Err(duplicate(new));
+                    }
+                    if let Some(column) = rel.columns.iter_mut().find(|c| c.name == old.name) {
+                        column.name = new.name.clone();
+                    }
+                }
+                Ok(rel)
+            }
+            Operator::Summarize { aggregates, by } => self.summarize(aggregates, by, rel),
+            Operator::Sort(keys) => self.sort(keys, rel),
+            Operator::Top { count, key } => {
+                let sorted = self.sort(std::slice::from_ref(key), rel)?;
+                self.take(count, sorted)
+            }
+            Operator::Take(count) => self.take(count, rel),
+            Operator::Count => {
+                let alias = self.alias();
+                let count = match self.dialect {
+                    Dialect::ClickHouse => "toInt64(count())",
+                    Dialect::Sqlite => "count(*)",
+                };
+                let sql = self.select(
+                    &rel,
+                    vec![Fragment::text(format!("{count} AS {alias}"))],
+                    Fragment::default(),
+                );
+                Ok(Relation {
+                    sql,
+                    columns: vec![Col {
+                        name: "Count".into(),
+                        ty: KqlType::Long,
+                        alias,
+                    }],
+                    order: Vec::new(),
+                })
+            }
+            Operator::Distinct(names) => {
+                let mut columns = Vec::new();
+                if names.is_empty() {
+                    columns = rel.columns.clone();
+                } else {
+                    for name in names {
+                        columns.push(
+                            rel.find(&name.name)
+                                .cloned()
+                                .ok_or_else(|| rel.unknown_column(name))?,
+                        );
+                    }
+                }
+                let aliases: Vec<String> = columns.iter().map(|c| c.alias.clone()).collect();
+                let name = self.subquery_name();
+                let sql = Fragment::template(
+                    &format!(
+                        "SELECT DISTINCT {} FROM ({{}}) AS {name}",
+                        aliases.join(", ")
+                    ),
+                    vec![rel.sql.clone()],
+                );
+                Ok(Relation {
+                    sql,
+                    columns,
+                    order: Vec::new(),
+                })
+            }
+            Operator::Join { kind, right, on } => {
+                let right = self.tabular(right)?;
+                self.join(*kind, rel, right, on)
+            }
+            Operator::Union(legs) => {
+                let mut relations = vec![rel];
+                for leg in legs {
+                    relations.push(self.tabular(leg)?);
+                }
+                self.union_of(relations)
+            }
+            Operator::Render(visualization) => {
+                if !VISUALIZATIONS.contains(&visualization.name.as_str()) {
+                    return Err(KqlError::unsupported(
+                        visualization.pos,
+                        format!(
+                            "render `{}` (supported: {})",
+                            visualization.name,
+                            VISUALIZATIONS.join(", ")
+                        ),
+                    ));
+                }
+                self.visualization = Some(visualization.name.clone());
+                Ok(rel)
+            }
+        }
+    }
+
+    /// The name of an unnamed computed column: KQL's derived name, else `Column1`, `Column2`.
+    fn column_name(&self, item: &NamedExpr, index: usize) -> String {
+        item.name
+            .as_ref()
+            .map(|n| n.name.clone())
+            .or_else(|| default_name(&item.expr))
+            .unwrap_or_else(|| format!("Column{}", index + 1))
+    }
+
+    fn extend_one(
+        &mut self,
+        item: &NamedExpr,
+        index: usize,
+        rel: Relation,
+    ) -> Result<Relation, KqlError> {
+        let typed = self.expr(&item.expr, &rel, Context::Row)?;
+        let name = self.column_name(item, index);
+        let alias = self.alias();
+        let mut columns = rel.columns.clone();
+        let new = Col {
+            name: name.clone(),
+            ty: typed.ty,
+            alias: alias.clone(),
+        };
+        match columns.iter_mut().find(|c| c.name == name) {
+            Some(existing) => *existing = new,
+            None => columns.push(new),
+        }
+        let mut items = Self::passthrough(&rel.aliases());
+        items.push(Fragment::template(
+            &format!("{{}} AS {alias}"),
+            vec![typed.sql],
+        ));
+        let sql = self.select(&rel, items, Fragment::default());
+        Ok(Relation {
+            sql,
+            columns,
+            order: rel.order,
+        })
+    }
+
+    fn project(&mut self, items: &[NamedExpr], rel: Relation) -> Result<Relation, KqlError> {
+        let mut columns: Vec<Col> = Vec::new();
+        let mut selected = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let name = self.column_name(item, i);
+            if columns.iter().any(|c| c.name == name) {
+                return Err(duplicate(&Ident {
+                    name,
+                    pos: item.expr.pos(),
+                }));
+            }
+            match (&item.expr, rel.find(&name)) {
+                (Expr::Column(column), Some(existing))
+                    if item.name.is_none() && column.name == name =>
+                {
+                    selected.push(Fragment::text(existing.alias.clone()));
+                    columns.push(existing.clone());
+                }
+                _ => {
+                    let typed = self.expr(&item.expr, &rel, Context::Row)?;
+                    let alias = self.alias();
+                    selected.push(Fragment::template(
+                        &format!("{{}} AS {alias}"),
+                        vec![typed.sql],
+                    ));
+                    columns.push(Col {
+                        name,
+                        ty: typed.ty,
+                        alias,
+                    });
+                }
+            }
+        }
+        selected.extend(rel.order.iter().map(|o| Fragment::text(o.alias.clone())));
+        let sql = self.select(&rel, selected, Fragment::default());
+        Ok(Relation {
+            sql,
+            columns,
+            order: rel.order,
+        })
+    }
+
+    fn summarize(
+        &mut self,
+        aggregates: &[NamedExpr],
+        by: &[NamedExpr],
+        rel: Relation,
+    ) -> Result<Relation, KqlError> {
+        let mut columns: Vec<Col> = Vec::new();
+        let mut selected = Vec::new();
+        let mut groups = Vec::new();
+        let mut add =
+            |planner: &mut Self, name: String, typed: Typed, columns: &mut Vec<Col>, pos: Pos| {
+                if columns.iter().any(|c| c.name == name) {
+                    return Err(duplicate(&Ident { name, pos }));
+                }
+                let alias = planner.alias();
+                selected.push(Fragment::template(
+                    &format!("{{}} AS {alias}"),
+                    vec![typed.sql],
+                ));
+                columns.push(Col {
+                    name,
+                    ty: typed.ty,
+                    alias: alias.clone(),
+                });
+                Ok(alias)
+            };
+        for (i, item) in by.iter().enumerate() {
+            let typed = self.expr(&item.expr, &rel, Context::Row)?;
+            let name = self.column_name(item, i);
+            groups.push(add(self, name, typed, &mut columns, item.expr.pos())?);
+        }
+        let group_names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+        let mut unnamed = 0;
+        for item in aggregates {
+            for (name, typed) in self.summarize_item(item, &rel, &group_names)? {
+                let name = name.unwrap_or_else(|| {
+                    unnamed += 1;
+                    format!("Column{unnamed}")
+                });
+                add(self, name, typed, &mut columns, item.expr.pos())?;
+            }
+        }
+        let tail = if groups.is_empty() {
+            Fragment::default()
+        } else {
+            Fragment::text(format!(" GROUP BY {}", groups.join(", ")))
+        };
+        let sql = self.select(&rel, selected, tail);
+        Ok(Relation {
+            sql,
+            columns,
+            order: Vec::new(),
+        })
+    }
+
+    fn sort(&mut self, keys: &[SortKey], rel: Relation) -> Result<Relation, KqlError> {
+        let mut items = Self::passthrough(
+            &rel.columns
+                .iter()
+                .map(|c| c.alias.clone())
+                .collect::<Vec<_>>(),
+        );
+        let mut order = Vec::new();
+        for key in keys {
+            let typed = self.expr(&key.expr, &rel, Context::Row)?;
+            if matches!(
+                typed.ty,
+                KqlType::Dynamic(Dynamic::Bag { .. } | Dynamic::Json)
+            ) {
+                return Err(KqlError::semantic(
+                    key.expr.pos(),
+                    "rows cannot be sorted by a dynamic bag or list",
+                ));
+            }
+            let alias = self.alias();
+            items.push(Fragment::template(
+                &format!("{{}} AS {alias}"),
+                vec![typed.sql],
+            ));
+            order.push(OrderKey {
+                alias,
+                descending: key.descending,
+                nulls_first: key.nulls_first,
+            });
+        }
+        let sql = self.select(&rel, items, Fragment::default());
+        Ok(Relation {
+            sql,
+            columns: rel.columns,
+            order,
+        })
+    }
+
+    fn take(&mut self, count: &Expr, rel: Relation) -> Result<Relation, KqlError> {
+        let n = match self.constant(count) {
+            Some(Literal::Long(n)) if n >= 0 => n,
+            _ => {
+                return Err(KqlError::semantic(
+                    count.pos(),
+                    "take/limit/top need a constant, non-negative count",
+                ));
+            }
+        };
+        let mut tail = Self::order_clause(&rel.order);
+        tail.push(Fragment::text(" LIMIT ?").with(Param::Int(n)));
+        let sql = self.select(&rel, Self::passthrough(&rel.aliases()), tail);
+        Ok(Relation { sql, ..rel })
+    }
+
+    /// Rows of every relation, columns matched by name; a column a relation lacks is null.
+    pub fn union_of(&mut self, relations: Vec<Relation>) -> Result<Relation, KqlError> {
+        let mut names: Vec<(String, KqlType)> = Vec::new();
+        for rel in &relations {
+            for column in &rel.columns {
+                match names.iter_mut().find(|(name, _)| *name == column.name) {
+                    None => names.push((column.name.clone(), column.ty)),
+                    Some((_, ty)) if *ty == column.ty => {}
+                    Some((_, ty)) if ty.is_integer() && column.ty.is_integer() => {
+                        *ty = KqlType::Long
+                    }
+                    Some((_, ty)) => {
+                        return Err(KqlError::unsupported(
+                            Pos::START,
+                            format!(
+                                "a union whose column '{}' is {} in one part and {} in another",
+                                column.name,
+                                ty.name(),
+                                column.ty.name()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let aliases: Vec<String> = names.iter().map(|_| self.alias()).collect();
+        let mut legs = Vec::new();
+        for rel in &relations {
+            let mut items = Vec::new();
+            for ((name, ty), alias) in names.iter().zip(&aliases) {
+                let value = match rel.find(name) {
+                    Some(column) => self.union_value(Some(&column.alias), *ty),
+                    None => self.union_value(None, *ty),
+                };
+                items.push(Fragment::template(&format!("{{}} AS {alias}"), vec![value]));
+            }
+            legs.push(self.select(rel, items, Fragment::default()));
+        }
+        let columns = names
+            .into_iter()
+            .zip(aliases)
+            .map(|((name, ty), alias)| Col { name, ty, alias })
+            .collect();
+        Ok(Relation {
+            sql: Fragment::join(legs, " UNION ALL "),
+            columns,
+            order: Vec::new(),
+        })
+    }
+
+    /// A union column's value in one part: ClickHouse needs every part to give the same type.
+    fn union_value(&self, alias: Option<&str>, ty: KqlType) -> Fragment {
+        let nullable = ty.clickhouse_nullable();
+        match (self.dialect, alias) {
+            (Dialect::Sqlite, Some(alias)) => Fragment::text(alias),
+            (Dialect::Sqlite, None) => Fragment::text("NULL"),
+            (Dialect::ClickHouse, Some(alias)) if !nullable.is_empty() => {
+                Fragment::text(format!("CAST({alias} AS {nullable})"))
+            }
+            (Dialect::ClickHouse, Some(alias)) => Fragment::text(alias),
+            (Dialect::ClickHouse, None) => Fragment::text(match ty {
+                KqlType::Dynamic(Dynamic::Bag { numbers: false }) => {
+                    "tuple(CAST([] AS Array(String)), CAST([] AS Array(String)))".to_owned()
+                }
+                KqlType::Dynamic(Dynamic::Bag { numbers: true }) => {
+                    "tuple(CAST([] AS Array(String)), CAST([] AS Array(Float64)))".to_owned()
+                }
+                KqlType::Dynamic(Dynamic::Json) => "CAST(NULL AS Nullable(String))".to_owned(),
+                _ => format!("CAST(NULL AS {nullable})"),
+            }),
+        }
+    }
+
+    /// The final statement: the visible columns, in the carried order, at most `max_rows + 1`
+    /// rows (one more tells the answer was cut).
+    pub fn finish(&mut self, rel: Relation, max_rows: usize) -> TabularStatement {
+        let aliases: Vec<String> = rel.columns.iter().map(|c| c.alias.clone()).collect();
+        let mut tail = Self::order_clause(&rel.order);
+        let limit = i64::try_from(max_rows.saturating_add(1)).unwrap_or(i64::MAX);
+        tail.push(Fragment::text(" LIMIT ?").with(Param::Int(limit)));
+        let items = if aliases.is_empty() {
+            vec![Fragment::text("1")]
+        } else {
+            Self::passthrough(&aliases)
+        };
+        let sql = self.select(&rel, items, tail);
+        let shapes: Vec<CellShape> = rel.columns.iter().map(|c| c.ty.shape()).collect();
+        TabularStatement {
+            sql: sql.sql,
+            params: sql.params,
+            shapes,
+        }
+    }
+
+    /// A join key as both sides compare it (ClickHouse joins on plain strings).
+    pub fn join_key(&self, typed: Typed) -> Fragment {
+        match self.dialect {
+            Dialect::ClickHouse => call(
+                "ifNull",
+                vec![call("toString", vec![typed.sql]), Fragment::text("''")],
+            ),
+            Dialect::Sqlite => typed.sql,
+        }
+    }
+
+    /// The two key columns of `on`, checked comparable.
+    pub fn join_columns(
+        &self,
+        key: &JoinKey,
+        left: &Relation,
+        right: &Relation,
+    ) -> Result<(Col, Col), KqlError> {
+        let (left_name, right_name) = match key {
+            JoinKey::Same(name) => (name, name),
+            JoinKey::Pair { left, right } => (left, right),
+        };
+        let l = left
+            .find(&left_name.name)
+            .cloned()
+            .ok_or_else(|| left.unknown_column(left_name))?;
+        let r = right
+            .find(&right_name.name)
+            .cloned()
+            .ok_or_else(|| right.unknown_column(right_name))?;
+        let comparable = unify_for_comparison(
+            Typed::new(Fragment::default(), l.ty),
+            Typed::new(Fragment::default(), r.ty),
+            self.dialect,
+        )
+        .is_some_and(|(a, b)| {
+            a.ty == b.ty
+                || (a.ty.is_text() && b.ty.is_text())
+                || (a.ty.is_numeric() && b.ty.is_numeric())
+        });
+        if !comparable {
+            return Err(KqlError::semantic(
+                left_name.pos,
+                format!(
+                    "join keys '{}' ({}) and '{}' ({}) cannot be compared",
+                    l.name,
+                    l.ty.name(),
+                    r.name,
+                    r.ty.name()
+                ),
+            ));
+        }
+        Ok((l, r))
+    }
+}
+
+fn duplicate(name: &Ident) -> KqlError {
+    KqlError::semantic(
+        name.pos,
+        format!("the column '{}' is defined twice", name.name),
+    )
+}
+
+/// `Prop*` matches by prefix, `*Id` by suffix, `*x*` anywhere; no `*`: the exact name.
+fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let mut rest = name;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(after) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = after;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn wildcards_match_prefixes_suffixes_and_middles() {
+        assert!(wildcard_match("Prop*", "Properties"));
+        assert!(wildcard_match("*Id", "OperationId"));
+        assert!(wildcard_match("*ration*", "OperationName"));
+        assert!(!wildcard_match("Prop*", "Measurements"));
+        assert!(wildcard_match("Name", "Name") && !wildcard_match("Name", "Names"));
+    }
+}

@@ -1,0 +1,476 @@
+//! A parsed query into one SQL statement. Every operator wraps the relation before it in a
+//! subquery with fresh column aliases (`c0`, `c1`, …), so no name from the query is ever
+//! written into SQL. Every table reference reads only its rows in the time range and the
+//! caller's apps: no operator can reach other rows.
+
+use std::collections::HashMap;
+
+use super::KqlError;
+use super::ast::*;
+use super::sql::Fragment;
+use super::tables::{Registry, Stored, TableDef};
+use super::types::KqlType;
+use crate::reads::tabular::{Dialect, Param};
+use crate::reads::{AppScope, TimeRange};
+
+/// A column of a relation: its KQL name and type, and its alias in the SQL.
+#[derive(Debug, Clone)]
+pub struct Col {
+    pub name: String,
+    pub ty: KqlType,
+    pub alias: String,
+}
+
+/// A sort the rows carry through the operators that keep order, by hidden columns.
+#[derive(Debug, Clone)]
+pub struct OrderKey {
+    pub alias: String,
+    pub descending: bool,
+    pub nulls_first: bool,
+}
+
+/// A `SELECT` and what its columns mean.
+#[derive(Debug, Clone, Default)]
+pub struct Relation {
+    pub sql: Fragment,
+    pub columns: Vec<Col>,
+    pub order: Vec<OrderKey>,
+}
+
+impl Relation {
+    pub fn empty() -> Self {
+        Relation::default()
+    }
+
+    pub fn find(&self, name: &str) -> Option<&Col> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn visible(&self) -> impl Iterator<Item = &Col> {
+        self.columns.iter()
+    }
+
+    pub fn unknown_column(&self, name: &Ident) -> KqlError {
+        let mut known: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
+        let more = known.len() > 12;
+        known.truncate(12);
+        let list = if known.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (columns here: {}{})",
+                known.join(", "),
+                if more { ", …" } else { "" }
+            )
+        };
+        KqlError::semantic(
+            name.pos,
+            format!("unknown column or name '{}'{list}", name.name),
+        )
+    }
+
+    /// Every alias this relation's `SELECT` gives: the columns, then the sort's hidden ones.
+    pub fn aliases(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .map(|c| c.alias.clone())
+            .chain(self.order.iter().map(|o| o.alias.clone()))
+            .collect()
+    }
+}
+
+pub struct Planner<'a> {
+    pub dialect: Dialect,
+    pub now_ns: i64,
+    pub scope: &'a AppScope,
+    /// The request's `timespan`; without one, each table's range comes from the query's own
+    /// time filter, else the default.
+    pub timespan: Option<TimeRange>,
+    pub registry: &'a Registry,
+    pub default_range_ns: i64,
+    scalars: HashMap<String, Expr>,
+    tabulars: HashMap<String, Tabular>,
+    next_alias: usize,
+    pub visualization: Option<String>,
+    /// Every name the query text mentions, or `None` when it may need every column (`*`):
+    /// a table read by a pipeline that narrows its columns selects only these.
+    pub mentioned: Option<std::collections::HashSet<String>>,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(
+        dialect: Dialect,
+        now_ns: i64,
+        scope: &'a AppScope,
+        timespan: Option<TimeRange>,
+        registry: &'a Registry,
+        default_range_ns: i64,
+    ) -> Self {
+        Planner {
+            dialect,
+            now_ns,
+            scope,
+            timespan,
+            registry,
+            default_range_ns,
+            scalars: HashMap::new(),
+            tabulars: HashMap::new(),
+            next_alias: 0,
+            visualization: None,
+            mentioned: None,
+        }
+    }
+
+    pub fn alias(&mut self) -> String {
+        let alias = format!("c{}", self.next_alias);
+        self.next_alias += 1;
+        alias
+    }
+
+    /// A fresh name for a subquery.
+    pub fn subquery_name(&mut self) -> String {
+        let name = format!("t{}", self.next_alias);
+        self.next_alias += 1;
+        name
+    }
+
+    pub fn scalar_let(&self, name: &str) -> Option<Expr> {
+        self.scalars.get(name).cloned()
+    }
+
+    pub fn query(&mut self, query: &Query) -> Result<Relation, KqlError> {
+        for statement in &query.lets {
+            let name = statement.name.name.clone();
+            match &statement.value {
+                LetValue::Scalar(expr) => {
+                    // Checked now, so an error points at the let, not at its use.
+                    self.expr(expr, &Relation::empty(), super::expr::Context::Row)?;
+                    self.scalars.insert(name.clone(), expr.clone());
+                    self.tabulars.remove(&name);
+                }
+                LetValue::Tabular(tabular) => {
+                    self.tabulars.insert(name.clone(), tabular.clone());
+                    self.scalars.remove(&name);
+                }
+            }
+        }
+        let relation = self.tabular(&query.body)?;
+        let operators = &query.body.operators;
+        let misplaced = operators.iter().enumerate().find_map(|(i, op)| match op {
+            Operator::Render(name) if i + 1 != operators.len() => Some(name.pos),
+            _ => None,
+        });
+        if let Some(pos) = misplaced {
+            return Err(KqlError::semantic(pos, "render must be the last operator"));
+        }
+        Ok(relation)
+    }
+
+    pub fn tabular(&mut self, tabular: &Tabular) -> Result<Relation, KqlError> {
+        let mut relation = match &tabular.source {
+            Source::Table(name) => self.table(name, &tabular.operators)?,
+            Source::Union(legs) => {
+                let mut relations = Vec::new();
+                for leg in legs {
+                    relations.push(self.tabular(leg)?);
+                }
+                if relations.len() == 1 {
+                    relations.remove(0)
+                } else {
+                    self.union_of(relations)?
+                }
+            }
+            Source::Print(list) => self.print(list)?,
+        };
+        for operator in &tabular.operators {
+            relation = self.operator(operator, relation)?;
+        }
+        Ok(relation)
+    }
+
+    /// A table (or tabular let) reference: only the rows in range of the caller's apps.
+    fn table(&mut self, name: &Ident, operators: &[Operator]) -> Result<Relation, KqlError> {
+        if let Some(tabular) = self.tabulars.get(&name.name).cloned() {
+            return self.tabular(&tabular);
+        }
+        let Some(table) = self.registry.get(&name.name).cloned() else {
+            let mut known: Vec<&str> = self.registry.names().collect();
+            known.sort_unstable();
+            return Err(KqlError::semantic(
+                name.pos,
+                format!(
+                    "unknown table '{}' (tables: {})",
+                    name.name,
+                    known.join(", ")
+                ),
+            ));
+        };
+        let range = self.range_for(&table, operators);
+        let narrows = operators.iter().any(|op| {
+            matches!(
+                op,
+                Operator::Project(_) | Operator::Summarize { .. } | Operator::Count
+            ) || matches!(op, Operator::Distinct(names) if !names.is_empty())
+        });
+        let mut table = table;
+        if let (true, Some(mentioned)) = (narrows, &self.mentioned) {
+            table.columns.retain(|c| mentioned.contains(c.name));
+        }
+        Ok(self.base_relation(&table, range))
+    }
+
+    /// The time range a table reference reads: the request's `timespan`, else the bounds the
+    /// query's first `where`s put on the time column, else the default back from now.
+    fn range_for(&mut self, table: &TableDef, operators: &[Operator]) -> TimeRange {
+        if let Some(range) = self.timespan {
+            return range;
+        }
+        let mut from = None;
+        let mut to = None;
+        for operator in operators {
+            let Operator::Where(condition) = operator else {
+                break;
+            };
+            self.time_bounds(condition, table.time_column, &mut from, &mut to);
+        }
+        let to_ns = to.unwrap_or(self.now_ns.saturating_add(1));
+        let from_ns = from.unwrap_or_else(|| to_ns.saturating_sub(self.default_range_ns));
+        TimeRange {
+            from_ns,
+            to_ns: to_ns.max(from_ns.saturating_add(1)),
+        }
+    }
+
+    /// Bounds from `time > X`, `time <= X`, `time between (X .. Y)` among `and`-ed conditions.
+    fn time_bounds(
+        &mut self,
+        condition: &Expr,
+        time: &str,
+        from: &mut Option<i64>,
+        to: &mut Option<i64>,
+    ) {
+        let is_time = |e: &Expr| matches!(e, Expr::Column(c) if c.name == time);
+        let tighten_from = |at: i64, from: &mut Option<i64>| {
+            *from = Some(from.map_or(at, |f| f.max(at)));
+        };
+        match condition {
+            Expr::Binary {
+                op: BinaryOp::And,
+                left,
+                right,
+                ..
+            } => {
+                self.time_bounds(left, time, from, to);
+                self.time_bounds(right, time, from, to);
+            }
+            Expr::Binary {
+                op, left, right, ..
+            } => {
+                let (column_left, other) = if is_time(left) {
+                    (true, right)
+                } else if is_time(right) {
+                    (false, left)
+                } else {
+                    return;
+                };
+                let Some(Literal::Datetime(at)) = self.constant(other) else {
+                    return;
+                };
+                let lower = matches!(
+                    (op, column_left),
+                    (BinaryOp::Gt | BinaryOp::Ge, true) | (BinaryOp::Lt | BinaryOp::Le, false)
+                );
+                let upper = matches!(
+                    (op, column_left),
+                    (BinaryOp::Lt | BinaryOp::Le, true) | (BinaryOp::Gt | BinaryOp::Ge, false)
+                );
+                if lower || *op == BinaryOp::Eq {
+                    tighten_from(at, from);
+                }
+                if upper || *op == BinaryOp::Eq {
+                    let end = at.saturating_add(1);
+                    *to = Some(to.map_or(end, |t| t.min(end)));
+                }
+            }
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated: false,
+                ..
+            } if is_time(expr) => {
+                if let (Some(Literal::Datetime(lo)), Some(Literal::Datetime(hi))) =
+                    (self.constant(low), self.constant(high))
+                {
+                    tighten_from(lo, from);
+                    let end = hi.saturating_add(1);
+                    *to = Some(to.map_or(end, |t| t.min(end)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn base_relation(&mut self, table: &TableDef, range: TimeRange) -> Relation {
+        let d = self.dialect;
+        let mut columns = Vec::new();
+        let mut selected = Vec::new();
+        for column in &table.columns {
+            let alias = self.alias();
+            let value = match (column.stored, d) {
+                (Stored::Time, _) => Fragment::text("timestamp_ns"),
+                (Stored::Column(name), Dialect::ClickHouse)
+                    if column.ty.is_integer() && column.ty != KqlType::Bool =>
+                {
+                    Fragment::text(format!("toInt64({name})"))
+                }
+                (Stored::Column(name), _) => Fragment::text(name),
+                (Stored::Bag(name), Dialect::ClickHouse) => {
+                    Fragment::text(format!("tuple({name}_keys, {name}_values)"))
+                }
+                (Stored::Bag(name), Dialect::Sqlite) => Fragment::text(name),
+                (Stored::Constant(text), _) => Fragment::param(Param::Text(text.to_owned()), d),
+            };
+            selected.push(Fragment::template(&format!("{{}} AS {alias}"), vec![value]));
+            columns.push(Col {
+                name: column.name.to_owned(),
+                ty: column.ty,
+                alias,
+            });
+        }
+        if selected.is_empty() {
+            // `count` needs no column, but a SELECT needs one.
+            selected.push(Fragment::text("1"));
+        }
+        let mut condition = Fragment::default();
+        if d == Dialect::ClickHouse {
+            // The DateTime column is what partitions and sort keys use.
+            condition.push(Fragment::template(
+                "timestamp >= toDateTime({}, 'UTC') AND timestamp <= toDateTime({}, 'UTC') AND ",
+                vec![
+                    Fragment::text("?").with(Param::Int(range.from_ns.div_euclid(1_000_000_000))),
+                    Fragment::text("?").with(Param::Int(range.to_ns.div_euclid(1_000_000_000))),
+                ],
+            ));
+        }
+        condition.push(Fragment::template(
+            "timestamp_ns >= {} AND timestamp_ns < {}",
+            vec![
+                Fragment::text("?").with(Param::Int(range.from_ns)),
+                Fragment::text("?").with(Param::Int(range.to_ns)),
+            ],
+        ));
+        if let AppScope::Only(apps) = self.scope {
+            let apps: Vec<Fragment> = apps
+                .iter()
+                .map(|app| Fragment::text("?").with(Param::Text(app.clone())))
+                .collect();
+            if apps.is_empty() {
+                condition.push_str(" AND 1 = 0");
+            } else {
+                condition.push(Fragment::template(
+                    " AND appName IN ({})",
+                    vec![Fragment::join(apps, ", ")],
+                ));
+            }
+        }
+        let sql = Fragment::template(
+            &format!("SELECT {{}} FROM {{{}}} WHERE {{}}", table.stored),
+            vec![Fragment::join(selected, ", "), condition],
+        );
+        Relation {
+            sql,
+            columns,
+            order: Vec::new(),
+        }
+    }
+
+    fn print(&mut self, list: &[NamedExpr]) -> Result<Relation, KqlError> {
+        let empty = Relation::empty();
+        let mut columns = Vec::new();
+        let mut selected = Vec::new();
+        for (i, item) in list.iter().enumerate() {
+            let typed = self.expr(&item.expr, &empty, super::expr::Context::Row)?;
+            let alias = self.alias();
+            let name = item
+                .name
+                .as_ref()
+                .map(|n| n.name.clone())
+                .or_else(|| super::aggregates::default_name(&item.expr))
+                .unwrap_or_else(|| format!("print_{i}"));
+            selected.push(Fragment::template(
+                &format!("{{}} AS {alias}"),
+                vec![typed.sql],
+            ));
+            columns.push(Col {
+                name,
+                ty: typed.ty,
+                alias,
+            });
+        }
+        Ok(Relation {
+            sql: Fragment::template("SELECT {}", vec![Fragment::join(selected, ", ")]),
+            columns,
+            order: Vec::new(),
+        })
+    }
+
+    /// The value of an expression known before any row is read: literals, scalar lets,
+    /// `ago()`, `now()` and arithmetic of times.
+    pub fn constant(&mut self, expr: &Expr) -> Option<Literal> {
+        match expr {
+            Expr::Literal(value, _) => Some(value.clone()),
+            Expr::Column(name) => {
+                let value = self.scalars.get(&name.name)?.clone();
+                self.constant(&value)
+            }
+            Expr::Negate(inner, _) => match self.constant(inner)? {
+                Literal::Long(n) => n.checked_neg().map(Literal::Long),
+                Literal::Real(x) => Some(Literal::Real(-x)),
+                Literal::Timespan(ns) => ns.checked_neg().map(Literal::Timespan),
+                _ => None,
+            },
+            Expr::Call { name, args } if name.name == "ago" || name.name == "now" => {
+                let offset = match args.as_slice() {
+                    [] => 0,
+                    [span] => match self.constant(span)? {
+                        Literal::Timespan(ns) => ns,
+                        _ => return None,
+                    },
+                    _ => return None,
+                };
+                let at = if name.name == "ago" {
+                    self.now_ns.checked_sub(offset)
+                } else {
+                    self.now_ns.checked_add(offset)
+                };
+                at.map(Literal::Datetime)
+            }
+            Expr::Binary {
+                op, left, right, ..
+            } => match (op, self.constant(left)?, self.constant(right)?) {
+                (BinaryOp::Add, Literal::Datetime(t), Literal::Timespan(s))
+                | (BinaryOp::Add, Literal::Timespan(s), Literal::Datetime(t)) => {
+                    t.checked_add(s).map(Literal::Datetime)
+                }
+                (BinaryOp::Sub, Literal::Datetime(t), Literal::Timespan(s)) => {
+                    t.checked_sub(s).map(Literal::Datetime)
+                }
+                (BinaryOp::Mul, Literal::Timespan(s), Literal::Long(n))
+                | (BinaryOp::Mul, Literal::Long(n), Literal::Timespan(s)) => {
+                    s.checked_mul(n).map(Literal::Timespan)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+impl Fragment {
+    /// This text with one more bound value.
+    pub fn with(mut self, param: Param) -> Fragment {
+        self.params.push(param);
+        self
+    }
+}
