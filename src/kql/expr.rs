@@ -205,14 +205,14 @@ impl Planner<'_> {
         }
         let d = self.dialect;
         let sql = match d {
+            // A number of ours, written as a literal: ClickHouse 18.16 reads an Int64 index
+            // (a bound parameter) as nothing.
             Dialect::ClickHouse => Fragment::template(
-                "if(length({}) > {}, arrayElement({}, {} + 1), NULL)",
-                vec![
-                    base.sql.clone(),
-                    Fragment::param(Param::Int(index), d),
-                    base.sql,
-                    Fragment::param(Param::Int(index), d),
-                ],
+                &format!(
+                    "if(length({{}}) > {index}, arrayElement({{}}, {}), NULL)",
+                    index.saturating_add(1)
+                ),
+                vec![base.sql.clone(), base.sql],
             ),
             Dialect::Sqlite => Fragment::template(
                 "json_extract({}, {})",
