@@ -39,6 +39,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::keys::KeysCommand,
     },
+    /// Run a KQL query against the store (or a running server's API) and print the answer.
+    Query(Box<crate::query_cli::QueryArgs>),
     /// Issue, list and revoke query API tokens.
     Tokens {
         #[command(flatten)]

@@ -16,6 +16,7 @@ pub mod model;
 pub mod normalize;
 pub mod pipeline;
 pub mod query;
+pub mod query_cli;
 pub mod reads;
 pub mod self_metrics;
 pub mod store;

@@ -83,6 +83,20 @@ async fn main() -> anyhow::Result<()> {
             };
             tracehouse::keys::run(command, opened).await
         }
+        Command::Query(args) => {
+            let store = match &args.server {
+                Some(_) => None,
+                None => Some(
+                    app::open_store(
+                        &args.store.data_dir,
+                        args.store.clickhouse().as_ref(),
+                        args.store.query_limits(),
+                    )
+                    .await?,
+                ),
+            };
+            tracehouse::query_cli::run(*args, store).await
+        }
         Command::Tokens { store, command } => {
             let opened = app::open_store(
                 &store.data_dir,

@@ -573,3 +573,61 @@ async fn a_token_reads_only_its_apps_rows() {
     .await;
     assert_eq!(scoped["tables"][0]["rows"], json!([[0]]), "{scoped}");
 }
+
+// Multi-threaded: the CLI runs as a blocking child process while this runtime serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_prints_the_answer_from_the_store_or_the_server() {
+    let server = TestServer::start().await;
+    let scenario = Scenario::new();
+    load(&server, &scenario).await;
+    wait_until_stored(&server, &scenario).await;
+    let timespan = format!("{}/PT15M", iso(scenario.base_ns - 60_000 * MS));
+    let query = "AppRequests | summarize calls = count(), failed = countif(not(Success)) by AppRoleName | sort by AppRoleName asc";
+    let run = |extra: Vec<String>| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tracehouse"))
+            .arg("query")
+            .args(extra)
+            .args(["--timespan", &timespan, query])
+            .env_remove("TRACEHOUSE_SERVER")
+            .output()
+            .expect("tracehouse query runs");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr,
+        )
+    };
+    let data_dir = server.dir.path().display().to_string();
+    let expected = "AppRoleName  calls  failed\n-----------  -----  ------\nchat-api     50     4\nsearch-svc   50     0\n";
+    let (ok, direct, stderr) = run(vec!["--data-dir".into(), data_dir.clone()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(direct, expected);
+    let (ok, remote, stderr) = run(vec!["--server".into(), format!("http://{}", server.api)]);
+    assert!(ok, "{stderr}");
+    assert_eq!(remote, expected);
+    let (ok, csv, _) = run(vec![
+        "--data-dir".into(),
+        data_dir.clone(),
+        "--format".into(),
+        "csv".into(),
+    ]);
+    assert!(ok);
+    assert_eq!(
+        csv,
+        "AppRoleName,calls,failed\r\nchat-api,50,4\r\nsearch-svc,50,0\r\n"
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tracehouse"))
+        .args([
+            "query",
+            "--data-dir",
+            &data_dir,
+            "AppRequests | where Nope > 1",
+        ])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("1:21: unknown column or name 'Nope'")
+    );
+}

@@ -612,9 +612,11 @@ async fn the_openapi_document_lists_every_endpoint_and_parameter() {
         "/api/v1/map",
         "/api/v1/genai/usage",
         "/api/v1/search",
+        "/api/v1/query",
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path}");
     }
+    assert!(doc["paths"]["/api/v1/query"]["post"]["requestBody"].is_object());
     let names: Vec<&str> = doc["paths"]["/api/v1/samples"]["get"]["parameters"]
         .as_array()
         .expect("parameters")

@@ -273,6 +273,34 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
     let (status, page) = html(&server, &format!("/logs?q=call%2049&{range}")).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("answered chat call 49"), "{page}");
+    let runbook = "AppRequests | summarize n = count(), failed = countif(ResultCode >= 500) by bin(TimeGenerated, 1m), AppRoleName | render timechart";
+    let encoded: String = form_urlencoded::byte_serialize(runbook.as_bytes()).collect();
+    let (status, page) = html(&server, &format!("/query?q={encoded}&{range}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<svg") && page.contains("search-svc"),
+        "{page}"
+    );
+    let bars: String = form_urlencoded::byte_serialize(
+        b"AppExceptions | summarize count() by ExceptionType | render barchart",
+    )
+    .collect();
+    let (status, page) = html(&server, &format!("/query?q={bars}&{range}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("class=\"barfill\"") && page.contains("ValueError"),
+        "{page}"
+    );
+    let wrong: String =
+        form_urlencoded::byte_serialize(b"AppRequests | where Nope > 1 | take '<script>'")
+            .collect();
+    let (status, page) = html(&server, &format!("/query?q={wrong}&{range}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("1:21: unknown column or name"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;") && !page.contains("<script>'"),
+        "{page}"
+    );
     let (status, page) = html(&server, "/transaction/not-stored").await;
     assert_eq!(status, 404, "{page}");
     let (status, _) = html(&server, "/performance?from=nonsense").await;
@@ -405,6 +433,16 @@ async fn chromium_goes_from_performance_to_the_throttled_transaction() {
         summary["logs"], 1,
         "the search finds the seed call's log line: {summary}"
     );
+    assert!(
+        summary["query_rows"].as_u64() >= Some(1) && summary["query_chart"] == 1,
+        "the runbook query answers with rows and its time chart: {summary}"
+    );
+    assert!(
+        summary["query_header"]
+            .as_str()
+            .is_some_and(|h| h.contains("ErrorRate")),
+        "{summary}"
+    );
     for view in [
         "performance",
         "samples",
@@ -412,6 +450,7 @@ async fn chromium_goes_from_performance_to_the_throttled_transaction() {
         "dependencies",
         "failures",
         "logs",
+        "query",
         "live",
     ] {
         assert!(shots.join(format!("{view}.png")).exists(), "{view}");

@@ -128,6 +128,7 @@ pub fn build() -> Value {
             }}),
         );
     }
+    paths.insert("/api/v1/query".into(), kql_query(&error));
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -144,6 +145,67 @@ pub fn build() -> Value {
             "description": "A token from `tracehouse tokens create`; required with --require-tokens or --require-keys",
         }},
         "schemas": component_schemas,
+        },
+    })
+}
+
+/// `/api/v1/query`: KQL as a JSON body (POST) or `?query=` (GET), answered in the Log
+/// Analytics query API's shape.
+fn kql_query(error: &Value) -> Value {
+    let kql_error = json!({
+        "description": "the query cannot run (400): `code` is SyntaxError, SemanticError, NotSupported or BadArgument, `message` starts with the line and column",
+        "content": { "application/json": { "schema": {
+            "type": "object",
+            "properties": { "error": { "type": "object", "properties": {
+                "code": { "type": "string" },
+                "message": { "type": "string" },
+                "position": { "type": "object", "nullable": true, "properties": {
+                    "line": { "type": "integer" }, "column": { "type": "integer" },
+                }},
+            }}},
+        }}},
+    });
+    let answer = json!({
+        "description": "the rows, at most 30,000 (`truncated` when more matched); `render` when the query ends in `render`",
+        "content": { "application/json": { "schema": {
+            "type": "object",
+            "properties": {
+                "tables": { "type": "array", "items": { "type": "object", "properties": {
+                    "name": { "type": "string" },
+                    "columns": { "type": "array", "items": { "type": "object", "properties": {
+                        "name": { "type": "string" },
+                        "type": { "type": "string", "enum": ["bool", "int", "long", "real", "string", "datetime", "timespan", "dynamic"] },
+                    }}},
+                    "rows": { "type": "array", "items": { "type": "array", "items": {} } },
+                }}},
+                "truncated": { "type": "boolean" },
+                "render": { "type": "object", "properties": { "visualization": { "type": "string" } } },
+            },
+        }}},
+    });
+    let timespan = "ISO 8601 duration back from now (`PT1H`) or interval (`<start>/<end>`, `<start>/PT1H`) applied to every table; without it, the query's own time filter, else the last 24 hours";
+    let responses = json!({ "200": answer, "400": kql_error, "401": error, "503": error });
+    let summary = "KQL over every table (requests/AppRequests, dependencies/AppDependencies, …): where, project, extend, summarize with bin(), sort, top, take, count, distinct, join, union, let, render";
+    json!({
+        "get": {
+            "summary": summary,
+            "parameters": [
+                { "name": "query", "in": "query", "required": true, "schema": { "type": "string" }, "description": "the KQL query" },
+                { "name": "timespan", "in": "query", "schema": { "type": "string" }, "description": timespan },
+            ],
+            "responses": responses,
+        },
+        "post": {
+            "summary": summary,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object",
+                "required": ["query"],
+                "properties": {
+                    "query": { "type": "string" },
+                    "timespan": { "type": "string", "description": timespan },
+                },
+            }}}},
+            "responses": responses,
         },
     })
 }

@@ -66,11 +66,18 @@ impl Query {
     /// `path` with this query's range and filters, the `changes` applied (`None` removes a
     /// parameter). Only the parameters every view shares travel: range, table and filters.
     pub fn link(&self, path: &str, changes: &[(&str, Option<&str>)]) -> String {
-        // Only the span views know `table`.
+        // Only the span views know `table`; the text views keep their text (`q`) across ranges.
         let takes_table = matches!(path, "/performance" | "/samples");
+        let takes_text = matches!(path, "/logs" | "/query");
         let kept = self
             .shared()
-            .filter(|(key, _)| *key != "table" || takes_table);
+            .filter(|(key, _)| *key != "table" || takes_table)
+            .chain(
+                self.pairs
+                    .iter()
+                    .filter(|(key, _)| key == "q" && takes_text)
+                    .map(|(key, value)| (key.as_str(), value.as_str())),
+            );
         url(path, kept, changes)
     }
 }

@@ -14,6 +14,7 @@ mod login;
 mod logs;
 mod map;
 mod performance;
+mod query;
 mod samples;
 mod transaction;
 
@@ -37,6 +38,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/samples", get(samples::page))
         .route("/failures", get(failures::page))
         .route("/logs", get(logs::page))
+        .route("/query", get(query::page))
         .route("/genai", get(genai::page))
         .route("/map", get(map::page))
         .route("/live", get(live::page))
@@ -78,12 +80,13 @@ async fn style() -> Response {
 }
 
 /// The views in the navigation bar.
-const VIEWS: [(&str, &str); 6] = [
+const VIEWS: [(&str, &str); 7] = [
     ("Performance", "/performance"),
     ("Failures", "/failures"),
     ("Map", "/map"),
     ("GenAI", "/genai"),
     ("Logs", "/logs"),
+    ("Query", "/query"),
     ("Live", "/live"),
 ];
 

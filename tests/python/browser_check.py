@@ -74,6 +74,15 @@ with sync_playwright() as playwright:
     page.wait_for_url("**q=call**")
     logs = page.locator("table.grid tbody tr").count()
     shot("logs")
+    page.get_by_role("link", name="Query").click()
+    page.wait_for_url("**/query**")
+    page.fill("textarea[name=q]", "AppRequests\n| summarize TotalRequests = count(), ErrorRequests = countif(ResultCode >= 500) by bin(TimeGenerated, 1m)\n| extend ErrorRate = ErrorRequests * 100.0 / TotalRequests\n| render timechart")
+    page.click("form.query button[type=submit]")
+    page.wait_for_url("**q=AppRequests**")
+    query_rows = page.locator("div.results table.grid tbody tr").count()
+    query_chart = page.locator("div.chart svg").count()
+    query_header = page.locator("div.results table.grid thead").inner_text()
+    shot("query")
     page.get_by_role("link", name="Live").click()
     page.wait_for_url("**/live**")
     point = [{
@@ -93,5 +102,6 @@ with sync_playwright() as playwright:
 
 print(json.dumps({
     "retry": retry, "cause": cause, "histogram_samples": histogram_samples, "logs": logs,
+    "query_rows": query_rows, "query_chart": query_chart, "query_header": query_header,
     "live": live, "wide_rows": wide_rows, "problems": problems, "visited": visited,
 }))
