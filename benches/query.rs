@@ -1,6 +1,6 @@
 //! Query latency at scale: fills a store with the synthetic GenAI workload spread over a day,
 //! then times transaction lookups (read + tree assembly), percentile queries, the joins
-//! behind the application map and GenAI usage, and the server time of every UI page (handler,
+//! behind the application map and GenAI usage, KQL queries, and the server time of every UI page (handler,
 //! store reads and rendering, without the network). `--copies N` stores every batch N times,
 //! as clients that resend do, so span ids repeat.
 //!
@@ -8,6 +8,7 @@
 //! cargo bench --bench query -- --clickhouse-url http://127.0.0.1:8123 --spans 10000000
 //! cargo bench --bench query -- --sqlite --spans 1000000
 //! cargo bench --bench query -- --clickhouse-url http://127.0.0.1:8123 --spans 300000 --copies 10
+//! cargo bench --bench query -- --clickhouse-url http://127.0.0.1:8123 --sqlite --spans 4000000 --kql-only
 //! ```
 
 #[global_allocator]
@@ -49,6 +50,9 @@ struct Args {
     /// `none` for endpoints without ClickHouse's lz4 framing (the chDB test endpoint).
     #[arg(long, value_enum, default_value = "lz4")]
     clickhouse_compression: Compression,
+    /// Only the KQL queries (the runbook's error rate, percentiles by name).
+    #[arg(long)]
+    kql_only: bool,
     /// Ignored: cargo bench passes it.
     #[arg(long, hide = true)]
     bench: bool,
@@ -233,6 +237,67 @@ async fn measure(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// KQL as `POST /api/v1/query` runs it (plan, store, answer), over the whole range unless
+/// the query sets its own.
+async fn measure_kql(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
+    const RUNBOOK: &str = "AppRequests
+| where TimeGenerated > ago(6h)
+| summarize TotalRequests = count(), ErrorRequests = countif(ResultCode >= 500) by bin(TimeGenerated, 5m)
+| extend ErrorRate = ErrorRequests * 100.0 / TotalRequests
+| render timechart";
+    let whole_day = RUNBOOK.replace("| where TimeGenerated > ago(6h)\n", "");
+    let range = format!(
+        "{}/{}",
+        tracehouse::kql::values::format_datetime(data.range.from_ns),
+        tracehouse::kql::values::format_datetime(data.range.to_ns)
+    );
+    let queries = [
+        (
+            "runbook error rate, verbatim (its own last 6 h)",
+            RUNBOOK.to_owned(),
+            None,
+        ),
+        (
+            "runbook error rate over the whole day",
+            whole_day,
+            Some(range.as_str()),
+        ),
+        (
+            "percentiles(DurationMs, 50, 95, 99) by Name over the whole day",
+            "AppRequests | summarize count(), percentiles(DurationMs, 50, 95, 99) by Name"
+                .to_owned(),
+            Some(range.as_str()),
+        ),
+    ];
+    for (label, query, timespan) in queries {
+        let mut timings = Vec::new();
+        let mut counted = 0;
+        for _ in 0..5 {
+            let started = Instant::now();
+            let table = tracehouse::api::kql::run_query(
+                store,
+                &AppScope::one(APP),
+                &query,
+                timespan,
+                tracehouse::clock::now_ns(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+            timings.push(started.elapsed());
+            counted = table
+                .rows
+                .iter()
+                .filter_map(|row| row[1].as_u64())
+                .sum::<u64>();
+        }
+        println!(
+            "  kql {label} ({counted} requests counted): {}",
+            summary(timings)
+        );
+    }
+    Ok(())
+}
+
 /// Server time of each UI page over the whole range, as a browser would ask for it.
 async fn measure_pages(store: Arc<dyn Store>, data: &Data) -> anyhow::Result<()> {
     let busiest = store
@@ -338,8 +403,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
         println!("clickhouse, {} spans:", args.spans);
-        measure(&store, &data).await?;
-        measure_pages(Arc::new(store), &data).await?;
+        measure_kql(&store, &data).await?;
+        if !args.kql_only {
+            measure(&store, &data).await?;
+            measure_pages(Arc::new(store), &data).await?;
+        }
     }
     if args.sqlite {
         let dir = tempfile::tempdir()?;
@@ -355,8 +423,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await?;
         eprintln!("sqlite filled in {:.1} s", started.elapsed().as_secs_f64());
         println!("sqlite, {} spans:", args.spans);
-        measure(&store, &data).await?;
-        measure_pages(Arc::new(store), &data).await?;
+        measure_kql(&store, &data).await?;
+        if !args.kql_only {
+            measure(&store, &data).await?;
+            measure_pages(Arc::new(store), &data).await?;
+        }
     }
     Ok(())
 }

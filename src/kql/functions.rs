@@ -426,90 +426,6 @@ impl Planner<'_> {
         };
         Ok(Typed::new(sql, KqlType::String))
     }
-
-    /// `substring(text, start[, length])`, counting characters from 0.
-    fn substring(&mut self, typed: &[Typed], pos: Pos) -> Result<Typed, KqlError> {
-        let (text, start, length) = match typed {
-            [text, start] => (text.clone(), start.clone(), None),
-            [text, start, length] => (text.clone(), start.clone(), Some(length.clone())),
-            _ => {
-                return Err(arguments(
-                    pos,
-                    "substring",
-                    "a string, a start and a length",
-                ));
-            }
-        };
-        if !start.ty.is_integer() || length.as_ref().is_some_and(|l| !l.ty.is_integer()) {
-            return Err(arguments(pos, "substring", "whole-number start and length"));
-        }
-        let (text, _) = self.texts(text.clone(), text, pos, "substring")?;
-        let from = Fragment::template("({} + 1)", vec![start.sql]);
-        let length = length.map_or_else(|| Fragment::text("1000000000"), |l| l.sql);
-        let function = match self.dialect {
-            Dialect::ClickHouse => "substringUTF8",
-            Dialect::Sqlite => "substr",
-        };
-        Ok(Typed::new(
-            call(function, vec![text, from, length]),
-            KqlType::String,
-        ))
-    }
-
-    /// `extract(regex, group, text)`: the group's text of the first match, or empty.
-    fn extract(&mut self, typed: &[Typed], pos: Pos) -> Result<Typed, KqlError> {
-        let [pattern, group, text] = three(typed, pos, "extract")?;
-        let pattern_text = constant_text(&pattern)
-            .ok_or_else(|| arguments(pos, "extract", "a constant regular expression"))?;
-        let compiled = regex::Regex::new(&pattern_text).map_err(|e| {
-            KqlError::semantic(
-                pos,
-                format!("invalid regular expression {pattern_text:?}: {e}"),
-            )
-        })?;
-        let group_number = match (group.sql.sql.as_str(), group.sql.params.as_slice()) {
-            (_, [Param::Int(n)]) => *n,
-            _ => return Err(arguments(pos, "extract", "a constant capture group number")),
-        };
-        let groups = i64::try_from(compiled.captures_len()).unwrap_or(0) - 1;
-        if group_number < 0 || group_number > groups {
-            return Err(KqlError::semantic(
-                pos,
-                format!("extract(): the pattern has no capture group {group_number}"),
-            ));
-        }
-        let (text, _) = self.texts(text.clone(), text, pos, "extract")?;
-        let d = self.dialect;
-        let sql = match d {
-            // ClickHouse's extract() gives the first group, or the whole match without groups.
-            Dialect::ClickHouse if group_number == 0 => call(
-                "extract",
-                vec![
-                    text,
-                    Fragment::param(Param::Text(format!("({pattern_text})")), d),
-                ],
-            ),
-            Dialect::ClickHouse if group_number == 1 => call(
-                "extract",
-                vec![text, Fragment::param(Param::Text(pattern_text), d)],
-            ),
-            Dialect::ClickHouse => {
-                return Err(KqlError::unsupported(
-                    pos,
-                    "extract() of a capture group above 1 on ClickHouse",
-                ));
-            }
-            Dialect::Sqlite => call(
-                "kql_extract",
-                vec![
-                    Fragment::param(Param::Text(pattern_text), d),
-                    Fragment::param(Param::Int(group_number), d),
-                    text,
-                ],
-            ),
-        };
-        Ok(Typed::new(sql, KqlType::String))
-    }
 }
 
 /// The type both branches of a conditional fit.
@@ -547,7 +463,7 @@ fn two(typed: &[Typed], pos: Pos, f: &str) -> Result<[Typed; 2], KqlError> {
     }
 }
 
-fn three(typed: &[Typed], pos: Pos, f: &str) -> Result<[Typed; 3], KqlError> {
+pub fn three(typed: &[Typed], pos: Pos, f: &str) -> Result<[Typed; 3], KqlError> {
     match typed {
         [a, b, c] => Ok([a.clone(), b.clone(), c.clone()]),
         _ => Err(arguments(pos, f, "three arguments")),

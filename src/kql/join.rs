@@ -4,9 +4,9 @@
 
 use super::KqlError;
 use super::ast::{JoinKey, JoinKind};
-use super::expr::Typed;
+use super::expr::{Typed, unify_for_comparison};
 use super::plan::{Col, Planner, Relation};
-use super::sql::Fragment;
+use super::sql::{Fragment, call};
 use crate::reads::tabular::Dialect;
 
 impl Planner<'_> {
@@ -165,5 +165,60 @@ impl Planner<'_> {
             columns,
             order: Vec::new(),
         }
+    }
+
+    /// A join key as both sides compare it (ClickHouse joins on plain strings).
+    pub fn join_key(&self, typed: Typed) -> Fragment {
+        match self.dialect {
+            Dialect::ClickHouse => call(
+                "ifNull",
+                vec![call("toString", vec![typed.sql]), Fragment::text("''")],
+            ),
+            Dialect::Sqlite => typed.sql,
+        }
+    }
+
+    /// The two key columns of `on`, checked comparable.
+    pub fn join_columns(
+        &self,
+        key: &JoinKey,
+        left: &Relation,
+        right: &Relation,
+    ) -> Result<(Col, Col), KqlError> {
+        let (left_name, right_name) = match key {
+            JoinKey::Same(name) => (name, name),
+            JoinKey::Pair { left, right } => (left, right),
+        };
+        let l = left
+            .find(&left_name.name)
+            .cloned()
+            .ok_or_else(|| left.unknown_column(left_name))?;
+        let r = right
+            .find(&right_name.name)
+            .cloned()
+            .ok_or_else(|| right.unknown_column(right_name))?;
+        let comparable = unify_for_comparison(
+            Typed::new(Fragment::default(), l.ty),
+            Typed::new(Fragment::default(), r.ty),
+            self.dialect,
+        )
+        .is_some_and(|(a, b)| {
+            a.ty == b.ty
+                || (a.ty.is_text() && b.ty.is_text())
+                || (a.ty.is_numeric() && b.ty.is_numeric())
+        });
+        if !comparable {
+            return Err(KqlError::semantic(
+                left_name.pos,
+                format!(
+                    "join keys '{}' ({}) and '{}' ({}) cannot be compared",
+                    l.name,
+                    l.ty.name(),
+                    r.name,
+                    r.ty.name()
+                ),
+            ));
+        }
+        Ok((l, r))
     }
 }

@@ -12,13 +12,16 @@ mod join;
 pub mod lexer;
 mod operators;
 mod parse_expr;
+mod parse_operators;
 pub mod parser;
 mod plan;
 pub mod print;
 pub mod result;
 mod sql;
 pub mod tables;
+mod text_functions;
 pub mod types;
+mod union;
 pub mod values;
 
 use std::fmt;

@@ -3,9 +3,9 @@
 use super::KqlError;
 use super::aggregates::default_name;
 use super::ast::*;
-use super::expr::{Context, Typed, unify_for_comparison};
+use super::expr::{Context, Typed};
 use super::plan::{Col, OrderKey, Planner, Relation};
-use super::sql::{Fragment, call};
+use super::sql::Fragment;
 use super::types::{Dynamic, KqlType};
 use crate::reads::tabular::{CellShape, Dialect, Param, TabularStatement};
 
@@ -27,7 +27,12 @@ const VISUALIZATIONS: [&str; 12] = [
 
 impl Planner<'_> {
     /// `SELECT items FROM (from) AS tN tail`.
-    fn select(&mut self, from: &Relation, items: Vec<Fragment>, tail: Fragment) -> Fragment {
+    pub(super) fn select(
+        &mut self,
+        from: &Relation,
+        items: Vec<Fragment>,
+        tail: Fragment,
+    ) -> Fragment {
         let name = self.subquery_name();
         let items = if items.is_empty() {
             vec![Fragment::text("1")]
@@ -392,79 +397,6 @@ impl Planner<'_> {
         Ok(Relation { sql, ..rel })
     }
 
-    /// Rows of every relation, columns matched by name; a column a relation lacks is null.
-    pub fn union_of(&mut self, relations: Vec<Relation>) -> Result<Relation, KqlError> {
-        let mut names: Vec<(String, KqlType)> = Vec::new();
-        for rel in &relations {
-            for column in &rel.columns {
-                match names.iter_mut().find(|(name, _)| *name == column.name) {
-                    None => names.push((column.name.clone(), column.ty)),
-                    Some((_, ty)) if *ty == column.ty => {}
-                    Some((_, ty)) if ty.is_integer() && column.ty.is_integer() => {
-                        *ty = KqlType::Long
-                    }
-                    Some((_, ty)) => {
-                        return Err(KqlError::unsupported(
-                            Pos::START,
-                            format!(
-                                "a union whose column '{}' is {} in one part and {} in another",
-                                column.name,
-                                ty.name(),
-                                column.ty.name()
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        let aliases: Vec<String> = names.iter().map(|_| self.alias()).collect();
-        let mut legs = Vec::new();
-        for rel in &relations {
-            let mut items = Vec::new();
-            for ((name, ty), alias) in names.iter().zip(&aliases) {
-                let value = match rel.find(name) {
-                    Some(column) => self.union_value(Some(&column.alias), *ty),
-                    None => self.union_value(None, *ty),
-                };
-                items.push(Fragment::template(&format!("{{}} AS {alias}"), vec![value]));
-            }
-            legs.push(self.select(rel, items, Fragment::default()));
-        }
-        let columns = names
-            .into_iter()
-            .zip(aliases)
-            .map(|((name, ty), alias)| Col { name, ty, alias })
-            .collect();
-        Ok(Relation {
-            sql: Fragment::join(legs, " UNION ALL "),
-            columns,
-            order: Vec::new(),
-        })
-    }
-
-    /// A union column's value in one part: ClickHouse needs every part to give the same type.
-    fn union_value(&self, alias: Option<&str>, ty: KqlType) -> Fragment {
-        let nullable = ty.clickhouse_nullable();
-        match (self.dialect, alias) {
-            (Dialect::Sqlite, Some(alias)) => Fragment::text(alias),
-            (Dialect::Sqlite, None) => Fragment::text("NULL"),
-            (Dialect::ClickHouse, Some(alias)) if !nullable.is_empty() => {
-                Fragment::text(format!("CAST({alias} AS {nullable})"))
-            }
-            (Dialect::ClickHouse, Some(alias)) => Fragment::text(alias),
-            (Dialect::ClickHouse, None) => Fragment::text(match ty {
-                KqlType::Dynamic(Dynamic::Bag { numbers: false }) => {
-                    "tuple(CAST([] AS Array(String)), CAST([] AS Array(String)))".to_owned()
-                }
-                KqlType::Dynamic(Dynamic::Bag { numbers: true }) => {
-                    "tuple(CAST([] AS Array(String)), CAST([] AS Array(Float64)))".to_owned()
-                }
-                KqlType::Dynamic(Dynamic::Json) => "CAST(NULL AS Nullable(String))".to_owned(),
-                _ => format!("CAST(NULL AS {nullable})"),
-            }),
-        }
-    }
-
     /// The final statement: the visible columns, in the carried order, at most `max_rows + 1`
     /// rows (one more tells the answer was cut).
     pub fn finish(&mut self, rel: Relation, max_rows: usize) -> TabularStatement {
@@ -484,61 +416,6 @@ impl Planner<'_> {
             params: sql.params,
             shapes,
         }
-    }
-
-    /// A join key as both sides compare it (ClickHouse joins on plain strings).
-    pub fn join_key(&self, typed: Typed) -> Fragment {
-        match self.dialect {
-            Dialect::ClickHouse => call(
-                "ifNull",
-                vec![call("toString", vec![typed.sql]), Fragment::text("''")],
-            ),
-            Dialect::Sqlite => typed.sql,
-        }
-    }
-
-    /// The two key columns of `on`, checked comparable.
-    pub fn join_columns(
-        &self,
-        key: &JoinKey,
-        left: &Relation,
-        right: &Relation,
-    ) -> Result<(Col, Col), KqlError> {
-        let (left_name, right_name) = match key {
-            JoinKey::Same(name) => (name, name),
-            JoinKey::Pair { left, right } => (left, right),
-        };
-        let l = left
-            .find(&left_name.name)
-            .cloned()
-            .ok_or_else(|| left.unknown_column(left_name))?;
-        let r = right
-            .find(&right_name.name)
-            .cloned()
-            .ok_or_else(|| right.unknown_column(right_name))?;
-        let comparable = unify_for_comparison(
-            Typed::new(Fragment::default(), l.ty),
-            Typed::new(Fragment::default(), r.ty),
-            self.dialect,
-        )
-        .is_some_and(|(a, b)| {
-            a.ty == b.ty
-                || (a.ty.is_text() && b.ty.is_text())
-                || (a.ty.is_numeric() && b.ty.is_numeric())
-        });
-        if !comparable {
-            return Err(KqlError::semantic(
-                left_name.pos,
-                format!(
-                    "join keys '{}' ({}) and '{}' ({}) cannot be compared",
-                    l.name,
-                    l.ty.name(),
-                    r.name,
-                    r.ty.name()
-                ),
-            ));
-        }
-        Ok((l, r))
     }
 }
 
