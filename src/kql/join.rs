@@ -6,7 +6,7 @@ use super::KqlError;
 use super::ast::{JoinKey, JoinKind};
 use super::expr::{Typed, unify_for_comparison};
 use super::plan::{Col, Planner, Relation};
-use super::sql::{Fragment, call};
+use super::sql::{Fragment, aliased, call};
 use crate::reads::tabular::Dialect;
 
 impl Planner<'_> {
@@ -33,8 +33,8 @@ impl Planner<'_> {
             let alias = self.alias();
             let l_key = self.join_key(Typed::new(Fragment::text(l.alias.clone()), l.ty));
             let r_key = self.join_key(Typed::new(Fragment::text(r.alias.clone()), r.ty));
-            left_items.push(Fragment::template(&format!("{{}} AS {alias}"), vec![l_key]));
-            right_items.push(Fragment::template(&format!("{{}} AS {alias}"), vec![r_key]));
+            left_items.push(aliased(l_key, &alias));
+            right_items.push(aliased(r_key, &alias));
             keys.push(alias);
         }
         let left_keyed = self.subselect(&left, left_items);

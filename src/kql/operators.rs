@@ -3,9 +3,9 @@
 use super::KqlError;
 use super::aggregates::default_name;
 use super::ast::*;
-use super::expr::{Context, Typed};
-use super::plan::{Col, OrderKey, Planner, Relation};
-use super::sql::Fragment;
+use super::expr::Context;
+use super::plan::{Col, Computed, OrderKey, Planner, Relation, duplicate};
+use super::sql::{Fragment, aliased};
 use super::types::{Dynamic, KqlType};
 use crate::reads::tabular::{CellShape, Dialect, Param, TabularStatement};
 
@@ -113,7 +113,7 @@ impl Planner<'_> {
                         return Err(rel.unknown_column(old));
                     }
                     if new.name != old.name && rel.find(&new.name).is_some() {
-                        return Err(duplicate(new));
+                        return Err(duplicate(&new.name, new.pos));
                     }
                     if let Some(column) = rel.columns.iter_mut().find(|c| c.name == old.name) {
                         column.name = new.name.clone();
@@ -234,10 +234,7 @@ impl Planner<'_> {
             None => columns.push(new),
         }
         let mut items = Self::passthrough(&rel.aliases());
-        items.push(Fragment::template(
-            &format!("{{}} AS {alias}"),
-            vec![typed.sql],
-        ));
+        items.push(aliased(typed.sql, &alias));
         let sql = self.select(&rel, items, Fragment::default());
         Ok(Relation {
             sql,
@@ -247,43 +244,30 @@ impl Planner<'_> {
     }
 
     fn project(&mut self, items: &[NamedExpr], rel: Relation) -> Result<Relation, KqlError> {
-        let mut columns: Vec<Col> = Vec::new();
-        let mut selected = Vec::new();
+        let mut computed = Computed::default();
         for (i, item) in items.iter().enumerate() {
             let name = self.column_name(item, i);
-            if columns.iter().any(|c| c.name == name) {
-                return Err(duplicate(&Ident {
-                    name,
-                    pos: item.expr.pos(),
-                }));
-            }
             match (&item.expr, rel.find(&name)) {
                 (Expr::Column(column), Some(existing))
-                    if item.name.is_none() && column.name == name =>
+                    if item.name.is_none()
+                        && column.name == name
+                        && !computed.columns.iter().any(|c| c.name == name) =>
                 {
-                    selected.push(Fragment::text(existing.alias.clone()));
-                    columns.push(existing.clone());
+                    computed.items.push(Fragment::text(existing.alias.clone()));
+                    computed.columns.push(existing.clone());
                 }
                 _ => {
                     let typed = self.expr(&item.expr, &rel, Context::Row)?;
-                    let alias = self.alias();
-                    selected.push(Fragment::template(
-                        &format!("{{}} AS {alias}"),
-                        vec![typed.sql],
-                    ));
-                    columns.push(Col {
-                        name,
-                        ty: typed.ty,
-                        alias,
-                    });
+                    computed.add(self, name, typed, item.expr.pos())?;
                 }
             }
         }
+        let mut selected = computed.items;
         selected.extend(rel.order.iter().map(|o| Fragment::text(o.alias.clone())));
         let sql = self.select(&rel, selected, Fragment::default());
         Ok(Relation {
             sql,
-            columns,
+            columns: computed.columns,
             order: rel.order,
         })
     }
@@ -294,32 +278,14 @@ impl Planner<'_> {
         by: &[NamedExpr],
         rel: Relation,
     ) -> Result<Relation, KqlError> {
-        let mut columns: Vec<Col> = Vec::new();
-        let mut selected = Vec::new();
+        let mut computed = Computed::default();
         let mut groups = Vec::new();
-        let mut add =
-            |planner: &mut Self, name: String, typed: Typed, columns: &mut Vec<Col>, pos: Pos| {
-                if columns.iter().any(|c| c.name == name) {
-                    return Err(duplicate(&Ident { name, pos }));
-                }
-                let alias = planner.alias();
-                selected.push(Fragment::template(
-                    &format!("{{}} AS {alias}"),
-                    vec![typed.sql],
-                ));
-                columns.push(Col {
-                    name,
-                    ty: typed.ty,
-                    alias: alias.clone(),
-                });
-                Ok(alias)
-            };
         for (i, item) in by.iter().enumerate() {
             let typed = self.expr(&item.expr, &rel, Context::Row)?;
             let name = self.column_name(item, i);
-            groups.push(add(self, name, typed, &mut columns, item.expr.pos())?);
+            groups.push(computed.add(self, name, typed, item.expr.pos())?);
         }
-        let group_names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+        let group_names: Vec<String> = computed.columns.iter().map(|c| c.name.clone()).collect();
         let mut unnamed = 0;
         for item in aggregates {
             for (name, typed) in self.summarize_item(item, &rel, &group_names)? {
@@ -327,9 +293,10 @@ impl Planner<'_> {
                     unnamed += 1;
                     format!("Column{unnamed}")
                 });
-                add(self, name, typed, &mut columns, item.expr.pos())?;
+                computed.add(self, name, typed, item.expr.pos())?;
             }
         }
+        let (selected, columns) = (computed.items, computed.columns);
         let tail = if groups.is_empty() {
             Fragment::default()
         } else {
@@ -363,10 +330,7 @@ impl Planner<'_> {
                 ));
             }
             let alias = self.alias();
-            items.push(Fragment::template(
-                &format!("{{}} AS {alias}"),
-                vec![typed.sql],
-            ));
+            items.push(aliased(typed.sql, &alias));
             order.push(OrderKey {
                 alias,
                 descending: key.descending,
@@ -417,13 +381,6 @@ impl Planner<'_> {
             shapes,
         }
     }
-}
-
-fn duplicate(name: &Ident) -> KqlError {
-    KqlError::semantic(
-        name.pos,
-        format!("the column '{}' is defined twice", name.name),
-    )
 }
 
 /// `Prop*` matches by prefix, `*Id` by suffix, `*x*` anywhere; no `*`: the exact name.

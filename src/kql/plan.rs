@@ -79,6 +79,40 @@ impl Relation {
     }
 }
 
+pub fn duplicate(name: &str, pos: Pos) -> KqlError {
+    KqlError::semantic(pos, format!("the column '{name}' is defined twice"))
+}
+
+/// The columns a `SELECT` computes, each under a fresh alias, with the names they get.
+#[derive(Debug, Default)]
+pub struct Computed {
+    pub items: Vec<Fragment>,
+    pub columns: Vec<Col>,
+}
+
+impl Computed {
+    /// Adds `typed AS <fresh alias>` named `name`, refusing a name already there.
+    pub fn add(
+        &mut self,
+        planner: &mut Planner<'_>,
+        name: String,
+        typed: super::expr::Typed,
+        pos: Pos,
+    ) -> Result<String, KqlError> {
+        if self.columns.iter().any(|c| c.name == name) {
+            return Err(duplicate(&name, pos));
+        }
+        let alias = planner.alias();
+        self.items.push(super::sql::aliased(typed.sql, &alias));
+        self.columns.push(Col {
+            name,
+            ty: typed.ty,
+            alias: alias.clone(),
+        });
+        Ok(alias)
+    }
+}
+
 pub struct Planner<'a> {
     pub dialect: Dialect,
     pub now_ns: i64,
@@ -331,7 +365,7 @@ impl<'a> Planner<'a> {
                 (Stored::Bag(name), Dialect::Sqlite) => Fragment::text(name),
                 (Stored::Constant(text), _) => Fragment::param(Param::Text(text.to_owned()), d),
             };
-            selected.push(Fragment::template(&format!("{{}} AS {alias}"), vec![value]));
+            selected.push(super::sql::aliased(value, &alias));
             columns.push(Col {
                 name: column.name.to_owned(),
                 ty: column.ty,
@@ -387,30 +421,20 @@ impl<'a> Planner<'a> {
 
     fn print(&mut self, list: &[NamedExpr]) -> Result<Relation, KqlError> {
         let empty = Relation::empty();
-        let mut columns = Vec::new();
-        let mut selected = Vec::new();
+        let mut computed = Computed::default();
         for (i, item) in list.iter().enumerate() {
             let typed = self.expr(&item.expr, &empty, super::expr::Context::Row)?;
-            let alias = self.alias();
             let name = item
                 .name
                 .as_ref()
                 .map(|n| n.name.clone())
                 .or_else(|| super::aggregates::default_name(&item.expr))
                 .unwrap_or_else(|| format!("print_{i}"));
-            selected.push(Fragment::template(
-                &format!("{{}} AS {alias}"),
-                vec![typed.sql],
-            ));
-            columns.push(Col {
-                name,
-                ty: typed.ty,
-                alias,
-            });
+            computed.add(self, name, typed, item.expr.pos())?;
         }
         Ok(Relation {
-            sql: Fragment::template("SELECT {}", vec![Fragment::join(selected, ", ")]),
-            columns,
+            sql: Fragment::template("SELECT {}", vec![Fragment::join(computed.items, ", ")]),
+            columns: computed.columns,
             order: Vec::new(),
         })
     }

@@ -72,6 +72,14 @@ impl Fragment {
     }
 }
 
+/// `value AS alias`.
+pub fn aliased(value: Fragment, alias: &str) -> Fragment {
+    let mut out = value;
+    out.push_str(" AS ");
+    out.push_str(alias);
+    out
+}
+
 /// `f(a, b)` as a fragment.
 pub fn call(name: &str, args: Vec<Fragment>) -> Fragment {
     let mut out = Fragment::text(format!("{name}("));

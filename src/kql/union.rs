@@ -43,7 +43,7 @@ impl Planner<'_> {
                     Some(column) => self.union_value(Some(&column.alias), *ty),
                     None => self.union_value(None, *ty),
                 };
-                items.push(Fragment::template(&format!("{{}} AS {alias}"), vec![value]));
+                items.push(super::sql::aliased(value, alias));
             }
             legs.push(self.select(rel, items, Fragment::default()));
         }

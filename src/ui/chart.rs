@@ -218,6 +218,19 @@ pub struct Series<'a> {
     pub points: Vec<(i64, f64)>,
 }
 
+/// Named lines in the palette's colours, in order (the palette's length at most).
+pub fn palette_series(lines: &[(String, Vec<(i64, f64)>)]) -> Vec<Series<'_>> {
+    lines
+        .iter()
+        .zip(PALETTE)
+        .map(|((name, points), color)| Series {
+            name,
+            color,
+            points: points.clone(),
+        })
+        .collect()
+}
+
 /// Lines over the range with a legend; `value` labels the vertical axis.
 pub fn time_series(
     size: Size,

@@ -5,7 +5,7 @@
 use axum::extract::{RawQuery, State};
 use maud::html;
 
-use super::chart::{self, Series, Size};
+use super::chart::{self, Size};
 use super::format::{duration, interval, percent, usd};
 use super::{PageError, layout};
 use crate::api::access::Access;
@@ -40,15 +40,7 @@ pub async fn page(
             (format!("{} · {}", row.group[1], row.group[2]), points)
         })
         .collect();
-    let series: Vec<Series<'_>> = busiest
-        .iter()
-        .zip(chart::PALETTE)
-        .map(|((name, points), color)| Series {
-            name,
-            color,
-            points: points.clone(),
-        })
-        .collect();
+    let series = chart::palette_series(&busiest);
     let body = html! {
         h1 { "GenAI" }
         @if usage.rows.is_empty() {

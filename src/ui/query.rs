@@ -5,7 +5,7 @@ use axum::extract::{RawQuery, State};
 use maud::{Markup, html};
 use serde_json::Value;
 
-use super::chart::{self, Series, Size};
+use super::chart::{self, Size};
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::kql::{QueryError, run_query};
@@ -185,15 +185,7 @@ fn time_chart(table: &ResultTable, range: TimeRange) -> Markup {
     for (_, points) in &mut lines {
         points.sort_by_key(|p| p.0);
     }
-    let series: Vec<Series<'_>> = lines
-        .iter()
-        .zip(chart::PALETTE)
-        .map(|((name, points), color)| Series {
-            name,
-            color,
-            points: points.clone(),
-        })
-        .collect();
+    let series = chart::palette_series(&lines);
     chart::time_series(Size::Wide, range, &series, short_number)
 }
 
