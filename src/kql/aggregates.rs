@@ -203,9 +203,9 @@ impl Planner<'_> {
                 let sql = match d {
                     Dialect::ClickHouse => call(
                         if distinct {
-                            "groupUniqArray"
+                            "groupUniqArray(1048576)"
                         } else {
-                            "groupArray"
+                            "groupArray(1048576)"
                         },
                         vec![value.sql.clone()],
                     ),

@@ -13,24 +13,35 @@ use crate::reads::tabular::Cell;
 pub struct ResultTable {
     pub columns: Vec<(String, KqlType)>,
     pub rows: Vec<Vec<Value>>,
-    /// More rows matched than [`MAX_ROWS`]; the first ones are here.
+    /// More rows matched than [`MAX_ROWS`] (or than [`MAX_ANSWER_BYTES`] hold); the first
+    /// ones are here.
     pub truncated: bool,
     pub visualization: Option<String>,
 }
 
+/// Most bytes of JSON an answer's rows take: 30,000 rows of wide bags could otherwise be
+/// gigabytes in one response.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+
 impl ResultTable {
-    pub fn new(planned: &PlannedQuery, mut rows: Vec<Vec<Cell>>) -> Self {
-        let truncated = rows.len() > MAX_ROWS;
-        rows.truncate(MAX_ROWS);
-        let rows = rows
-            .into_iter()
-            .map(|row| {
-                row.into_iter()
-                    .zip(&planned.columns)
-                    .map(|(cell, (_, ty))| value(cell, *ty))
-                    .collect()
-            })
-            .collect();
+    pub fn new(planned: &PlannedQuery, rows: Vec<Vec<Cell>>) -> Self {
+        let mut truncated = rows.len() > MAX_ROWS;
+        let mut bytes = 0usize;
+        let mut answer = Vec::with_capacity(rows.len().min(MAX_ROWS));
+        for row in rows.into_iter().take(MAX_ROWS) {
+            let row: Vec<Value> = row
+                .into_iter()
+                .zip(&planned.columns)
+                .map(|(cell, (_, ty))| value(cell, *ty))
+                .collect();
+            bytes = bytes.saturating_add(row.iter().map(json_size).sum::<usize>());
+            if bytes > MAX_ANSWER_BYTES {
+                truncated = true;
+                break;
+            }
+            answer.push(row);
+        }
+        let rows = answer;
         ResultTable {
             columns: planned.columns.clone(),
             rows,
@@ -127,6 +138,21 @@ impl ResultTable {
     }
 }
 
+/// About the bytes a value takes as JSON (strings by length, without escapes).
+fn json_size(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.len() + 3,
+        Value::Array(items) => items.iter().map(json_size).sum::<usize>() + 2,
+        Value::Object(map) => {
+            map.iter()
+                .map(|(k, v)| k.len() + 4 + json_size(v))
+                .sum::<usize>()
+                + 2
+        }
+        _ => 8,
+    }
+}
+
 /// A cell as text: strings bare, nulls empty, the rest as JSON.
 fn plain(value: &Value) -> String {
     match value {
@@ -163,6 +189,26 @@ pub fn value(cell: Cell, ty: KqlType) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_stop_at_the_byte_limit_and_say_so() {
+        let planned = PlannedQuery {
+            statement: crate::reads::tabular::TabularStatement {
+                sql: String::new(),
+                params: Vec::new(),
+                shapes: vec![crate::reads::tabular::CellShape::Text],
+            },
+            columns: vec![("Message".into(), KqlType::String)],
+            visualization: None,
+        };
+        let wide = "x".repeat(1 << 20);
+        let rows: Vec<Vec<Cell>> = (0..100).map(|_| vec![Cell::Text(wide.clone())]).collect();
+        let table = ResultTable::new(&planned, rows);
+        assert!(table.truncated);
+        assert_eq!(table.rows.len(), MAX_ANSWER_BYTES / ((1 << 20) + 3));
+        let small = ResultTable::new(&planned, vec![vec![Cell::Text("a".into())]]);
+        assert!(!small.truncated && small.rows.len() == 1);
+    }
 
     #[test]
     fn cells_read_back_as_their_kql_types() {

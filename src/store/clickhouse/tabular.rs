@@ -7,6 +7,9 @@ use crate::reads::tabular::{Cell, TabularStatement};
 use crate::store::StoreError;
 use crate::store::sql;
 
+/// Most bytes of JSON one tabular read may return (well above the answer's own limit).
+const MAX_RESULT_BYTES: u64 = 256 << 20;
+
 pub async fn run(
     store: &ClickHouseStore,
     statement: &TabularStatement,
@@ -16,7 +19,10 @@ pub async fn run(
     });
     let query = bind_all(store.reader().query(&statement_sql), &statement.params)
         .with_setting("output_format_json_quote_64bit_integers", "0")
-        .with_setting("output_format_json_quote_denormals", "1");
+        .with_setting("output_format_json_quote_denormals", "1")
+        // The answer is read whole before it is cut to its row and byte limits: bound it.
+        .with_setting("max_result_bytes", MAX_RESULT_BYTES.to_string())
+        .with_setting("result_overflow_mode", "throw");
     let bytes = query
         .fetch_bytes("JSONCompact")
         .map_err(|e| store.read_error(e))?
