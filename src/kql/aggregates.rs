@@ -201,14 +201,13 @@ impl Planner<'_> {
             ("make_list" | "make_set", [value]) => {
                 let distinct = f == "make_set";
                 let sql = match d {
-                    Dialect::ClickHouse => call(
-                        if distinct {
-                            "groupUniqArray(1048576)"
-                        } else {
-                            "groupArray(1048576)"
-                        },
+                    // KQL's default cap on a list's length (18.16's groupUniqArray takes
+                    // no size, so the set is cut after).
+                    Dialect::ClickHouse if distinct => Fragment::template(
+                        "arraySlice(groupUniqArray({}), 1, 1048576)",
                         vec![value.sql.clone()],
                     ),
+                    Dialect::ClickHouse => call("groupArray(1048576)", vec![value.sql.clone()]),
                     Dialect::Sqlite => Fragment::template(
                         &format!(
                             "json_group_array({}{{}}) FILTER (WHERE {{}} IS NOT NULL)",

@@ -218,9 +218,11 @@ pub fn expr(expr: &Expr) -> String {
         Expr::Literal(value, _) => literal(value),
         Expr::Column(name) => ident(&name.name),
         Expr::Star(_) => "*".to_owned(),
+        // Function names are plain identifiers (the parser reads only those as calls), even
+        // the words that cannot name a column (`in(…)`).
         Expr::Call { name, args } => format!(
             "{}({})",
-            ident(&name.name),
+            name.name,
             args.iter().map(self::expr).collect::<Vec<_>>().join(", ")
         ),
         Expr::Binary {

@@ -324,3 +324,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn calls_named_like_keywords_print_back_as_calls() {
+    // Found by fuzzing (fuzz/fuzz_targets/kql_parse.rs): `in(…)` printed as `['in'](…)`.
+    for text in [
+        "AppDependencies | summarize in(x) | summarize arg_max",
+        "print and(1), by(2)",
+    ] {
+        let Ok(query) = parse_text(text) else {
+            continue;
+        };
+        let printed = print::query(&query);
+        assert_eq!(parse_text(&printed).ok(), Some(query), "{printed}");
+    }
+}
