@@ -1,5 +1,6 @@
-//! Queries back to KQL text, in one canonical form that parses to the same AST: every binary
-//! expression parenthesised, strings double-quoted, timespans in their largest exact unit.
+//! Queries back to KQL text, in one canonical form that parses to the same AST: parentheses
+//! only where precedence needs them (so the text nests no deeper than the query did), strings
+//! double-quoted, timespans in their largest exact unit.
 
 use super::ast::*;
 use super::values::format_datetime;
@@ -213,6 +214,33 @@ fn literal(literal: &Literal) -> String {
     }
 }
 
+/// How tightly an expression binds, as the parser reads it: `or` 1, `and` 2, comparisons and
+/// string predicates 3, `+ -` 4, `* / %` 5, unary minus 6, everything else 7.
+fn precedence(expr: &Expr) -> u8 {
+    match expr {
+        Expr::Binary { op, .. } => match op {
+            BinaryOp::Or => 1,
+            BinaryOp::And => 2,
+            BinaryOp::Add | BinaryOp::Sub => 4,
+            BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => 5,
+            _ => 3,
+        },
+        Expr::In { .. } | Expr::Between { .. } => 3,
+        Expr::Negate(..) => 6,
+        _ => 7,
+    }
+}
+
+/// `expr` where an operand of precedence `at_least` is expected, in parentheses only when it
+/// binds less tightly: the printed text nests no deeper than what was parsed.
+fn operand(expr: &Expr, at_least: u8) -> String {
+    if precedence(expr) < at_least {
+        format!("({})", self::expr(expr))
+    } else {
+        self::expr(expr)
+    }
+}
+
 pub fn expr(expr: &Expr) -> String {
     match expr {
         Expr::Literal(value, _) => literal(value),
@@ -227,17 +255,24 @@ pub fn expr(expr: &Expr) -> String {
         ),
         Expr::Binary {
             op, left, right, ..
-        } => format!(
-            "({} {} {})",
-            self::expr(left),
-            op.spelling(),
-            self::expr(right)
-        ),
-        Expr::Negate(inner, _) => format!("-({})", self::expr(inner)),
-        Expr::Member { base, name } => format!("{}.{}", postfix_base(base), ident(&name.name)),
-        Expr::Index { base, index } => {
-            format!("{}[{}]", postfix_base(base), self::expr(index))
+        } => {
+            let level = precedence(expr);
+            // Left-associative, except comparisons, which take one of each side.
+            let (left_at, right_at) = if level == 3 {
+                (4, 4)
+            } else {
+                (level, level + 1)
+            };
+            format!(
+                "{} {} {}",
+                operand(left, left_at),
+                op.spelling(),
+                operand(right, right_at)
+            )
         }
+        Expr::Negate(inner, _) => format!("-{}", operand(inner, 6)),
+        Expr::Member { base, name } => format!("{}.{}", operand(base, 7), ident(&name.name)),
+        Expr::Index { base, index } => format!("{}[{}]", operand(base, 7), self::expr(index)),
         Expr::In {
             expr,
             list,
@@ -245,8 +280,8 @@ pub fn expr(expr: &Expr) -> String {
             case_insensitive,
             ..
         } => format!(
-            "({} {}in{} ({}))",
-            self::expr(expr),
+            "{} {}in{} ({})",
+            operand(expr, 4),
             if *negated { "!" } else { "" },
             if *case_insensitive { "~" } else { "" },
             list.iter().map(self::expr).collect::<Vec<_>>().join(", ")
@@ -258,21 +293,11 @@ pub fn expr(expr: &Expr) -> String {
             negated,
             ..
         } => format!(
-            "({} {}between ({} .. {}))",
-            self::expr(expr),
+            "{} {}between ({} .. {})",
+            operand(expr, 4),
             if *negated { "!" } else { "" },
-            self::expr(low),
-            self::expr(high)
+            operand(low, 4),
+            operand(high, 4)
         ),
-    }
-}
-
-/// The base of `.name` or `[i]`: only names, calls and postfix chains bind tighter.
-fn postfix_base(base: &Expr) -> String {
-    match base {
-        Expr::Column(_) | Expr::Call { .. } | Expr::Member { .. } | Expr::Index { .. } => {
-            expr(base)
-        }
-        other => format!("({})", expr(other)),
     }
 }

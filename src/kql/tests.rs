@@ -339,3 +339,16 @@ fn calls_named_like_keywords_print_back_as_calls() {
         assert_eq!(parse_text(&printed).ok(), Some(query), "{printed}");
     }
 }
+
+#[test]
+fn printing_nests_no_deeper_than_the_query_did() {
+    // Found by fuzzing: 38 minus signs parse, but printed as `-(-(…))` they nested too deep.
+    let negations = format!("AppRequests | extend {}DurationMs", "-".repeat(35));
+    let sum = format!("print x = {}", vec!["1"; 200].join(" + "));
+    let mixed = "print x = -1 * (2 + 3) - 4 / -(5 % 6) > 7 and not(a or b) == c.d[\"e\"] or f in (1, 2) and g between (1 .. -2)";
+    for text in [negations.as_str(), sum.as_str(), mixed] {
+        let query = parse_text(text).expect("parses");
+        let printed = print::query(&query);
+        assert_eq!(parse_text(&printed).ok(), Some(query), "{printed}");
+    }
+}
