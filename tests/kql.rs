@@ -522,6 +522,48 @@ async fn hostile_queries_are_refused_or_answered(server: &TestServer) {
         (status, body["error"]["code"].as_str()),
         (400, Some("BadArgument"))
     );
+    for bad in ["not json", "{\"q\": \"AppRequests\"}", "{\"query\": 5}"] {
+        let response = reqwest::Client::new()
+            .post(server.api_url("/api/v1/query"))
+            .body(bad)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), 400, "{bad}");
+        let body: Value = response.json().await.expect("a JSON error");
+        assert_eq!(body["error"]["code"], "BadArgument", "{bad}");
+    }
+    let get = |path: String| {
+        let url = server.api_url(&path);
+        async move {
+            let response = reqwest::get(url).await.expect("get");
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.expect("json"),
+            )
+        }
+    };
+    let encode =
+        |text: &str| -> String { form_urlencoded::byte_serialize(text.as_bytes()).collect() };
+    let (status, body) = get(format!(
+        "/api/v1/query?query={}&timespan={}",
+        encode("AppRequests | count"),
+        encode(&timespan)
+    ))
+    .await;
+    assert_eq!(
+        (status, body["tables"][0]["rows"].clone()),
+        (200, json!([[100]])),
+        "{body}"
+    );
+    let (status, body) = get("/api/v1/query?q=AppRequests".into()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("BadArgument")),
+        "{body}"
+    );
+    let (status, _) = get("/api/v1/query".into()).await;
+    assert_eq!(status, 400);
 }
 
 #[tokio::test]

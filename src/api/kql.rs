@@ -2,8 +2,9 @@
 //! Analytics query API's shape. The caller's token decides which apps' rows it reads.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -62,20 +63,45 @@ pub async fn run_query(
     Ok(ResultTable::new(&planned, rows))
 }
 
-pub async fn post(
-    State(state): State<ApiState>,
-    access: Access,
-    Json(request): Json<QueryRequest>,
-) -> Response {
-    answer(&state, &access, &request).await
+pub async fn post(State(state): State<ApiState>, access: Access, body: Bytes) -> Response {
+    match serde_json::from_slice::<QueryRequest>(&body) {
+        Ok(request) => answer(&state, &access, &request).await,
+        Err(error) => bad_argument(&format!(
+            "the body must be JSON {{\"query\": \"<KQL>\", \"timespan\": \"PT1H\"}}: {error}"
+        )),
+    }
 }
 
 pub async fn get(
     State(state): State<ApiState>,
     access: Access,
-    Query(request): Query<QueryRequest>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    answer(&state, &access, &request).await
+    let mut query = None;
+    let mut timespan = None;
+    for (key, value) in form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
+        let slot = match key.as_ref() {
+            "query" => &mut query,
+            "timespan" => &mut timespan,
+            other => {
+                return bad_argument(&format!(
+                    "{other:?} is not a parameter of this endpoint (query, timespan)"
+                ));
+            }
+        };
+        if slot.replace(value.into_owned()).is_some() {
+            return bad_argument(&format!("{key:?} is given more than once"));
+        }
+    }
+    let Some(query) = query else {
+        return bad_argument("the KQL query is missing: ?query=<KQL>");
+    };
+    answer(&state, &access, &QueryRequest { query, timespan }).await
+}
+
+fn bad_argument(message: &str) -> Response {
+    let body = json!({ "error": { "code": "BadArgument", "message": message, "position": null }});
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 async fn answer(state: &ApiState, access: &Access, request: &QueryRequest) -> Response {
@@ -103,10 +129,7 @@ pub fn error_response(error: QueryError) -> Response {
             }});
             (StatusCode::BAD_REQUEST, Json(body)).into_response()
         }
-        QueryError::Timespan(_) => {
-            let body = json!({ "error": { "code": "BadArgument", "message": error.to_string(), "position": null }});
-            (StatusCode::BAD_REQUEST, Json(body)).into_response()
-        }
+        QueryError::Timespan(_) => bad_argument(&error.to_string()),
         QueryError::Store(error) => ApiError::Store(error).into_response(),
     }
 }
