@@ -141,8 +141,8 @@ impl Planner<'_> {
             }
             return Ok(Typed::new(Fragment::text(column.alias.clone()), column.ty));
         }
-        if let Some(value) = self.scalar_let(&name.name) {
-            return self.expr(&value, &Relation::empty(), Context::Row);
+        if let Some(value) = self.scalar_let(name) {
+            return value;
         }
         Err(rel.unknown_column(name))
     }

@@ -3,10 +3,9 @@
 //! written into SQL. Every table reference reads only its rows in the time range and the
 //! caller's apps: no operator can reach other rows.
 
-use std::collections::HashMap;
-
 use super::KqlError;
 use super::ast::*;
+use super::expr::{Context, Typed};
 use super::sql::Fragment;
 use super::tables::{Registry, Stored, TableDef};
 use super::types::KqlType;
@@ -79,6 +78,16 @@ impl Relation {
     }
 }
 
+/// How deep lets may refer to lets: far beyond real queries, well within the stack.
+const MAX_LET_DEPTH: usize = 40;
+
+fn too_deep(pos: Pos) -> KqlError {
+    KqlError::semantic(
+        pos,
+        format!("lets refer to other lets more than {MAX_LET_DEPTH} deep"),
+    )
+}
+
 pub fn duplicate(name: &str, pos: Pos) -> KqlError {
     KqlError::semantic(pos, format!("the column '{name}' is defined twice"))
 }
@@ -96,7 +105,7 @@ impl Computed {
         &mut self,
         planner: &mut Planner<'_>,
         name: String,
-        typed: super::expr::Typed,
+        typed: Typed,
         pos: Pos,
     ) -> Result<String, KqlError> {
         if self.columns.iter().any(|c| c.name == name) {
@@ -122,8 +131,12 @@ pub struct Planner<'a> {
     pub timespan: Option<TimeRange>,
     pub registry: &'a Registry,
     pub default_range_ns: i64,
-    scalars: HashMap<String, Expr>,
-    tabulars: HashMap<String, Tabular>,
+    /// The query's `let`s in order; a let's body sees only the ones before it.
+    lets: Vec<(String, LetValue)>,
+    /// How many of `lets` the expression being planned sees.
+    visible_lets: usize,
+    /// Lets being expanded inside one another.
+    let_depth: usize,
     next_alias: usize,
     pub visualization: Option<String>,
     /// Every name the query text mentions, or `None` when it may need every column (`*`):
@@ -147,8 +160,9 @@ impl<'a> Planner<'a> {
             timespan,
             registry,
             default_range_ns,
-            scalars: HashMap::new(),
-            tabulars: HashMap::new(),
+            lets: Vec::new(),
+            visible_lets: 0,
+            let_depth: 0,
             next_alias: 0,
             visualization: None,
             mentioned: None,
@@ -168,25 +182,56 @@ impl<'a> Planner<'a> {
         name
     }
 
-    pub fn scalar_let(&self, name: &str) -> Option<Expr> {
-        self.scalars.get(name).cloned()
+    /// The let named `name` that the current expression sees, with its position in order.
+    fn find_let(&self, name: &str) -> Option<(usize, LetValue)> {
+        self.lets[..self.visible_lets]
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, (let_name, _))| let_name == name)
+            .map(|(i, (_, value))| (i, value.clone()))
+    }
+
+    /// Runs `plan` as inside the body of let number `index`: only the lets before it are
+    /// visible (`let T = T | take 1` reads the earlier `T`), one level deeper.
+    fn inside_let<T>(
+        &mut self,
+        index: usize,
+        plan: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Option<T> {
+        if self.let_depth >= MAX_LET_DEPTH {
+            return None;
+        }
+        let visible = std::mem::replace(&mut self.visible_lets, index);
+        self.let_depth += 1;
+        let planned = plan(self);
+        self.let_depth -= 1;
+        self.visible_lets = visible;
+        planned
+    }
+
+    /// A scalar let's value as SQL, planned where the let was written.
+    pub fn scalar_let(&mut self, name: &Ident) -> Option<Result<Typed, KqlError>> {
+        let (index, LetValue::Scalar(value)) = self.find_let(&name.name)? else {
+            return None;
+        };
+        Some(
+            self.inside_let(index, |planner| {
+                Some(planner.expr(&value, &Relation::empty(), Context::Row))
+            })
+            .unwrap_or_else(|| Err(too_deep(name.pos))),
+        )
     }
 
     pub fn query(&mut self, query: &Query) -> Result<Relation, KqlError> {
         for statement in &query.lets {
-            let name = statement.name.name.clone();
-            match &statement.value {
-                LetValue::Scalar(expr) => {
-                    // Checked now, so an error points at the let, not at its use.
-                    self.expr(expr, &Relation::empty(), super::expr::Context::Row)?;
-                    self.scalars.insert(name.clone(), expr.clone());
-                    self.tabulars.remove(&name);
-                }
-                LetValue::Tabular(tabular) => {
-                    self.tabulars.insert(name.clone(), tabular.clone());
-                    self.scalars.remove(&name);
-                }
+            if let LetValue::Scalar(expr) = &statement.value {
+                // Checked now, so an error points at the let, not at its use.
+                self.expr(expr, &Relation::empty(), Context::Row)?;
             }
+            self.lets
+                .push((statement.name.name.clone(), statement.value.clone()));
+            self.visible_lets = self.lets.len();
         }
         let relation = self.tabular(&query.body)?;
         let operators = &query.body.operators;
@@ -224,8 +269,10 @@ impl<'a> Planner<'a> {
 
     /// A table (or tabular let) reference: only the rows in range of the caller's apps.
     fn table(&mut self, name: &Ident, operators: &[Operator]) -> Result<Relation, KqlError> {
-        if let Some(tabular) = self.tabulars.get(&name.name).cloned() {
-            return self.tabular(&tabular);
+        if let Some((index, LetValue::Tabular(tabular))) = self.find_let(&name.name) {
+            return self
+                .inside_let(index, |planner| Some(planner.tabular(&tabular)))
+                .unwrap_or_else(|| Err(too_deep(name.pos)));
         }
         let Some(table) = self.registry.get(&name.name).cloned() else {
             let mut known: Vec<&str> = self.registry.names().collect();
@@ -423,7 +470,7 @@ impl<'a> Planner<'a> {
         let empty = Relation::empty();
         let mut computed = Computed::default();
         for (i, item) in list.iter().enumerate() {
-            let typed = self.expr(&item.expr, &empty, super::expr::Context::Row)?;
+            let typed = self.expr(&item.expr, &empty, Context::Row)?;
             let name = item
                 .name
                 .as_ref()
@@ -445,8 +492,10 @@ impl<'a> Planner<'a> {
         match expr {
             Expr::Literal(value, _) => Some(value.clone()),
             Expr::Column(name) => {
-                let value = self.scalars.get(&name.name)?.clone();
-                self.constant(&value)
+                let (index, LetValue::Scalar(value)) = self.find_let(&name.name)? else {
+                    return None;
+                };
+                self.inside_let(index, |planner| planner.constant(&value))
             }
             Expr::Negate(inner, _) => match self.constant(inner)? {
                 Literal::Long(n) => n.checked_neg().map(Literal::Long),

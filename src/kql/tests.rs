@@ -352,3 +352,20 @@ fn printing_nests_no_deeper_than_the_query_did() {
         assert_eq!(parse_text(&printed).ok(), Some(query), "{printed}");
     }
 }
+
+#[test]
+fn lets_see_the_lets_before_them_and_chains_are_bounded() {
+    // `let T = T | …` reads the earlier T; planning it once looped forever.
+    let shadowing = "let a = 1;\nlet a = a + 1;\nlet T = AppRequests;\nlet T = T | take 1;\nT | where DurationMs > a";
+    for dialect in [Dialect::Sqlite, Dialect::ClickHouse] {
+        let statement = planned(shadowing, dialect).expect("plans").statement;
+        assert_eq!(statement.sql.matches(" FROM {requests}").count(), 1);
+    }
+    assert!(error("let x = x; print y = x").contains("unknown column or name 'x'"));
+    let mut chain = "let T0 = AppRequests;\n".to_owned();
+    for i in 1..200 {
+        chain.push_str(&format!("let T{i} = T{} | take 1;\n", i - 1));
+    }
+    chain.push_str("T199 | count");
+    assert!(error(&chain).contains("lets refer to other lets more than 40 deep"));
+}
