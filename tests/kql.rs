@@ -349,6 +349,10 @@ fn corpus(scenario: &Scenario) -> Vec<(String, Vec<Value>)> {
             vec![json!([log_sum])],
         ),
         q(
+            "AppTraces | extend n = extract(\"(answered) (chat) call ([0-9]+)\", 3, Message) | summarize sum(toint(n)), dcount(extract(\"(a)(n)swered\", 2, Message))",
+            vec![json!([log_sum, 1])],
+        ),
+        q(
             "AppTraces | extend parts = split(Message, \" \") | extend word = tostring(parts[1]) | distinct word",
             vec![json!(["chat"])],
         ),

@@ -77,10 +77,23 @@ impl Planner<'_> {
                 "extract",
                 vec![text, Fragment::param(Param::Text(pattern_text), d)],
             ),
+            // Later groups (18.16 has no extractGroups): the whole text replaced by the group
+            // of its first match (a lazy prefix finds the first), where it matches at all.
+            Dialect::ClickHouse if group_number <= 9 => Fragment::template(
+                &format!(
+                    "if(match({{}}, {{}}), replaceRegexpOne({{}}, {{}}, '\\\\{group_number}'), '')"
+                ),
+                vec![
+                    text.clone(),
+                    Fragment::param(Param::Text(pattern_text.clone()), d),
+                    text,
+                    Fragment::param(Param::Text(format!("(?s)^.*?(?:{pattern_text}).*$")), d),
+                ],
+            ),
             Dialect::ClickHouse => {
                 return Err(KqlError::unsupported(
                     pos,
-                    "extract() of a capture group above 1 on ClickHouse",
+                    "extract() of a capture group above 9 on ClickHouse",
                 ));
             }
             Dialect::Sqlite => call(
