@@ -50,17 +50,49 @@ pub async fn run_query(
             kql::values::parse_timespan(t, now_ns).ok_or_else(|| QueryError::Timespan(t.to_owned()))
         })
         .transpose()?;
-    let registry = Registry::app_insights();
-    let ctx = QueryContext {
-        dialect: store.dialect(),
-        now_ns,
-        scope,
-        timespan,
-        registry: &registry,
-    };
-    let planned = kql::plan(text, &ctx)?;
+    let planned = plan_on_big_stack(text, scope, timespan, store.dialect(), now_ns).await?;
     let rows = store.tabular(&planned.statement).await?;
     Ok(ResultTable::new(&planned, rows))
+}
+
+/// Stack for parsing and planning: both recurse once per nesting level, and the deepest
+/// query the parser accepts needs more than a tokio worker's 2 MiB in a debug build.
+const PLAN_STACK_BYTES: usize = 16 << 20;
+
+/// Parses and plans on a thread of its own with [`PLAN_STACK_BYTES`] of stack.
+async fn plan_on_big_stack(
+    text: &str,
+    scope: &AppScope,
+    timespan: Option<crate::reads::TimeRange>,
+    dialect: crate::store::Dialect,
+    now_ns: i64,
+) -> Result<kql::PlannedQuery, QueryError> {
+    let (text, scope) = (text.to_owned(), scope.clone());
+    let planning = move || {
+        let registry = Registry::app_insights();
+        let ctx = QueryContext {
+            dialect,
+            now_ns,
+            scope: &scope,
+            timespan,
+            registry: &registry,
+        };
+        kql::plan(&text, &ctx)
+    };
+    let joined = tokio::task::spawn_blocking(move || {
+        std::thread::Builder::new()
+            .name("kql-plan".into())
+            .stack_size(PLAN_STACK_BYTES)
+            .spawn(planning)
+            .map(|thread| thread.join())
+    })
+    .await;
+    match joined {
+        Ok(Ok(Ok(planned))) => Ok(planned?),
+        _ => Err(QueryError::Store(StoreError::Internal(
+            "the query planner thread failed".into(),
+        ))),
+    }
 }
 
 pub async fn post(State(state): State<ApiState>, access: Access, body: Bytes) -> Response {

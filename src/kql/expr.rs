@@ -28,8 +28,32 @@ pub enum Context {
     Aggregate,
 }
 
+/// Most SQL one query may become: repeated operands (`bin` uses its value twice, a let is
+/// written out where used) would otherwise double per level.
+pub const MAX_SQL_BYTES: usize = 1 << 20;
+
+pub fn too_big(pos: Pos) -> KqlError {
+    KqlError::semantic(
+        pos,
+        format!("the query would become more than {MAX_SQL_BYTES} bytes of SQL; simplify it"),
+    )
+}
+
 impl Planner<'_> {
     pub fn expr(&mut self, e: &Expr, rel: &Relation, ctx: Context) -> Result<Typed, KqlError> {
+        let typed = self.expr_unbounded(e, rel, ctx)?;
+        if typed.sql.sql.len() > MAX_SQL_BYTES {
+            return Err(too_big(e.pos()));
+        }
+        Ok(typed)
+    }
+
+    fn expr_unbounded(
+        &mut self,
+        e: &Expr,
+        rel: &Relation,
+        ctx: Context,
+    ) -> Result<Typed, KqlError> {
         match e {
             Expr::Literal(value, _) => Ok(self.literal(value)),
             Expr::Column(name) => self.column(name, rel, ctx),

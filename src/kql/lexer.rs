@@ -82,7 +82,7 @@ pub fn tokenize(text: &str) -> Result<Vec<Lexeme>, KqlError> {
         text,
         offset: 0,
         line: 1,
-        line_start: 0,
+        column: 1,
     };
     let mut tokens = Vec::new();
     loop {
@@ -121,15 +121,15 @@ struct Lexer<'a> {
     text: &'a str,
     offset: usize,
     line: u32,
-    line_start: usize,
+    /// Counted as characters are read (recounting a long line per token is quadratic).
+    column: u32,
 }
 
 impl Lexer<'_> {
     fn pos(&self) -> Pos {
-        let column = self.text[self.line_start..self.offset].chars().count() + 1;
         Pos {
             line: self.line,
-            column: u32::try_from(column).unwrap_or(u32::MAX),
+            column: self.column,
         }
     }
 
@@ -146,7 +146,9 @@ impl Lexer<'_> {
         self.offset += c.len_utf8();
         if c == '\n' {
             self.line += 1;
-            self.line_start = self.offset;
+            self.column = 1;
+        } else {
+            self.column = self.column.saturating_add(1);
         }
         Some(c)
     }

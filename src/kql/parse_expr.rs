@@ -13,7 +13,9 @@ impl Parser<'_> {
 
     fn or(&mut self) -> Result<Expr, KqlError> {
         let mut left = self.and()?;
+        let mut chain = 0;
         while self.at_word("or") {
+            self.chain_link(&mut chain)?;
             let pos = self.advance().pos;
             let right = self.and()?;
             left = binary(BinaryOp::Or, left, right, pos);
@@ -23,7 +25,9 @@ impl Parser<'_> {
 
     fn and(&mut self) -> Result<Expr, KqlError> {
         let mut left = self.comparison()?;
+        let mut chain = 0;
         while self.at_word("and") {
+            self.chain_link(&mut chain)?;
             let pos = self.advance().pos;
             let right = self.comparison()?;
             left = binary(BinaryOp::And, left, right, pos);
@@ -124,7 +128,9 @@ impl Parser<'_> {
 
     fn additive(&mut self) -> Result<Expr, KqlError> {
         let mut left = self.multiplicative()?;
+        let mut chain = 0;
         loop {
+            self.chain_link(&mut chain)?;
             let pos = self.pos();
             let op = if self.eat_punct("+") {
                 BinaryOp::Add
@@ -140,7 +146,9 @@ impl Parser<'_> {
 
     fn multiplicative(&mut self) -> Result<Expr, KqlError> {
         let mut left = self.unary()?;
+        let mut chain = 0;
         loop {
+            self.chain_link(&mut chain)?;
             let pos = self.pos();
             let op = if self.eat_punct("*") {
                 BinaryOp::Mul
@@ -167,7 +175,9 @@ impl Parser<'_> {
 
     fn postfix(&mut self) -> Result<Expr, KqlError> {
         let mut expr = self.primary()?;
+        let mut chain = 0;
         loop {
+            self.chain_link(&mut chain)?;
             if self.eat_punct(".") {
                 let name = self.ident("a property name after '.'")?;
                 expr = Expr::Member {

@@ -5,9 +5,14 @@ use super::KqlError;
 use super::ast::*;
 use super::lexer::{Lexeme, Token, tokenize};
 
-/// How deep expressions and subqueries may nest: far beyond real queries, and well within the
-/// stack of a debug build's thread.
-pub const MAX_DEPTH: usize = 40;
+/// How deep expressions and subqueries may nest, counting each link of an operator chain
+/// (`a and b and c` is two deep): far beyond real queries, and well within the stack of a
+/// debug build's thread for the parser and the planner, which both recurse per level.
+pub const MAX_DEPTH: usize = 100;
+
+/// Most tabular operators in one query: each wraps the SQL before it, so thousands of them
+/// make statements that cost more to build and send than any answer is worth.
+pub const MAX_OPERATORS: usize = 300;
 
 /// Operators KQL has that tracehouse does not run (yet): named in the error, not "unexpected".
 const UNSUPPORTED_OPERATORS: [&str; 22] = [
@@ -43,6 +48,7 @@ pub fn parse(text: &str, is_table: &dyn Fn(&str) -> bool) -> Result<Query, KqlEr
         tokens,
         index: 0,
         depth: 0,
+        operators: 0,
         tabular_lets: Vec::new(),
         is_table,
     };
@@ -53,6 +59,7 @@ pub(super) struct Parser<'a> {
     tokens: Vec<Lexeme>,
     index: usize,
     pub(super) depth: usize,
+    operators: usize,
     tabular_lets: Vec<String>,
     is_table: &'a dyn Fn(&str) -> bool,
 }
@@ -164,15 +171,29 @@ impl Parser<'_> {
         }
     }
 
+    /// One more link of a left-deep chain (`a + b + c`, `x.a.b`): each makes the tree one
+    /// level deeper, so a chain counts against the depth limit like nesting does.
+    pub(super) fn chain_link(&self, links: &mut usize) -> Result<(), KqlError> {
+        *links += 1;
+        if self.depth + *links / 2 >= MAX_DEPTH {
+            return Err(self.too_deep());
+        }
+        Ok(())
+    }
+
+    fn too_deep(&self) -> KqlError {
+        KqlError::syntax(
+            self.pos(),
+            format!("the query nests deeper than {MAX_DEPTH} levels"),
+        )
+    }
+
     pub(super) fn nested<T>(
         &mut self,
         parse: impl FnOnce(&mut Self) -> Result<T, KqlError>,
     ) -> Result<T, KqlError> {
         if self.depth >= MAX_DEPTH {
-            return Err(KqlError::syntax(
-                self.pos(),
-                format!("the query nests deeper than {MAX_DEPTH} levels"),
-            ));
+            return Err(self.too_deep());
         }
         self.depth += 1;
         let result = parse(self);
@@ -233,6 +254,13 @@ impl Parser<'_> {
             let source = p.source()?;
             let mut operators = Vec::new();
             while p.eat_punct("|") {
+                p.operators += 1;
+                if p.operators > MAX_OPERATORS {
+                    return Err(KqlError::syntax(
+                        p.pos(),
+                        format!("the query has more than {MAX_OPERATORS} operators"),
+                    ));
+                }
                 operators.push(p.operator()?);
             }
             Ok(Tabular { source, operators })

@@ -137,6 +137,8 @@ pub struct Planner<'a> {
     visible_lets: usize,
     /// Lets being expanded inside one another.
     let_depth: usize,
+    /// Steps [`Planner::constant`] may still take in this query.
+    constant_steps: usize,
     next_alias: usize,
     pub visualization: Option<String>,
     /// Every name the query text mentions, or `None` when it may need every column (`*`):
@@ -163,6 +165,7 @@ impl<'a> Planner<'a> {
             lets: Vec::new(),
             visible_lets: 0,
             let_depth: 0,
+            constant_steps: 100_000,
             next_alias: 0,
             visualization: None,
             mentioned: None,
@@ -263,6 +266,9 @@ impl<'a> Planner<'a> {
         };
         for operator in &tabular.operators {
             relation = self.operator(operator, relation)?;
+            if relation.sql.sql.len() > super::expr::MAX_SQL_BYTES {
+                return Err(super::expr::too_big(Pos::START));
+            }
         }
         Ok(relation)
     }
@@ -489,6 +495,8 @@ impl<'a> Planner<'a> {
     /// The value of an expression known before any row is read: literals, scalar lets,
     /// `ago()`, `now()` and arithmetic of times.
     pub fn constant(&mut self, expr: &Expr) -> Option<Literal> {
+        // Lets can refer to a let twice (`let a1 = a0 + a0;`): bound the work, not the depth.
+        self.constant_steps = self.constant_steps.checked_sub(1)?;
         match expr {
             Expr::Literal(value, _) => Some(value.clone()),
             Expr::Column(name) => {

@@ -344,7 +344,7 @@ fn calls_named_like_keywords_print_back_as_calls() {
 fn printing_nests_no_deeper_than_the_query_did() {
     // Found by fuzzing: 38 minus signs parse, but printed as `-(-(…))` they nested too deep.
     let negations = format!("AppRequests | extend {}DurationMs", "-".repeat(35));
-    let sum = format!("print x = {}", vec!["1"; 200].join(" + "));
+    let sum = format!("print x = {}", vec!["1"; 150].join(" + "));
     let mixed = "print x = -1 * (2 + 3) - 4 / -(5 % 6) > 7 and not(a or b) == c.d[\"e\"] or f in (1, 2) and g between (1 .. -2)";
     for text in [negations.as_str(), sum.as_str(), mixed] {
         let query = parse_text(text).expect("parses");
@@ -368,4 +368,79 @@ fn lets_see_the_lets_before_them_and_chains_are_bounded() {
     }
     chain.push_str("T199 | count");
     assert!(error(&chain).contains("lets refer to other lets more than 40 deep"));
+}
+
+#[test]
+fn long_operator_chains_count_against_the_depth_limit() {
+    // Found in review: `1 + 1 + …` and `a and b and …` built trees as deep as the text was long
+    // without a depth check, and planning them overflowed the stack.
+    for chain in [" + ", " and ", " * ", " or "] {
+        let longest_allowed = format!("print x = {}", vec!["1 > 0"; 180].join(chain));
+        let _ = planned(&longest_allowed, Dialect::ClickHouse);
+        let _ = planned(&longest_allowed, Dialect::Sqlite);
+        let too_long = format!("print x = {}", vec!["1"; 10_000].join(chain));
+        assert!(error(&too_long).contains("nests deeper than"), "{chain}");
+    }
+    let members = format!("AppRequests | extend x = Properties{}", ".a".repeat(20_000));
+    assert!(error(&members).contains("nests deeper than"));
+    let conditions = format!(
+        "AppRequests | where {} | count",
+        (0..150)
+            .map(|i| format!("Name != \"n{i}\""))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
+    planned(&conditions, Dialect::ClickHouse).expect("150 conditions plan");
+}
+
+#[test]
+fn the_deepest_accepted_calls_plan_within_a_thread_stack() {
+    // Planning recurses once per call; the API plans on a 16 MiB stack (api::kql), which the
+    // parser's limit must keep it within even in a debug build.
+    for depth in [30, 60, 95] {
+        let calls = format!(
+            "print x = {}1{}",
+            "strlen(tostring(iff(true, ".repeat(depth / 3),
+            ", 2)))".repeat(depth / 3)
+        );
+        let strings = format!(
+            "print x = {}\"a\"{}",
+            "strcat(".repeat(depth),
+            ")".repeat(depth)
+        );
+        for text in [calls, strings] {
+            let _ = std::thread::Builder::new()
+                .stack_size(16 << 20)
+                .spawn(move || {
+                    let _ = planned(&text, Dialect::ClickHouse);
+                    let _ = planned(&text, Dialect::Sqlite);
+                })
+                .expect("thread")
+                .join();
+        }
+    }
+}
+
+#[test]
+fn queries_that_would_grow_exponentially_are_refused() {
+    // Found in review: bin() uses its value twice, so nesting doubled the SQL per level; lets
+    // referring to a let twice did the same to the SQL and to constant folding.
+    let nested_bins = format!("print x = {}1{}", "bin(".repeat(35), ", 1)".repeat(35));
+    assert!(
+        error(&nested_bins).contains("bytes of SQL"),
+        "{}",
+        error(&nested_bins)
+    );
+    let mut doubling = "let a0 = 1;\n".to_owned();
+    for i in 1..39 {
+        doubling.push_str(&format!("let a{i} = a{} + a{};\n", i - 1, i - 1));
+    }
+    doubling.push_str("AppRequests | take a38");
+    assert!(
+        error(&doubling).contains("bytes of SQL"),
+        "{}",
+        error(&doubling)
+    );
+    let many_operators = format!("AppRequests{}", " | where true".repeat(4_000));
+    assert!(error(&many_operators).contains("more than 300 operators"));
 }
