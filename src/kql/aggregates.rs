@@ -85,7 +85,14 @@ impl Planner<'_> {
                 _ => {}
             }
         }
+        let before = self.aggregations;
         let typed = self.expr(&item.expr, rel, Context::Aggregate)?;
+        if self.aggregations == before {
+            return Err(KqlError::semantic(
+                item.expr.pos(),
+                "each item before 'by' in summarize needs an aggregation (count(), sum(…), max(…), …)",
+            ));
+        }
         let name = item
             .name
             .as_ref()
@@ -101,6 +108,7 @@ impl Planner<'_> {
         args: &[Expr],
         rel: &Relation,
     ) -> Result<Typed, KqlError> {
+        self.aggregations += 1;
         let d = self.dialect;
         let f = name.name.as_str();
         let pos = name.pos;
@@ -116,6 +124,14 @@ impl Planner<'_> {
             }
         };
         let zero_if_empty = |sql: Fragment, ty: KqlType| match d {
+            // A sum of bools (UInt8) is a UInt64 in ClickHouse: back to Int64 like every long.
+            Dialect::ClickHouse if ty != KqlType::Real => Typed::new(
+                call(
+                    "toInt64",
+                    vec![call("ifNull", vec![sql, Fragment::text("0")])],
+                ),
+                ty,
+            ),
             Dialect::ClickHouse => Typed::new(call("ifNull", vec![sql, Fragment::text("0")]), ty),
             Dialect::Sqlite => Typed::new(call("COALESCE", vec![sql, Fragment::text("0")]), ty),
         };
@@ -127,8 +143,12 @@ impl Planner<'_> {
                 Dialect::Sqlite => Typed::new(Fragment::text("count(*)"), KqlType::Long),
             },
             ("countif", [condition]) => Typed::new(
+                // toInt64: ClickHouse's count is a UInt64, which mixes with no Int64.
                 Fragment::template(
-                    "count(CASE WHEN {} THEN 1 END)",
+                    match d {
+                        Dialect::ClickHouse => "toInt64(count(CASE WHEN {} THEN 1 END))",
+                        Dialect::Sqlite => "count(CASE WHEN {} THEN 1 END)",
+                    },
                     vec![predicate(condition)?],
                 ),
                 KqlType::Long,

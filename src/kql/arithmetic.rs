@@ -63,10 +63,17 @@ pub fn arithmetic(
             }
         }
         BinaryOp::Div => divide(dialect, left, right, integer_result),
-        _ => Fragment::template(
-            "(CASE WHEN {} = 0 THEN NULL ELSE {} % {} END)",
-            vec![right.sql.clone(), left.sql, right.sql],
-        ),
+        // ClickHouse evaluates both branches, so its divisor is never zero.
+        _ => match dialect {
+            Dialect::ClickHouse => Fragment::template(
+                "if({} = 0, NULL, {} % if({} = 0, 1, {}))",
+                vec![right.sql.clone(), left.sql, right.sql.clone(), right.sql],
+            ),
+            Dialect::Sqlite => Fragment::template(
+                "(CASE WHEN {} = 0 THEN NULL ELSE {} % {} END)",
+                vec![right.sql.clone(), left.sql, right.sql],
+            ),
+        },
     };
     Ok(Typed::new(sql, ty))
 }

@@ -3,7 +3,7 @@
 
 use super::KqlError;
 use super::ast::*;
-use super::expr::{Context, Typed, constant_text, type_error, unify_for_comparison};
+use super::expr::{Context, Typed, constant_text, type_error};
 use super::plan::{Planner, Relation};
 use super::sql::{Fragment, call, lower, text_or_empty};
 use super::types::{Dynamic, KqlType};
@@ -300,7 +300,7 @@ impl Planner<'_> {
                 };
                 Typed::new(sql, KqlType::Dynamic(Dynamic::Json))
             }
-            "extract" => self.extract(&typed, pos)?,
+            "extract" => self.extract(&typed, args, pos)?,
             other if UNSUPPORTED.contains(&other) => {
                 return Err(KqlError::unsupported(pos, format!("function `{other}`")));
             }
@@ -346,14 +346,23 @@ impl Planner<'_> {
             KqlType::Real
         };
         let sql = if integer {
+            // A size that is zero only at run time gives null (and no division error).
+            let divisor = match d {
+                Dialect::ClickHouse => Fragment::template(
+                    "if({} = 0, 1, {})",
+                    vec![size.sql.clone(), size.sql.clone()],
+                ),
+                Dialect::Sqlite => size.sql.clone(),
+            };
             Fragment::template(
-                "({} - ((({} % {}) + {}) % {}))",
+                "(CASE WHEN {} = 0 THEN NULL ELSE {} - ((({} % {}) + {}) % {}) END)",
                 vec![
+                    size.sql.clone(),
                     value.sql.clone(),
                     value.sql,
-                    size.sql.clone(),
-                    size.sql.clone(),
+                    divisor.clone(),
                     size.sql,
+                    divisor,
                 ],
             )
         } else {
@@ -440,16 +449,8 @@ fn common_type(a: KqlType, b: KqlType) -> Option<KqlType> {
             KqlType::Real
         });
     }
-    if a.is_text() && b.is_text() {
-        return Some(KqlType::String);
-    }
-    unify_for_comparison(
-        Typed::new(Fragment::default(), a),
-        Typed::new(Fragment::default(), b),
-        Dialect::Sqlite,
-    )
-    .filter(|(l, r)| l.ty == r.ty)
-    .map(|(l, _)| l.ty)
+    // Text with numbers is refused, as KQL does: the branches would hold both in one column.
+    (a.is_text() && b.is_text()).then_some(KqlType::String)
 }
 
 pub fn arguments(pos: Pos, function: &str, what: &str) -> KqlError {

@@ -47,18 +47,32 @@ impl Planner<'_> {
                 } else {
                     format!("({key_list})")
                 };
+                // A left row whose key is null matches nothing, so leftanti keeps it (SQL's
+                // `NULL NOT IN (…)` is null, which would drop it).
                 let not = if kind == JoinKind::LeftAnti {
                     "NOT "
                 } else {
                     ""
                 };
+                let null_keys = if kind == JoinKind::LeftAnti {
+                    let nulls: Vec<String> = keys.iter().map(|k| format!("{k} IS NULL")).collect();
+                    format!("{} OR ", nulls.join(" OR "))
+                } else {
+                    String::new()
+                };
                 let present: Vec<String> =
                     keys.iter().map(|k| format!("{k} IS NOT NULL")).collect();
                 let (outer, inner) = (self.subquery_name(), self.subquery_name());
                 let aliases: Vec<String> = left.columns.iter().map(|c| c.alias.clone()).collect();
+                if aliases.is_empty() {
+                    return Err(KqlError::semantic(
+                        crate::kql::ast::Pos::START,
+                        "the join's left side has no columns left",
+                    ));
+                }
                 let sql = Fragment::template(
                     &format!(
-                        "SELECT {} FROM ({{}}) AS {outer} WHERE {probe} {not}IN (SELECT {key_list} FROM ({{}}) AS {inner} WHERE {})",
+                        "SELECT {} FROM ({{}}) AS {outer} WHERE {null_keys}{probe} {not}IN (SELECT {key_list} FROM ({{}}) AS {inner} WHERE {})",
                         aliases.join(", "),
                         present.join(" AND ")
                     ),

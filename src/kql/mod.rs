@@ -169,6 +169,11 @@ fn mentioned_names(text: &str) -> Option<std::collections::HashSet<String>> {
                 }
             }
             Token::Ident(name) | Token::Str(name) => {
+                // `Name1` is the right side's `Name` after a join: it needs `Name` read.
+                names.insert(
+                    name.trim_end_matches(|c: char| c.is_ascii_digit())
+                        .to_owned(),
+                );
                 names.insert(name.clone());
             }
             _ => {}

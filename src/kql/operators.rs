@@ -162,6 +162,12 @@ impl Planner<'_> {
                         );
                     }
                 }
+                if columns.is_empty() {
+                    return Err(KqlError::semantic(
+                        Pos::START,
+                        "distinct has no columns left to compare",
+                    ));
+                }
                 let aliases: Vec<String> = columns.iter().map(|c| c.alias.clone()).collect();
                 let name = self.subquery_name();
                 let sql = Fragment::template(

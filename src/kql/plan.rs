@@ -78,6 +78,12 @@ impl Relation {
     }
 }
 
+/// Seconds for ClickHouse's `DateTime` (a UInt32): a bound before 1970 or after 2106 would
+/// wrap around, so it is clamped (the exact `timestamp_ns` condition still applies).
+fn datetime_seconds(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000_000).clamp(0, i64::from(u32::MAX))
+}
+
 /// How deep lets may refer to lets: far beyond real queries, well within the stack.
 const MAX_LET_DEPTH: usize = 40;
 
@@ -139,6 +145,8 @@ pub struct Planner<'a> {
     let_depth: usize,
     /// Steps [`Planner::constant`] may still take in this query.
     constant_steps: usize,
+    /// Aggregation calls planned so far: an item of `summarize` must add one.
+    pub aggregations: usize,
     next_alias: usize,
     pub visualization: Option<String>,
     /// Every name the query text mentions, or `None` when it may need every column (`*`):
@@ -166,6 +174,7 @@ impl<'a> Planner<'a> {
             visible_lets: 0,
             let_depth: 0,
             constant_steps: 100_000,
+            aggregations: 0,
             next_alias: 0,
             visualization: None,
             mentioned: None,
@@ -435,8 +444,8 @@ impl<'a> Planner<'a> {
             condition.push(Fragment::template(
                 "timestamp >= toDateTime({}, 'UTC') AND timestamp <= toDateTime({}, 'UTC') AND ",
                 vec![
-                    Fragment::text("?").with(Param::Int(range.from_ns.div_euclid(1_000_000_000))),
-                    Fragment::text("?").with(Param::Int(range.to_ns.div_euclid(1_000_000_000))),
+                    Fragment::text("?").with(Param::Int(datetime_seconds(range.from_ns))),
+                    Fragment::text("?").with(Param::Int(datetime_seconds(range.to_ns))),
                 ],
             ));
         }

@@ -78,7 +78,7 @@ impl ResultTable {
             .map(|i| {
                 cells
                     .iter()
-                    .map(|row| row[i].chars().count())
+                    .map(|row| row.get(i).map_or(0, |cell| cell.chars().count()))
                     .chain([header[i].chars().count()])
                     .max()
                     .unwrap_or(0)

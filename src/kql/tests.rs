@@ -444,3 +444,28 @@ fn queries_that_would_grow_exponentially_are_refused() {
     let many_operators = format!("AppRequests{}", " | where true".repeat(4_000));
     assert!(error(&many_operators).contains("more than 300 operators"));
 }
+
+#[test]
+fn review_findings_stay_fixed() {
+    // Text and numbers in one conditional, summarize without an aggregation, no columns left.
+    assert!(error("print x = iff(true, \"a\", 1)").contains("does not apply to"));
+    assert!(error("AppRequests | summarize x = 1").contains("needs an aggregation"));
+    assert!(error("AppRequests | project-away * | distinct *").contains("no columns"));
+    // The capture group is a constant, read as one (not any fragment with one value).
+    assert!(error("print x = extract(\"(a)(b)\", -1, \"ab\")").contains("no capture group -1"));
+    assert!(
+        error("AppRequests | extend x = extract(\"(a)(b)\", ItemCount * 2, Name)")
+            .contains("constant capture group")
+    );
+    // A right-side column renamed by a join (`Name1`) keeps its column read.
+    let joined = "AppDependencies | join kind=inner (AppRequests) on OperationId | summarize count() by Name1";
+    planned(joined, Dialect::ClickHouse).expect("Name1 is the requests' Name");
+    // ClickHouse's DateTime bounds stay inside its range for a 1900 lower bound.
+    let statement = planned(
+        "AppRequests | where TimeGenerated > datetime(1900-01-01) | count",
+        Dialect::ClickHouse,
+    )
+    .expect("plans")
+    .statement;
+    assert_eq!(statement.params[0], Param::Int(0));
+}

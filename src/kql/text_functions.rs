@@ -2,7 +2,7 @@
 //! `extract` (a regular expression's capture group).
 
 use super::KqlError;
-use super::ast::Pos;
+use super::ast::{Expr, Literal, Pos};
 use super::expr::{Typed, constant_text};
 use super::functions::{arguments, three};
 use super::plan::Planner;
@@ -29,7 +29,16 @@ impl Planner<'_> {
         }
         let (text, _) = self.texts(text.clone(), text, pos, "substring")?;
         let from = Fragment::template("({} + 1)", vec![start.sql]);
-        let length = length.map_or_else(|| Fragment::text("1000000000"), |l| l.sql);
+        // A negative length is none (SQLite would count backwards, ClickHouse from the end).
+        let length = length.map_or_else(
+            || Fragment::text("1000000000"),
+            |l| {
+                Fragment::template(
+                    "(CASE WHEN {} < 0 THEN 0 ELSE {} END)",
+                    vec![l.sql.clone(), l.sql],
+                )
+            },
+        );
         let function = match self.dialect {
             Dialect::ClickHouse => "substringUTF8",
             Dialect::Sqlite => "substr",
@@ -41,7 +50,12 @@ impl Planner<'_> {
     }
 
     /// `extract(regex, group, text)`: the group's text of the first match, or empty.
-    pub(super) fn extract(&mut self, typed: &[Typed], pos: Pos) -> Result<Typed, KqlError> {
+    pub(super) fn extract(
+        &mut self,
+        typed: &[Typed],
+        args: &[Expr],
+        pos: Pos,
+    ) -> Result<Typed, KqlError> {
         let [pattern, group, text] = three(typed, pos, "extract")?;
         let pattern_text = constant_text(&pattern)
             .ok_or_else(|| arguments(pos, "extract", "a constant regular expression"))?;
@@ -51,8 +65,9 @@ impl Planner<'_> {
                 format!("invalid regular expression {pattern_text:?}: {e}"),
             )
         })?;
-        let group_number = match (group.sql.sql.as_str(), group.sql.params.as_slice()) {
-            (_, [Param::Int(n)]) => *n,
+        let _ = group;
+        let group_number = match args.get(1).and_then(|arg| self.constant(arg)) {
+            Some(Literal::Long(n)) => n,
             _ => return Err(arguments(pos, "extract", "a constant capture group number")),
         };
         let groups = i64::try_from(compiled.captures_len()).unwrap_or(0) - 1;
