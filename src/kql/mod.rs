@@ -20,6 +20,7 @@ pub mod result;
 mod sql;
 pub mod tables;
 mod text_functions;
+mod time_range;
 pub mod types;
 mod union;
 pub mod values;

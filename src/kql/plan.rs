@@ -144,7 +144,9 @@ pub struct Planner<'a> {
     /// Lets being expanded inside one another.
     let_depth: usize,
     /// Steps [`Planner::constant`] may still take in this query.
-    constant_steps: usize,
+    pub(super) constant_steps: usize,
+    /// The `where`s a table read here may take its time range from (see [`Planner::tabular`]).
+    time_filters: Vec<Operator>,
     /// Aggregation calls planned so far: an item of `summarize` must add one.
     pub aggregations: usize,
     next_alias: usize,
@@ -175,6 +177,7 @@ impl<'a> Planner<'a> {
             let_depth: 0,
             constant_steps: 100_000,
             aggregations: 0,
+            time_filters: Vec::new(),
             next_alias: 0,
             visualization: None,
             mentioned: None,
@@ -195,7 +198,7 @@ impl<'a> Planner<'a> {
     }
 
     /// The let named `name` that the current expression sees, with its position in order.
-    fn find_let(&self, name: &str) -> Option<(usize, LetValue)> {
+    pub(super) fn find_let(&self, name: &str) -> Option<(usize, LetValue)> {
         self.lets[..self.visible_lets]
             .iter()
             .enumerate()
@@ -206,7 +209,7 @@ impl<'a> Planner<'a> {
 
     /// Runs `plan` as inside the body of let number `index`: only the lets before it are
     /// visible (`let T = T | take 1` reads the earlier `T`), one level deeper.
-    fn inside_let<T>(
+    pub(super) fn inside_let<T>(
         &mut self,
         index: usize,
         plan: impl FnOnce(&mut Self) -> Option<T>,
@@ -258,7 +261,42 @@ impl<'a> Planner<'a> {
     }
 
     pub fn tabular(&mut self, tabular: &Tabular) -> Result<Relation, KqlError> {
-        let mut relation = match &tabular.source {
+        // The time filters a table read here may take its range from: this pipeline's
+        // leading `where`s, and when it has nothing else, those of the pipeline reading it
+        // (`let R = AppRequests; R | where TimeGenerated > ago(7d)`, `union A, B | where …`).
+        let leading: Vec<Operator> = tabular
+            .operators
+            .iter()
+            .take_while(|op| matches!(op, Operator::Where(_)))
+            .cloned()
+            .collect();
+        let only_filters = leading.len() == tabular.operators.len();
+        let mut filters = leading;
+        if only_filters {
+            filters.extend(self.time_filters.iter().cloned());
+        }
+        let outer = std::mem::replace(&mut self.time_filters, filters);
+        let source = self.source(tabular);
+        // A join's right side or a union's parts after `|` read their own ranges.
+        self.time_filters = Vec::new();
+        let planned = source.and_then(|relation| self.operators(tabular, relation));
+        self.time_filters = outer;
+        planned
+    }
+
+    fn operators(&mut self, tabular: &Tabular, relation: Relation) -> Result<Relation, KqlError> {
+        let mut relation = relation;
+        for operator in &tabular.operators {
+            relation = self.operator(operator, relation)?;
+            if relation.sql.sql.len() > super::expr::MAX_SQL_BYTES {
+                return Err(super::expr::too_big(Pos::START));
+            }
+        }
+        Ok(relation)
+    }
+
+    fn source(&mut self, tabular: &Tabular) -> Result<Relation, KqlError> {
+        Ok(match &tabular.source {
             Source::Table(name) => self.table(name, &tabular.operators)?,
             Source::Union(legs) => {
                 let mut relations = Vec::new();
@@ -272,14 +310,7 @@ impl<'a> Planner<'a> {
                 }
             }
             Source::Print(list) => self.print(list)?,
-        };
-        for operator in &tabular.operators {
-            relation = self.operator(operator, relation)?;
-            if relation.sql.sql.len() > super::expr::MAX_SQL_BYTES {
-                return Err(super::expr::too_big(Pos::START));
-            }
-        }
-        Ok(relation)
+        })
     }
 
     /// A table (or tabular let) reference: only the rows in range of the caller's apps.
@@ -301,7 +332,9 @@ impl<'a> Planner<'a> {
                 ),
             ));
         };
-        let range = self.range_for(&table, operators);
+        let filters = std::mem::take(&mut self.time_filters);
+        let range = self.range_for(&table, &filters);
+        self.time_filters = filters;
         let narrows = operators.iter().any(|op| {
             matches!(
                 op,
@@ -313,98 +346,6 @@ impl<'a> Planner<'a> {
             table.columns.retain(|c| mentioned.contains(c.name));
         }
         Ok(self.base_relation(&table, range))
-    }
-
-    /// The time range a table reference reads: the request's `timespan`, else the bounds the
-    /// query's first `where`s put on the time column, else the default back from now.
-    fn range_for(&mut self, table: &TableDef, operators: &[Operator]) -> TimeRange {
-        if let Some(range) = self.timespan {
-            return range;
-        }
-        let mut from = None;
-        let mut to = None;
-        for operator in operators {
-            let Operator::Where(condition) = operator else {
-                break;
-            };
-            self.time_bounds(condition, table.time_column, &mut from, &mut to);
-        }
-        let to_ns = to.unwrap_or(self.now_ns.saturating_add(1));
-        let from_ns = from.unwrap_or_else(|| to_ns.saturating_sub(self.default_range_ns));
-        TimeRange {
-            from_ns,
-            to_ns: to_ns.max(from_ns.saturating_add(1)),
-        }
-    }
-
-    /// Bounds from `time > X`, `time <= X`, `time between (X .. Y)` among `and`-ed conditions.
-    fn time_bounds(
-        &mut self,
-        condition: &Expr,
-        time: &str,
-        from: &mut Option<i64>,
-        to: &mut Option<i64>,
-    ) {
-        let is_time = |e: &Expr| matches!(e, Expr::Column(c) if c.name == time);
-        let tighten_from = |at: i64, from: &mut Option<i64>| {
-            *from = Some(from.map_or(at, |f| f.max(at)));
-        };
-        match condition {
-            Expr::Binary {
-                op: BinaryOp::And,
-                left,
-                right,
-                ..
-            } => {
-                self.time_bounds(left, time, from, to);
-                self.time_bounds(right, time, from, to);
-            }
-            Expr::Binary {
-                op, left, right, ..
-            } => {
-                let (column_left, other) = if is_time(left) {
-                    (true, right)
-                } else if is_time(right) {
-                    (false, left)
-                } else {
-                    return;
-                };
-                let Some(Literal::Datetime(at)) = self.constant(other) else {
-                    return;
-                };
-                let lower = matches!(
-                    (op, column_left),
-                    (BinaryOp::Gt | BinaryOp::Ge, true) | (BinaryOp::Lt | BinaryOp::Le, false)
-                );
-                let upper = matches!(
-                    (op, column_left),
-                    (BinaryOp::Lt | BinaryOp::Le, true) | (BinaryOp::Gt | BinaryOp::Ge, false)
-                );
-                if lower || *op == BinaryOp::Eq {
-                    tighten_from(at, from);
-                }
-                if upper || *op == BinaryOp::Eq {
-                    let end = at.saturating_add(1);
-                    *to = Some(to.map_or(end, |t| t.min(end)));
-                }
-            }
-            Expr::Between {
-                expr,
-                low,
-                high,
-                negated: false,
-                ..
-            } if is_time(expr) => {
-                if let (Some(Literal::Datetime(lo)), Some(Literal::Datetime(hi))) =
-                    (self.constant(low), self.constant(high))
-                {
-                    tighten_from(lo, from);
-                    let end = hi.saturating_add(1);
-                    *to = Some(to.map_or(end, |t| t.min(end)));
-                }
-            }
-            _ => {}
-        }
     }
 
     fn base_relation(&mut self, table: &TableDef, range: TimeRange) -> Relation {
@@ -499,61 +440,6 @@ impl<'a> Planner<'a> {
             columns: computed.columns,
             order: Vec::new(),
         })
-    }
-
-    /// The value of an expression known before any row is read: literals, scalar lets,
-    /// `ago()`, `now()` and arithmetic of times.
-    pub fn constant(&mut self, expr: &Expr) -> Option<Literal> {
-        // Lets can refer to a let twice (`let a1 = a0 + a0;`): bound the work, not the depth.
-        self.constant_steps = self.constant_steps.checked_sub(1)?;
-        match expr {
-            Expr::Literal(value, _) => Some(value.clone()),
-            Expr::Column(name) => {
-                let (index, LetValue::Scalar(value)) = self.find_let(&name.name)? else {
-                    return None;
-                };
-                self.inside_let(index, |planner| planner.constant(&value))
-            }
-            Expr::Negate(inner, _) => match self.constant(inner)? {
-                Literal::Long(n) => n.checked_neg().map(Literal::Long),
-                Literal::Real(x) => Some(Literal::Real(-x)),
-                Literal::Timespan(ns) => ns.checked_neg().map(Literal::Timespan),
-                _ => None,
-            },
-            Expr::Call { name, args } if name.name == "ago" || name.name == "now" => {
-                let offset = match args.as_slice() {
-                    [] => 0,
-                    [span] => match self.constant(span)? {
-                        Literal::Timespan(ns) => ns,
-                        _ => return None,
-                    },
-                    _ => return None,
-                };
-                let at = if name.name == "ago" {
-                    self.now_ns.checked_sub(offset)
-                } else {
-                    self.now_ns.checked_add(offset)
-                };
-                at.map(Literal::Datetime)
-            }
-            Expr::Binary {
-                op, left, right, ..
-            } => match (op, self.constant(left)?, self.constant(right)?) {
-                (BinaryOp::Add, Literal::Datetime(t), Literal::Timespan(s))
-                | (BinaryOp::Add, Literal::Timespan(s), Literal::Datetime(t)) => {
-                    t.checked_add(s).map(Literal::Datetime)
-                }
-                (BinaryOp::Sub, Literal::Datetime(t), Literal::Timespan(s)) => {
-                    t.checked_sub(s).map(Literal::Datetime)
-                }
-                (BinaryOp::Mul, Literal::Timespan(s), Literal::Long(n))
-                | (BinaryOp::Mul, Literal::Long(n), Literal::Timespan(s)) => {
-                    s.checked_mul(n).map(Literal::Timespan)
-                }
-                _ => None,
-            },
-            _ => None,
-        }
     }
 }
 

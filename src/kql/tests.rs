@@ -9,6 +9,8 @@ use super::*;
 use crate::reads::tabular::Param;
 
 const NOW_NS: i64 = 1_795_341_600_000_000_000;
+/// Where a table read starts when nothing sets its range: 24 hours before now (inclusive).
+const DEFAULT_FROM: i64 = NOW_NS + 1 - DEFAULT_RANGE_NS;
 
 fn planned(text: &str, dialect: Dialect) -> Result<PlannedQuery, KqlError> {
     let registry = Registry::app_insights();
@@ -468,4 +470,29 @@ fn review_findings_stay_fixed() {
     .expect("plans")
     .statement;
     assert_eq!(statement.params[0], Param::Int(0));
+}
+
+#[test]
+fn lets_and_union_parts_take_the_time_range_of_the_pipeline_reading_them() {
+    let week = NOW_NS - 7 * 86_400_000_000_000;
+    for text in [
+        "let R = AppRequests; R | where TimeGenerated > ago(7d) | count",
+        "union AppRequests, AppDependencies | where TimeGenerated > ago(7d) | count",
+        "let R = AppRequests | where Success; R | where TimeGenerated > ago(7d) | count",
+    ] {
+        let statement = planned(text, Dialect::Sqlite).expect("plans").statement;
+        assert!(
+            !statement.params.contains(&Param::Int(DEFAULT_FROM)),
+            "{text}"
+        );
+        assert!(statement.params.contains(&Param::Int(week)), "{text}");
+    }
+    // A join's right side keeps its own (default) range.
+    let joined = planned(
+        "AppRequests | where TimeGenerated > ago(7d) | join (AppDependencies) on OperationId",
+        Dialect::Sqlite,
+    )
+    .expect("plans")
+    .statement;
+    assert!(joined.params.contains(&Param::Int(DEFAULT_FROM)));
 }
