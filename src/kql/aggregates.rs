@@ -7,7 +7,7 @@ use super::ast::*;
 use super::expr::{Context, Typed, type_error};
 use super::functions::arguments;
 use super::plan::{Planner, Relation};
-use super::sql::{Fragment, call};
+use super::sql::{Fragment, call, count_rows};
 use super::types::{Dynamic, KqlType};
 use crate::reads::tabular::{Dialect, Param};
 
@@ -136,12 +136,7 @@ impl Planner<'_> {
             Dialect::Sqlite => Typed::new(call("COALESCE", vec![sql, Fragment::text("0")]), ty),
         };
         Ok(match (f, typed.as_slice()) {
-            ("count", []) => match d {
-                Dialect::ClickHouse => {
-                    Typed::new(Fragment::text("toInt64(count())"), KqlType::Long)
-                }
-                Dialect::Sqlite => Typed::new(Fragment::text("count(*)"), KqlType::Long),
-            },
+            ("count", []) => Typed::new(Fragment::text(count_rows(d)), KqlType::Long),
             ("countif", [condition]) => Typed::new(
                 // toInt64: ClickHouse's count is a UInt64, which mixes with no Int64.
                 Fragment::template(

@@ -341,6 +341,14 @@ impl Planner<'_> {
     }
 
     /// Both sides as text (nulls as empty), or a type error naming the operator.
+    /// One value as text (nulls as empty), or a type error naming the function.
+    pub fn text(&self, value: Typed, pos: Pos, function: &str) -> Result<Fragment, KqlError> {
+        if !value.ty.is_text() {
+            return Err(type_error(pos, &format!("'{function}'"), &[value.ty]));
+        }
+        Ok(text_or_empty(value.sql, self.dialect))
+    }
+
     pub fn texts(
         &self,
         left: Typed,

@@ -239,7 +239,7 @@ impl Planner<'_> {
             }
             "strlen" => {
                 let value = one(&typed)?;
-                let (text, _) = self.texts(value.clone(), value, pos, f)?;
+                let text = self.text(value, pos, f)?;
                 let sql = match d {
                     Dialect::ClickHouse => call("toInt64", vec![call("lengthUTF8", vec![text])]),
                     Dialect::Sqlite => call("length", vec![text]),
@@ -248,7 +248,7 @@ impl Planner<'_> {
             }
             "tolower" | "toupper" => {
                 let value = one(&typed)?;
-                let (text, _) = self.texts(value.clone(), value, pos, f)?;
+                let text = self.text(value, pos, f)?;
                 let sql = match (f, d) {
                     ("tolower", _) => lower(text, d),
                     (_, Dialect::ClickHouse) => call("upperUTF8", vec![text]),
@@ -280,7 +280,7 @@ impl Planner<'_> {
             "replace_string" => {
                 let [text, find, with] = three(&typed, pos, f)?;
                 let (text, find) = self.texts(text, find, pos, f)?;
-                let (with, _) = self.texts(with.clone(), with, pos, f)?;
+                let with = self.text(with, pos, f)?;
                 let function = match d {
                     Dialect::ClickHouse => "replaceAll",
                     Dialect::Sqlite => "replace",
@@ -292,7 +292,7 @@ impl Planner<'_> {
                 let delimiter_text = constant_text(&delimiter)
                     .filter(|t| !t.is_empty())
                     .ok_or_else(|| arguments(pos, f, "a constant, non-empty delimiter"))?;
-                let (text, _) = self.texts(text.clone(), text, pos, f)?;
+                let text = self.text(text, pos, f)?;
                 let delimiter = Fragment::param(Param::Text(delimiter_text), d);
                 let sql = match d {
                     Dialect::ClickHouse => call("splitByString", vec![delimiter, text]),

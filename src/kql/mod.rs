@@ -129,14 +129,7 @@ pub fn parse(text: &str, registry: &Registry) -> Result<ast::Query, KqlError> {
 /// Parses and plans a query.
 pub fn plan(text: &str, ctx: &QueryContext<'_>) -> Result<PlannedQuery, KqlError> {
     let query = parse(text, ctx.registry)?;
-    let mut planner = plan::Planner::new(
-        ctx.dialect,
-        ctx.now_ns,
-        ctx.scope,
-        ctx.timespan,
-        ctx.registry,
-        DEFAULT_RANGE_NS,
-    );
+    let mut planner = plan::Planner::new(ctx, DEFAULT_RANGE_NS);
     planner.mentioned = mentioned_names(text);
     let relation = planner.query(&query)?;
     let columns = relation

@@ -7,7 +7,7 @@ use super::expr::Context;
 use super::plan::{Col, Computed, OrderKey, Planner, Relation, duplicate};
 use super::sql::{Fragment, aliased};
 use super::types::{Dynamic, KqlType};
-use crate::reads::tabular::{CellShape, Dialect, Param, TabularStatement};
+use crate::reads::tabular::{CellShape, Param, TabularStatement};
 
 /// The visualizations `render` accepts.
 const VISUALIZATIONS: [&str; 12] = [
@@ -130,10 +130,7 @@ impl Planner<'_> {
             Operator::Take(count) => self.take(count, rel),
             Operator::Count => {
                 let alias = self.alias();
-                let count = match self.dialect {
-                    Dialect::ClickHouse => "toInt64(count())",
-                    Dialect::Sqlite => "count(*)",
-                };
+                let count = super::sql::count_rows(self.dialect);
                 let sql = self.select(
                     &rel,
                     vec![Fragment::text(format!("{count} AS {alias}"))],

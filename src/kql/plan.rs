@@ -157,20 +157,13 @@ pub struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    pub fn new(
-        dialect: Dialect,
-        now_ns: i64,
-        scope: &'a AppScope,
-        timespan: Option<TimeRange>,
-        registry: &'a Registry,
-        default_range_ns: i64,
-    ) -> Self {
+    pub fn new(ctx: &super::QueryContext<'a>, default_range_ns: i64) -> Self {
         Planner {
-            dialect,
-            now_ns,
-            scope,
-            timespan,
-            registry,
+            dialect: ctx.dialect,
+            now_ns: ctx.now_ns,
+            scope: ctx.scope,
+            timespan: ctx.timespan,
+            registry: ctx.registry,
             default_range_ns,
             lets: Vec::new(),
             visible_lets: 0,
@@ -440,13 +433,5 @@ impl<'a> Planner<'a> {
             columns: computed.columns,
             order: Vec::new(),
         })
-    }
-}
-
-impl Fragment {
-    /// This text with one more bound value.
-    pub fn with(mut self, param: Param) -> Fragment {
-        self.params.push(param);
-        self
     }
 }

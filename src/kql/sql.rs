@@ -31,6 +31,12 @@ impl Fragment {
         }
     }
 
+    /// This text with one more bound value (a bare `?`, where [`Fragment::param`] would type it).
+    pub fn with(mut self, param: Param) -> Fragment {
+        self.params.push(param);
+        self
+    }
+
     pub fn push_str(&mut self, sql: &str) -> &mut Self {
         self.sql.push_str(sql);
         self
@@ -69,6 +75,14 @@ impl Fragment {
             out.push(part);
         }
         out
+    }
+}
+
+/// Every row counted, as a KQL `long` (ClickHouse's `count()` is a UInt64).
+pub fn count_rows(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::ClickHouse => "toInt64(count())",
+        Dialect::Sqlite => "count(*)",
     }
 }
 

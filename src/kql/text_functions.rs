@@ -27,7 +27,7 @@ impl Planner<'_> {
         if !start.ty.is_integer() || length.as_ref().is_some_and(|l| !l.ty.is_integer()) {
             return Err(arguments(pos, "substring", "whole-number start and length"));
         }
-        let (text, _) = self.texts(text.clone(), text, pos, "substring")?;
+        let text = self.text(text, pos, "substring")?;
         let from = Fragment::template("({} + 1)", vec![start.sql]);
         // A negative length is none (SQLite would count backwards, ClickHouse from the end).
         let length = length.map_or_else(
@@ -77,7 +77,7 @@ impl Planner<'_> {
                 format!("extract(): the pattern has no capture group {group_number}"),
             ));
         }
-        let (text, _) = self.texts(text.clone(), text, pos, "extract")?;
+        let text = self.text(text, pos, "extract")?;
         let d = self.dialect;
         let sql = match d {
             // ClickHouse's extract() gives the first group, or the whole match without groups.
