@@ -51,6 +51,18 @@ impl Store for GatedStore {
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
         self.inner.metrics(query).await
     }
+    async fn metric_series(
+        &self,
+        query: &tracehouse::reads::metrics::SeriesQuery,
+    ) -> Result<Vec<tracehouse::reads::metric_series::GroupSeries>, StoreError> {
+        self.inner.metric_series(query).await
+    }
+    async fn metric_catalog(
+        &self,
+        query: &tracehouse::reads::metrics::CatalogQuery,
+    ) -> Result<Vec<tracehouse::reads::metrics::MetricInfo>, StoreError> {
+        self.inner.metric_catalog(query).await
+    }
     async fn stats(&self, query: &StatsQuery, limit: usize) -> Result<Vec<StatsRow>, StoreError> {
         self.inner.stats(query, limit).await
     }

@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::TestServer;
 use common::clickhouse::{Engine, database_for, on_both_engines};
 use common::scenario::*;
+use common::{TestServer, undescribed};
 use serde_json::Value;
 
 /// Nearest-rank percentile over unweighted integer durations, computed independently.
@@ -424,57 +424,6 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
 }
 
 on_both_engines!(sqlite_and_clickhouse_give_the_same_answers);
-
-/// Where `value` has a field the schema does not declare, or a value of another type.
-fn undescribed(doc: &Value, schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
-    let schema = match schema["$ref"].as_str() {
-        Some(reference) => {
-            let name = reference.rsplit('/').next().unwrap_or("");
-            &doc["components"]["schemas"][name]
-        }
-        None => schema,
-    };
-    if value.is_null() {
-        if schema["nullable"] != true {
-            problems.push(format!("{at} is null"));
-        }
-        return;
-    }
-    let fits = match schema["type"].as_str() {
-        Some("object") => value.is_object(),
-        Some("array") => value.is_array(),
-        Some("string") => value.is_string(),
-        Some("integer") => value.is_u64() || value.is_i64(),
-        Some("number") => value.is_number(),
-        Some("boolean") => value.is_boolean(),
-        _ => false,
-    };
-    if !fits {
-        problems.push(format!("{at}: {value} is not {}", schema["type"]));
-        return;
-    }
-    match value {
-        Value::Object(fields) => {
-            let Some(properties) = schema["properties"].as_object() else {
-                return;
-            };
-            for (name, field) in fields {
-                match properties.get(name) {
-                    Some(declared) => {
-                        undescribed(doc, declared, field, &format!("{at}.{name}"), problems)
-                    }
-                    None => problems.push(format!("{at}.{name} is not described")),
-                }
-            }
-        }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                undescribed(doc, &schema["items"], item, &format!("{at}[{i}]"), problems);
-            }
-        }
-        _ => {}
-    }
-}
 
 /// The seed story's deployment has a quota of 8,000 tokens a minute; its 50 calls of 150
 /// tokens fall in one minute.

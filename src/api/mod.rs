@@ -7,7 +7,9 @@ pub(crate) mod causes;
 mod distribution;
 pub(crate) mod genai;
 pub(crate) mod insights;
+pub(crate) mod k8s;
 pub mod kql;
+pub mod metrics;
 mod openapi;
 pub mod params;
 mod schemas;
@@ -125,6 +127,12 @@ pub fn router(state: ApiState, cors_origins: &[String]) -> Result<Router, String
         .route("/api/v1/failures", get(insights::failures))
         .route("/api/v1/map", get(insights::map))
         .route("/api/v1/genai/usage", get(genai::genai_usage))
+        .route("/api/v1/k8s/nodes", get(k8s::nodes))
+        .route("/api/v1/k8s/pods", get(k8s::pods))
+        .route("/api/v1/k8s/containers", get(k8s::containers))
+        .route("/api/v1/k8s/ready-nodes", get(k8s::ready_nodes))
+        .route("/api/v1/metrics", get(metrics::catalog))
+        .route("/api/v1/metrics/series", get(metrics::series))
         .route("/api/v1/search", get(analysis::search))
         .route("/api/v1/live", get(live))
         .route("/api/v1/query", get(kql::get).post(kql::post))

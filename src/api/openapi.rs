@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use super::params::{ParamSpec, ParamType};
-use super::{analysis, distribution, genai, insights, schemas, transaction};
+use super::{analysis, distribution, genai, insights, k8s, metrics, schemas, transaction};
 
 struct Endpoint {
     path: &'static str,
@@ -48,6 +48,36 @@ const ENDPOINTS: &[Endpoint] = &[
         path: "/api/v1/genai/usage",
         summary: "Per provider, model and target: calls, tokens, peak tokens per minute, throttling, latency percentiles and latency per output token",
         params: genai::GENAI_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/metrics",
+        summary: "The stored metric names in a range: type, unit, temporality, points and the dimension keys (resource attributes included) their points carry",
+        params: metrics::CATALOG_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/metrics/series",
+        summary: "One series per group in fixed buckets: gauges aggregate their values, cumulative sums become increments (a drop is a restart from 0), delta sums add up, histograms give percentiles from merged buckets, summaries their quantiles",
+        params: metrics::SERIES_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/k8s/nodes",
+        summary: "Kubernetes nodes: readiness, CPU and memory against allocatable, pods (from the collector's kubelet_stats and k8s_cluster metrics)",
+        params: k8s::INVENTORY_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/k8s/pods",
+        summary: "Kubernetes pods: namespace, node, phase, restarts within the range, CPU and memory",
+        params: k8s::INVENTORY_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/k8s/containers",
+        summary: "Kubernetes containers: readiness, restarts within the range and in all, CPU and memory",
+        params: k8s::INVENTORY_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/k8s/ready-nodes",
+        summary: "The number of ready nodes per bucket",
+        params: k8s::READY_PARAMS,
     },
     Endpoint {
         path: "/api/v1/live",

@@ -217,6 +217,15 @@ impl Params {
 
     /// The `filter.*` and `dim.*` conditions.
     pub fn filters(&self, source: Source) -> Result<Vec<Filter>, ApiError> {
+        self.filters_on(source.table(), |column| source.has(column))
+    }
+
+    /// The `filter.*` (on the columns `has` allows of `table`) and `dim.*` conditions.
+    pub fn filters_on(
+        &self,
+        table: &str,
+        has: impl Fn(Column) -> bool,
+    ) -> Result<Vec<Filter>, ApiError> {
         let mut filters = Vec::new();
         let mut keys: Vec<&String> = self.values.keys().collect();
         keys.sort();
@@ -233,9 +242,9 @@ impl Params {
             }
             if let Some(name) = key.strip_prefix("filter.") {
                 let column = Column::from_api_name(name)
-                    .filter(|c| source.has(*c))
+                    .filter(|c| has(*c))
                     .ok_or_else(|| {
-                        ApiError::invalid(key, &format!("names no column of {}", source.table()))
+                        ApiError::invalid(key, &format!("names no column of {table}"))
                     })?;
                 if column == Column::Success && !matches!(value.as_str(), "true" | "false") {
                     return Err(ApiError::invalid(key, "must be true or false"));

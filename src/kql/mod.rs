@@ -6,6 +6,7 @@
 mod aggregates;
 mod arithmetic;
 pub mod ast;
+mod container_tables;
 mod expr;
 mod functions;
 mod join;

@@ -360,6 +360,7 @@ impl<'a> Planner<'a> {
                 }
                 (Stored::Bag(name), Dialect::Sqlite) => Fragment::text(name),
                 (Stored::Constant(text), _) => Fragment::param(Param::Text(text.to_owned()), d),
+                (Stored::Dims(keys), _) => super::container_tables::first_dimension(keys, d),
             };
             selected.push(super::sql::aliased(value, &alias));
             columns.push(Col {
@@ -404,8 +405,15 @@ impl<'a> Planner<'a> {
                 ));
             }
         }
+        let source = match (table.derived, d) {
+            (None, _) => format!("{{{}}}", table.stored),
+            (Some(derived), Dialect::Sqlite) => format!("({}) AS derived_rows", derived.sqlite),
+            (Some(derived), Dialect::ClickHouse) => {
+                format!("({}) AS derived_rows", derived.clickhouse)
+            }
+        };
         let sql = Fragment::template(
-            &format!("SELECT {{}} FROM {{{}}} WHERE {{}}", table.stored),
+            &format!("SELECT {{}} FROM {source} WHERE {{}}"),
             vec![Fragment::join(selected, ", "), condition],
         );
         Relation {

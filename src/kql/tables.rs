@@ -15,6 +15,18 @@ pub enum Stored {
     Bag(&'static str),
     /// The same text on every row (`itemType`, `Type`).
     Constant(&'static str),
+    /// The first non-empty `customDimensions` value of these keys, `''` where none is.
+    Dims(&'static [&'static str]),
+}
+
+/// A table whose rows a subquery makes (Container Insights' views of metrics and logs): its
+/// SQL per dialect, reading stored tables as `{customMetrics}`. Its rows have the columns
+/// the table's [`Stored`] entries name, `timestamp_ns`, `appName` and, on ClickHouse,
+/// `timestamp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Derived {
+    pub sqlite: &'static str,
+    pub clickhouse: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +44,8 @@ pub struct TableDef {
     pub columns: Vec<ColumnDef>,
     /// The column the time range applies to.
     pub time_column: &'static str,
+    /// Rows from a subquery rather than the stored table itself.
+    pub derived: Option<Derived>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +54,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The Application Insights tables in both schemes.
+    /// The Application Insights tables in both schemes and the Container Insights tables.
     pub fn app_insights() -> Self {
         let mut tables = Vec::new();
         for spec in APP_INSIGHTS {
@@ -48,7 +62,11 @@ impl Registry {
                 tables.push(spec.table(scheme));
             }
         }
-        Registry { tables }
+        let mut registry = Registry { tables };
+        for table in super::container_tables::tables() {
+            registry.register(table);
+        }
+        registry
     }
 
     /// Adds (or replaces) a table.
@@ -396,6 +414,7 @@ impl TableSpec {
             stored: self.stored,
             columns,
             time_column: time,
+            derived: None,
         }
     }
 }
@@ -421,7 +440,7 @@ mod tests {
         };
         assert_eq!(stored(classic, "duration"), stored(workspace, "DurationMs"));
         assert_eq!(stored(classic, "timestamp"), Stored::Time);
-        assert_eq!(registry.names().count(), 18);
+        assert_eq!(registry.names().count(), 24);
         let metrics = registry.get("AppMetrics").expect("ok");
         assert_eq!(stored(metrics, "ItemCount"), Stored::Column("valueCount"));
     }

@@ -1,7 +1,9 @@
 //! OTLP metric data points → `customMetrics`, one row per point, histogram buckets kept.
 //!
 //! Values are stored as sent: cumulative sums stay cumulative (`aggregationTemporality` says
-//! which), because turning them into deltas needs per-series state across requests.
+//! which), because turning them into deltas needs per-series state across requests; the
+//! series reads (`query::metric_series`) take the differences. `metricType` is `gauge`, `sum`
+//! (monotonic), `nonmonotonic_sum`, `histogram`, `exponential_histogram` or `summary`.
 
 use std::sync::Arc;
 
@@ -50,9 +52,16 @@ pub fn metrics(request: ExportMetricsServiceRequest, ctx: &Context<'_>) -> Norma
                         .collect(),
                     Some(Data::Sum(sum)) => {
                         let temporality = temporality(sum.aggregation_temporality);
+                        // A non-monotonic sum (an up-down counter) is a level, not a count:
+                        // its series are aggregated like gauges, never turned into rates.
+                        let kind = if sum.is_monotonic {
+                            "sum"
+                        } else {
+                            "nonmonotonic_sum"
+                        };
                         sum.data_points
                             .into_iter()
-                            .map(|p| number_point(p, "sum", temporality))
+                            .map(|p| number_point(p, kind, temporality))
                             .collect()
                     }
                     Some(Data::Histogram(histogram)) => {

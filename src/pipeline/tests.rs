@@ -74,6 +74,18 @@ impl Store for FakeStore {
     async fn metrics(&self, _: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
         Ok(Vec::new())
     }
+    async fn metric_series(
+        &self,
+        _: &crate::reads::metrics::SeriesQuery,
+    ) -> Result<Vec<crate::reads::metric_series::GroupSeries>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn metric_catalog(
+        &self,
+        _: &crate::reads::metrics::CatalogQuery,
+    ) -> Result<Vec<crate::reads::metrics::MetricInfo>, StoreError> {
+        Ok(Vec::new())
+    }
     async fn stats(&self, _: &StatsQuery, _: usize) -> Result<Vec<StatsRow>, StoreError> {
         Ok(Vec::new())
     }

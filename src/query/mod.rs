@@ -4,6 +4,7 @@
 
 pub mod causes;
 pub mod findings;
+pub mod k8s;
 pub mod messages;
 pub mod quota;
 #[cfg(test)]

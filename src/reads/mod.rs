@@ -4,7 +4,10 @@
 //! Every value in these types comes from a closed set (column enums) or is bound as a
 //! parameter by the stores; nothing is spliced into SQL.
 
+pub mod bucket_quantile;
 pub mod histogram;
+pub mod metric_series;
+pub mod metrics;
 pub mod records;
 pub mod stats;
 pub mod tabular;

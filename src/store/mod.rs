@@ -15,6 +15,8 @@ use async_trait::async_trait;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::model::Batch;
 use crate::reads::histogram::DurationHistogram;
+use crate::reads::metric_series::GroupSeries;
+use crate::reads::metrics::{CatalogQuery, MetricInfo, SeriesQuery};
 pub use crate::reads::records::{KeyRecord, MetricRecord, OperationItems, TokenRecord};
 pub use crate::reads::tabular::{Cell, Dialect, TabularStatement};
 use crate::reads::{
@@ -122,6 +124,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<String>, StoreError>;
 
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError>;
+
+    /// The series of the query's metric points (read in order of series and time, folded as
+    /// they stream in).
+    async fn metric_series(&self, query: &SeriesQuery) -> Result<Vec<GroupSeries>, StoreError>;
+
+    /// The stored metric names in a range, sorted.
+    async fn metric_catalog(&self, query: &CatalogQuery) -> Result<Vec<MetricInfo>, StoreError>;
 
     /// Aggregates per group and bucket, in [`crate::reads::stats::sort_rows`] order, at most
     /// `limit` rows.

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod clickhouse;
+pub mod cluster;
 pub mod process;
 pub mod scenario;
 
@@ -261,4 +262,61 @@ pub async fn raw_grpc_call(
     )
     .await
     .map(|response| response.into_inner().to_vec())
+}
+
+/// Where `value` has a field the schema does not declare, or a value of another type.
+pub fn undescribed(
+    doc: &serde_json::Value,
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    at: &str,
+    problems: &mut Vec<String>,
+) {
+    let schema = match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.rsplit('/').next().unwrap_or("");
+            &doc["components"]["schemas"][name]
+        }
+        None => schema,
+    };
+    if value.is_null() {
+        if schema["nullable"] != true {
+            problems.push(format!("{at} is null"));
+        }
+        return;
+    }
+    let fits = match schema["type"].as_str() {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_u64() || value.is_i64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        _ => false,
+    };
+    if !fits {
+        problems.push(format!("{at}: {value} is not {}", schema["type"]));
+        return;
+    }
+    match value {
+        serde_json::Value::Object(fields) => {
+            let Some(properties) = schema["properties"].as_object() else {
+                return;
+            };
+            for (name, field) in fields {
+                match properties.get(name) {
+                    Some(declared) => {
+                        undescribed(doc, declared, field, &format!("{at}.{name}"), problems)
+                    }
+                    None => problems.push(format!("{at}.{name} is not described")),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                undescribed(doc, &schema["items"], item, &format!("{at}[{i}]"), problems);
+            }
+        }
+        _ => {}
+    }
 }

@@ -10,6 +10,7 @@
 
 mod credentials;
 pub mod encoded;
+mod metrics;
 mod query;
 mod read;
 pub mod rowbinary;
@@ -30,6 +31,8 @@ use super::{
 };
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::reads::histogram::DurationHistogram;
+use crate::reads::metric_series::GroupSeries;
+use crate::reads::metrics::{CatalogQuery, MetricInfo, SeriesQuery};
 use crate::reads::{
     AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
     SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
@@ -450,6 +453,14 @@ impl Store for ClickHouseStore {
 
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
         self.guarded(read::metrics(self, query)).await
+    }
+
+    async fn metric_series(&self, query: &SeriesQuery) -> Result<Vec<GroupSeries>, StoreError> {
+        self.guarded(metrics::series(self, query)).await
+    }
+
+    async fn metric_catalog(&self, query: &CatalogQuery) -> Result<Vec<MetricInfo>, StoreError> {
+        self.guarded(metrics::catalog(self, query)).await
     }
 
     async fn stats(&self, query: &StatsQuery, limit: usize) -> Result<Vec<StatsRow>, StoreError> {

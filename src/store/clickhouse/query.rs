@@ -206,7 +206,7 @@ pub async fn search(
 }
 
 /// A statement from [`sql`] with this store's table names and its values bound.
-fn statement(store: &ClickHouseStore, statement: &Condition) -> Query {
+pub(super) fn statement(store: &ClickHouseStore, statement: &Condition) -> Query {
     let sql = sql::qualify(&statement.sql, |table| {
         format!("`{}`.`{table}`", store.database)
     });

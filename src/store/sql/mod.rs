@@ -4,13 +4,14 @@
 
 mod breakdowns;
 mod joins;
+pub mod metrics;
 
 pub use breakdowns::{duration_histogram, failed_calls};
 pub use joins::{call_edges, genai_throttling};
 
 use crate::reads::{
     AppScope, Column, Filter, SampleCursor, SampleOrder, SampleQuery, SearchQuery, Selection,
-    Source,
+    Source, TimeRange,
 };
 
 pub use crate::reads::tabular::{Dialect, Param};
@@ -62,8 +63,17 @@ pub fn scope_condition(scope: &AppScope) -> Condition {
 
 /// The conditions of a selection: its time range, then each filter.
 pub fn selection_condition(selection: &Selection, dialect: Dialect) -> Condition {
+    let mut condition = selection_range(selection.range, &selection.scope, dialect);
+    let filters = filters_condition(&selection.filters, dialect, "");
+    if !filters.sql.is_empty() {
+        condition.and(&filters.sql, filters.params);
+    }
+    condition
+}
+
+/// The time range and the app scope: what every read's `WHERE` starts with.
+pub fn selection_range(range: TimeRange, scope: &AppScope, dialect: Dialect) -> Condition {
     let mut condition = Condition::default();
-    let range = selection.range;
     if dialect == Dialect::ClickHouse {
         // The DateTime column is what the partitions and sort keys use.
         condition.and(
@@ -78,13 +88,9 @@ pub fn selection_condition(selection: &Selection, dialect: Dialect) -> Condition
         "timestamp_ns >= ? AND timestamp_ns < ?",
         [Param::Int(range.from_ns), Param::Int(range.to_ns)],
     );
-    let scope = scope_condition(&selection.scope);
+    let scope = scope_condition(scope);
     if !scope.sql.is_empty() {
         condition.and(&scope.sql, scope.params);
-    }
-    let filters = filters_condition(&selection.filters, dialect, "");
-    if !filters.sql.is_empty() {
-        condition.and(&filters.sql, filters.params);
     }
     condition
 }
@@ -118,15 +124,7 @@ pub fn filters_condition(filters: &[Filter], dialect: Dialect, qualifier: &str) 
                 [Param::Text(prefix.clone()), Param::Text(prefix.clone())],
             ),
             Filter::Dimension(key, value) => {
-                let lookup = match dialect {
-                    Dialect::ClickHouse => format!(
-                        "{q}customDimensions_values[indexOf({q}customDimensions_keys, ?)] = ?"
-                    ),
-                    Dialect::Sqlite => format!(
-                        "COALESCE((SELECT CAST(value AS TEXT) FROM json_each({q}customDimensions) \
-                         WHERE key = ?), '') = ?"
-                    ),
-                };
+                let lookup = format!("{} = ?", metrics::dimension_value(dialect, q));
                 condition.and(
                     &lookup,
                     [Param::Text(key.clone()), Param::Text(value.clone())],

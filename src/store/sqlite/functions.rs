@@ -39,6 +39,15 @@ fn user_error(message: String) -> Error {
 }
 
 pub fn register(connection: &Connection) -> Result<()> {
+    // The series a metric point belongs to, as an integer: metric reads sort by it.
+    connection.create_scalar_function("series_key", -1, FLAGS, |ctx| {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for i in 0..ctx.len() {
+            text_of(ctx.get_raw(i)).hash(&mut hasher);
+        }
+        Ok(hasher.finish() as i64)
+    })?;
     connection.create_scalar_function("kql_lower", 1, FLAGS, |ctx| {
         Ok(text_of(ctx.get_raw(0)).map(|t| t.to_lowercase()))
     })?;

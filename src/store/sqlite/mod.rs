@@ -4,6 +4,7 @@
 mod bind;
 mod credentials;
 mod functions;
+mod metrics;
 mod migrate;
 mod query;
 mod read;
@@ -22,6 +23,8 @@ use super::{
 };
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::reads::histogram::DurationHistogram;
+use crate::reads::metric_series::GroupSeries;
+use crate::reads::metrics::{CatalogQuery, MetricInfo, SeriesQuery};
 use crate::reads::{
     AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
     SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
@@ -270,6 +273,18 @@ impl Store for SqliteStore {
     async fn metrics(&self, query: &MetricQuery) -> Result<Vec<MetricRecord>, StoreError> {
         let query = query.clone();
         self.read(move |connection| read::metrics(connection, &query))
+            .await
+    }
+
+    async fn metric_series(&self, query: &SeriesQuery) -> Result<Vec<GroupSeries>, StoreError> {
+        let query = query.clone();
+        self.read(move |connection| metrics::series(connection, &query))
+            .await
+    }
+
+    async fn metric_catalog(&self, query: &CatalogQuery) -> Result<Vec<MetricInfo>, StoreError> {
+        let query = query.clone();
+        self.read(move |connection| metrics::catalog(connection, &query))
             .await
     }
 

@@ -261,7 +261,7 @@ pub fn metrics(
 }
 
 /// A REAL column, where NULL stands for the NaN SQLite cannot store.
-fn real(row: &Row<'_>, index: usize) -> rusqlite::Result<f64> {
+pub(super) fn real(row: &Row<'_>, index: usize) -> rusqlite::Result<f64> {
     Ok(row.get::<_, Option<f64>>(index)?.unwrap_or(f64::NAN))
 }
 
@@ -269,7 +269,10 @@ fn count(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
     Ok(u64::try_from(row.get::<_, i64>(index)?).unwrap_or(0))
 }
 
-fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+pub(super) fn json_column<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
     serde_json::from_str(&text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))

@@ -1,0 +1,520 @@
+//! Metric points → one series per group over fixed buckets, with the semantics of each point
+//! kind: gauges (and up-down counters, and App Insights' pre-aggregated values) are levels;
+//! monotonic sums are increments (cumulative ones differenced per series, a drop read as a
+//! restart from 0); histograms merge their buckets (cumulative ones differenced the same
+//! way); summaries give their reported quantiles.
+//!
+//! A point's increment belongs to the bucket of the point's time. Points before the range
+//! are read only as the baseline of the first increment in it.
+
+use std::collections::HashMap;
+
+use super::bucket_quantile::{self, Bucket};
+use crate::reads::metrics::MetricPoint;
+use crate::reads::stats::weighted_percentile;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Aggregation {
+    Avg,
+    Min,
+    Max,
+    Sum,
+    Count,
+    /// Per second: increments (or histogram observations) over the bucket's width.
+    Rate,
+    /// A quantile, `0.5` for p50.
+    Percentile(f64),
+    /// The value of the latest point in the bucket.
+    Last,
+    /// Every number read as a cumulative count (a drop restarts it from 0), summed: what a
+    /// gauge of totals such as `k8s.container.restarts` grew by.
+    Increase,
+}
+
+impl Aggregation {
+    pub const NAMES: &'static str =
+        "avg, min, max, sum, count, rate, increase, last, p50, p90, p95, p99";
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "avg" => Aggregation::Avg,
+            "min" => Aggregation::Min,
+            "max" => Aggregation::Max,
+            "sum" | "total" => Aggregation::Sum,
+            "count" => Aggregation::Count,
+            "rate" => Aggregation::Rate,
+            "increase" => Aggregation::Increase,
+            "last" => Aggregation::Last,
+            "p50" => Aggregation::Percentile(0.5),
+            "p90" => Aggregation::Percentile(0.9),
+            "p95" => Aggregation::Percentile(0.95),
+            "p99" => Aggregation::Percentile(0.99),
+            _ => return None,
+        })
+    }
+
+    pub fn api_name(self) -> String {
+        match self {
+            Aggregation::Avg => "avg".into(),
+            Aggregation::Min => "min".into(),
+            Aggregation::Max => "max".into(),
+            Aggregation::Sum => "sum".into(),
+            Aggregation::Count => "count".into(),
+            Aggregation::Rate => "rate".into(),
+            Aggregation::Last => "last".into(),
+            Aggregation::Increase => "increase".into(),
+            Aggregation::Percentile(q) => format!("p{}", (q * 100.0).round()),
+        }
+    }
+
+    /// The `customMeasurements` key a summary stores this quantile under.
+    pub fn summary_key(self) -> Option<String> {
+        match self {
+            Aggregation::Percentile(q) => Some(format!("quantile_{q}")),
+            _ => None,
+        }
+    }
+
+    pub fn needs_buckets(self) -> bool {
+        matches!(self, Aggregation::Percentile(_))
+    }
+}
+
+/// Fixed buckets: `count` of `width_ns` from `start_ns` (a multiple of the width), covering
+/// `[from_ns, to_ns)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buckets {
+    pub start_ns: i64,
+    pub width_ns: i64,
+    pub count: usize,
+    pub from_ns: i64,
+    pub to_ns: i64,
+}
+
+impl Buckets {
+    /// `None` for an empty range or a width that is not positive.
+    pub fn new(from_ns: i64, to_ns: i64, width_ns: i64) -> Option<Self> {
+        if width_ns <= 0 || to_ns <= from_ns {
+            return None;
+        }
+        let start_ns = from_ns.div_euclid(width_ns).checked_mul(width_ns)?;
+        let span = to_ns.checked_sub(start_ns)?;
+        let count =
+            usize::try_from(span.div_euclid(width_ns) + i64::from(span % width_ns != 0)).ok()?;
+        Some(Buckets {
+            start_ns,
+            width_ns,
+            count,
+            from_ns,
+            to_ns,
+        })
+    }
+
+    /// One bucket of exactly the range (for totals over it).
+    pub fn whole(from_ns: i64, to_ns: i64) -> Option<Self> {
+        (to_ns > from_ns).then_some(Buckets {
+            start_ns: from_ns,
+            width_ns: to_ns - from_ns,
+            count: 1,
+            from_ns,
+            to_ns,
+        })
+    }
+
+    pub fn index(&self, ns: i64) -> Option<usize> {
+        if ns < self.from_ns || ns >= self.to_ns {
+            return None;
+        }
+        usize::try_from((ns - self.start_ns).div_euclid(self.width_ns)).ok()
+    }
+
+    pub fn time_ns(&self, index: usize) -> i64 {
+        self.start_ns + self.width_ns * index as i64
+    }
+}
+
+/// One group's series: its `group_by` values and a value per bucket (`None`: no data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSeries {
+    pub group: Vec<String>,
+    pub values: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SeriesError {
+    #[error("rate needs a sum, histogram or summary metric; {0:?} is a gauge")]
+    RateOfLevel(String),
+    #[error(
+        "the series have more groups than one read holds ({MAX_GROUPS}, fewer with many buckets); filter, group by fewer keys or widen the interval"
+    )]
+    TooManyGroups,
+}
+
+/// How a point's value is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A sampled level (gauge, up-down counter): a group's sum adds each series' mean.
+    Level,
+    /// App Insights' pre-aggregated values: `value` is the sum of `count` measurements.
+    Aggregated,
+    Increment {
+        cumulative: bool,
+    },
+    Histogram {
+        cumulative: bool,
+    },
+    Summary,
+}
+
+fn kind_of(point: &MetricPoint) -> Kind {
+    let cumulative = point.temporality == "cumulative";
+    match point.metric_type.as_str() {
+        "sum" => Kind::Increment { cumulative },
+        "nonmonotonic_sum" if cumulative => Kind::Level,
+        "nonmonotonic_sum" => Kind::Increment { cumulative: false },
+        "histogram" | "exponential_histogram" => Kind::Histogram { cumulative },
+        "summary" => Kind::Summary,
+        "Measurement" | "Aggregation" => Kind::Aggregated,
+        _ => Kind::Level,
+    }
+}
+
+/// What one point adds to its bucket.
+enum Sample {
+    Number {
+        value: f64,
+        weight: u64,
+        min: f64,
+        max: f64,
+        level: bool,
+    },
+    Distribution {
+        count: u64,
+        sum: f64,
+        min: f64,
+        max: f64,
+        buckets: Vec<Bucket>,
+        quantile: Option<f64>,
+    },
+}
+
+#[derive(Default)]
+struct Cell {
+    weight: u64,
+    total: f64,
+    min: f64,
+    max: f64,
+    /// A group's sum of sampled levels adds each series' mean: the means of the series seen
+    /// so far, and the running (series, sum, points) of the current one.
+    level_means: f64,
+    level_series: Option<(u64, f64, u64)>,
+    /// `(value, weight)` for percentiles of numbers.
+    values: Vec<(f64, u64)>,
+    buckets: Vec<Bucket>,
+    quantiles: (f64, u64),
+    distributions: bool,
+    /// The latest point's time and value.
+    last: Option<(i64, f64)>,
+}
+
+/// Most groups one series read may return.
+pub const MAX_GROUPS: usize = 1_000;
+/// Most groups × buckets one read may hold (each cell is a few hundred bytes at most).
+pub const MAX_CELLS: usize = 2_000_000;
+
+/// Folds points, in order of series and then time, into one series per group. A stream, so a
+/// read of millions of points holds only the groups' buckets and one point per series.
+pub struct SeriesAggregator {
+    buckets: Buckets,
+    aggregation: Aggregation,
+    groups: HashMap<Vec<String>, Vec<Cell>>,
+    previous: Option<MetricPoint>,
+    points: u64,
+}
+
+impl SeriesAggregator {
+    pub fn new(buckets: Buckets, aggregation: Aggregation) -> Self {
+        SeriesAggregator {
+            buckets,
+            aggregation,
+            groups: HashMap::new(),
+            previous: None,
+            points: 0,
+        }
+    }
+
+    /// Adds the next point; points must come ordered by `series`, then `timestamp_ns`.
+    pub fn push(&mut self, point: MetricPoint) -> Result<(), SeriesError> {
+        self.points += 1;
+        let previous = self.previous.take().filter(|p| p.series == point.series);
+        let sample = sample(&point, previous.as_ref(), self.aggregation);
+        let index = self.buckets.index(point.timestamp_ns);
+        if let (Some(sample), Some(index)) = (sample, index) {
+            if let (Aggregation::Rate, Sample::Number { level: true, .. }) =
+                (self.aggregation, &sample)
+            {
+                return Err(SeriesError::RateOfLevel(point.name.clone()));
+            }
+            let most = MAX_GROUPS.min(MAX_CELLS / self.buckets.count.max(1));
+            if !self.groups.contains_key(&point.group) && self.groups.len() >= most {
+                return Err(SeriesError::TooManyGroups);
+            }
+            let count = self.buckets.count;
+            let cells = self
+                .groups
+                .entry(point.group.clone())
+                .or_insert_with(|| (0..count).map(|_| Cell::empty()).collect());
+            let cell = &mut cells[index];
+            if cell.last.is_none_or(|(at, _)| point.timestamp_ns >= at) {
+                cell.last = Some((point.timestamp_ns, point.value));
+            }
+            cell.add(point.series, sample, self.aggregation);
+        }
+        self.previous = Some(point);
+        Ok(())
+    }
+
+    /// How many points were pushed.
+    pub fn points(&self) -> u64 {
+        self.points
+    }
+
+    /// The series, sorted by group.
+    pub fn finish(self) -> Vec<GroupSeries> {
+        let width_s = self.buckets.width_ns as f64 / 1e9;
+        let aggregation = self.aggregation;
+        let mut out: Vec<GroupSeries> = self
+            .groups
+            .into_iter()
+            .map(|(group, cells)| GroupSeries {
+                group,
+                values: cells
+                    .into_iter()
+                    .map(|c| c.result(aggregation, width_s))
+                    .collect(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.group.cmp(&b.group));
+        out
+    }
+}
+
+/// The series of `points` (sorted here) in `buckets`.
+pub fn aggregate(
+    points: &[MetricPoint],
+    buckets: &Buckets,
+    aggregation: Aggregation,
+) -> Result<Vec<GroupSeries>, SeriesError> {
+    let mut sorted = points.to_vec();
+    sorted.sort_by_key(|p| (p.series, p.timestamp_ns));
+    let mut aggregator = SeriesAggregator::new(*buckets, aggregation);
+    for point in sorted {
+        aggregator.push(point)?;
+    }
+    Ok(aggregator.finish())
+}
+
+/// What `point` adds, given the series' previous point; `None` for a cumulative point with no
+/// baseline (the first of its series).
+fn sample(
+    point: &MetricPoint,
+    previous: Option<&MetricPoint>,
+    aggregation: Aggregation,
+) -> Option<Sample> {
+    let kind = kind_of(point);
+    let baseline = previous.filter(|p| kind_of(p) == kind);
+    let counted = matches!(kind, Kind::Level | Kind::Aggregated);
+    let kind = if aggregation == Aggregation::Increase && counted {
+        Kind::Increment { cumulative: true }
+    } else {
+        kind
+    };
+    match kind {
+        Kind::Level | Kind::Aggregated => Some(Sample::Number {
+            value: point.value,
+            weight: if kind == Kind::Level {
+                1
+            } else {
+                point.count.max(1)
+            },
+            min: point.min,
+            max: point.max,
+            level: kind == Kind::Level,
+        }),
+        Kind::Increment { cumulative } => {
+            let value = if cumulative {
+                let before = baseline?.value;
+                // A drop is a restart: the counter began again from 0.
+                if point.value >= before {
+                    point.value - before
+                } else {
+                    point.value
+                }
+            } else {
+                point.value
+            };
+            Some(Sample::Number {
+                value,
+                weight: 1,
+                min: value,
+                max: value,
+                level: false,
+            })
+        }
+        // Summaries report their count and sum since the process started.
+        Kind::Histogram { cumulative: true } | Kind::Summary => {
+            Some(distribution(point, Some(baseline?), aggregation))
+        }
+        Kind::Histogram { cumulative: false } => Some(distribution(point, None, aggregation)),
+    }
+}
+
+fn distribution(
+    point: &MetricPoint,
+    before: Option<&MetricPoint>,
+    aggregation: Aggregation,
+) -> Sample {
+    let reset = before.is_some_and(|b| {
+        point.count < b.count
+            || b.bucket_bounds != point.bucket_bounds
+            || point
+                .bucket_counts
+                .iter()
+                .zip(&b.bucket_counts)
+                .any(|(now, then)| now < then)
+    });
+    let base = before.filter(|_| !reset);
+    let (count, sum) = match base {
+        Some(b) => (point.count - b.count, point.value - b.value),
+        None => (point.count, point.value),
+    };
+    let buckets = if aggregation.needs_buckets() {
+        let counts: Vec<u64> = match base {
+            Some(b) => point
+                .bucket_counts
+                .iter()
+                .zip(&b.bucket_counts)
+                .map(|(now, then)| now - then)
+                .collect(),
+            None => point.bucket_counts.clone(),
+        };
+        bucket_quantile::point_buckets(&point.bucket_bounds, &counts, point.min, point.max)
+    } else {
+        Vec::new()
+    };
+    Sample::Distribution {
+        count,
+        sum,
+        min: point.min,
+        max: point.max,
+        buckets,
+        quantile: point.quantile,
+    }
+}
+
+impl Cell {
+    fn empty() -> Self {
+        Cell {
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            ..Cell::default()
+        }
+    }
+
+    fn add(&mut self, series: u64, sample: Sample, aggregation: Aggregation) {
+        match sample {
+            Sample::Number {
+                value,
+                weight,
+                min,
+                max,
+                level,
+            } => {
+                self.weight = self.weight.saturating_add(weight);
+                self.total += value;
+                self.min = self.min.min(if min.is_nan() { value } else { min });
+                self.max = self.max.max(if max.is_nan() { value } else { max });
+                if level && aggregation == Aggregation::Sum {
+                    match &mut self.level_series {
+                        Some((current, sum, n)) if *current == series => {
+                            *sum += value;
+                            *n += 1;
+                        }
+                        other => {
+                            if let Some((_, sum, n)) = other.replace((series, value, 1)) {
+                                self.level_means += sum / n as f64;
+                            }
+                        }
+                    }
+                }
+                if aggregation.needs_buckets() {
+                    self.values.push((value / weight as f64, weight));
+                }
+            }
+            Sample::Distribution {
+                count,
+                sum,
+                min,
+                max,
+                buckets,
+                quantile,
+            } => {
+                self.distributions = true;
+                self.weight = self.weight.saturating_add(count);
+                self.total += sum;
+                if count > 0 {
+                    self.min = self.min.min(min);
+                    self.max = self.max.max(max);
+                }
+                self.buckets.extend(buckets);
+                if let Some(q) = quantile {
+                    self.quantiles.0 += q;
+                    self.quantiles.1 += 1;
+                }
+            }
+        }
+    }
+
+    fn result(self, aggregation: Aggregation, width_s: f64) -> Option<f64> {
+        if self.weight == 0
+            && self.values.is_empty()
+            && self.quantiles.1 == 0
+            && !self.distributions
+        {
+            return None;
+        }
+        let finite = |x: f64| Some(x).filter(|x| x.is_finite());
+        match aggregation {
+            Aggregation::Count => Some(self.weight as f64),
+            Aggregation::Last => self.last.map(|(_, value)| value),
+            Aggregation::Increase if self.distributions => Some(self.weight as f64),
+            Aggregation::Increase => Some(self.total),
+            Aggregation::Sum if self.level_series.is_some() => {
+                let (_, sum, n) = self.level_series.unwrap_or_default();
+                Some(self.level_means + sum / n.max(1) as f64)
+            }
+            Aggregation::Sum => Some(self.total),
+            Aggregation::Rate if self.distributions => Some(self.weight as f64 / width_s),
+            Aggregation::Rate => Some(self.total / width_s),
+            Aggregation::Avg => (self.weight > 0).then(|| self.total / self.weight as f64),
+            Aggregation::Min => finite(self.min),
+            Aggregation::Max => finite(self.max),
+            Aggregation::Percentile(q) => {
+                if self.quantiles.1 > 0 {
+                    return Some(self.quantiles.0 / self.quantiles.1 as f64);
+                }
+                if self.distributions {
+                    return bucket_quantile::quantile(&self.buckets, q);
+                }
+                let mut sorted = self.values;
+                sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let total = sorted.iter().fold(0u64, |n, v| n.saturating_add(v.1));
+                (total > 0).then(|| weighted_percentile(&sorted, total, q))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "metric_series_tests.rs"]
+mod tests;
