@@ -129,3 +129,106 @@ async fn python_sdk_over_otlp_http() {
     check(&server, &run).await;
     server.stop().await;
 }
+
+/// The `series` of one answer from `/api/v1/metrics/series`, by their group's `dim.state`.
+async fn series_by_state(server: &TestServer, query: &str) -> Vec<(String, Vec<f64>)> {
+    let body =
+        common::scenario::ok(server, &format!("/api/v1/metrics/series?from=5m&{query}")).await;
+    body["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .map(|s| {
+            let state = s["group"]["dim.state"].as_str().unwrap_or("").to_owned();
+            let values = s["values"]
+                .as_array()
+                .expect("values")
+                .iter()
+                .filter_map(|v| v.as_f64())
+                .collect();
+            (state, values)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_system_metrics_come_back_as_series() {
+    let server = TestServer::start().await;
+    let endpoint = format!("http://{}", server.http);
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/system_metrics_app.py");
+    tokio::task::spawn_blocking(move || {
+        run_summary(
+            Command::new(python())
+                .arg(script)
+                .args([endpoint.as_str(), "E2E-KEY"]),
+            "the system metrics driver",
+        )
+    })
+    .await
+    .expect("driver");
+    server.wait_until_shipped().await;
+    let catalog = common::scenario::ok(&server, "/api/v1/metrics?from=5m").await;
+    let names: Vec<&str> = catalog["metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    for name in [
+        "system.cpu.utilization",
+        "system.memory.usage",
+        "process.cpu.time",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+
+    // CPU utilization per state, a fraction of one CPU.
+    let cpu = series_by_state(
+        &server,
+        "name=system.cpu.utilization&aggregation=avg&group_by=dim.state&interval=1m",
+    )
+    .await;
+    let states: Vec<&str> = cpu.iter().map(|(s, _)| s.as_str()).collect();
+    assert!(
+        states.contains(&"user") && states.contains(&"idle"),
+        "{states:?}"
+    );
+    assert!(
+        cpu.iter()
+            .all(|(_, v)| !v.is_empty() && v.iter().all(|x| (0.0..=1.0).contains(x))),
+        "{cpu:?}"
+    );
+
+    // Memory in use, in bytes, and the process's CPU time as a rate of CPU seconds a second.
+    let memory = series_by_state(
+        &server,
+        "name=system.memory.usage&aggregation=max&group_by=dim.state&interval=1m",
+    )
+    .await;
+    let used = memory
+        .iter()
+        .find(|(s, _)| s == "used")
+        .expect("used memory");
+    assert!(used.1.iter().all(|bytes| *bytes > 1e6), "{used:?}");
+    let body = common::scenario::ok(
+        &server,
+        "/api/v1/metrics/series?from=5m&name=process.cpu.time&aggregation=rate&dim.type=user&interval=1m",
+    )
+    .await;
+    let rates: Vec<f64> = body["series"][0]["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .collect();
+    assert!(
+        !rates.is_empty() && rates.iter().all(|r| *r >= 0.0),
+        "{body}"
+    );
+    assert!(
+        rates.iter().any(|r| *r > 0.0),
+        "the busy loop shows as CPU time: {body}"
+    );
+    server.stop().await;
+}
