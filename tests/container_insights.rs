@@ -300,6 +300,42 @@ async fn check_kql(server: &TestServer) {
     );
 }
 
+/// The Infrastructure view lists the nodes and pods, the restarting pod first, with a link
+/// to its container logs that the query view answers.
+async fn check_infrastructure_page(server: &TestServer, start_ns: u64) {
+    let range = format!(
+        "from={}&to={}",
+        format_instant(start_ns as i64 - 60_000_000_000),
+        format_instant((start_ns + POINTS * STEP_NS) as i64)
+    );
+    let page = |path: String| async move {
+        let response = reqwest::get(server.api_url(&path)).await.expect("page");
+        assert_eq!(response.status(), 200, "{path}");
+        response.text().await.expect("html")
+    };
+    let html = page(format!("/infrastructure?{range}")).await;
+    assert!(html.contains("2 of 3 nodes ready, 4 pods"), "{html}");
+    for node in NODES {
+        assert!(html.contains(node), "{node}");
+    }
+    let pods_at = html.find("<h2>Pods</h2>").expect("pods table");
+    let crashy = html[pods_at..].find(PODS[CRASHY].1).expect("crashy listed");
+    for (_, pod, ..) in PODS.iter().filter(|p| p.1 != PODS[CRASHY].1) {
+        assert!(
+            html[pods_at..].find(pod).is_some_and(|at| at > crashy),
+            "{pod} after the restarting pod"
+        );
+    }
+    assert!(html.contains("<svg"), "the CPU chart");
+    let anchor = html.find(">container logs</a>").expect("a logs link");
+    let link_at = html[..anchor].rfind("href=\"").expect("href") + "href=\"".len();
+    let link = &html[link_at..anchor - 1];
+    let logs = page(link.replace("&amp;", "&")).await;
+    assert!(logs.contains("ERROR"), "the pod's container logs: {logs}");
+    let one_node = page(format!("/infrastructure?node={}&{range}", NODES[0])).await;
+    assert!(one_node.contains("2 pods on aks-node-1"), "{one_node}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cluster_reads_on_sqlite() {
     let server = TestServer::start().await;
@@ -320,6 +356,7 @@ async fn the_cluster_reads_on_sqlite() {
             .is_some_and(|m| m.contains("gauge")),
         "{body}"
     );
+    check_infrastructure_page(&server, start).await;
     let (status, body) = get(&server, "/api/v1/metrics/series?aggregation=avg").await;
     assert_eq!(
         (status, body["error"]["parameter"].clone()),

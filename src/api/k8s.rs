@@ -144,7 +144,21 @@ pub async fn nodes(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), INVENTORY_PARAMS, crate::clock::now_ns())?;
-    let inventory = Inventory::new(&state, &access.scope, &params)?;
+    let (range, rows) = node_rows(&state, &access.scope, &params).await?;
+    Ok(ok(json!({
+        "from": format_instant(range.from_ns),
+        "to": format_instant(range.to_ns),
+        "nodes": rows,
+    })))
+}
+
+/// The nodes the inventory parameters select, and the range they cover.
+pub async fn node_rows(
+    state: &ApiState,
+    scope: &AppScope,
+    params: &Params,
+) -> Result<(TimeRange, Vec<k8s::NodeRow>), ApiError> {
+    let inventory = Inventory::new(state, scope, params)?;
     let node = [NODE_NAME];
     let inputs = NodeInputs {
         ready: inventory.readiness().await?,
@@ -172,11 +186,7 @@ pub async fn nodes(
         .into_iter()
         .filter(|row| inventory.keep_node(&row.node))
         .collect();
-    Ok(ok(json!({
-        "from": format_instant(inventory.range.from_ns),
-        "to": format_instant(inventory.range.to_ns),
-        "nodes": rows,
-    })))
+    Ok((inventory.range, rows))
 }
 
 pub async fn pods(
@@ -185,7 +195,21 @@ pub async fn pods(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), INVENTORY_PARAMS, crate::clock::now_ns())?;
-    let inventory = Inventory::new(&state, &access.scope, &params)?;
+    let (range, rows) = pod_rows(&state, &access.scope, &params).await?;
+    Ok(ok(json!({
+        "from": format_instant(range.from_ns),
+        "to": format_instant(range.to_ns),
+        "pods": rows,
+    })))
+}
+
+/// The pods the inventory parameters select, and the range they cover.
+pub async fn pod_rows(
+    state: &ApiState,
+    scope: &AppScope,
+    params: &Params,
+) -> Result<(TimeRange, Vec<k8s::PodRow>), ApiError> {
+    let inventory = Inventory::new(state, scope, params)?;
     let pod = [NAMESPACE_NAME, POD_NAME];
     let inputs = PodInputs {
         phase: inventory
@@ -207,13 +231,9 @@ pub async fn pods(
     };
     let rows: Vec<_> = k8s::pods(&inputs)
         .into_iter()
-        .filter(|row| inventory.node.is_none() || inventory.keep_node(&row.node))
+        .filter(|row| inventory.keep_node(&row.node))
         .collect();
-    Ok(ok(json!({
-        "from": format_instant(inventory.range.from_ns),
-        "to": format_instant(inventory.range.to_ns),
-        "pods": rows,
-    })))
+    Ok((inventory.range, rows))
 }
 
 pub async fn containers(

@@ -9,6 +9,7 @@ mod chart;
 mod failures;
 mod format;
 mod genai;
+mod infrastructure;
 mod live;
 mod login;
 mod logs;
@@ -37,6 +38,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/performance", get(performance::page))
         .route("/samples", get(samples::page))
         .route("/failures", get(failures::page))
+        .route("/infrastructure", get(infrastructure::page))
         .route("/logs", get(logs::page))
         .route("/query", get(query::page))
         .route("/genai", get(genai::page))
@@ -80,11 +82,12 @@ async fn style() -> Response {
 }
 
 /// The views in the navigation bar.
-const VIEWS: [(&str, &str); 7] = [
+const VIEWS: [(&str, &str); 8] = [
     ("Performance", "/performance"),
     ("Failures", "/failures"),
     ("Map", "/map"),
     ("GenAI", "/genai"),
+    ("Infrastructure", "/infrastructure"),
     ("Logs", "/logs"),
     ("Query", "/query"),
     ("Live", "/live"),
