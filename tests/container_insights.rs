@@ -118,6 +118,24 @@ fn paths(start_ns: u64) -> Vec<String> {
     ]
 }
 
+/// Numbers to 12 significant digits, everything else as it is.
+fn rounded(value: &Value) -> Value {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or_default();
+            json!(format!("{x:.11e}").parse::<f64>().unwrap_or(x))
+        }
+        Value::Array(items) => Value::Array(items.iter().map(rounded).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), rounded(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 fn close(value: &Value, expected: f64) -> bool {
     value
         .as_f64()
@@ -382,7 +400,12 @@ async fn the_cluster_reads_alike_on_clickhouse(engine: Engine) {
         let (a, on_sqlite) = get(&sqlite, &path).await;
         let (b, on_clickhouse) = get(&clickhouse, &path).await;
         assert_eq!((a, b), (200, 200), "{path}: {on_sqlite} / {on_clickhouse}");
-        assert_eq!(on_sqlite, on_clickhouse, "{engine:?} {path}");
+        // The stores fold levels themselves: sums may differ in their last bits.
+        assert_eq!(
+            rounded(&on_sqlite),
+            rounded(&on_clickhouse),
+            "{engine:?} {path}"
+        );
         // Every field is described in the OpenAPI document, with its type.
         let endpoint = path.split('?').next().unwrap_or(&path);
         let schema = &doc["paths"][endpoint]["get"]["responses"]["200"]["content"]["application/json"]

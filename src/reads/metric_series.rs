@@ -179,6 +179,24 @@ fn kind_of(point: &MetricPoint) -> Kind {
     }
 }
 
+/// Level points of one group and bucket, folded by the store: the sum of their values, their
+/// weight (1 a point; App Insights' pre-aggregated values count their measurements), the
+/// smallest minimum and the largest maximum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LevelCell {
+    pub group: Vec<String>,
+    pub bucket: i64,
+    pub sum: f64,
+    pub weight: u64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// The SQL condition (both dialects) for rows [`kind_of`] reads as levels: what stores may
+/// fold into [`LevelCell`]s.
+pub const LEVEL_ROWS: &str = "NOT (metricType IN ('sum', 'histogram', 'exponential_histogram', \
+    'summary') OR (metricType = 'nonmonotonic_sum' AND aggregationTemporality != 'cumulative'))";
+
 /// What one point adds to its bucket.
 enum Sample {
     Number {
@@ -255,22 +273,53 @@ impl SeriesAggregator {
             {
                 return Err(SeriesError::RateOfLevel(point.name.clone()));
             }
-            let most = MAX_GROUPS.min(MAX_CELLS / self.buckets.count.max(1));
-            if !self.groups.contains_key(&point.group) && self.groups.len() >= most {
-                return Err(SeriesError::TooManyGroups);
-            }
-            let count = self.buckets.count;
-            let cells = self
-                .groups
-                .entry(point.group.clone())
-                .or_insert_with(|| (0..count).map(|_| Cell::empty()).collect());
-            let cell = &mut cells[index];
+            let aggregation = self.aggregation;
+            let cell = self.cell(&point.group, index)?;
             if cell.last.is_none_or(|(at, _)| point.timestamp_ns >= at) {
                 cell.last = Some((point.timestamp_ns, point.value));
             }
-            cell.add(point.series, sample, self.aggregation);
+            cell.add(point.series, sample, aggregation);
         }
         self.previous = Some(point);
+        Ok(())
+    }
+
+    fn cell(&mut self, group: &[String], index: usize) -> Result<&mut Cell, SeriesError> {
+        let most = MAX_GROUPS.min(MAX_CELLS / self.buckets.count.max(1));
+        if !self.groups.contains_key(group) && self.groups.len() >= most {
+            return Err(SeriesError::TooManyGroups);
+        }
+        let count = self.buckets.count;
+        let cells = self
+            .groups
+            .entry(group.to_vec())
+            .or_insert_with(|| (0..count).map(|_| Cell::empty()).collect());
+        Ok(&mut cells[index])
+    }
+
+    /// Whether the store may fold levels (gauges, up-down counters, App Insights values) per
+    /// group and bucket itself and hand over [`LevelCell`]s: exact for these aggregations,
+    /// which need neither the points' order nor their series.
+    pub fn takes_level_cells(&self) -> bool {
+        matches!(
+            self.aggregation,
+            Aggregation::Avg | Aggregation::Min | Aggregation::Max | Aggregation::Count
+        )
+    }
+
+    /// Adds levels the store folded for one group and bucket.
+    pub fn add_level_cell(&mut self, level: LevelCell) -> Result<(), SeriesError> {
+        let index = usize::try_from(level.bucket)
+            .ok()
+            .filter(|i| *i < self.buckets.count);
+        let Some(index) = index else {
+            return Ok(());
+        };
+        let cell = self.cell(&level.group, index)?;
+        cell.weight = cell.weight.saturating_add(level.weight);
+        cell.total += level.sum;
+        cell.min = cell.min.min(level.min);
+        cell.max = cell.max.max(level.max);
         Ok(())
     }
 

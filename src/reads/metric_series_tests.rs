@@ -280,3 +280,42 @@ fn every_aggregation_name_parses_back() {
         assert_eq!(aggregation.api_name(), name);
     }
 }
+
+#[test]
+fn level_cells_folded_by_the_store_give_what_their_points_give() {
+    let points: Vec<MetricPoint> = [(5, 10.0), (35, 20.0), (70, 7.0)]
+        .into_iter()
+        .map(|(t, v)| point("a", t, "gauge", "", v))
+        .collect();
+    let b = minute_buckets(2);
+    for aggregation in [
+        Aggregation::Avg,
+        Aggregation::Min,
+        Aggregation::Max,
+        Aggregation::Count,
+    ] {
+        let mut folded = SeriesAggregator::new(b, aggregation);
+        assert!(folded.takes_level_cells());
+        for (bucket, chunk) in [(0, &points[..2]), (1, &points[2..])] {
+            folded
+                .add_level_cell(LevelCell {
+                    group: vec!["a".into()],
+                    bucket,
+                    sum: chunk.iter().map(|p| p.value).sum(),
+                    weight: chunk.len() as u64,
+                    min: chunk.iter().map(|p| p.min).fold(f64::INFINITY, f64::min),
+                    max: chunk
+                        .iter()
+                        .map(|p| p.max)
+                        .fold(f64::NEG_INFINITY, f64::max),
+                })
+                .expect("fits");
+        }
+        assert_eq!(
+            folded.finish(),
+            aggregate(&points, &b, aggregation).expect("ok"),
+            "{aggregation:?}"
+        );
+    }
+    assert!(!SeriesAggregator::new(b, Aggregation::Sum).takes_level_cells());
+}

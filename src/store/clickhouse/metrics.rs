@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::ClickHouseStore;
 use super::query::statement;
-use crate::reads::metric_series::GroupSeries;
+use crate::reads::metric_series::{GroupSeries, LevelCell, SeriesError};
 use crate::reads::metrics::{CatalogQuery, MetricInfo, MetricPoint, SeriesQuery};
 use crate::store::StoreError;
 use crate::store::sql::{self, Dialect};
@@ -32,11 +32,34 @@ pub async fn series(
     store: &ClickHouseStore,
     query: &SeriesQuery,
 ) -> Result<Vec<GroupSeries>, StoreError> {
-    let condition = sql::metrics::points(&query.points, Dialect::ClickHouse);
+    let mut aggregator = query.aggregator();
+    let fold_levels = aggregator.takes_level_cells();
+    if fold_levels {
+        let cells = sql::metrics::level_cells(&query.points, &query.buckets, Dialect::ClickHouse);
+        let lines: Vec<LevelLine> = statement(store, &cells)
+            .fetch_all()
+            .await
+            .map_err(|e| store.read_error(e))?;
+        for line in lines {
+            let level = LevelCell {
+                group: line.group,
+                bucket: line.bucket,
+                sum: line.sum,
+                weight: line.weight,
+                min: line.min,
+                max: line.max,
+            };
+            aggregator.add_level_cell(level).map_err(invalid)?;
+        }
+    }
+    let condition = sql::metrics::points(&query.points, fold_levels, Dialect::ClickHouse);
+    // Sorting millions of points into series order may spill to disk rather than fail at
+    // the memory limit.
+    let spill = store.query_limits.max_memory_bytes / 2;
     let mut cursor = statement(store, &condition)
+        .with_setting("max_bytes_before_external_sort", spill.to_string())
         .fetch::<PointLine>()
         .map_err(|e| store.read_error(e))?;
-    let mut aggregator = query.aggregator();
     while let Some(line) = cursor.next().await.map_err(|e| store.read_error(e))? {
         let point = MetricPoint {
             timestamp_ns: line.timestamp_ns,
@@ -53,11 +76,23 @@ pub async fn series(
             bucket_counts: line.bucket_counts,
             quantile: Some(line.quantile).filter(|q| !q.is_nan()),
         };
-        aggregator
-            .push(point)
-            .map_err(|e| StoreError::InvalidQuery(e.to_string()))?;
+        aggregator.push(point).map_err(invalid)?;
     }
     Ok(aggregator.finish())
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct LevelLine {
+    group: Vec<String>,
+    bucket: i64,
+    sum: f64,
+    weight: u64,
+    min: f64,
+    max: f64,
+}
+
+fn invalid(error: SeriesError) -> StoreError {
+    StoreError::InvalidQuery(error.to_string())
 }
 
 #[derive(Debug, Row, Deserialize)]

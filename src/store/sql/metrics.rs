@@ -2,6 +2,8 @@
 //! series aggregation needs) and the catalog of metric names. Values are bound parameters.
 
 use super::{Condition, Dialect, Param, filters_condition, limit_param, selection_range};
+use crate::reads::TimeRange;
+use crate::reads::metric_series::{Buckets, LEVEL_ROWS};
 use crate::reads::metrics::{CatalogQuery, GroupKey, PointQuery};
 
 /// A `customDimensions` value by key (bound), `''` where the row has none; `q` qualifies the
@@ -21,33 +23,18 @@ pub fn dimension_value(dialect: Dialect, q: &str) -> String {
 /// `SELECT timestamp_ns, name, series, group, metricType, aggregationTemporality, value,
 /// valueCount, valueMin, valueMax, bucketBounds, bucketCounts, quantile`: on ClickHouse the
 /// group is an `Array(String)`, on SQLite a JSON array; a missing quantile is NaN / NULL.
-pub fn points(query: &PointQuery, dialect: Dialect) -> Condition {
-    let mut params = Vec::new();
-    let mut group = Vec::new();
-    for key in &query.group_by {
-        match key {
-            GroupKey::Column(column) => group.push(super::group_expression(*column, dialect)),
-            GroupKey::Dimension(name) => {
-                group.push(dimension_value(dialect, ""));
-                params.push(Param::Text(name.clone()));
-            }
-        }
-    }
-    let (series, group, empty_bounds, empty_counts) = match dialect {
+/// Without the level rows when `skip_levels` (the store folded them with [`level_cells`]).
+pub fn points(query: &PointQuery, skip_levels: bool, dialect: Dialect) -> Condition {
+    let (group, mut params) = group_expressions(&query.group_by, dialect);
+    let (series, empty_bounds, empty_counts) = match dialect {
         Dialect::ClickHouse => (
             "cityHash64(appName, cloud_RoleName, cloud_RoleInstance, name, \
              customDimensions_keys, customDimensions_values)",
-            if group.is_empty() {
-                "emptyArrayString()".to_owned()
-            } else {
-                format!("[{}]", group.join(", "))
-            },
             "emptyArrayFloat64()",
             "emptyArrayUInt64()",
         ),
         Dialect::Sqlite => (
             "series_key(appName, cloud_RoleName, cloud_RoleInstance, name, customDimensions)",
-            format!("json_array({})", group.join(", ")),
             "'[]'",
             "'[]'",
         ),
@@ -79,14 +66,9 @@ pub fn points(query: &PointQuery, dialect: Dialect) -> Condition {
         ),
         params,
     };
-    let mut conditions = selection_range(query.range, &query.scope, dialect);
-    conditions.and(
-        &names_condition(query.names.len()),
-        text_params(&query.names),
-    );
-    let filters = filters_condition(&query.filters, dialect, "");
-    if !filters.sql.is_empty() {
-        conditions.and(&filters.sql, filters.params);
+    let mut conditions = point_conditions(query, query.range, dialect);
+    if skip_levels {
+        conditions.and(&format!("NOT {LEVEL_ROWS}"), []);
     }
     condition.sql.push_str(&conditions.sql);
     condition.params.extend(conditions.params);
@@ -96,6 +78,78 @@ pub fn points(query: &PointQuery, dialect: Dialect) -> Condition {
         .sql
         .push_str(&format!(" ORDER BY {series}, timestamp_ns"));
     condition
+}
+
+/// The level rows of the range (not its baseline) folded per group and bucket: `group,
+/// bucket, sum(value), weight, min(valueMin), max(valueMax)`.
+pub fn level_cells(query: &PointQuery, buckets: &Buckets, dialect: Dialect) -> Condition {
+    let (group, mut params) = group_expressions(&query.group_by, dialect);
+    let (bucket, weight) = match dialect {
+        Dialect::ClickHouse => (
+            "intDiv(timestamp_ns - ?, ?)",
+            "sum(if(metricType IN ('Measurement', 'Aggregation'), greatest(valueCount, 1), 1))",
+        ),
+        Dialect::Sqlite => (
+            "(timestamp_ns - ?) / ?",
+            "SUM(CASE WHEN metricType IN ('Measurement', 'Aggregation') \
+             THEN MAX(valueCount, 1) ELSE 1 END)",
+        ),
+    };
+    params.extend([Param::Int(buckets.start_ns), Param::Int(buckets.width_ns)]);
+    let range = TimeRange {
+        from_ns: buckets.from_ns,
+        to_ns: buckets.to_ns,
+    };
+    let mut conditions = point_conditions(query, range, dialect);
+    conditions.and(LEVEL_ROWS, []);
+    let mut condition = Condition {
+        sql: format!(
+            "SELECT {group} AS level_group, {bucket} AS level_bucket, sum(value), {weight}, \
+             min(valueMin), max(valueMax) FROM {{customMetrics}} WHERE {}",
+            conditions.sql
+        ),
+        params,
+    };
+    condition.params.extend(conditions.params);
+    condition
+        .sql
+        .push_str(" GROUP BY level_group, level_bucket");
+    condition
+}
+
+/// The group expressions as one array (ClickHouse) or JSON array (SQLite), and their values.
+fn group_expressions(keys: &[GroupKey], dialect: Dialect) -> (String, Vec<Param>) {
+    let mut params = Vec::new();
+    let mut group = Vec::new();
+    for key in keys {
+        match key {
+            GroupKey::Column(column) => group.push(super::group_expression(*column, dialect)),
+            GroupKey::Dimension(name) => {
+                group.push(dimension_value(dialect, ""));
+                params.push(Param::Text(name.clone()));
+            }
+        }
+    }
+    let sql = match dialect {
+        Dialect::ClickHouse if group.is_empty() => "emptyArrayString()".to_owned(),
+        Dialect::ClickHouse => format!("[{}]", group.join(", ")),
+        Dialect::Sqlite => format!("json_array({})", group.join(", ")),
+    };
+    (sql, params)
+}
+
+/// A point read's range, scope, names and filters.
+fn point_conditions(query: &PointQuery, range: TimeRange, dialect: Dialect) -> Condition {
+    let mut conditions = selection_range(range, &query.scope, dialect);
+    conditions.and(
+        &names_condition(query.names.len()),
+        text_params(&query.names),
+    );
+    let filters = filters_condition(&query.filters, dialect, "");
+    if !filters.sql.is_empty() {
+        conditions.and(&filters.sql, filters.params);
+    }
+    conditions
 }
 
 /// One row per metric name: `name, metricType, unit, aggregationTemporality, namespace,

@@ -5,7 +5,7 @@ use rusqlite::{Connection, Row, params_from_iter};
 use super::query::{fetch, values};
 use super::read::{json_column as json, real};
 use super::sqlite_error;
-use crate::reads::metric_series::GroupSeries;
+use crate::reads::metric_series::{GroupSeries, LevelCell, SeriesError};
 use crate::reads::metrics::{
     CatalogQuery, MetricInfo, MetricPoint, SeriesQuery, attach_dimension_keys,
 };
@@ -17,17 +17,33 @@ pub fn series(
     connection: &Connection,
     query: &SeriesQuery,
 ) -> Result<Vec<GroupSeries>, StoreError> {
-    let statement = sql::metrics::points(&query.points, Dialect::Sqlite);
+    let mut aggregator = query.aggregator();
+    let fold_levels = aggregator.takes_level_cells();
+    if fold_levels {
+        let cells = sql::metrics::level_cells(&query.points, &query.buckets, Dialect::Sqlite);
+        for level in fetch(connection, cells, |row| {
+            Ok(LevelCell {
+                group: json(row, 0)?,
+                bucket: row.get(1)?,
+                sum: real(row, 2)?,
+                weight: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
+                min: real(row, 4)?,
+                max: real(row, 5)?,
+            })
+        })? {
+            aggregator.add_level_cell(level).map_err(invalid)?;
+        }
+    }
+    let statement = sql::metrics::points(&query.points, fold_levels, Dialect::Sqlite);
     let statement_sql = sql::qualify(&statement.sql, |table| format!("\"{table}\""));
     let mut prepared = connection.prepare(&statement_sql).map_err(sqlite_error)?;
     let mut rows = prepared
         .query(params_from_iter(values(&statement.params)))
         .map_err(sqlite_error)?;
-    let mut aggregator = query.aggregator();
     while let Some(row) = rows.next().map_err(sqlite_error)? {
         aggregator
             .push(point(row).map_err(sqlite_error)?)
-            .map_err(|e| StoreError::InvalidQuery(e.to_string()))?;
+            .map_err(invalid)?;
     }
     Ok(aggregator.finish())
 }
@@ -78,4 +94,8 @@ pub fn catalog(
     )?;
     attach_dimension_keys(&mut infos, keys);
     Ok(infos)
+}
+
+fn invalid(error: SeriesError) -> StoreError {
+    StoreError::InvalidQuery(error.to_string())
 }
