@@ -9,6 +9,7 @@ pub mod histogram;
 pub mod metric_series;
 pub mod metrics;
 pub mod records;
+pub mod series_shape;
 pub mod stats;
 pub mod tabular;
 
