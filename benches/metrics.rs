@@ -114,6 +114,18 @@ async fn measure(store: &dyn Store, end_ns: i64, span_ns: i64, label: &str) -> a
     Ok(())
 }
 
+/// Every point, then the last hour.
+async fn measure_both(store: &dyn Store, end_ns: i64, total_span: i64) -> anyhow::Result<()> {
+    measure(store, end_ns, total_span, "every point, 5m buckets by node").await?;
+    measure(
+        store,
+        end_ns,
+        3_600_000_000_000,
+        "last hour, 1m buckets by node",
+    )
+    .await
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let end_ns = tracehouse::clock::now_ns();
     let total_span = args.points_per_series as i64 * STEP_NS;
@@ -134,20 +146,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
         println!("clickhouse, {points} points:");
-        measure(
-            &store,
-            end_ns,
-            total_span,
-            "every point, 5m buckets by node",
-        )
-        .await?;
-        measure(
-            &store,
-            end_ns,
-            3_600_000_000_000,
-            "last hour, 1m buckets by node",
-        )
-        .await?;
+        measure_both(&store, end_ns, total_span).await?;
     }
     if args.sqlite {
         let dir = tempfile::tempdir()?;
@@ -158,20 +157,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         eprintln!("sqlite filled in {:.1} s", started.elapsed().as_secs_f64());
         println!("sqlite, {points} points:");
-        measure(
-            &store,
-            end_ns,
-            total_span,
-            "every point, 5m buckets by node",
-        )
-        .await?;
-        measure(
-            &store,
-            end_ns,
-            3_600_000_000_000,
-            "last hour, 1m buckets by node",
-        )
-        .await?;
+        measure_both(&store, end_ns, total_span).await?;
     }
     Ok(())
 }

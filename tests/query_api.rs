@@ -562,6 +562,12 @@ async fn the_openapi_document_lists_every_endpoint_and_parameter() {
         "/api/v1/genai/usage",
         "/api/v1/search",
         "/api/v1/query",
+        "/api/v1/metrics",
+        "/api/v1/metrics/series",
+        "/api/v1/k8s/nodes",
+        "/api/v1/k8s/pods",
+        "/api/v1/k8s/containers",
+        "/api/v1/k8s/ready-nodes",
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path}");
     }

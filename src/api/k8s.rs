@@ -138,6 +138,16 @@ impl<'a> Inventory<'a> {
     }
 }
 
+/// An inventory answer: the range and the rows under `key`.
+fn answer(range: TimeRange, key: &str, rows: serde_json::Value) -> Response {
+    let mut body = json!({
+        "from": format_instant(range.from_ns),
+        "to": format_instant(range.to_ns),
+    });
+    body[key] = rows;
+    ok(body)
+}
+
 pub async fn nodes(
     State(state): State<ApiState>,
     access: Access,
@@ -145,11 +155,7 @@ pub async fn nodes(
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), INVENTORY_PARAMS, crate::clock::now_ns())?;
     let (range, rows) = node_rows(&state, &access.scope, &params).await?;
-    Ok(ok(json!({
-        "from": format_instant(range.from_ns),
-        "to": format_instant(range.to_ns),
-        "nodes": rows,
-    })))
+    Ok(answer(range, "nodes", json!(rows)))
 }
 
 /// The nodes the inventory parameters select, and the range they cover.
@@ -196,11 +202,7 @@ pub async fn pods(
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), INVENTORY_PARAMS, crate::clock::now_ns())?;
     let (range, rows) = pod_rows(&state, &access.scope, &params).await?;
-    Ok(ok(json!({
-        "from": format_instant(range.from_ns),
-        "to": format_instant(range.to_ns),
-        "pods": rows,
-    })))
+    Ok(answer(range, "pods", json!(rows)))
 }
 
 /// The pods the inventory parameters select, and the range they cover.
@@ -267,11 +269,11 @@ pub async fn containers(
             .totals("container.memory.working_set", Aggregation::Avg, &key)
             .await?,
     };
-    Ok(ok(json!({
-        "from": format_instant(inventory.range.from_ns),
-        "to": format_instant(inventory.range.to_ns),
-        "containers": k8s::containers(&inputs),
-    })))
+    Ok(answer(
+        inventory.range,
+        "containers",
+        json!(k8s::containers(&inputs)),
+    ))
 }
 
 pub async fn ready_nodes(
