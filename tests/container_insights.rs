@@ -100,6 +100,7 @@ fn paths(start_ns: u64) -> Vec<String> {
         format!("/api/v1/k8s/pods?namespace=production&{range}"),
         format!("/api/v1/k8s/pods?node={}&{range}", NODES[0]),
         format!("/api/v1/k8s/containers?{range}"),
+        format!("/api/v1/k8s/containers?node={}&{range}", NODES[0]),
         format!("/api/v1/k8s/ready-nodes?interval=1m&{range}"),
         format!("/api/v1/metrics?{range}"),
         format!("/api/v1/metrics?prefix=k8s.node.&{range}"),
@@ -188,7 +189,17 @@ async fn check_inventory(server: &TestServer, start_ns: u64) {
     assert_eq!(crashy["restarts"], json!(RESTARTS));
     assert_eq!(crashy["restart_count"], json!(PODS[CRASHY].4 + RESTARTS));
 
-    let ready = ok(server, &paths[5]).await;
+    // On a node: its pods' containers, with the CPU and memory kubelet_stats sends without a node.
+    let on_node = ok(server, &paths[5]).await;
+    let on_node = on_node["containers"].as_array().expect("containers");
+    assert_eq!(on_node.len(), 2, "{on_node:?}");
+    assert!(
+        on_node
+            .iter()
+            .all(|c| c["cpu_cores"].is_number() && c["memory_bytes"].is_number()),
+        "{on_node:?}"
+    );
+    let ready = ok(server, &paths[6]).await;
     let counts: Vec<u64> = ready["ready_nodes"]
         .as_array()
         .expect("series")
@@ -198,7 +209,7 @@ async fn check_inventory(server: &TestServer, start_ns: u64) {
     assert_eq!(counts.first(), Some(&3), "{ready}");
     assert_eq!(counts.last(), Some(&2), "{ready}");
 
-    let catalog = ok(server, &paths[6]).await;
+    let catalog = ok(server, &paths[7]).await;
     let restarts = catalog["metrics"]
         .as_array()
         .and_then(|m| {
@@ -221,7 +232,7 @@ async fn check_inventory(server: &TestServer, start_ns: u64) {
         assert!(keys.contains(&json!(key)), "{key} in {keys:?}");
     }
 
-    let cpu = ok(server, &paths[8]).await;
+    let cpu = ok(server, &paths[9]).await;
     let series = cpu["series"].as_array().expect("series");
     assert_eq!(series.len(), 3);
     for (i, s) in series.iter().enumerate() {
@@ -237,7 +248,7 @@ async fn check_inventory(server: &TestServer, start_ns: u64) {
             "{s}"
         );
     }
-    let increase = ok(server, &paths[9]).await;
+    let increase = ok(server, &paths[10]).await;
     let total: f64 = increase["series"]
         .as_array()
         .and_then(|s| {
@@ -253,7 +264,7 @@ async fn check_inventory(server: &TestServer, start_ns: u64) {
         .sum();
     assert_eq!(total, RESTARTS as f64);
     // The cluster's working set: the sum of the nodes' means, 20 GiB.
-    let memory = ok(server, &paths[10]).await;
+    let memory = ok(server, &paths[11]).await;
     let values = memory["series"][0]["values"].as_array().expect("values");
     assert!(
         values

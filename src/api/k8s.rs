@@ -244,13 +244,7 @@ pub async fn containers(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), INVENTORY_PARAMS, crate::clock::now_ns())?;
-    let mut inventory = Inventory::new(&state, &access.scope, &params)?;
-    if let Some(node) = inventory.node.take() {
-        // Container metrics of `kubelet_stats` carry no node; `k8s_cluster`'s do.
-        inventory
-            .filters
-            .push(Filter::Dimension(NODE_NAME.into(), node));
-    }
+    let inventory = Inventory::new(&state, &access.scope, &params)?;
     let key = [NAMESPACE_NAME, POD_NAME, CONTAINER_NAME];
     let inputs = ContainerInputs {
         ready: inventory
@@ -269,11 +263,49 @@ pub async fn containers(
             .totals("container.memory.working_set", Aggregation::Avg, &key)
             .await?,
     };
-    Ok(answer(
-        inventory.range,
-        "containers",
-        json!(k8s::containers(&inputs)),
-    ))
+    let mut rows = k8s::containers(&inputs);
+    if inventory.node.is_some() {
+        // `kubelet_stats` container metrics carry no node: keep the containers of the pods
+        // `k8s.pod.phase` places on it.
+        let phases = inventory
+            .totals(
+                "k8s.pod.phase",
+                Aggregation::Last,
+                &[NAMESPACE_NAME, POD_NAME, NODE_NAME],
+            )
+            .await?;
+        rows.retain(|row| {
+            phases.keys().any(|key| {
+                matches!(key.as_slice(), [namespace, pod, node]
+                    if *namespace == row.namespace && *pod == row.pod && inventory.keep_node(node))
+            })
+        });
+    }
+    Ok(answer(inventory.range, "containers", json!(rows)))
+}
+
+/// CPU cores in use per node (`k8s.node.cpu.usage`) in `buckets`, with the inventory filters.
+pub async fn node_cpu_series(
+    state: &ApiState,
+    scope: &AppScope,
+    params: &Params,
+    buckets: Buckets,
+) -> Result<Vec<GroupSeries>, ApiError> {
+    let inventory = Inventory::new(state, scope, params)?;
+    let node: Vec<Filter> = inventory
+        .node
+        .iter()
+        .map(|n| Filter::Dimension(NODE_NAME.into(), n.clone()))
+        .collect();
+    inventory
+        .series(
+            "k8s.node.cpu.usage",
+            Aggregation::Avg,
+            &[NODE_NAME],
+            buckets,
+            &node,
+        )
+        .await
 }
 
 pub async fn ready_nodes(

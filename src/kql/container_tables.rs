@@ -30,7 +30,8 @@ const INSTANCE: &[&str] = &[
 const CONTAINER_LOGS: Derived = Derived {
     sqlite: "SELECT * FROM {traces} \
              WHERE COALESCE(json_extract(customDimensions, '$.\"k8s.pod.name\"'), '') != ''",
-    clickhouse: "SELECT *, timestamp FROM {traces} WHERE has(customDimensions_keys, 'k8s.pod.name')",
+    clickhouse: "SELECT *, timestamp FROM {traces} \
+                 WHERE customDimensions_values[indexOf(customDimensions_keys, 'k8s.pod.name')] != ''",
 };
 
 const NODE_CONDITIONS: Derived = Derived {

@@ -47,6 +47,18 @@ pub fn point_buckets(bounds: &[f64], counts: &[u64], min: f64, max: f64) -> Vec<
             (None, None) if min.is_finite() && max.is_finite() && min <= max => (min, max),
             (None, None) => continue,
         };
+        // No observation lies outside the point's minimum and maximum: an exponential
+        // histogram's first bucket, stored from the zero threshold, starts at the minimum.
+        let lower = if min.is_finite() && min <= upper {
+            lower.max(min)
+        } else {
+            lower
+        };
+        let upper = if max.is_finite() && max >= lower {
+            upper.min(max)
+        } else {
+            upper
+        };
         buckets.push(Bucket {
             lower,
             upper: upper.max(lower),
@@ -129,6 +141,14 @@ mod tests {
         );
         assert_eq!(quantile(&buckets, 1.0), Some(5.0));
         assert_eq!(quantile(&buckets, 0.5), Some(3.0));
+    }
+
+    #[test]
+    fn buckets_are_clamped_to_the_points_minimum_and_maximum() {
+        // An exponential histogram's first positive bucket stored from the zero threshold:
+        // ten observations of 100 in (0, 128] lie at least at the minimum, 100.
+        let buckets = point_buckets(&[0.0, 128.0], &[0, 10, 0], 100.0, 100.0);
+        assert_eq!(quantile(&buckets, 0.5), Some(100.0));
     }
 
     #[test]

@@ -146,6 +146,11 @@ impl SeriesAggregator {
     /// Adds the next point; points must come ordered by `series`, then `timestamp_ns`.
     pub fn push(&mut self, point: MetricPoint) -> Result<(), SeriesError> {
         self.points += 1;
+        if !point.value.is_finite() {
+            // A NaN (a stale marker) or an infinity says nothing about the level or the count:
+            // skipped, and the series' previous point stays the baseline.
+            return Ok(());
+        }
         let previous = self.previous.take().filter(|p| p.series == point.series);
         let sample = sample(&point, previous.as_ref(), self.aggregation);
         let index = self.buckets.index(point.timestamp_ns);
@@ -212,7 +217,14 @@ impl SeriesAggregator {
 
     /// The series, sorted by group.
     pub fn finish(self) -> Vec<GroupSeries> {
-        let width_s = self.buckets.width_ns as f64 / 1e9;
+        let buckets = self.buckets;
+        // A rate divides by the part of its bucket inside the range (the first and last ones
+        // may be cut by it).
+        let width_s = |i: usize| {
+            let start = buckets.time_ns(i).max(buckets.from_ns);
+            let end = (buckets.time_ns(i) + buckets.width_ns).min(buckets.to_ns);
+            (end - start).max(1) as f64 / 1e9
+        };
         let aggregation = self.aggregation;
         let mut out: Vec<GroupSeries> = self
             .groups
@@ -221,7 +233,8 @@ impl SeriesAggregator {
                 group,
                 values: cells
                     .into_iter()
-                    .map(|c| c.result(aggregation, width_s))
+                    .enumerate()
+                    .map(|(i, c)| c.result(aggregation, width_s(i)))
                     .collect(),
             })
             .collect();
@@ -292,7 +305,11 @@ fn sample(
                 level: false,
             })
         }
-        // Summaries report their count and sum since the process started.
+        // A summary's quantiles stand alone; its count and sum run since the process
+        // started, so those need the baseline.
+        Kind::Summary if baseline.is_none() && aggregation.needs_buckets() => {
+            Some(distribution(point, None, aggregation))
+        }
         Kind::Histogram { cumulative: true } | Kind::Summary => {
             Some(distribution(point, Some(baseline?), aggregation))
         }

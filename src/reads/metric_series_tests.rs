@@ -319,3 +319,37 @@ fn level_cells_folded_by_the_store_give_what_their_points_give() {
     }
     assert!(!SeriesAggregator::new(b, Aggregation::Sum).takes_level_cells());
 }
+
+#[test]
+fn nan_points_are_skipped_and_keep_the_baseline() {
+    // 100, NaN (a stale marker), 110: one increase of 10, not a restart adding 110.
+    let points = vec![
+        point("c", 0, "sum", "cumulative", 100.0),
+        point("c", 20, "sum", "cumulative", f64::NAN),
+        point("c", 40, "sum", "cumulative", 110.0),
+    ];
+    let b = minute_buckets(1);
+    assert_eq!(
+        values(&points, &b, Aggregation::Sum),
+        vec![vec![Some(10.0)]]
+    );
+    let gauges = vec![
+        point("g", 0, "gauge", "", f64::INFINITY),
+        point("g", 1, "gauge", "", 4.0),
+    ];
+    assert_eq!(values(&gauges, &b, Aggregation::Avg), vec![vec![Some(4.0)]]);
+}
+
+#[test]
+fn a_rate_divides_by_the_part_of_its_bucket_inside_the_range() {
+    // The range starts 30 s into its first minute: 6 in that half minute is 0.2 a second.
+    let points = vec![
+        point("c", 31, "sum", "cumulative", 0.0),
+        point("c", 50, "sum", "cumulative", 6.0),
+    ];
+    let b = Buckets::new(30 * S, 60 * S, 60 * S).expect("buckets");
+    assert_eq!(
+        values(&points, &b, Aggregation::Rate),
+        vec![vec![Some(0.2)]]
+    );
+}

@@ -9,40 +9,25 @@ use super::chart::{self, Size};
 use super::format::{self, percent};
 use super::{PageError, layout};
 use crate::api::access::Access;
-use crate::api::k8s::{INVENTORY_PARAMS, node_rows, pod_rows};
+use crate::api::k8s::{INVENTORY_PARAMS, node_cpu_series, node_rows, pod_rows};
 use crate::api::metrics::default_width_ns;
+use crate::api::params::Params;
 use crate::api::{ApiError, ApiState};
 use crate::query::k8s::{NodeRow, PodRow};
-use crate::reads::metric_series::{Aggregation, Buckets};
-use crate::reads::metrics::{GroupKey, PointQuery, SeriesQuery};
-use crate::reads::{AppScope, Filter, TimeRange};
+use crate::reads::metric_series::Buckets;
+use crate::reads::{AppScope, TimeRange};
 
 /// CPU cores in use per node over the range, one line per node (the palette's first five).
 async fn cpu_lines(
     state: &ApiState,
     scope: &AppScope,
+    params: &Params,
     range: TimeRange,
-    node: Option<&str>,
 ) -> Result<Vec<(String, Vec<(i64, f64)>)>, ApiError> {
     let Some(buckets) = Buckets::new(range.from_ns, range.to_ns, default_width_ns(range)) else {
         return Ok(Vec::new());
     };
-    let query = SeriesQuery {
-        points: PointQuery {
-            range,
-            scope: scope.clone(),
-            names: vec!["k8s.node.cpu.usage".into()],
-            filters: node
-                .map(|n| vec![Filter::Dimension("k8s.node.name".into(), n.to_owned())])
-                .unwrap_or_default(),
-            group_by: vec![GroupKey::Dimension("k8s.node.name".into())],
-            buckets: false,
-            quantile: None,
-        },
-        buckets,
-        aggregation: Aggregation::Avg,
-    };
-    let series = state.store.metric_series(&query).await?;
+    let series = node_cpu_series(state, scope, params, buckets).await?;
     Ok(series
         .into_iter()
         .map(|s| {
@@ -136,7 +121,7 @@ pub async fn page(
         node_rows(&state, &access.scope, params),
         pod_rows(&state, &access.scope, params)
     )?;
-    let lines = cpu_lines(&state, &access.scope, range, node).await?;
+    let lines = cpu_lines(&state, &access.scope, params, range).await?;
     // The restarting pods first: what an operator opens this view for.
     pods.sort_by(|a, b| b.restarts.cmp(&a.restarts).then_with(|| a.pod.cmp(&b.pod)));
     let ready = nodes.iter().filter(|n| n.status == "Ready").count();

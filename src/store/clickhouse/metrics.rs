@@ -45,7 +45,8 @@ pub async fn series(
                 group: line.group,
                 bucket: line.bucket,
                 sum: line.sum,
-                weight: line.weight,
+                // Summed as a float: saturates instead of wrapping.
+                weight: line.weight as u64,
                 min: line.min,
                 max: line.max,
             };
@@ -86,7 +87,7 @@ struct LevelLine {
     group: Vec<String>,
     bucket: i64,
     sum: f64,
-    weight: u64,
+    weight: f64,
     min: f64,
     max: f64,
 }

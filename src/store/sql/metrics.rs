@@ -3,7 +3,7 @@
 
 use super::{Condition, Dialect, Param, filters_condition, limit_param, selection_range};
 use crate::reads::TimeRange;
-use crate::reads::metric_series::{Buckets, LEVEL_ROWS};
+use crate::reads::metric_series::{Buckets, LEVEL_ROWS, MAX_CELLS};
 use crate::reads::metrics::{CatalogQuery, GroupKey, PointQuery};
 
 /// A `customDimensions` value by key (bound), `''` where the row has none; `q` qualifies the
@@ -87,11 +87,12 @@ pub fn level_cells(query: &PointQuery, buckets: &Buckets, dialect: Dialect) -> C
     let (bucket, weight) = match dialect {
         Dialect::ClickHouse => (
             "intDiv(timestamp_ns - ?, ?)",
-            "sum(if(metricType IN ('Measurement', 'Aggregation'), greatest(valueCount, 1), 1))",
+            "sum(if(metricType IN ('Measurement', 'Aggregation'), \
+             toFloat64(greatest(valueCount, 1)), 1.0))",
         ),
         Dialect::Sqlite => (
             "(timestamp_ns - ?) / ?",
-            "SUM(CASE WHEN metricType IN ('Measurement', 'Aggregation') \
+            "TOTAL(CASE WHEN metricType IN ('Measurement', 'Aggregation') \
              THEN MAX(valueCount, 1) ELSE 1 END)",
         ),
     };
@@ -102,6 +103,8 @@ pub fn level_cells(query: &PointQuery, buckets: &Buckets, dialect: Dialect) -> C
     };
     let mut conditions = point_conditions(query, range, dialect);
     conditions.and(LEVEL_ROWS, []);
+    // What the point path skips: NaN (NULL on SQLite) and infinities.
+    conditions.and(FINITE_VALUE, []);
     let mut condition = Condition {
         sql: format!(
             "SELECT {group} AS level_group, {bucket} AS level_bucket, sum(value), {weight}, \
@@ -111,11 +114,18 @@ pub fn level_cells(query: &PointQuery, buckets: &Buckets, dialect: Dialect) -> C
         params,
     };
     condition.params.extend(conditions.params);
+    // One more than a read may hold, so that too many groups fail rather than fill memory.
     condition
         .sql
-        .push_str(" GROUP BY level_group, level_bucket");
+        .push_str(" GROUP BY level_group, level_bucket LIMIT ?");
+    condition
+        .params
+        .push(limit_param(MAX_CELLS.saturating_add(1)));
     condition
 }
+
+/// `value` is a finite number on both stores.
+const FINITE_VALUE: &str = "value > -1.7976931348623157e308 AND value < 1.7976931348623157e308";
 
 /// The group expressions as one array (ClickHouse) or JSON array (SQLite), and their values.
 fn group_expressions(keys: &[GroupKey], dialect: Dialect) -> (String, Vec<Param>) {

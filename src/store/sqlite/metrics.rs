@@ -26,7 +26,8 @@ pub fn series(
                 group: json(row, 0)?,
                 bucket: row.get(1)?,
                 sum: real(row, 2)?,
-                weight: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
+                // Summed as a float: saturates instead of overflowing.
+                weight: row.get::<_, f64>(3)? as u64,
                 min: real(row, 4)?,
                 max: real(row, 5)?,
             })
