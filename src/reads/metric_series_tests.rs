@@ -224,6 +224,11 @@ fn summaries_give_their_quantiles() {
         values(&points, &b, Aggregation::Avg),
         vec![vec![Some(30.0)]]
     );
+    // One point is enough for its quantile.
+    assert_eq!(
+        values(&points[1..], &b, Aggregation::Percentile(0.99)),
+        vec![vec![Some(42.0)]]
+    );
 }
 
 #[test]
