@@ -133,6 +133,22 @@ impl<'a> Inventory<'a> {
             .await
     }
 
+    /// Each pod's latest phase keyed `[namespace, pod, node]`, on its newest node.
+    async fn placements(&self) -> Result<Values, ApiError> {
+        let whole = Buckets::whole(self.range.from_ns, self.range.to_ns)
+            .ok_or_else(|| ApiError::invalid("from", "must be before `to`"))?;
+        let keys = [NAMESPACE_NAME, POD_NAME, NODE_NAME];
+        let series = self
+            .series("k8s.pod.phase", Aggregation::Last, &keys, whole, &[])
+            .await?;
+        Ok(k8s::latest_placements(
+            series
+                .into_iter()
+                .filter_map(|s| Some((s.group, s.values.first().copied().flatten()?, s.latest_ns?)))
+                .collect(),
+        ))
+    }
+
     fn keep_node(&self, node: &str) -> bool {
         self.node.as_deref().is_none_or(|wanted| wanted == node)
     }
@@ -180,13 +196,7 @@ pub async fn node_rows(
         memory_allocatable: inventory
             .totals("k8s.node.allocatable_memory", Aggregation::Last, &node)
             .await?,
-        pod_phase: inventory
-            .totals(
-                "k8s.pod.phase",
-                Aggregation::Last,
-                &[NAMESPACE_NAME, POD_NAME, NODE_NAME],
-            )
-            .await?,
+        pod_phase: inventory.placements().await?,
     };
     let rows: Vec<_> = k8s::nodes(&inputs)
         .into_iter()
@@ -214,13 +224,7 @@ pub async fn pod_rows(
     let inventory = Inventory::new(state, scope, params)?;
     let pod = [NAMESPACE_NAME, POD_NAME];
     let inputs = PodInputs {
-        phase: inventory
-            .totals(
-                "k8s.pod.phase",
-                Aggregation::Last,
-                &[NAMESPACE_NAME, POD_NAME, NODE_NAME],
-            )
-            .await?,
+        phase: inventory.placements().await?,
         restarts: inventory
             .totals("k8s.container.restarts", Aggregation::Increase, &pod)
             .await?,
@@ -267,13 +271,7 @@ pub async fn containers(
     if inventory.node.is_some() {
         // `kubelet_stats` container metrics carry no node: keep the containers of the pods
         // `k8s.pod.phase` places on it.
-        let phases = inventory
-            .totals(
-                "k8s.pod.phase",
-                Aggregation::Last,
-                &[NAMESPACE_NAME, POD_NAME, NODE_NAME],
-            )
-            .await?;
+        let phases = inventory.placements().await?;
         rows.retain(|row| {
             phases.keys().any(|key| {
                 matches!(key.as_slice(), [namespace, pod, node]

@@ -9,6 +9,30 @@ use serde::Serialize;
 /// Per-entity values of one metric: the entity's key (its group values) → the value.
 pub type Values = HashMap<Vec<String>, f64>;
 
+/// Each pod's latest phase on the node it was last seen on: `k8s.pod.phase` entries keyed
+/// `[namespace, pod, node]` with the time of their latest point. A pod rescheduled within the
+/// range counts on its newest node only (ties go to the greater node name, so every store
+/// answers alike).
+pub fn latest_placements(entries: Vec<(Vec<String>, f64, i64)>) -> Values {
+    let mut newest: HashMap<Vec<String>, (i64, Vec<String>, f64)> = HashMap::new();
+    for (key, value, at) in entries {
+        let [namespace, pod, _] = key.as_slice() else {
+            continue;
+        };
+        let pod_key = vec![namespace.clone(), pod.clone()];
+        let newer = newest
+            .get(&pod_key)
+            .is_none_or(|(seen, seen_key, _)| (at, &key) > (*seen, seen_key));
+        if newer {
+            newest.insert(pod_key, (at, key, value));
+        }
+    }
+    newest
+        .into_values()
+        .map(|(_, key, value)| (key, value))
+        .collect()
+}
+
 /// `k8s.pod.phase` as the receiver encodes it.
 pub fn phase_name(value: f64) -> &'static str {
     match value.round() as i64 {
@@ -318,6 +342,15 @@ mod tests {
         );
         assert_eq!(rows[1].phase, "Succeeded");
         assert_eq!((rows[2].phase, rows[2].cpu_cores), ("Unknown", Some(0.5)));
+    }
+
+    #[test]
+    fn a_rescheduled_pod_counts_on_its_newest_node() {
+        let key = |node: &str| vec!["ns".to_owned(), "db-0".to_owned(), node.to_owned()];
+        let placed = latest_placements(vec![(key("n1"), 2.0, 100), (key("n2"), 1.0, 200)]);
+        assert_eq!(placed, values(&[(&["ns", "db-0", "n2"], 1.0)]));
+        let tie = latest_placements(vec![(key("n2"), 2.0, 100), (key("n1"), 2.0, 100)]);
+        assert_eq!(tie, values(&[(&["ns", "db-0", "n2"], 2.0)]));
     }
 
     #[test]

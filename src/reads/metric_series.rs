@@ -20,6 +20,8 @@ use crate::reads::stats::weighted_percentile;
 pub struct GroupSeries {
     pub group: Vec<String>,
     pub values: Vec<Option<f64>>,
+    /// When the group's latest point was (`None` where the store folded every point).
+    pub latest_ns: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -231,6 +233,7 @@ impl SeriesAggregator {
             .into_iter()
             .map(|(group, cells)| GroupSeries {
                 group,
+                latest_ns: cells.iter().filter_map(|c| c.last.map(|(at, _)| at)).max(),
                 values: cells
                     .into_iter()
                     .enumerate()
