@@ -274,7 +274,7 @@ async fn measure_kql(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
         let mut counted = 0;
         for _ in 0..5 {
             let started = Instant::now();
-            let table = tracehouse::api::kql::run_query(
+            let table = tracehouse::kql::run::run_query(
                 store,
                 &AppScope::one(APP),
                 &query,

@@ -183,7 +183,21 @@ pub async fn start_with_store(
         tls.as_ref().map(|tls| tls.http.clone()),
     ));
 
+    let alerts = match &config.alerts {
+        Some(alerts) => {
+            let (view, tasks) = crate::alerts::start(
+                alerts,
+                Arc::clone(&store),
+                Arc::new(crate::clock::now_ns),
+                shutdown.clone(),
+            )?;
+            servers.extend(tasks);
+            Some(view)
+        }
+        None => None,
+    };
     let api_state = api::ApiState {
+        alerts,
         store: Arc::clone(&store),
         access,
         metrics: Arc::clone(&metrics),

@@ -1,6 +1,7 @@
 //! tracehouse: an OpenTelemetry-native APM backend that stores telemetry in the Application
 //! Insights data model.
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod clock;

@@ -9,9 +9,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::api::kql::{QueryError, run_query};
 use crate::config::StoreArgs;
 use crate::kql::ResultTable;
+use crate::kql::run::{QueryError, run_query};
 use crate::reads::AppScope;
 use crate::store::Store;
 

@@ -5,6 +5,7 @@ mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracehouse::reads::alert_records::{AlertEventRow, AlertStateRow, HistoryQuery, LeaseClaim};
 
 use async_trait::async_trait;
 use common::{TestServer, fixture};
@@ -113,6 +114,24 @@ impl Store for GatedStore {
     }
     async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {
         self.inner.enforce_retention(cutoff_ns).await
+    }
+    async fn alert_states(&self) -> Result<Vec<AlertStateRow>, StoreError> {
+        self.inner.alert_states().await
+    }
+    async fn save_alert_states(&self, rows: &[AlertStateRow]) -> Result<(), StoreError> {
+        self.inner.save_alert_states(rows).await
+    }
+    async fn append_alert_events(&self, events: &[AlertEventRow]) -> Result<(), StoreError> {
+        self.inner.append_alert_events(events).await
+    }
+    async fn alert_history(&self, query: &HistoryQuery) -> Result<Vec<AlertEventRow>, StoreError> {
+        self.inner.alert_history(query).await
+    }
+    async fn take_lease(&self, claim: &LeaseClaim) -> Result<bool, StoreError> {
+        self.inner.take_lease(claim).await
+    }
+    async fn release_lease(&self, claim: &LeaseClaim) -> Result<(), StoreError> {
+        self.inner.release_lease(claim).await
     }
 }
 

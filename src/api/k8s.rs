@@ -7,12 +7,11 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::access::Access;
-use super::metrics::BASELINE_NS;
 use super::params::{FROM, INTERVAL, ParamSpec, ParamType, Params, TO, param};
 use super::{ApiError, ApiState, ok};
 use crate::query::k8s::{self, ContainerInputs, NodeInputs, PodInputs, Values};
 use crate::reads::metric_series::{Aggregation, Buckets, GroupSeries};
-use crate::reads::metrics::{GroupKey, PointQuery, SeriesQuery};
+use crate::reads::metrics::{GroupKey, SeriesQuery};
 use crate::reads::{AppScope, Filter, TimeRange};
 use crate::time::format_instant;
 
@@ -70,25 +69,16 @@ impl<'a> Inventory<'a> {
     ) -> Result<Vec<GroupSeries>, ApiError> {
         let mut filters = self.filters.clone();
         filters.extend_from_slice(extra);
-        let query = SeriesQuery {
-            points: PointQuery {
-                range: TimeRange {
-                    from_ns: self.range.from_ns.saturating_sub(BASELINE_NS),
-                    to_ns: self.range.to_ns,
-                },
-                scope: self.scope.clone(),
-                names: vec![name.to_owned()],
-                filters,
-                group_by: keys
-                    .iter()
-                    .map(|k| GroupKey::Dimension((*k).to_owned()))
-                    .collect(),
-                buckets: false,
-                quantile: None,
-            },
+        let query = SeriesQuery::over(
             buckets,
+            self.scope.clone(),
+            vec![name.to_owned()],
+            filters,
+            keys.iter()
+                .map(|k| GroupKey::Dimension((*k).to_owned()))
+                .collect(),
             aggregation,
-        };
+        );
         Ok(self.state.store.metric_series(&query).await?)
     }
 

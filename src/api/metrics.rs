@@ -10,7 +10,7 @@ use super::access::Access;
 use super::params::{DIMENSION, FILTER, FROM, LIMIT, ParamSpec, ParamType, Params, TO, param};
 use super::{ApiError, ApiState, ok};
 use crate::reads::metric_series::{Aggregation, Buckets, GroupSeries};
-use crate::reads::metrics::{CatalogQuery, GroupKey, PointQuery, SeriesQuery};
+use crate::reads::metrics::{CatalogQuery, GroupKey, SeriesQuery};
 use crate::reads::{AppScope, Column, Filter, TimeRange};
 use crate::time::format_instant;
 
@@ -43,9 +43,6 @@ pub const SERIES_PARAMS: &[ParamSpec] = &[
     FILTER,
     DIMENSION,
 ];
-
-/// How far before the range points are read as baselines of the first increments in it.
-pub const BASELINE_NS: i64 = 10 * 60 * 1_000_000_000;
 
 const NS_PER_S: i64 = 1_000_000_000;
 
@@ -134,26 +131,18 @@ impl SeriesRequest {
         })
     }
 
-    /// The store read, its points from [`BASELINE_NS`] before the range.
+    /// The store read, its points from [`crate::reads::metrics::BASELINE_NS`] before the range.
     pub fn query(&self, scope: &AppScope) -> Result<SeriesQuery, ApiError> {
         let buckets = Buckets::new(self.range.from_ns, self.range.to_ns, self.width_ns)
             .ok_or_else(|| ApiError::invalid("interval", "gives no buckets over this range"))?;
-        Ok(SeriesQuery {
-            points: PointQuery {
-                range: TimeRange {
-                    from_ns: self.range.from_ns.saturating_sub(BASELINE_NS),
-                    to_ns: self.range.to_ns,
-                },
-                scope: scope.clone(),
-                names: self.names.clone(),
-                filters: self.filters.clone(),
-                group_by: self.group_by.clone(),
-                buckets: self.aggregation.needs_buckets(),
-                quantile: self.aggregation.summary_key(),
-            },
+        Ok(SeriesQuery::over(
             buckets,
-            aggregation: self.aggregation,
-        })
+            scope.clone(),
+            self.names.clone(),
+            self.filters.clone(),
+            self.group_by.clone(),
+            self.aggregation,
+        ))
     }
 }
 

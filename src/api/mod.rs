@@ -2,6 +2,7 @@
 //! samples, failures, the application map, GenAI usage and search.
 
 pub mod access;
+mod alerts;
 pub(crate) mod analysis;
 pub(crate) mod causes;
 mod distribution;
@@ -42,6 +43,8 @@ pub struct ApiState {
     pub genai: Arc<crate::genai::GenAiPolicy>,
     /// The listeners speak TLS: the login cookie is marked `Secure`.
     pub secure_cookies: bool,
+    /// The alert rules in force, when `--alert-rules` is given.
+    pub alerts: Option<Arc<crate::alerts::AlertsView>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +136,9 @@ pub fn router(state: ApiState, cors_origins: &[String]) -> Result<Router, String
         .route("/api/v1/k8s/ready-nodes", get(k8s::ready_nodes))
         .route("/api/v1/metrics", get(metrics::catalog))
         .route("/api/v1/metrics/series", get(metrics::series))
+        .route("/api/v1/alerts", get(alerts::alerts))
+        .route("/api/v1/alerts/rules", get(alerts::rules))
+        .route("/api/v1/alerts/history", get(alerts::history))
         .route("/api/v1/search", get(analysis::search))
         .route("/api/v1/live", get(live))
         .route("/api/v1/query", get(kql::get).post(kql::post))

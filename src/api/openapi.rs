@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use super::params::{ParamSpec, ParamType};
-use super::{analysis, distribution, genai, insights, k8s, metrics, schemas, transaction};
+use super::{alerts, analysis, distribution, genai, insights, k8s, metrics, schemas, transaction};
 
 struct Endpoint {
     path: &'static str,
@@ -78,6 +78,21 @@ const ENDPOINTS: &[Endpoint] = &[
         path: "/api/v1/k8s/ready-nodes",
         summary: "The number of ready nodes per bucket",
         params: k8s::READY_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/alerts/rules",
+        summary: "The alert rules and action groups in force (--alert-rules), the file's last reload error and each rule's latest evaluation error",
+        params: alerts::RULES_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/alerts",
+        summary: "The state of every alert series (one per rule and dimension values): Fired, Resolved, OK or NoData, the latest value and the last evaluations",
+        params: alerts::ALERTS_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/alerts/history",
+        summary: "Firings, resolutions, notifications sent or failed and evaluation failures, newest first",
+        params: alerts::HISTORY_PARAMS,
     },
     Endpoint {
         path: "/api/v1/live",

@@ -18,6 +18,7 @@ pub mod parser;
 mod plan;
 pub mod print;
 pub mod result;
+pub mod run;
 mod sql;
 pub mod tables;
 mod text_functions;

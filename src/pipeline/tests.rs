@@ -1,3 +1,4 @@
+use crate::reads::alert_records::{AlertEventRow, AlertStateRow, HistoryQuery, LeaseClaim};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -130,6 +131,24 @@ impl Store for FakeStore {
     }
     async fn enforce_retention(&self, _: i64) -> Result<u64, StoreError> {
         Ok(0)
+    }
+    async fn alert_states(&self) -> Result<Vec<AlertStateRow>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn save_alert_states(&self, _: &[AlertStateRow]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn append_alert_events(&self, _: &[AlertEventRow]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn alert_history(&self, _: &HistoryQuery) -> Result<Vec<AlertEventRow>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn take_lease(&self, _: &LeaseClaim) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    async fn release_lease(&self, _: &LeaseClaim) -> Result<(), StoreError> {
+        Ok(())
     }
     fn spooled(&self) -> Option<&dyn SpooledWrites> {
         self.spooled.then_some(self as &dyn SpooledWrites)

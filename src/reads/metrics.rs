@@ -47,7 +47,38 @@ pub struct SeriesQuery {
     pub aggregation: Aggregation,
 }
 
+/// How far before a range points are read: the previous point of a counter is the baseline
+/// of its first increment.
+pub const BASELINE_NS: i64 = 10 * 60 * 1_000_000_000;
+
 impl SeriesQuery {
+    /// The read of `names` over `buckets` (their points from [`BASELINE_NS`] before).
+    pub fn over(
+        buckets: Buckets,
+        scope: AppScope,
+        names: Vec<String>,
+        filters: Vec<Filter>,
+        group_by: Vec<GroupKey>,
+        aggregation: Aggregation,
+    ) -> Self {
+        SeriesQuery {
+            points: PointQuery {
+                range: TimeRange {
+                    from_ns: buckets.from_ns.saturating_sub(BASELINE_NS),
+                    to_ns: buckets.to_ns,
+                },
+                scope,
+                names,
+                filters,
+                group_by,
+                buckets: aggregation.needs_buckets(),
+                quantile: aggregation.summary_key(),
+            },
+            buckets,
+            aggregation,
+        }
+    }
+
     pub fn aggregator(&self) -> SeriesAggregator {
         SeriesAggregator::new(self.buckets, self.aggregation)
     }

@@ -4,6 +4,7 @@
 //! Every value in these types comes from a closed set (column enums) or is bound as a
 //! parameter by the stores; nothing is spliced into SQL.
 
+pub mod alert_records;
 pub mod bucket_quantile;
 pub mod histogram;
 pub mod metric_series;

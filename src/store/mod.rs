@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::model::Batch;
+use crate::reads::alert_records::{AlertEventRow, AlertStateRow, HistoryQuery, LeaseClaim};
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::metric_series::GroupSeries;
 use crate::reads::metrics::{CatalogQuery, MetricInfo, SeriesQuery};
@@ -182,4 +183,21 @@ pub trait Store: Send + Sync + 'static {
     /// Removes telemetry older than `cutoff_ns` (whole days where the store partitions by day).
     /// Returns how many rows or partitions went.
     async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError>;
+
+    /// The latest state of every alert series.
+    async fn alert_states(&self) -> Result<Vec<AlertStateRow>, StoreError>;
+
+    /// Saves alert series states; a row with an empty body forgets its series.
+    async fn save_alert_states(&self, rows: &[AlertStateRow]) -> Result<(), StoreError>;
+
+    async fn append_alert_events(&self, events: &[AlertEventRow]) -> Result<(), StoreError>;
+
+    /// History events, newest first.
+    async fn alert_history(&self, query: &HistoryQuery) -> Result<Vec<AlertEventRow>, StoreError>;
+
+    /// Takes or renews the named lease for the claimant; `false` while another holds it.
+    async fn take_lease(&self, claim: &LeaseClaim) -> Result<bool, StoreError>;
+
+    /// Gives up the lease if the claimant holds it.
+    async fn release_lease(&self, claim: &LeaseClaim) -> Result<(), StoreError>;
 }

@@ -42,7 +42,7 @@ pub const RESTARTS: i64 = 7;
 /// Log lines per pod; every third contains ERROR (on stderr).
 pub const LOG_LINES: u64 = 9;
 
-fn gauge(name: &str, unit: &str, points: Vec<NumberDataPoint>) -> Metric {
+pub fn gauge(name: &str, unit: &str, points: Vec<NumberDataPoint>) -> Metric {
     Metric {
         name: name.into(),
         unit: unit.into(),
@@ -53,7 +53,7 @@ fn gauge(name: &str, unit: &str, points: Vec<NumberDataPoint>) -> Metric {
     }
 }
 
-fn point(time_ns: u64, value: Number, attributes: Vec<KeyValue>) -> NumberDataPoint {
+pub fn point(time_ns: u64, value: Number, attributes: Vec<KeyValue>) -> NumberDataPoint {
     NumberDataPoint {
         time_unix_nano: time_ns,
         start_time_unix_nano: 0,
@@ -63,7 +63,7 @@ fn point(time_ns: u64, value: Number, attributes: Vec<KeyValue>) -> NumberDataPo
     }
 }
 
-fn resource(attributes: Vec<KeyValue>, scope: &str, metrics: Vec<Metric>) -> ResourceMetrics {
+pub fn resource(attributes: Vec<KeyValue>, scope: &str, metrics: Vec<Metric>) -> ResourceMetrics {
     let mut attributes = attributes;
     // What a resource processor adds on the collector; no receiver sets it.
     attributes.push(text("k8s.cluster.name", CLUSTER));
@@ -84,9 +84,9 @@ fn resource(attributes: Vec<KeyValue>, scope: &str, metrics: Vec<Metric>) -> Res
     }
 }
 
-const KUBELET: &str =
+pub const KUBELET: &str =
     "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kubeletstatsreceiver";
-const CLUSTER_RECEIVER: &str =
+pub const CLUSTER_RECEIVER: &str =
     "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/k8sclusterreceiver";
 
 fn pod_resource(i: usize) -> Vec<KeyValue> {

@@ -1,6 +1,8 @@
 //! A real tracehouse on `127.0.0.1:0` listeners, its store, and fixture loading.
 #![allow(dead_code)]
 
+pub mod alert_peers;
+pub mod alert_traffic;
 pub mod clickhouse;
 pub mod cluster;
 pub mod process;

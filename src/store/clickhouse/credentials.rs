@@ -9,7 +9,7 @@ use crate::store::stored_token::StoredToken;
 /// A version that orders the changes one process makes: the clock, but always above the last
 /// one given, so a revocation right after an insert is never the same version (which
 /// ReplacingMergeTree and `argMax` would order arbitrarily).
-fn next_version() -> u64 {
+pub(super) fn next_version() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static LAST: AtomicU64 = AtomicU64::new(0);
     let now = u64::try_from(crate::clock::now_ns()).unwrap_or(0);

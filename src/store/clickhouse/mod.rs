@@ -8,6 +8,7 @@
 //! uncertain attempt first counts the chunk's rows by `_batch_id`, so nothing is inserted twice.
 //! Reads go through a second client whose every statement carries the query limits.
 
+mod alerts;
 mod credentials;
 pub mod encoded;
 mod metrics;
@@ -30,6 +31,7 @@ use super::{
     SpooledWrites, Store, StoreError, TokenRecord,
 };
 use crate::model::{Batch, Item, TableRow, TableVisitor};
+use crate::reads::alert_records::{AlertEventRow, AlertStateRow, HistoryQuery, LeaseClaim};
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::metric_series::GroupSeries;
 use crate::reads::metrics::{CatalogQuery, MetricInfo, SeriesQuery};
@@ -527,6 +529,36 @@ impl Store for ClickHouseStore {
     async fn save_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
         self.ready().await?;
         credentials::save_token(self, token).await
+    }
+
+    async fn alert_states(&self) -> Result<Vec<AlertStateRow>, StoreError> {
+        self.ready().await?;
+        alerts::states(self).await
+    }
+
+    async fn save_alert_states(&self, rows: &[AlertStateRow]) -> Result<(), StoreError> {
+        self.ready().await?;
+        alerts::save_states(self, rows).await
+    }
+
+    async fn append_alert_events(&self, events: &[AlertEventRow]) -> Result<(), StoreError> {
+        self.ready().await?;
+        alerts::append_events(self, events).await
+    }
+
+    async fn alert_history(&self, query: &HistoryQuery) -> Result<Vec<AlertEventRow>, StoreError> {
+        self.ready().await?;
+        alerts::history(self, query).await
+    }
+
+    async fn take_lease(&self, claim: &LeaseClaim) -> Result<bool, StoreError> {
+        self.ready().await?;
+        alerts::take_lease(self, claim).await
+    }
+
+    async fn release_lease(&self, claim: &LeaseClaim) -> Result<(), StoreError> {
+        self.ready().await?;
+        alerts::release_lease(self, claim).await
     }
 
     async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {

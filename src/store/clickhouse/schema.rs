@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "tokens",
         include_str!("../../../schema/clickhouse/004_tokens.sql"),
     ),
+    (
+        5,
+        "alerts",
+        include_str!("../../../schema/clickhouse/005_alerts.sql"),
+    ),
 ];
 
 /// A `major.minor` ClickHouse version.

@@ -24,6 +24,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tokens",
         include_str!("../../../schema/sqlite/003_tokens.sql"),
     ),
+    (
+        4,
+        "alerts",
+        include_str!("../../../schema/sqlite/004_alerts.sql"),
+    ),
 ];
 
 /// Every migration as one script, as `tracehouse migrate --print` shows it.

@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file under the data directory, WAL mode, one writer
 //! connection and a small pool of readers. All SQLite work runs on blocking threads.
 
+mod alerts;
 mod bind;
 mod credentials;
 mod functions;
@@ -22,6 +23,7 @@ use super::{
     StoreError, TokenRecord,
 };
 use crate::model::{Batch, Item, TableRow, TableVisitor};
+use crate::reads::alert_records::{AlertEventRow, AlertStateRow, HistoryQuery, LeaseClaim};
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::metric_series::GroupSeries;
 use crate::reads::metrics::{CatalogQuery, MetricInfo, SeriesQuery};
@@ -369,6 +371,40 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn alert_states(&self) -> Result<Vec<AlertStateRow>, StoreError> {
+        self.read(alerts::states).await
+    }
+
+    async fn save_alert_states(&self, rows: &[AlertStateRow]) -> Result<(), StoreError> {
+        let rows = rows.to_vec();
+        self.with_writer(move |connection| alerts::save_states(connection, &rows))
+            .await
+    }
+
+    async fn append_alert_events(&self, events: &[AlertEventRow]) -> Result<(), StoreError> {
+        let events = events.to_vec();
+        self.with_writer(move |connection| alerts::append_events(connection, &events))
+            .await
+    }
+
+    async fn alert_history(&self, query: &HistoryQuery) -> Result<Vec<AlertEventRow>, StoreError> {
+        let query = query.clone();
+        self.read(move |connection| alerts::history(connection, &query))
+            .await
+    }
+
+    async fn take_lease(&self, claim: &LeaseClaim) -> Result<bool, StoreError> {
+        let claim = claim.clone();
+        self.with_writer(move |connection| alerts::take_lease(connection, &claim))
+            .await
+    }
+
+    async fn release_lease(&self, claim: &LeaseClaim) -> Result<(), StoreError> {
+        let claim = claim.clone();
+        self.with_writer(move |connection| alerts::release_lease(connection, &claim))
+            .await
+    }
+
     async fn enforce_retention(&self, cutoff_ns: i64) -> Result<u64, StoreError> {
         self.with_writer(move |connection| {
             let mut removed = 0;
@@ -380,6 +416,9 @@ impl Store for SqliteStore {
                     )
                     .map_err(sqlite_error)? as u64;
             }
+            connection
+                .execute("DELETE FROM alert_history WHERE time_ns < ?1", [cutoff_ns])
+                .map_err(sqlite_error)?;
             Ok(removed)
         })
         .await
