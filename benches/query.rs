@@ -326,6 +326,7 @@ async fn measure_pages(store: Arc<dyn Store>, data: &Data) -> anyhow::Result<()>
         live: Arc::new(tracehouse::ingest::quickpulse::LiveMetrics::new(false)),
         genai: Arc::default(),
         secure_cookies: false,
+        alerts: None,
     };
     let router = tracehouse::ui::router(state);
     let range = format!(

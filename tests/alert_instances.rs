@@ -84,7 +84,10 @@ fn conditions(webhook: &HttpReceiver) -> Vec<(String, String)> {
         .map(|p| {
             let essentials = &p["data"]["essentials"];
             (
-                essentials["monitorCondition"].as_str().unwrap_or("").to_owned(),
+                essentials["monitorCondition"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
                 essentials["alertId"].as_str().unwrap_or("").to_owned(),
             )
         })
@@ -94,7 +97,11 @@ fn conditions(webhook: &HttpReceiver) -> Vec<(String, String)> {
 async fn wait_for_posts(webhook: &HttpReceiver, count: usize) -> Vec<(String, String)> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while conditions(webhook).len() < count {
-        assert!(Instant::now() < deadline, "posts: {:?}", conditions(webhook));
+        assert!(
+            Instant::now() < deadline,
+            "posts: {:?}",
+            conditions(webhook)
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     conditions(webhook)
@@ -132,7 +139,11 @@ async fn a_restart_resumes_a_firing_alert_without_firing_it_again() {
         send(&server, batch, 10).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(conditions(&webhook).len(), 1, "fired again after the restart");
+    assert_eq!(
+        conditions(&webhook).len(),
+        1,
+        "fired again after the restart"
+    );
     let resolved = drive(&server, &mut batch, 0, "Resolved").await;
     assert_eq!(resolved["alert_id"], fired["alert_id"]);
     let posts = wait_for_posts(&webhook, 2).await;
@@ -158,7 +169,12 @@ async fn one_instance_evaluates_and_another_takes_over(engine: Engine) {
     let evaluating = |server: &TestServer| {
         let url = server.api_url("/api/v1/alerts/rules");
         async move {
-            let answer: Value = reqwest::get(url).await.expect("get").json().await.expect("json");
+            let answer: Value = reqwest::get(url)
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
             answer["evaluating"] == true
         }
     };
@@ -180,15 +196,25 @@ async fn one_instance_evaluates_and_another_takes_over(engine: Engine) {
         batch += 1;
         send(&holder, batch, 10).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert!(!evaluating(&other).await, "the second instance evaluates too");
+        assert!(
+            !evaluating(&other).await,
+            "the second instance evaluates too"
+        );
     }
-    assert_eq!(wait_for_posts(&webhook, 1).await.len(), 1, "fired once by one instance");
+    assert_eq!(
+        wait_for_posts(&webhook, 1).await.len(),
+        1,
+        "fired once by one instance"
+    );
 
     // The holder stops (releasing the lease): the other resumes its alert.
     holder.stop().await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while !evaluating(&other).await {
-        assert!(Instant::now() < deadline, "the other instance never took over");
+        assert!(
+            Instant::now() < deadline,
+            "the other instance never took over"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for _ in 0..4 {
@@ -196,7 +222,11 @@ async fn one_instance_evaluates_and_another_takes_over(engine: Engine) {
         send(&other, batch, 10).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(conditions(&webhook).len(), 1, "fired again after the takeover");
+    assert_eq!(
+        conditions(&webhook).len(),
+        1,
+        "fired again after the takeover"
+    );
     let resolved = drive(&other, &mut batch, 0, "Resolved").await;
     assert_eq!(resolved["alert_id"], fired["alert_id"]);
     let posts = wait_for_posts(&webhook, 2).await;
@@ -243,7 +273,10 @@ async fn a_changed_rules_file_applies_and_a_bad_one_is_refused_naming_its_line()
     })
     .await;
     let message = refused["reload_error"].as_str().expect("error");
-    assert!(message.contains("line 9") && message.contains("Above"), "{message}");
+    assert!(
+        message.contains("line 9") && message.contains("Above"),
+        "{message}"
+    );
     assert_eq!(threshold(&refused), Some(3.0), "the rules before it stay");
 
     let changed = rules(&webhook.url("webhook"), 100).replace(RULE, "Many errors");
@@ -306,7 +339,11 @@ async fn scoped_tokens_see_only_their_apps_rules_and_alerts() {
     let names = |answer: &Value, list: &str, field: &str| -> Vec<String> {
         answer[list]
             .as_array()
-            .map(|a| a.iter().filter_map(|r| r[field].as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r[field].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::clickhouse::{Engine, database_for, on_both_engines, query};
+use common::clickhouse::{Engine, both_stores, database_for, on_both_engines, query};
 use common::fixture;
 use tracehouse::model::{
     Availability, Batch, CustomEvent, CustomMetric, Dependency, Exception, Item, PageView,
@@ -460,19 +460,6 @@ async fn a_replayed_group_leaves_out_only_the_batches_that_landed(engine: Engine
         .map(|r| r.split('\t').nth(1).unwrap_or(""))
         .collect();
     assert_eq!(counts[0], counts[1], "each batch stored once: {per_batch}");
-}
-
-/// A fresh ClickHouse store on `engine` and a fresh SQLite one (with the directory it lives in).
-async fn both_stores(
-    engine: Engine,
-    test: &str,
-) -> (ClickHouseStore, SqliteStore, tempfile::TempDir) {
-    let clickhouse = ClickHouseStore::open(&config(engine, &database_for(test)))
-        .await
-        .expect("clickhouse");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sqlite = SqliteStore::open(dir.path()).await.expect("sqlite");
-    (clickhouse, sqlite, dir)
 }
 
 async fn keys_read_back_with_their_latest_revocation_on_both_stores(engine: Engine) {

@@ -2,6 +2,7 @@
 //! evaluated on schedule by the instance holding the store's lease, notifying webhooks (the
 //! Azure Monitor common alert schema), Slack, email and Alertmanager.
 
+pub mod cli;
 pub mod condition;
 pub mod engine;
 pub mod notify;

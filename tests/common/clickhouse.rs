@@ -312,3 +312,23 @@ pub async fn query(url: &str, sql: &str) -> Result<String, String> {
     let text = response.text().await.map_err(|e| e.to_string())?;
     if ok { Ok(text) } else { Err(text) }
 }
+
+/// A fresh ClickHouse store on `engine` and a fresh SQLite one (with the directory it lives in).
+pub async fn both_stores(
+    engine: Engine,
+    test: &str,
+) -> (
+    tracehouse::store::clickhouse::ClickHouseStore,
+    tracehouse::store::sqlite::SqliteStore,
+    tempfile::TempDir,
+) {
+    let clickhouse =
+        tracehouse::store::clickhouse::ClickHouseStore::open(&engine.config(&database_for(test)))
+            .await
+            .expect("clickhouse");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = tracehouse::store::sqlite::SqliteStore::open(dir.path())
+        .await
+        .expect("sqlite");
+    (clickhouse, sqlite, dir)
+}

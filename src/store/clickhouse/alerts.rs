@@ -83,6 +83,10 @@ pub async fn history(
     store: &ClickHouseStore,
     query: &HistoryQuery,
 ) -> Result<Vec<AlertEventRow>, StoreError> {
+    // 18.16 types `[]` as Array(Nothing), which `has` refuses: no rule reads nothing.
+    if query.rules.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
     let rules = if query.rules.is_some() {
         "AND has(?, rule)"
     } else {
