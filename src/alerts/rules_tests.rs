@@ -160,3 +160,23 @@ fn operators_compare_as_named() {
     assert!(Operator::Equal.breaches(3.0, 3.0));
     assert!(!Operator::Equal.breaches(3.0, 3.5));
 }
+
+#[test]
+fn the_recommended_rules_parse() {
+    let set = parse(include_str!("../../deploy/alerts/recommended.yaml")).expect("valid");
+    let names: Vec<&str> = set.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Node CPU overload",
+            "Node memory low",
+            "Pod CrashLoop",
+            "HTTP error-rate spike",
+            "AI API latency spike",
+            "Too few nodes"
+        ]
+    );
+    let severities: Vec<u8> = set.rules.iter().map(|r| r.severity).collect();
+    assert_eq!(severities, [2, 2, 1, 1, 2, 1], "the runbook's severities");
+    assert!(set.rules.iter().all(|r| r.action_groups == ["oncall"]));
+}
