@@ -221,6 +221,21 @@ async fn six_alerts_fire_and_resolve(server: TestServer, peers: Peers) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // The web UI's alerts page lists them firing, each opening what it measures.
+    let page = reqwest::get(server.api_url("/alerts"))
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let firing = &page[page.find("<h2>Firing</h2>").expect("a firing section")..];
+    let firing = &firing[..firing.find("</table>").expect("table")];
+    for rule in SIX {
+        assert!(firing.contains(rule), "{rule} is not listed firing");
+    }
+    assert!(firing.contains("k8s.pod.name=crashy-7f9"), "{firing}");
+    assert!(firing.contains("href=\"/query?q=AppRequests"), "{firing}");
+
     drive_until(
         &server,
         &mut batch,

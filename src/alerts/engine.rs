@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 use super::AlertsView;
 use super::condition::Measure;
 use super::notify::{Deliver, Sender};
-use super::payload::{Notification, Reason};
-use super::rules::{Condition, Rule, RuleSet};
+use super::payload::{Notification, Reason, investigation_link};
+use super::rules::{Rule, RuleSet};
 use super::state::{self, Change, SeriesState};
 use crate::reads::TimeRange;
 use crate::reads::alert_records::{AlertEventRow, AlertStateRow, LeaseClaim};
@@ -371,7 +371,7 @@ impl Running {
             );
             return;
         }
-        let link = self.link(&rule, window);
+        let link = investigation_link(&self.engine.public_url, &rule, window);
         for (change, s) in &evaluated.changes {
             let reason = match change {
                 Change::Fired => Reason::Fired,
@@ -386,40 +386,6 @@ impl Running {
             }
         }
         self.states.insert(rule.name.clone(), evaluated.states);
-    }
-
-    /// Where a person looks: the query page for a log rule, the metric's series otherwise.
-    fn link(&self, rule: &Rule, window: TimeRange) -> String {
-        let base = self.engine.public_url.trim_end_matches('/');
-        let from = crate::time::format_instant(window.from_ns);
-        let to = crate::time::format_instant(window.to_ns);
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        let path = match &rule.condition {
-            Condition::Log { query: text, .. } => {
-                query.append_pair("q", text);
-                "/query"
-            }
-            Condition::Metric {
-                name,
-                aggregation,
-                filters,
-            } => {
-                query.append_pair("name", name);
-                query.append_pair("aggregation", &aggregation.api_name());
-                for (key, value) in filters {
-                    query.append_pair(&format!("dim.{key}"), value);
-                }
-                if !rule.dimensions.is_empty() {
-                    let keys: Vec<String> =
-                        rule.dimensions.iter().map(|d| format!("dim.{d}")).collect();
-                    query.append_pair("group_by", &keys.join(","));
-                }
-                "/api/v1/metrics/series"
-            }
-        };
-        query.append_pair("from", &from);
-        query.append_pair("to", &to);
-        format!("{base}{path}?{}", query.finish())
     }
 
     fn notify(

@@ -139,6 +139,40 @@ fn time_aggregation(rule: &Rule) -> String {
     }
 }
 
+/// Where a person looks: the query page for a log rule, the metric's series otherwise.
+pub fn investigation_link(base: &str, rule: &Rule, window: TimeRange) -> String {
+    let base = base.trim_end_matches('/');
+    let from = crate::time::format_instant(window.from_ns);
+    let to = crate::time::format_instant(window.to_ns);
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    let path = match &rule.condition {
+        Condition::Log { query: text, .. } => {
+            query.append_pair("q", text);
+            "/query"
+        }
+        Condition::Metric {
+            name,
+            aggregation,
+            filters,
+        } => {
+            query.append_pair("name", name);
+            query.append_pair("aggregation", &aggregation.api_name());
+            for (key, value) in filters {
+                query.append_pair(&format!("dim.{key}"), value);
+            }
+            if !rule.dimensions.is_empty() {
+                let keys: Vec<String> =
+                    rule.dimensions.iter().map(|d| format!("dim.{d}")).collect();
+                query.append_pair("group_by", &keys.join(","));
+            }
+            "/api/v1/metrics/series"
+        }
+    };
+    query.append_pair("from", &from);
+    query.append_pair("to", &to);
+    format!("{base}{path}?{}", query.finish())
+}
+
 /// The Azure Monitor common alert schema.
 pub fn common_alert_schema(n: &Notification) -> Value {
     let rule = &n.rule;

@@ -94,10 +94,8 @@ pub async fn rules(
     Params::parse(raw.as_deref(), RULES_PARAMS, crate::clock::now_ns())?;
     let view = state.alerts.as_deref();
     let set = rules_in_force(&state);
-    let rules: Vec<Value> = set
-        .rules
+    let rules: Vec<Value> = visible_rules(&state, &access.scope)
         .iter()
-        .filter(|rule| visible(&access.scope, rule))
         .map(|rule| rule_json(rule, view))
         .collect();
     // Receivers' URLs carry secrets (Slack webhook paths): only their kinds and names show.
@@ -142,13 +140,14 @@ fn alert_json(rule: Option<&Rule>, s: &SeriesState) -> Value {
     })
 }
 
-pub async fn alerts(
-    State(state): State<ApiState>,
-    access: Access,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let params = Params::parse(raw.as_deref(), ALERTS_PARAMS, crate::clock::now_ns())?;
-    let condition = params.get("condition");
+/// The alert series `scope` may see (of `rule`, in `condition`), each with its rule when the
+/// rule is still in the file.
+pub async fn visible_alerts(
+    state: &ApiState,
+    scope: &AppScope,
+    rule: Option<&str>,
+    condition: Option<&str>,
+) -> Result<Vec<(Option<Rule>, SeriesState)>, ApiError> {
     if let Some(c) = condition
         && !["Fired", "Resolved", "OK", "NoData"].contains(&c)
     {
@@ -157,24 +156,88 @@ pub async fn alerts(
             "must be Fired, Resolved, OK or NoData",
         ));
     }
-    let set = rules_in_force(&state);
-    let mut answer = Vec::new();
+    let set = rules_in_force(state);
+    let mut visible = Vec::new();
     for row in state.store.alert_states().await? {
-        if params.get("rule").is_some_and(|r| r != row.rule) {
+        if rule.is_some_and(|r| r != row.rule) {
             continue;
         }
-        let rule = set.rules.iter().find(|r| r.name == row.rule);
-        let allowed = match rule {
-            Some(rule) => visible(&access.scope, rule),
-            None => matches!(access.scope, AppScope::All),
+        let of = set.rules.iter().find(|r| r.name == row.rule);
+        let allowed = match of {
+            Some(of) => self::visible(scope, of),
+            None => matches!(scope, AppScope::All),
         };
         let Ok(series) = serde_json::from_str::<SeriesState>(&row.body) else {
             continue;
         };
         if allowed && condition.is_none_or(|c| c == series.condition()) {
-            answer.push(alert_json(rule, &series));
+            visible.push((of.cloned(), series));
         }
     }
+    Ok(visible)
+}
+
+/// The rules in force that `scope` may see.
+pub fn visible_rules(state: &ApiState, scope: &AppScope) -> Vec<Rule> {
+    rules_in_force(state)
+        .rules
+        .iter()
+        .filter(|rule| visible(scope, rule))
+        .cloned()
+        .collect()
+}
+
+/// History events `scope` may see, newest first.
+pub async fn visible_history(
+    state: &ApiState,
+    scope: &AppScope,
+    range: crate::reads::TimeRange,
+    rule: Option<&str>,
+    limit: usize,
+) -> Result<Vec<crate::reads::alert_records::AlertEventRow>, ApiError> {
+    let mut rules = match scope {
+        AppScope::All => None,
+        AppScope::Only(_) => Some(
+            visible_rules(state, scope)
+                .into_iter()
+                .map(|rule| rule.name)
+                .collect::<Vec<_>>(),
+        ),
+    };
+    if let Some(only) = rule {
+        rules = match rules {
+            Some(names) => Some(names.into_iter().filter(|n| n == only).collect()),
+            None => Some(vec![only.to_owned()]),
+        };
+    }
+    Ok(state
+        .store
+        .alert_history(&HistoryQuery {
+            rules,
+            from_ns: range.from_ns,
+            to_ns: range.to_ns,
+            limit,
+        })
+        .await?)
+}
+
+pub async fn alerts(
+    State(state): State<ApiState>,
+    access: Access,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::parse(raw.as_deref(), ALERTS_PARAMS, crate::clock::now_ns())?;
+    let rows = visible_alerts(
+        &state,
+        &access.scope,
+        params.get("rule"),
+        params.get("condition"),
+    )
+    .await?;
+    let answer: Vec<Value> = rows
+        .iter()
+        .map(|(rule, series)| alert_json(rule.as_ref(), series))
+        .collect();
     Ok(Json(json!({
         "evaluating": state.alerts.as_ref().is_some_and(|v| v.leading()),
         "alerts": answer,
@@ -189,32 +252,7 @@ pub async fn history(
     let params = Params::parse(raw.as_deref(), HISTORY_PARAMS, crate::clock::now_ns())?;
     let range = params.range()?;
     let limit = params.limit(200, 10_000)?;
-    let set = rules_in_force(&state);
-    let mut rules = match access.scope {
-        AppScope::All => None,
-        AppScope::Only(_) => Some(
-            set.rules
-                .iter()
-                .filter(|rule| visible(&access.scope, rule))
-                .map(|rule| rule.name.clone())
-                .collect::<Vec<_>>(),
-        ),
-    };
-    if let Some(only) = params.get("rule") {
-        rules = match rules {
-            Some(names) => Some(names.into_iter().filter(|n| n == only).collect()),
-            None => Some(vec![only.to_owned()]),
-        };
-    }
-    let events = state
-        .store
-        .alert_history(&HistoryQuery {
-            rules,
-            from_ns: range.from_ns,
-            to_ns: range.to_ns,
-            limit,
-        })
-        .await?;
+    let events = visible_history(&state, &access.scope, range, params.get("rule"), limit).await?;
     let events: Vec<Value> = events
         .into_iter()
         .map(|event| {

@@ -2,7 +2,7 @@
 //! samples, failures, the application map, GenAI usage and search.
 
 pub mod access;
-mod alerts;
+pub mod alerts;
 pub(crate) mod analysis;
 pub(crate) mod causes;
 mod distribution;

@@ -5,6 +5,7 @@
 //! GenAI, Logs and Live;
 //! and the login page that sets the token cookie when reads need a token.
 
+mod alerts;
 mod chart;
 mod failures;
 mod format;
@@ -39,6 +40,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/samples", get(samples::page))
         .route("/failures", get(failures::page))
         .route("/infrastructure", get(infrastructure::page))
+        .route("/alerts", get(alerts::page))
         .route("/logs", get(logs::page))
         .route("/query", get(query::page))
         .route("/genai", get(genai::page))
@@ -82,12 +84,13 @@ async fn style() -> Response {
 }
 
 /// The views in the navigation bar.
-const VIEWS: [(&str, &str); 8] = [
+const VIEWS: [(&str, &str); 9] = [
     ("Performance", "/performance"),
     ("Failures", "/failures"),
     ("Map", "/map"),
     ("GenAI", "/genai"),
     ("Infrastructure", "/infrastructure"),
+    ("Alerts", "/alerts"),
     ("Logs", "/logs"),
     ("Query", "/query"),
     ("Live", "/live"),
