@@ -568,6 +568,9 @@ async fn the_openapi_document_lists_every_endpoint_and_parameter() {
         "/api/v1/k8s/pods",
         "/api/v1/k8s/containers",
         "/api/v1/k8s/ready-nodes",
+        "/api/v1/alerts/rules",
+        "/api/v1/alerts",
+        "/api/v1/alerts/history",
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path}");
     }
