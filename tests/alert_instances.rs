@@ -161,7 +161,7 @@ async fn one_instance_evaluates_and_another_takes_over(engine: Engine) {
     let start = || {
         let file = file.clone();
         TestServer::start_on_engine(engine, &database, move |config| {
-            configure(config, &file, Duration::from_secs(3));
+            configure(config, &file, Duration::from_secs(6));
         })
     };
     let first = start().await;

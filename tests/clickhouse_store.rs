@@ -189,8 +189,8 @@ async fn migrations_apply_from_empty_rerun_and_race(engine: Engine) {
     .await;
     assert_eq!(
         tables.trim(),
-        (tracehouse::model::TABLES.len() + 4).to_string(),
-        "items, operations, keys, tokens, migrations"
+        (tracehouse::model::TABLES.len() + 7).to_string(),
+        "items, operations, keys, tokens, alert state, history and leases, migrations"
     );
 }
 
@@ -567,7 +567,7 @@ async fn the_printed_ddl_is_what_migrate_applies(engine: Engine) {
     let printed = tables(printed_database).await;
     assert_eq!(
         printed.lines().count(),
-        tracehouse::model::TABLES.len() + 4,
+        tracehouse::model::TABLES.len() + 7,
         "{printed}"
     );
     assert_eq!(printed, tables(migrated_database).await, "{engine:?}");

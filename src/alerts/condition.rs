@@ -23,6 +23,8 @@ pub enum ConditionError {
     /// The answer does not have the shape the rule needs.
     #[error("{0}")]
     Shape(String),
+    #[error("the measurement took longer than {0:?}")]
+    TimedOut(std::time::Duration),
 }
 
 impl ConditionError {
@@ -179,7 +181,7 @@ pub fn observations(
             table.rows.len()
         ));
     }
-    Ok(table
+    let observations: Vec<Observation> = table
         .rows
         .iter()
         .map(|row| Observation {
@@ -190,7 +192,15 @@ pub fn observations(
                 .collect(),
             value: row.get(measure_column).and_then(number).unwrap_or(f64::NAN),
         })
-        .collect())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = observations.iter().find(|o| !seen.insert(&o.dimensions)) {
+        return Err(format!(
+            "the query answers more than one row for {}; summarize by the rule's dimensions only",
+            crate::alerts::state::series_key(&twice.dimensions)
+        ));
+    }
+    Ok(observations)
 }
 
 fn text(value: Option<&Value>) -> String {

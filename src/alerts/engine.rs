@@ -12,7 +12,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::AlertsView;
-use super::condition::Measure;
+use super::condition::{ConditionError, Measure};
+use super::dispatch::Dispatcher;
 use super::notify::{Deliver, Sender};
 use super::payload::{Notification, Reason, investigation_link};
 use super::rules::{Rule, RuleSet};
@@ -76,6 +77,7 @@ pub struct Engine {
 /// What the running evaluator keeps between evaluations.
 struct Running {
     engine: Engine,
+    dispatcher: Dispatcher,
     rules: Arc<RuleSet>,
     /// Each rule's series, as last saved.
     states: HashMap<String, Vec<SeriesState>>,
@@ -89,7 +91,13 @@ struct Running {
 impl Engine {
     pub async fn run(self, shutdown: CancellationToken) {
         let rules = Arc::clone(&self.rules.borrow());
+        let dispatcher = Dispatcher::new(
+            Arc::clone(&self.sender),
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+        );
         let mut running = Running {
+            dispatcher,
             engine: self,
             rules,
             states: HashMap::new(),
@@ -134,7 +142,7 @@ impl Running {
                 () = shutdown.cancelled() => break,
             }
         }
-        if self.leading {
+        if self.lease_confirmed.is_some() {
             let claim = self.claim();
             if let Err(error) = self.engine.store.release_lease(&claim).await {
                 tracing::warn!(%error, "could not release the alert evaluator lease");
@@ -152,10 +160,12 @@ impl Running {
     }
 
     async fn renew_lease(&mut self) {
+        // The lease runs from the claim's time, not from when the store answered.
+        let claimed_at = Instant::now();
         let claim = self.claim();
         match self.engine.store.take_lease(&claim).await {
             Ok(true) => {
-                self.lease_confirmed = Some(Instant::now());
+                self.lease_confirmed = Some(claimed_at);
                 if !self.leading {
                     self.take_over().await;
                 }
@@ -222,13 +232,23 @@ impl Running {
         self.due
             .retain(|name, _| rules.rules.iter().any(|r| &r.name == name));
         if self.leading {
-            let removed: Vec<String> = self
+            // Series of a removed rule, or of one split by other dimensions now (their keys
+            // name values of dimensions the rule no longer has), are forgotten.
+            let stale: Vec<(String, &'static str)> = self
                 .states
                 .keys()
-                .filter(|name| !rules.rules.iter().any(|r| &r.name == *name))
-                .cloned()
+                .filter_map(|name| match rules.rules.iter().find(|r| &r.name == name) {
+                    None => Some((name.clone(), "RuleRemoved")),
+                    Some(rule) => self
+                        .rules
+                        .rules
+                        .iter()
+                        .find(|r| &r.name == name)
+                        .filter(|old| old.dimensions != rule.dimensions)
+                        .map(|_| (name.clone(), "DimensionsChanged")),
+                })
                 .collect();
-            for name in removed {
+            for (name, kind) in stale {
                 let states = self.states.remove(&name).unwrap_or_default();
                 let rows: Vec<AlertStateRow> = states
                     .iter()
@@ -238,13 +258,22 @@ impl Running {
                         body: String::new(),
                     })
                     .collect();
-                let event = self.event(&name, "", "RuleRemoved", json!({"series": rows.len()}));
+                let event = self.event(&name, "", kind, json!({"series": rows.len()}));
                 if let Err(error) = self.save(&rows, vec![event]).await {
                     tracing::warn!(rule = %name, %error, "cannot forget a removed rule's alerts");
                 }
             }
         }
         self.rules = rules;
+    }
+
+    /// Whether the lease was confirmed recently enough that no other instance can hold it
+    /// yet: within two thirds of its life, leaving the rest as margin for the store's answer.
+    fn lease_fresh(&self) -> bool {
+        self.leading
+            && self
+                .lease_confirmed
+                .is_some_and(|at| at.elapsed() < self.engine.lease_ttl * 2 / 3)
     }
 
     async fn evaluate_due(&mut self) {
@@ -257,6 +286,16 @@ impl Running {
             .map(|rule| Arc::new(rule.clone()))
             .collect();
         for rule in due {
+            // A long pass renews as it goes rather than let the lease lapse under it.
+            if self
+                .lease_confirmed
+                .is_none_or(|at| at.elapsed() >= self.engine.lease_ttl / 3)
+            {
+                self.renew_lease().await;
+            }
+            if !self.lease_fresh() {
+                return;
+            }
             self.due
                 .insert(rule.name.clone(), Instant::now() + rule.frequency);
             self.evaluate(rule).await;
@@ -295,7 +334,12 @@ impl Running {
             from_ns: now_ns.saturating_sub(window_ns),
             to_ns: now_ns,
         };
-        let observations = match self.engine.measure.measure(&rule, window).await {
+        // A third of the lease: a slow query must not outlive the lease it runs under.
+        let limit = self.engine.lease_ttl / 3;
+        let measured = tokio::time::timeout(limit, self.engine.measure.measure(&rule, window))
+            .await
+            .unwrap_or(Err(ConditionError::TimedOut(limit)));
+        let observations = match measured {
             Ok(observations) => observations,
             Err(error) => {
                 let message = error.public_message();
@@ -362,6 +406,10 @@ impl Running {
                 )
             })
             .collect();
+        if !self.lease_fresh() {
+            // Another instance may hold the lease by now: it evaluates this rule instead.
+            return;
+        }
         // Saved before anyone is told: a restart resumes from here and never fires twice.
         if let Err(error) = self.save(&rows, events).await {
             tracing::warn!(rule = %rule.name, %error, "cannot save alert states; the evaluation is retried");
@@ -404,46 +452,9 @@ impl Running {
             link: link.to_owned(),
         });
         for receiver in self.rules.receivers_of(rule) {
-            if !Sender::wants(receiver, reason) {
-                continue;
+            if Sender::wants(receiver, reason) {
+                self.dispatcher.send(receiver, Arc::clone(&notification));
             }
-            let receiver = receiver.clone();
-            let notification = Arc::clone(&notification);
-            let sender = Arc::clone(&self.engine.sender);
-            let store = Arc::clone(&self.engine.store);
-            let clock = Arc::clone(&self.engine.clock);
-            tokio::spawn(async move {
-                let delivery = sender.deliver(&receiver, &notification).await;
-                if reason == Reason::StillFiring && delivery.error.is_none() {
-                    return;
-                }
-                let kind = if delivery.error.is_some() {
-                    "NotificationFailed"
-                } else {
-                    "NotificationSent"
-                };
-                if let Some(error) = &delivery.error {
-                    tracing::warn!(receiver = receiver.name(), %error, "alert notification failed");
-                }
-                let event = AlertEventRow {
-                    time_ns: clock(),
-                    rule: notification.rule.name.clone(),
-                    series: notification.state.key(),
-                    kind: kind.into(),
-                    body: json!({
-                        "receiver": receiver.name(),
-                        "type": receiver.kind(),
-                        "monitorCondition": notification.condition(),
-                        "alertId": notification.state.alert_id,
-                        "attempts": delivery.attempts,
-                        "error": delivery.error,
-                    })
-                    .to_string(),
-                };
-                if let Err(error) = store.append_alert_events(&[event]).await {
-                    tracing::warn!(%error, "cannot record an alert notification");
-                }
-            });
         }
     }
 }

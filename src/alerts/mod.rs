@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod condition;
+mod dispatch;
 pub mod engine;
 pub mod notify;
 pub mod payload;
@@ -44,7 +45,7 @@ impl AlertsConfig {
             public_url,
             smtp: None,
             delivery: DeliveryPolicy::default(),
-            lease_ttl: Duration::from_secs(30),
+            lease_ttl: Duration::from_secs(60),
             reload_interval: Duration::from_secs(2),
         }
     }

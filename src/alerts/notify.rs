@@ -189,7 +189,7 @@ impl Sender {
 
     async fn post(&self, url: &str, body: &serde_json::Value) -> Result<(), SendError> {
         let failed = |message: String| SendError::Http {
-            url: url.to_owned(),
+            url: redacted(url),
             message,
         };
         let request = http::Request::post(url)
@@ -212,7 +212,7 @@ impl Sender {
             Ok(())
         } else {
             Err(SendError::Status {
-                url: url.to_owned(),
+                url: redacted(url),
                 status: status.as_u16(),
             })
         }
@@ -260,6 +260,21 @@ fn smtp_transport(
         builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
     }
     Ok((builder.build(), from))
+}
+
+/// A receiver URL as errors show it: scheme, host and port only. Paths and queries carry the
+/// secrets (a Slack webhook's path is its credential), and errors reach the history API.
+pub fn redacted(url: &str) -> String {
+    match url.parse::<http::Uri>() {
+        Ok(uri) => match (uri.scheme_str(), uri.authority()) {
+            (Some(scheme), Some(authority)) => {
+                let host = authority.as_str().rsplit('@').next().unwrap_or_default();
+                format!("{scheme}://{host}/…")
+            }
+            _ => "the receiver".into(),
+        },
+        Err(_) => "the receiver".into(),
+    }
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

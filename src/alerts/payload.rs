@@ -246,29 +246,58 @@ pub fn common_alert_schema(n: &Notification) -> Value {
     })
 }
 
-/// A Slack incoming-webhook message: text for notifications, blocks for the channel.
+/// Slack's control characters; a dimension value from telemetry must not become a mention
+/// such as `<!channel>`.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// At most `max` characters, the cut marked with an ellipsis.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// A Slack incoming-webhook message: text for notifications, blocks for the channel (a header
+/// is at most 150 characters, a field 2,000).
 pub fn slack_message(n: &Notification) -> Value {
     let emoji = match n.reason {
         Reason::Resolved => ":white_check_mark:",
         _ => ":rotating_light:",
     };
-    let text = format!("{emoji} {} — {}", n.title(), n.summary());
+    let title = slack_escape(&n.title());
+    let summary = slack_escape(&n.summary());
+    let text = format!("{emoji} {title} — {summary}");
+    let field = |name: &str, value: &str| json!({"type": "mrkdwn", "text": cut(&format!("*{}*\n{}", slack_escape(name), slack_escape(value)), 2000)});
     let mut fields = vec![
-        json!({"type": "mrkdwn", "text": format!("*Value*\n{}", n.value_text())}),
-        json!({"type": "mrkdwn", "text": format!("*Threshold*\n{} {}", n.rule.operator.name(), format_number(n.rule.threshold))}),
-        json!({"type": "mrkdwn", "text": format!("*Severity*\nSev{}", n.rule.severity)}),
-        json!({"type": "mrkdwn", "text": format!("*Window*\n{}", duration_text(n.rule.window.as_secs()))}),
+        field("Value", &n.value_text()),
+        field(
+            "Threshold",
+            &format!(
+                "{} {}",
+                n.rule.operator.name(),
+                format_number(n.rule.threshold)
+            ),
+        ),
+        field("Severity", &format!("Sev{}", n.rule.severity)),
+        field("Window", &duration_text(n.rule.window.as_secs())),
     ];
     for (name, value) in &n.state.dimensions {
-        fields.push(json!({"type": "mrkdwn", "text": format!("*{name}*\n{value}")}));
+        fields.push(field(name, value));
     }
     fields.truncate(10);
     json!({
         "text": text,
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": n.title()}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": n.summary()}, "fields": fields},
-            {"type": "section", "text": {"type": "mrkdwn", "text": format!("<{}|Open in tracehouse>", n.link)}},
+            {"type": "header", "text": {"type": "plain_text", "text": cut(&n.title(), 150)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": cut(&summary, 3000)}, "fields": fields},
+            {"type": "section", "text": {"type": "mrkdwn", "text": format!("<{}|Open in tracehouse>", slack_escape(&n.link))}},
         ],
     })
 }

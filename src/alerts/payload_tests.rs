@@ -92,7 +92,8 @@ fn slack_gets_text_and_blocks_with_value_threshold_and_link() {
         "{text}"
     );
     assert!(
-        text.contains("avg(system.cpu.utilization) 0.93 > 0.8 over 5m"),
+        // Slack reads `&gt;` as `>`: its control characters are escaped.
+        text.contains("avg(system.cpu.utilization) 0.93 &gt; 0.8 over 5m"),
         "{text}"
     );
     let blocks = message["blocks"].to_string();
@@ -137,4 +138,19 @@ fn alertmanager_labels_are_valid_names() {
     assert_eq!(iso_duration(5_400), "PT1H30M");
     assert_eq!(iso_duration(45), "PT45S");
     assert_eq!(format_number(0.123456), "0.1235");
+}
+
+#[test]
+fn slack_escapes_telemetry_and_keeps_the_header_short() {
+    let mut n = notification(1, Reason::Fired);
+    n.state.dimensions = vec![("pod".into(), format!("<!channel> {}", "x".repeat(200)))];
+    let message = slack_message(&n);
+    let header = message["blocks"][0]["text"]["text"]
+        .as_str()
+        .expect("header");
+    assert!(header.chars().count() <= 150, "{header}");
+    // Mentions are parsed in mrkdwn and text, not in a plain_text header.
+    let text = format!("{} {}", message["text"], message["blocks"][1]);
+    assert!(!text.contains("<!channel>"), "{text}");
+    assert!(text.contains("&lt;!channel&gt;"), "{text}");
 }

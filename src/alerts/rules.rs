@@ -206,14 +206,18 @@ impl RuleSet {
         self.action_groups.iter().find(|g| g.name == name)
     }
 
-    /// Every receiver of the rule's action groups, each once.
+    /// Every receiver of the rule's action groups; one that two groups list alike, once.
     pub fn receivers_of<'a>(&'a self, rule: &'a Rule) -> impl Iterator<Item = &'a Receiver> {
-        let mut seen = HashSet::new();
+        let mut seen: Vec<&Receiver> = Vec::new();
         rule.action_groups
             .iter()
             .filter_map(|name| self.action_group(name))
             .flat_map(|group| group.receivers.iter())
-            .filter(move |receiver| seen.insert(receiver.name().to_owned()))
+            .filter(move |receiver| {
+                let first = !seen.contains(receiver);
+                seen.push(receiver);
+                first
+            })
     }
 
     pub fn has_email(&self) -> bool {
@@ -283,6 +287,10 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     };
     parsed.map_err(serde::de::Error::custom)
 }
+
+/// The longest window a rule may read, and the longest time between evaluations.
+const MAX_WINDOW: Duration = Duration::from_secs(31 * 86_400);
+const MAX_FREQUENCY: Duration = Duration::from_secs(86_400);
 
 /// Most evaluations a rule's failing periods may look back over.
 const MAX_EVALUATIONS: u32 = 100;
@@ -364,13 +372,14 @@ fn check_receiver(receiver: &Receiver) -> Result<(), String> {
         Receiver::Webhook { name, url }
         | Receiver::Slack { name, url }
         | Receiver::Alertmanager { name, url } => {
+            // The URL is not repeated: a Slack webhook's path is its credential.
             let uri: http::Uri = url
                 .parse()
-                .map_err(|_| format!("receiver {name:?}: {url:?} is not a URL"))?;
+                .map_err(|_| format!("receiver {name:?}: the url is not a URL"))?;
             match uri.scheme_str() {
                 Some("http" | "https") if uri.host().is_some() => Ok(()),
                 _ => Err(format!(
-                    "receiver {name:?}: {url:?} must be an http:// or https:// URL"
+                    "receiver {name:?}: the url must be an http:// or https:// URL"
                 )),
             }
         }
@@ -405,11 +414,15 @@ fn check_rule(entry: RuleEntry, line: usize, groups: &HashSet<&str>) -> Result<R
     if !entry.threshold.is_finite() {
         return Err(format!("rule {name:?}: the threshold must be a number"));
     }
-    if entry.window.is_zero() {
-        return Err(format!("rule {name:?}: the window must be above zero"));
+    if entry.window.is_zero() || entry.window > MAX_WINDOW {
+        return Err(format!(
+            "rule {name:?}: the window must be above zero and at most 31d"
+        ));
     }
-    if entry.frequency < Duration::from_secs(1) {
-        return Err(format!("rule {name:?}: the frequency must be at least 1s"));
+    if entry.frequency < Duration::from_secs(1) || entry.frequency > MAX_FREQUENCY {
+        return Err(format!(
+            "rule {name:?}: the frequency must be from 1s to 1d"
+        ));
     }
     let periods = entry.failing_periods;
     if !(1..=MAX_EVALUATIONS).contains(&periods.evaluations)

@@ -112,10 +112,14 @@ pub async fn rules(
             .collect(),
         AppScope::Only(_) => Vec::new(),
     };
+    // The file and its errors name every app's rules: all-apps tokens only.
+    let whole_file = matches!(access.scope, AppScope::All)
+        .then_some(view)
+        .flatten();
     Ok(Json(json!({
-        "file": view.map(|v| v.path.display().to_string()),
+        "file": whole_file.map(|v| v.path.display().to_string()),
         "evaluating": view.is_some_and(AlertsView::leading),
-        "reload_error": view.and_then(AlertsView::reload_error),
+        "reload_error": whole_file.and_then(AlertsView::reload_error),
         "action_groups": groups,
         "rules": rules,
     })))

@@ -14,7 +14,7 @@ use crate::api::access::Access;
 use crate::api::alerts::{visible_alerts, visible_history, visible_rules};
 use crate::api::params::{FROM, ParamSpec, ParamType, TO, param};
 use crate::api::{ApiError, ApiState};
-use crate::reads::TimeRange;
+use crate::reads::{AppScope, TimeRange};
 use crate::time::format_instant;
 
 pub const PARAMS: &[ParamSpec] = &[FROM, TO, param("rule", ParamType::String, "only this rule")];
@@ -122,7 +122,7 @@ pub async fn page(
         @if view.is_none() {
             p.empty { "No alert rules: start tracehouse with --alert-rules FILE (deploy/alerts/recommended.yaml has six to begin with; docs/alerts.md describes them)." }
         }
-        @if let Some(error) = view.and_then(|v| v.reload_error()) {
+        @if let Some(error) = view.filter(|_| matches!(access.scope, AppScope::All)).and_then(|v| v.reload_error()) {
             p.error { "The latest change of the rules file was refused, the rules before it stay: " (error) }
         }
         p.summary {

@@ -101,7 +101,9 @@ pub fn response(path: &str) -> Option<Value> {
         "/api/v1/alerts/rules" => object(&[
             (
                 "file",
-                nullable(string("the rules file (--alert-rules); null without one")),
+                nullable(string(
+                    "the rules file (--alert-rules); null without one, and for tokens scoped to some apps",
+                )),
             ),
             (
                 "evaluating",
@@ -110,7 +112,7 @@ pub fn response(path: &str) -> Option<Value> {
             (
                 "reload_error",
                 nullable(string(
-                    "why the latest change of the file was refused (the rules before it stay)",
+                    "why the latest change of the file was refused (the rules before it stay); all-apps tokens only",
                 )),
             ),
             (

@@ -4,6 +4,7 @@
 //! to become visible, and reading back who holds it: every instance applies the same rule
 //! (the smallest holder name of the newest epoch) to the same claims.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::credentials::next_version;
@@ -17,7 +18,34 @@ use crate::store::StoreError;
 /// are seen by both, which then agree; a claim delayed longer can overlap one evaluation.
 const LEASE_SETTLE: Duration = Duration::from_secs(1);
 
+/// Above every state version this process has read or written. A new evaluator reads the
+/// states first, so its saves outrank the previous holder's even when its clock is behind.
+static VERSION_FLOOR: AtomicU64 = AtomicU64::new(0);
+
+fn state_version() -> u64 {
+    loop {
+        let floor = VERSION_FLOOR.load(Ordering::SeqCst);
+        let version = next_version().max(floor.saturating_add(1));
+        if VERSION_FLOOR
+            .compare_exchange(floor, version, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return version;
+        }
+    }
+}
+
 pub async fn states(store: &ClickHouseStore) -> Result<Vec<AlertStateRow>, StoreError> {
+    let newest: Vec<u64> = store
+        .reader
+        .query(&format!(
+            "SELECT max(version) FROM `{}`.`alert_state`",
+            store.database
+        ))
+        .fetch_all()
+        .await
+        .map_err(|e| store.read_error(e))?;
+    VERSION_FLOOR.fetch_max(newest.first().copied().unwrap_or(0), Ordering::SeqCst);
     let rows: Vec<(String, String, String)> = store
         .reader
         .query(&format!(
@@ -51,7 +79,7 @@ pub async fn save_states(
             .bind(row.rule.as_str())
             .bind(row.series.as_str())
             .bind(row.body.as_str())
-            .bind(next_version());
+            .bind(state_version());
     }
     query.execute().await.map_err(ch_error)
 }
