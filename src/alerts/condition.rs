@@ -219,3 +219,57 @@ fn number(value: &Value) -> Option<f64> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::kql::types::KqlType;
+
+    fn table(rows: Vec<Vec<Value>>) -> ResultTable {
+        ResultTable {
+            columns: vec![
+                ("AppRoleName".into(), KqlType::String),
+                ("total".into(), KqlType::Long),
+                ("error_percent".into(), KqlType::Real),
+            ],
+            rows,
+            truncated: false,
+            visualization: None,
+        }
+    }
+
+    #[test]
+    fn each_row_is_a_series_of_its_dimension_values() {
+        let answer = table(vec![
+            vec![json!("api"), json!(40), json!(25.0)],
+            vec![json!("web"), json!(20), Value::Null],
+        ]);
+        let dimensions = ["AppRoleName".to_owned()];
+        let observed = observations(&answer, &dimensions, Some("error_percent")).expect("shape");
+        assert_eq!(
+            observed[0].dimensions,
+            [("AppRoleName".into(), "api".into())]
+        );
+        assert_eq!(observed[0].value, 25.0);
+        assert!(observed[1].value.is_nan(), "a null measure is no data");
+        let error = observations(&answer, &dimensions, None).expect_err("two numeric columns");
+        assert!(error.contains("name one as the rule's measure"), "{error}");
+        let error = observations(&answer, &[], Some("total")).expect_err("two rows");
+        assert!(error.contains("2 rows"), "{error}");
+        let error = observations(&answer, &dimensions, Some("p99")).expect_err("no column");
+        assert!(error.contains("no column \"p99\""), "{error}");
+    }
+
+    #[test]
+    fn two_rows_of_one_series_are_refused() {
+        let answer = table(vec![
+            vec![json!("api"), json!(40), json!(25.0)],
+            vec![json!("api"), json!(20), json!(1.0)],
+        ]);
+        let error = observations(&answer, &["AppRoleName".to_owned()], Some("error_percent"))
+            .expect_err("duplicate");
+        assert!(error.contains("more than one row"), "{error}");
+    }
+}

@@ -342,6 +342,28 @@ async fn a_reload_applies_changed_rules_and_forgets_removed_ones() {
         "{kinds:?}: the new threshold resolved it"
     );
     assert_eq!(h.measure.calls("errors"), 2, "the schedule was kept");
+
+    // Split by a dimension now: the old series starts afresh.
+    let split = changed.replace(
+        "    threshold: 50\n",
+        "    threshold: 50\n    dimensions: [role]\n",
+    );
+    h.publish
+        .send_replace(Arc::new(parse(&split).expect("valid")));
+    after(1).await;
+    assert_eq!(
+        h.store.kinds("errors").last().map(String::as_str),
+        Some("DimensionsChanged")
+    );
+    assert!(
+        !h.store
+            .states
+            .lock()
+            .expect("lock")
+            .keys()
+            .any(|(rule, _)| rule == "errors"),
+        "the series without dimensions is gone"
+    );
     assert!(h.measure.calls("saturation") >= 6, "every 10 s");
     stop.cancel();
     task.await.expect("stops");

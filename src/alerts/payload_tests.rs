@@ -154,3 +154,14 @@ fn slack_escapes_telemetry_and_keeps_the_header_short() {
     assert!(!text.contains("<!channel>"), "{text}");
     assert!(text.contains("&lt;!channel&gt;"), "{text}");
 }
+
+#[test]
+fn receiver_urls_in_errors_keep_only_scheme_and_host() {
+    use crate::alerts::notify::redacted;
+    assert_eq!(
+        redacted("https://hooks.slack.com/services/T0/B0/secret"),
+        "https://hooks.slack.com/…"
+    );
+    assert_eq!(redacted("http://user:pw@am:9093/api"), "http://am:9093/…");
+    assert_eq!(redacted("not a url"), "the receiver");
+}
