@@ -126,8 +126,10 @@ impl Running {
             if self.leading {
                 self.evaluate_due().await;
             }
+            // Without a fresh lease (the store failing to renew it) nothing is due before the
+            // next renewal: rules that are late wait for it rather than spin.
             let mut next = lease_due;
-            if self.leading
+            if self.lease_fresh()
                 && let Some(due) = self.due.values().min()
             {
                 next = next.min(*due);

@@ -18,6 +18,9 @@ struct MemoryStore {
     states: Mutex<BTreeMap<(String, String), String>>,
     events: Mutex<Vec<AlertEventRow>>,
     lease: Mutex<Option<(String, i64)>>,
+    /// While set, the lease cannot be read (the store is down); each try is counted.
+    lease_down: std::sync::atomic::AtomicBool,
+    lease_tries: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryStore {
@@ -61,6 +64,11 @@ impl AlertStore for MemoryStore {
         Ok(())
     }
     async fn take_lease(&self, claim: &LeaseClaim) -> Result<bool, StoreError> {
+        use std::sync::atomic::Ordering;
+        self.lease_tries.fetch_add(1, Ordering::SeqCst);
+        if self.lease_down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("down".into()));
+        }
         let mut lease = self.lease.lock().expect("lock");
         match &*lease {
             Some((holder, expires)) if *holder != claim.holder && *expires > claim.now_ns => {
@@ -446,6 +454,35 @@ async fn a_failing_evaluation_keeps_the_state_and_is_recorded_once() {
         h.sent.sent(),
         sent(&[("hook", "Fired"), ("hook", "Resolved")])
     );
+    stop.cancel();
+    task.await.expect("stops");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_cannot_renew_the_lease_stops_evaluation_without_spinning() {
+    use std::sync::atomic::Ordering;
+    let h = Harness::new(RULES);
+    h.measure.set("errors", 9.0);
+    let (stop, task) = h.start("a");
+    after(1).await;
+    h.store.lease_down.store(true, Ordering::SeqCst);
+    let tries = h.store.lease_tries.load(Ordering::SeqCst);
+    let calls = h.measure.calls("errors");
+    after(120).await;
+    let retried = h.store.lease_tries.load(Ordering::SeqCst) - tries;
+    assert!(
+        (3..=15).contains(&retried),
+        "{retried} lease tries in 2 minutes"
+    );
+    assert!(
+        h.measure.calls("errors") - calls <= 25,
+        "evaluation goes on only while the lease is fresh"
+    );
+    assert!(!h.view.leading(), "the lapsed lease is given up");
+    h.store.lease_down.store(false, Ordering::SeqCst);
+    after(30).await;
+    assert!(h.view.leading(), "and taken again");
+    assert_eq!(h.sent.sent().len(), 1, "no second firing after the outage");
     stop.cancel();
     task.await.expect("stops");
 }

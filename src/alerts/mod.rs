@@ -8,6 +8,7 @@ mod dispatch;
 pub mod engine;
 pub mod notify;
 pub mod payload;
+pub mod receivers;
 pub mod rules;
 pub mod state;
 
