@@ -99,13 +99,6 @@ impl<R: Clone> CredentialCache<R> {
         }
     }
 
-    /// Whether a miss may reload now (the last load is older than a second).
-    pub fn may_reload_after_miss(&self) -> bool {
-        self.read()
-            .loaded_at
-            .is_none_or(|at| at.elapsed() >= MISS_RELOAD_INTERVAL)
-    }
-
     /// After a miss: waits until a reload is allowed (at most a second), then reloads unless
     /// another caller did meanwhile. A credential issued a moment ago is then found, and
     /// however many misses arrive, the store is read at most once a second.
@@ -150,7 +143,6 @@ mod tests {
             .await;
         assert_eq!(cache.lookup("a"), Lookup::Found(1));
         assert_eq!(cache.lookup("b"), Lookup::Missing);
-        assert!(!cache.may_reload_after_miss());
         cache
             .reload("numbers", async {
                 Err(StoreError::Unavailable("down".into()))

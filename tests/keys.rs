@@ -290,3 +290,18 @@ async fn live_metrics_checks_keys_like_every_ingest_path() {
     assert_eq!(instances, [("pod-1", "shop")], "{live}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_issued_right_after_a_reload_works_on_its_first_use() {
+    let server = TestServer::start_with(|config| config.require_keys = true, None).await;
+    // An unknown key makes the server read the keys now…
+    assert_eq!(
+        otlp_http(&server, Some("00000000-0000-4000-8000-000000000000")).await,
+        401
+    );
+    // …and a key issued within the second after that is accepted at once (it used to be
+    // refused until the next reload was allowed).
+    let key = create_key(&server, "checkout");
+    assert_eq!(otlp_http(&server, Some(&key)).await, 200);
+    server.stop().await;
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::credential_cache::{CredentialCache, Lookup};
 use crate::error::{ErrorKind, HasErrorKind};
-use crate::store::{KeyRecord, Store};
+use crate::store::{KeyRecord, Store, StoreError};
 
 /// Header OTLP clients set through `OTEL_EXPORTER_OTLP_HEADERS=x-instrumentation-key=<key>`.
 pub const KEY_HEADER: &str = "x-instrumentation-key";
@@ -79,18 +79,21 @@ impl Authenticator {
         let Some(store) = &self.store else {
             return;
         };
-        let fetch = async {
-            let keys = store.keys().await?;
-            Ok(keys.into_iter().map(|k| (k.key.clone(), k)).collect())
-        };
-        self.keys.reload("instrumentation keys", fetch).await;
+        self.keys
+            .reload("instrumentation keys", fetch_keys(store))
+            .await;
     }
 
-    /// Reloads when a key was not found, at most once a second.
+    /// After a key was not found: waits for the next reload the once-a-second limit allows
+    /// (or one another request started meanwhile), so a key issued right after a reload is
+    /// found on its first use rather than refused once.
     pub async fn reload_after_miss(&self) {
-        if self.keys.may_reload_after_miss() {
-            self.reload().await;
-        }
+        let Some(store) = &self.store else {
+            return;
+        };
+        self.keys
+            .reload_after_miss_waiting("instrumentation keys", fetch_keys(store))
+            .await;
     }
 
     /// The application of a (lower-cased) key, or why it is refused.
@@ -139,6 +142,11 @@ impl Authenticator {
             app_name,
         })
     }
+}
+
+async fn fetch_keys(store: &Arc<dyn Store>) -> Result<Vec<(String, KeyRecord)>, StoreError> {
+    let keys = store.keys().await?;
+    Ok(keys.into_iter().map(|k| (k.key.clone(), k)).collect())
 }
 
 /// The key in `x-instrumentation-key`, or in `Authorization: InstrumentationKey <key>`.
