@@ -7,22 +7,93 @@ use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
 use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+/// JSON nesting a body may have (about 340 levels of nested attribute values; protobuf bodies
+/// have no such limit, and both are cut at 32 levels when rendered). Past serde_json's own
+/// limit of 128 the body is decoded again on a thread with [`DEEP_STACK_BYTES`] of stack.
+const MAX_JSON_DEPTH: usize = 1_024;
+const DEEP_STACK_BYTES: usize = 64 << 20;
+
 /// Decodes an OTLP/JSON message, taking enum names where numbers are expected.
-pub fn decode<M: DeserializeOwned>(body: &[u8]) -> Result<M, serde_json::Error> {
-    let first = match serde_json::from_slice(body) {
+pub fn decode<M: DeserializeOwned + Send>(body: &[u8]) -> Result<M, serde_json::Error> {
+    match decode_within_limit(body, true) {
+        Err(error) if is_too_deep(&error) && json_depth(body) <= MAX_JSON_DEPTH => {
+            std::thread::scope(|scope| {
+                std::thread::Builder::new()
+                    .name("otlp-json-deep".into())
+                    .stack_size(DEEP_STACK_BYTES)
+                    .spawn_scoped(scope, || decode_within_limit::<M>(body, false))
+                    .ok()
+                    .and_then(|thread| thread.join().ok())
+            })
+            .unwrap_or(Err(error))
+        }
+        other => other,
+    }
+}
+
+/// One decode, with serde_json's recursion limit or (on a deep stack) without it.
+fn decode_within_limit<M: DeserializeOwned>(
+    body: &[u8],
+    limited: bool,
+) -> Result<M, serde_json::Error> {
+    let parse = |body: &[u8]| -> Result<M, serde_json::Error> {
+        let mut reader = serde_json::Deserializer::from_slice(body);
+        if !limited {
+            reader.disable_recursion_limit();
+        }
+        let message = M::deserialize(&mut reader)?;
+        reader.end()?;
+        Ok(message)
+    };
+    let first = match parse(body) {
         Ok(message) => return Ok(message),
         Err(error) => error,
     };
-    let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    if !limited {
+        reader.disable_recursion_limit();
+    }
+    let Ok(mut value) = Value::deserialize(&mut reader) else {
         return Err(first);
     };
     if !number_enum_names(&mut value) {
         return Err(first);
     }
     serde_json::from_value(value).map_err(|_| first)
+}
+
+fn is_too_deep(error: &serde_json::Error) -> bool {
+    error.to_string().starts_with("recursion limit exceeded")
+}
+
+/// The deepest nesting of arrays and objects in `body`, strings skipped.
+fn json_depth(body: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in body {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The number of an enum name, for the OTLP fields that are enums.
@@ -103,6 +174,13 @@ mod tests {
             let _ = decode::<ExportTraceServiceRequest>(body.as_bytes());
             let _ = decode::<ExportLogsServiceRequest>(body.as_bytes());
         }
+    }
+
+    #[test]
+    fn nesting_is_measured_outside_strings() {
+        assert_eq!(json_depth(br#"{"a":[1,{"b":"[[[{"}]}"#), 3);
+        assert_eq!(json_depth(br#"["\"[", []]"#), 2);
+        assert_eq!(json_depth(b"1"), 0);
     }
 
     #[test]
