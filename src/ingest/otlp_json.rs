@@ -11,6 +11,8 @@ use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::normalize::json_text::outside_strings;
+
 /// JSON nesting a body may have (about 340 levels of nested attribute values; protobuf bodies
 /// have no such limit, and both are cut at 32 levels when rendered). Past serde_json's own
 /// limit of 128 the body is decoded again on a thread with [`DEEP_STACK_BYTES`] of stack.
@@ -72,19 +74,9 @@ fn is_too_deep(error: &serde_json::Error) -> bool {
 
 /// The deepest nesting of arrays and objects in `body`, strings skipped.
 fn json_depth(body: &[u8]) -> usize {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for &byte in body {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for (_, byte) in outside_strings(body) {
         match byte {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 deepest = deepest.max(depth);

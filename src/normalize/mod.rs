@@ -10,6 +10,7 @@ pub mod envelope;
 mod exceptions;
 mod genai;
 mod genai_endpoint;
+pub mod json_text;
 mod known;
 mod logs;
 mod metrics;

@@ -7,6 +7,7 @@
 use serde_json::value::RawValue;
 
 use super::BodyError;
+use crate::normalize::json_text::outside_strings;
 
 /// The envelopes of a body, in order, as raw JSON; an envelope that is not valid JSON (or not
 /// UTF-8) is an error in its place.
@@ -37,23 +38,11 @@ fn envelope(piece: &[u8]) -> Result<&RawValue, String> {
 fn array_elements(body: &[u8], open: usize) -> Result<Vec<&[u8]>, BodyError> {
     let mut elements = Vec::new();
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
     let mut element_start = open + 1;
     let mut close = None;
-    for (offset, &byte) in body[open + 1..].iter().enumerate() {
+    for (offset, byte) in outside_strings(&body[open + 1..]) {
         let at = open + 1 + offset;
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
         match byte {
-            b'"' => in_string = true,
             b'{' | b'[' => depth += 1,
             b'}' | b']' if depth > 0 => depth -= 1,
             b']' => {
