@@ -118,11 +118,9 @@ impl Measure for StoreMeasure {
 /// `role`, `role_instance` and `app` are columns; any other name (or `dim.<key>`) is a
 /// `customDimensions` key such as `k8s.node.name`.
 fn metric_key(name: &str) -> GroupKey {
-    match Column::from_api_name(name) {
-        Some(column @ (Column::RoleName | Column::RoleInstance | Column::AppName)) => {
-            GroupKey::Column(column)
-        }
-        _ => GroupKey::Dimension(name.strip_prefix("dim.").unwrap_or(name).to_owned()),
+    match Column::from_api_name(name).filter(|c| GroupKey::is_metric_column(*c)) {
+        Some(column) => GroupKey::Column(column),
+        None => GroupKey::Dimension(name.strip_prefix("dim.").unwrap_or(name).to_owned()),
     }
 }
 

@@ -331,11 +331,7 @@ impl Running {
 
     async fn evaluate(&mut self, rule: Arc<Rule>) {
         let now_ns = (self.engine.clock)();
-        let window_ns = i64::try_from(rule.window.as_nanos()).unwrap_or(i64::MAX);
-        let window = TimeRange {
-            from_ns: now_ns.saturating_sub(window_ns),
-            to_ns: now_ns,
-        };
+        let window = rule.window_ending(now_ns);
         // A third of the lease: a slow query must not outlive the lease it runs under.
         let limit = self.engine.lease_ttl / 3;
         let measured = tokio::time::timeout(limit, self.engine.measure.measure(&rule, window))

@@ -206,13 +206,13 @@ struct Harness {
 impl Harness {
     fn new(rules: &str) -> Self {
         let set = parse(rules).expect("valid rules");
-        let (publish, _) = watch::channel(Arc::new(set.clone()));
+        let (publish, view) = watch::channel(Arc::new(set));
         Harness {
             store: Arc::default(),
             measure: Arc::default(),
             sent: Arc::default(),
             publish,
-            view: Arc::new(AlertsView::new("rules.yaml".into(), set)),
+            view: Arc::new(AlertsView::new("rules.yaml".into(), view)),
         }
     }
 

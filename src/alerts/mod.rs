@@ -56,17 +56,18 @@ impl AlertsConfig {
 /// instance evaluates, and each rule's latest evaluation error.
 pub struct AlertsView {
     pub path: PathBuf,
-    rules: RwLock<Arc<RuleSet>>,
+    /// What the reloader last published: the evaluator reads the same channel.
+    rules: watch::Receiver<Arc<RuleSet>>,
     reload_error: RwLock<Option<String>>,
     leading: RwLock<bool>,
     errors: RwLock<HashMap<String, (i64, String)>>,
 }
 
 impl AlertsView {
-    pub fn new(path: PathBuf, rules: RuleSet) -> Self {
+    pub fn new(path: PathBuf, rules: watch::Receiver<Arc<RuleSet>>) -> Self {
         AlertsView {
             path,
-            rules: RwLock::new(Arc::new(rules)),
+            rules,
             reload_error: RwLock::new(None),
             leading: RwLock::new(false),
             errors: RwLock::new(HashMap::new()),
@@ -74,10 +75,7 @@ impl AlertsView {
     }
 
     pub fn rules(&self) -> Arc<RuleSet> {
-        self.rules
-            .read()
-            .map(|r| Arc::clone(&r))
-            .unwrap_or_default()
+        Arc::clone(&self.rules.borrow())
     }
 
     pub fn reload_error(&self) -> Option<String> {
@@ -106,6 +104,15 @@ impl AlertsView {
             };
         }
     }
+}
+
+/// Dimension pairs as text: `k8s.namespace.name=production, k8s.pod.name=crashy-7f9`.
+pub fn dimensions_text(dimensions: &[(String, String)]) -> String {
+    dimensions
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Dimension pairs as a JSON object.
@@ -160,8 +167,11 @@ pub fn start(
     );
     let sender =
         Sender::new(config.smtp.as_ref(), config.delivery.clone()).map_err(StartError::Sender)?;
-    let view = Arc::new(AlertsView::new(config.rules_file.clone(), rules.clone()));
     let (publish, subscribe) = watch::channel(Arc::new(rules));
+    let view = Arc::new(AlertsView::new(
+        config.rules_file.clone(),
+        publish.subscribe(),
+    ));
     let engine = engine::Engine {
         measure: Arc::new(condition::StoreMeasure {
             store: Arc::clone(&store),
@@ -245,9 +255,6 @@ async fn reload(
         match outcome {
             Ok(rules) => {
                 tracing::info!(rules = rules.rules.len(), "alert rules reloaded");
-                if let Ok(mut slot) = view.rules.write() {
-                    *slot = Arc::new(rules.clone());
-                }
                 if let Ok(mut slot) = view.reload_error.write() {
                     *slot = None;
                 }

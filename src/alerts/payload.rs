@@ -46,18 +46,9 @@ impl Notification {
         }
     }
 
-    fn dimensions_text(&self) -> String {
-        self.state
-            .dimensions
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
     /// `[Fired] Sev1 High Error Rate Alert (AppRoleName=checkout)`.
     pub fn title(&self) -> String {
-        let dimensions = self.dimensions_text();
+        let dimensions = super::dimensions_text(&self.state.dimensions);
         let mut title = format!(
             "[{}] Sev{} {}",
             self.condition(),

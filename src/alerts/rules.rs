@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::reads::TimeRange;
 use crate::reads::metric_series::Aggregation;
 
 use super::receivers::check_receiver;
@@ -140,6 +141,15 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The time range an evaluation at `now_ns` reads.
+    pub fn window_ending(&self, now_ns: i64) -> TimeRange {
+        let window_ns = i64::try_from(self.window.as_nanos()).unwrap_or(i64::MAX);
+        TimeRange {
+            from_ns: now_ns.saturating_sub(window_ns),
+            to_ns: now_ns,
+        }
+    }
+
     pub fn signal_type(&self) -> &'static str {
         match self.condition {
             Condition::Log { .. } => "Log",

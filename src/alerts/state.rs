@@ -56,6 +56,11 @@ pub fn series_key(dimensions: &[(String, String)]) -> String {
     serde_json::to_string(dimensions).unwrap_or_default()
 }
 
+/// The dimension pairs a [`series_key`] was made of (none for a key that is not one).
+pub fn dimensions_of(key: &str) -> Vec<(String, String)> {
+    serde_json::from_str(key).unwrap_or_default()
+}
+
 /// A firing or a resolution: what notifications are sent for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Change {

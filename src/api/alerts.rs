@@ -11,7 +11,7 @@ use super::access::Access;
 use super::params::{FROM, LIMIT, ParamSpec, ParamType, Params, TO, param};
 use super::{ApiError, ApiState};
 use crate::alerts::rules::{Condition, Rule, RuleSet};
-use crate::alerts::state::SeriesState;
+use crate::alerts::state::{SeriesState, dimensions_of};
 use crate::alerts::{AlertsView, dimensions_object};
 use crate::reads::AppScope;
 use crate::reads::alert_records::HistoryQuery;
@@ -260,12 +260,10 @@ pub async fn history(
     let events: Vec<Value> = events
         .into_iter()
         .map(|event| {
-            let dimensions: Vec<(String, String)> =
-                serde_json::from_str(&event.series).unwrap_or_default();
             json!({
                 "time": format_instant(event.time_ns),
                 "rule": event.rule,
-                "dimensions": dimensions_object(&dimensions),
+                "dimensions": dimensions_object(&dimensions_of(&event.series)),
                 "kind": event.kind,
                 "details": serde_json::from_str::<Value>(&event.body).unwrap_or(Value::Null),
             })

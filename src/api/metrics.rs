@@ -46,14 +46,6 @@ pub const SERIES_PARAMS: &[ParamSpec] = &[
 
 const NS_PER_S: i64 = 1_000_000_000;
 
-/// The columns metric rows are grouped and filtered by.
-fn metric_column(column: Column) -> bool {
-    matches!(
-        column,
-        Column::RoleName | Column::RoleInstance | Column::AppName
-    )
-}
-
 pub async fn catalog(
     State(state): State<ApiState>,
     access: Access,
@@ -127,7 +119,7 @@ impl SeriesRequest {
             width_ns,
             aggregation,
             group_by: group_by(params)?,
-            filters: params.filters_on("customMetrics", metric_column)?,
+            filters: params.filters_on("customMetrics", GroupKey::is_metric_column)?,
         })
     }
 
@@ -170,7 +162,7 @@ fn group_by(params: &Params) -> Result<Vec<GroupKey>, ApiError> {
         let key = match name.strip_prefix("dim.") {
             Some(dimension) if !dimension.is_empty() => GroupKey::Dimension(dimension.to_owned()),
             _ => Column::from_api_name(name)
-                .filter(|c| metric_column(*c))
+                .filter(|c| GroupKey::is_metric_column(*c))
                 .map(GroupKey::Column)
                 .ok_or_else(|| {
                     ApiError::invalid(

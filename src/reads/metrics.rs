@@ -15,6 +15,14 @@ pub enum GroupKey {
 }
 
 impl GroupKey {
+    /// The columns metric rows are grouped and filtered by; other keys are dimensions.
+    pub fn is_metric_column(column: Column) -> bool {
+        matches!(
+            column,
+            Column::RoleName | Column::RoleInstance | Column::AppName
+        )
+    }
+
     /// The name clients use: `role`, `dim.k8s.node.name`.
     pub fn api_name(&self) -> String {
         match self {

@@ -7,26 +7,18 @@ use maud::{Markup, html};
 
 use super::format;
 use super::{PageError, layout};
+use crate::alerts::dimensions_text;
 use crate::alerts::payload::{format_number, investigation_link};
 use crate::alerts::rules::{Condition, Rule};
-use crate::alerts::state::SeriesState;
+use crate::alerts::state::{SeriesState, dimensions_of};
 use crate::api::access::Access;
 use crate::api::alerts::{visible_alerts, visible_history, visible_rules};
 use crate::api::params::{FROM, ParamSpec, ParamType, TO, param};
 use crate::api::{ApiError, ApiState};
-use crate::reads::{AppScope, TimeRange};
+use crate::reads::AppScope;
 use crate::time::format_instant;
 
 pub const PARAMS: &[ParamSpec] = &[FROM, TO, param("rule", ParamType::String, "only this rule")];
-
-fn dimensions(series: &SeriesState) -> String {
-    series
-        .dimensions
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// An event's details as `key: value` pairs (nulls left out).
 fn details(body: &str) -> String {
@@ -50,12 +42,7 @@ fn when(ns: Option<i64>) -> String {
 
 /// The rule's query or metric over the window that ends at the series' latest evaluation.
 fn open_link(rule: &Rule, series: &SeriesState) -> String {
-    let window_ns = i64::try_from(rule.window.as_nanos()).unwrap_or(i64::MAX);
-    let window = TimeRange {
-        from_ns: series.evaluated_ns.saturating_sub(window_ns),
-        to_ns: series.evaluated_ns,
-    };
-    investigation_link("", rule, window)
+    investigation_link("", rule, rule.window_ending(series.evaluated_ns))
 }
 
 fn condition_text(rule: &Rule) -> String {
@@ -87,7 +74,7 @@ fn series_table(rows: &[(Option<Rule>, SeriesState)]) -> Markup {
                     tr {
                         td { @if let Some(rule) = rule { "Sev" (rule.severity) } }
                         td { (series.rule) }
-                        td { (dimensions(series)) }
+                        td { (dimensions_text(&series.dimensions)) }
                         td class=[series.firing.then_some("failed")] { (series.condition()) }
                         td.num { (series.value.map_or_else(|| "no data".to_owned(), format_number)) }
                         td.num { @if let Some(rule) = rule { (rule.operator.symbol()) " " (format_number(rule.threshold)) } }
@@ -170,11 +157,10 @@ pub async fn page(
                 thead { tr { th { "Time" } th { "Rule" } th { "Dimensions" } th { "Event" } th { "Details" } } }
                 tbody {
                     @for event in &history {
-                        @let dimensions: Vec<(String, String)> = serde_json::from_str(&event.series).unwrap_or_default();
                         tr {
                             td.time { (format_instant(event.time_ns)) }
                             td { (event.rule) }
-                            td { (dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")) }
+                            td { (dimensions_text(&dimensions_of(&event.series))) }
                             td class=[event.kind.ends_with("Failed").then_some("failed")] { (event.kind) }
                             td.detail-text { (details(&event.body)) }
                         }
