@@ -234,21 +234,21 @@ impl Running {
         self.due
             .retain(|name, _| rules.rules.iter().any(|r| &r.name == name));
         if self.leading {
-            // Series of a removed rule, or of one split by other dimensions now (their keys
-            // name values of dimensions the rule no longer has), are forgotten.
+            // Series of a removed rule, or of one split by other dimensions than the series
+            // were (also when the file changed while another instance evaluated), are
+            // forgotten.
             let stale: Vec<(String, &'static str)> = self
                 .states
-                .keys()
-                .filter_map(|name| match rules.rules.iter().find(|r| &r.name == name) {
-                    None => Some((name.clone(), "RuleRemoved")),
-                    Some(rule) => self
-                        .rules
-                        .rules
-                        .iter()
-                        .find(|r| &r.name == name)
-                        .filter(|old| old.dimensions != rule.dimensions)
-                        .map(|_| (name.clone(), "DimensionsChanged")),
-                })
+                .iter()
+                .filter_map(
+                    |(name, series)| match rules.rules.iter().find(|r| &r.name == name) {
+                        None => Some((name.clone(), "RuleRemoved")),
+                        Some(rule) => series
+                            .iter()
+                            .any(|s| !s.dimensions.iter().map(|(k, _)| k).eq(&rule.dimensions))
+                            .then(|| (name.clone(), "DimensionsChanged")),
+                    },
+                )
                 .collect();
             for (name, kind) in stale {
                 let states = self.states.remove(&name).unwrap_or_default();
