@@ -1,6 +1,7 @@
 """Drives the web UI in Debian's Chromium (never a downloaded browser) with Playwright: from
 Performance to POST /chat, its p95–p99 band, the slowest sample and its transaction, which must
-show the retry group with three 429s; a histogram bar to its samples; every other view; and the
+show the retry group with three 429s; a histogram bar to its samples; every other view
+(Infrastructure and Alerts included); and the
 Live view, which must pick up a newly posting instance by itself. Fails on any console error or
 HTTP error; saves a screenshot of each view.
 
@@ -67,6 +68,12 @@ with sync_playwright() as playwright:
     page.get_by_role("link", name="GenAI").click()
     page.wait_for_url("**/genai**")
     shot("genai")
+    page.get_by_role("link", name="Infrastructure").click()
+    page.wait_for_url("**/infrastructure**")
+    shot("infrastructure")
+    page.get_by_role("link", name="Alerts").click()
+    page.wait_for_url("**/alerts**")
+    shot("alerts")
     page.get_by_role("link", name="Logs").click()
     page.wait_for_url("**/logs**")
     page.fill("input[name=q]", "call 50")
