@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo bench --bench metrics -- --clickhouse-url http://127.0.0.1:8123 --sqlite
 //! cargo bench --bench metrics -- --sqlite --points-per-series 1000
+//! cargo bench --bench metrics -- --sqlite --points-per-series 1000 --resource-attributes
 //! ```
 
 use std::sync::Arc;
@@ -30,6 +31,10 @@ struct Args {
     series: u64,
     #[arg(long, default_value_t = 10_000)]
     points_per_series: u64,
+    /// Node and pod as resource attributes (one resource per pod, as kubeletstats sends them)
+    /// instead of point attributes.
+    #[arg(long)]
+    resource_attributes: bool,
     /// Ignored: cargo bench passes it.
     #[arg(long, hide = true)]
     bench: bool,
@@ -38,30 +43,47 @@ struct Args {
 const STEP_NS: i64 = 10_000_000_000;
 const BATCH_POINTS: u64 = 100_000;
 
+fn pod_dimensions(series: u64) -> Dimensions {
+    Dimensions::from_pairs([
+        ("k8s.node.name", format!("node-{}", series % 50)),
+        ("k8s.pod.name", format!("pod-{series}")),
+    ])
+}
+
 /// Batches of points, time-major (as collectors send them), ending now.
 fn batches(args: &Args, end_ns: i64) -> impl Iterator<Item = Batch> + '_ {
     let (ikey, app): (Arc<str>, Arc<str>) = ("bench-key".into(), "bench".into());
-    let resource = Arc::new(Resource::default());
+    let pods: Vec<Arc<Resource>> = (0..args.series)
+        .map(|series| {
+            Arc::new(Resource {
+                dimensions: if args.resource_attributes {
+                    pod_dimensions(series)
+                } else {
+                    Dimensions::default()
+                },
+                ..Resource::default()
+            })
+        })
+        .collect();
     let total = args.series * args.points_per_series;
     (0..total.div_ceil(BATCH_POINTS)).map(move |b| {
         let mut batch = Batch::default();
         for n in b * BATCH_POINTS..((b + 1) * BATCH_POINTS).min(total) {
             let (step, series) = (n / args.series, n % args.series);
             let time = end_ns - (args.points_per_series - step) as i64 * STEP_NS;
-            let node = format!("node-{}", series % 50);
-            let pod = format!("pod-{series}");
             batch.custom_metrics.push(Item {
                 common: Common {
                     timestamp_ns: time,
                     ikey: Arc::clone(&ikey),
                     app_name: Arc::clone(&app),
                     item_id: format!("{n:x}"),
-                    resource: Arc::clone(&resource),
+                    resource: Arc::clone(&pods[series as usize]),
                     item_count: 1,
-                    dimensions: Dimensions::from_pairs([
-                        ("k8s.node.name", node.as_str()),
-                        ("k8s.pod.name", pod.as_str()),
-                    ]),
+                    dimensions: if args.resource_attributes {
+                        Dimensions::default()
+                    } else {
+                        pod_dimensions(series)
+                    },
                     ..Common::default()
                 },
                 data: CustomMetric {

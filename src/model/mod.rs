@@ -114,9 +114,9 @@ impl Resource {
 }
 
 impl Common {
-    /// Rough bytes the row takes once stored, its resource's attributes included (they are
-    /// stored on every row, though shared in memory): what the queue, batches and the
-    /// per-request limit count.
+    /// Rough bytes the row takes once stored, its resource's attributes included (ClickHouse
+    /// stores them on every row, SQLite once per resource; shared in memory): what the queue,
+    /// batches and the per-request limit count, the larger cost for either store.
     pub fn approx_bytes(&self) -> usize {
         const FIXED: usize = 160;
         FIXED

@@ -1,11 +1,16 @@
 //! Rows → bound parameters of a prepared `INSERT`, driven by the cell walker. Maps and
-//! sequences become JSON text.
+//! sequences become JSON text. A row whose resource is stored in `resources` keeps only its
+//! own `customDimensions` and names the resource in the last column, `resource_id`.
 
 use rusqlite::Statement;
 use serde_json::{Map, Value as Json};
 
+use super::resources::ResourceId;
 use crate::model::{Item, TableRow};
 use crate::store::cells::{Cell, CellError, CellSink, walk};
+
+/// The map column that holds resource attributes unless they are stored in `resources`.
+const DIMENSIONS_COLUMN: &str = "customDimensions";
 
 /// Column names of a table in stored order, read off a default row.
 pub fn column_names<T: TableRow + Default>() -> Vec<&'static str> {
@@ -15,29 +20,40 @@ pub fn column_names<T: TableRow + Default>() -> Vec<&'static str> {
     names.0
 }
 
+/// The insert into the table under the item view (migration 5), `resource_id` last.
 pub fn insert_sql<T: TableRow + Default>() -> String {
-    let columns = column_names::<T>();
+    let mut columns = column_names::<T>();
+    columns.push("resource_id");
     let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
     let params: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
     format!(
-        "INSERT INTO \"{}\" ({}) VALUES ({})",
+        "INSERT INTO \"{}_rows\" ({}) VALUES ({})",
         T::TABLE,
         quoted.join(", "),
         params.join(", ")
     )
 }
 
-/// Binds one row's cells, in order, to the statement's parameters.
+/// Binds one row's cells, in order, to the statement's parameters; with `resource`, the
+/// resource's attributes are left out of the row's map and the id is bound instead.
 pub fn bind_row<T: TableRow>(
     statement: &mut Statement<'_>,
     row: &Item<T>,
+    resource: Option<ResourceId>,
 ) -> Result<(), CellError> {
     let mut binder = Binder {
         statement,
         index: 0,
         json: None,
+        // The row's own entries come first in its map (`model::attributes::Chained`).
+        own_dimensions: resource.map(|_| row.common.dimensions.len()),
+        map_entries: None,
     };
-    walk(row, &mut binder)
+    walk(row, &mut binder)?;
+    binder.bind(match resource {
+        Some(id) => rusqlite::types::Value::Blob(id.to_vec()),
+        None => rusqlite::types::Value::Null,
+    })
 }
 
 struct ColumnNames(Vec<&'static str>);
@@ -78,6 +94,11 @@ struct Binder<'a, 'conn> {
     statement: &'a mut Statement<'conn>,
     index: usize,
     json: Option<PendingJson>,
+    /// How many leading entries of `customDimensions` are the row's own, when the rest (its
+    /// resource's) are stored in `resources`.
+    own_dimensions: Option<usize>,
+    /// Entries still taken into the current map; `None` takes all.
+    map_entries: Option<usize>,
 }
 
 impl Binder<'_, '_> {
@@ -120,11 +141,18 @@ impl CellSink for Binder<'_, '_> {
     fn cell(&mut self, _: &'static str, cell: Cell<'_>) -> Result<(), CellError> {
         self.bind(sql_value(cell))
     }
-    fn map_start(&mut self, _: &'static str, _: usize) -> Result<(), CellError> {
+    fn map_start(&mut self, column: &'static str, _: usize) -> Result<(), CellError> {
         self.json = Some(PendingJson::Object(Map::new()));
+        self.map_entries = self.own_dimensions.filter(|_| column == DIMENSIONS_COLUMN);
         Ok(())
     }
     fn map_entry(&mut self, key: &str, value: Cell<'_>) -> Result<(), CellError> {
+        if let Some(left) = &mut self.map_entries {
+            match left.checked_sub(1) {
+                Some(fewer) => *left = fewer,
+                None => return Ok(()),
+            }
+        }
         if let Some(PendingJson::Object(map)) = &mut self.json
             && !map.contains_key(key)
         {

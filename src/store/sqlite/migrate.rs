@@ -29,6 +29,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "alerts",
         include_str!("../../../schema/sqlite/004_alerts.sql"),
     ),
+    (
+        5,
+        "resources",
+        include_str!("../../../schema/sqlite/005_resources.sql"),
+    ),
 ];
 
 /// Every migration as one script, as `tracehouse migrate --print` shows it.

@@ -9,6 +9,7 @@ mod metrics;
 mod migrate;
 mod query;
 mod read;
+mod resources;
 mod tabular;
 
 use std::path::{Path, PathBuf};
@@ -196,6 +197,7 @@ pub(crate) fn sqlite_error(error: rusqlite::Error) -> StoreError {
 /// Inserts every table of a batch inside one transaction.
 struct Inserter<'a> {
     transaction: &'a rusqlite::Transaction<'a>,
+    resources: resources::BatchResources,
 }
 
 impl TableVisitor for Inserter<'_> {
@@ -209,7 +211,8 @@ impl TableVisitor for Inserter<'_> {
             .prepare_cached(&insert_sql_for::<T>())
             .map_err(sqlite_error)?;
         for row in rows {
-            bind::bind_row(&mut statement, row)
+            let resource = self.resources.id_for(&row.common);
+            bind::bind_row(&mut statement, row, resource)
                 .map_err(|e| StoreError::Internal(format!("{}: {e}", T::TABLE)))?;
             statement.raw_execute().map_err(sqlite_error)?;
         }
@@ -248,9 +251,12 @@ impl Store for SqliteStore {
             let transaction = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sqlite_error)?;
-            batch.visit(&mut Inserter {
+            let mut inserter = Inserter {
                 transaction: &transaction,
-            })?;
+                resources: Default::default(),
+            };
+            batch.visit(&mut inserter)?;
+            inserter.resources.save(&transaction)?;
             transaction.commit().map_err(sqlite_error)
         })
         .await
@@ -411,11 +417,15 @@ impl Store for SqliteStore {
             for table in crate::model::TABLES {
                 removed += connection
                     .execute(
-                        &format!("DELETE FROM \"{table}\" WHERE timestamp_ns < ?1"),
+                        &format!("DELETE FROM \"{table}_rows\" WHERE timestamp_ns < ?1"),
                         [cutoff_ns],
                     )
                     .map_err(sqlite_error)? as u64;
             }
+            // Every row naming a resource is older than its `last_ns`.
+            connection
+                .execute("DELETE FROM resources WHERE last_ns < ?1", [cutoff_ns])
+                .map_err(sqlite_error)?;
             connection
                 .execute("DELETE FROM alert_history WHERE time_ns < ?1", [cutoff_ns])
                 .map_err(sqlite_error)?;
@@ -425,5 +435,7 @@ impl Store for SqliteStore {
     }
 }
 
+#[cfg(test)]
+mod resource_tests;
 #[cfg(test)]
 mod tests;
