@@ -171,6 +171,73 @@ async fn every_openai_instrumentation_shows_the_model_tokens_and_grouped_retries
         [("gpt-4o", format!("127.0.0.1:{stand_in_port}").as_str())],
         "one model at the one endpoint"
     );
+
+    // Sessions: each run's call under its session and user, whether the instrumentation named
+    // them on the LLM span (OpenInference) or the app on the server span above it.
+    let sessions = ok(&server, "/api/v1/genai/sessions?from=1h").await;
+    let rows = sessions["rows"].as_array().expect("rows");
+    let mut names: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r["session_id"].as_str())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "session-openai-v2",
+            "session-openinference",
+            "session-openllmetry"
+        ],
+        "{sessions}"
+    );
+    for row in rows {
+        let (input, output) = (
+            row["input_tokens"].as_u64().unwrap_or(0),
+            row["output_tokens"].as_u64().unwrap_or(0),
+        );
+        assert_eq!((row["calls"].as_u64(), input), (Some(1), 15), "{row}");
+        // The app's `POST /chat` where the app named the session there; the stand-in's own
+        // server spans under the attempts join when they were exported with them.
+        let requests = row["requests"].as_u64().unwrap_or(0);
+        if row["session_id"] != "session-openinference" {
+            assert!(requests >= 1, "{row}");
+        }
+        assert_eq!(row["users"], serde_json::json!(["alice"]), "{row}");
+        assert_eq!(row["models"], serde_json::json!(["gpt-4o"]), "{row}");
+        // The built-in price of gpt-4o: $2.50 per million input tokens, $10 per million output.
+        let expected = (input as f64 * 2.5 + output as f64 * 10.0) / 1e6;
+        let cost = row["cost_usd"].as_f64().unwrap_or(-1.0);
+        assert!(
+            (cost - expected).abs() < 1e-12,
+            "{cost} vs {expected}: {row}"
+        );
+    }
+    let users = ok(&server, "/api/v1/genai/users?from=1h").await;
+    let alice = &users["rows"][0];
+    assert_eq!(
+        (
+            alice["user_id"].as_str(),
+            alice["calls"].as_u64(),
+            alice["sessions"].as_array().map(Vec::len)
+        ),
+        (Some("alice"), Some(3), Some(3)),
+        "{users}"
+    );
+    // Every read of a session is a filter too: its operations' samples.
+    let samples = ok(
+        &server,
+        "/api/v1/samples?from=1h&filter.session_id=session-openllmetry&filter.name=POST%20/chat",
+    )
+    .await;
+    assert_eq!(
+        samples["items"].as_array().map(Vec::len),
+        Some(1),
+        "{samples}"
+    );
+    assert_eq!(
+        samples["items"][0]["role"], "genai-openllmetry",
+        "{samples}"
+    );
     server.stop().await;
 }
 

@@ -381,6 +381,47 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
     // Calls start a second apart from a minute's start: all fall in one minute.
     assert_eq!(gpt["peak_tokens_per_minute"], 150 * CALLS);
     record(path, usage);
+
+    // Sessions: the request names them; the GenAI call beneath inherits them.
+    let path = format!("/api/v1/genai/sessions?{range}");
+    let sessions = ok(server, &path).await;
+    let rows = sessions["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 7, "{sessions}");
+    for row in rows {
+        let session = row["session_id"].as_str().unwrap_or("");
+        let calls: Vec<u64> = (1..=CALLS)
+            .filter(|call| format!("session-{}", call % 7) == session)
+            .collect();
+        let users: std::collections::BTreeSet<String> = calls
+            .iter()
+            .map(|call| format!("user-{}", call % 3))
+            .collect();
+        let n = calls.len() as u64;
+        assert_eq!(
+            (row["calls"].as_u64(), row["input_tokens"].as_u64()),
+            (Some(n), Some(100 * n)),
+            "{row}"
+        );
+        assert_eq!(row["users"], serde_json::json!(users), "{row}");
+        assert!(row["requests"].as_u64().unwrap_or(0) >= n, "{row}");
+        let cost = (100.0 * n as f64 * 2.50 + 50.0 * n as f64 * 10.0) / 1e6;
+        assert!(
+            (row["cost_usd"].as_f64().unwrap_or(0.0) - cost).abs() < 1e-12,
+            "{row}"
+        );
+    }
+    record(path, sessions);
+    let path = format!("/api/v1/genai/users?{range}");
+    let users = ok(server, &path).await;
+    let sessions_of: Vec<usize> = users["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["sessions"].as_array().map(Vec::len))
+        .collect();
+    // Each user (call % 3) meets every session (call % 7) within 50 calls.
+    assert_eq!(sessions_of, [7, 7, 7], "{users}");
+    record(path, users);
     for (role, rows) in [("chat-api", 1), ("search-svc", 0)] {
         let path = format!("/api/v1/genai/usage?filter.role={role}&{range}");
         let usage = ok(server, &path).await;
@@ -460,6 +501,8 @@ async fn sqlite_and_clickhouse_give_the_same_answers(engine: Engine) {
     for path in [
         format!("/api/v1/failures?interval=1m&{range}"),
         format!("/api/v1/genai/usage?interval=1m&{range}"),
+        format!("/api/v1/genai/sessions?{range}"),
+        format!("/api/v1/genai/users?{range}"),
         format!("/api/v1/samples?band=p95-p99&{range}"),
         "/api/v1/live".to_owned(),
     ] {
@@ -560,6 +603,8 @@ async fn the_openapi_document_lists_every_endpoint_and_parameter() {
         "/api/v1/failures",
         "/api/v1/map",
         "/api/v1/genai/usage",
+        "/api/v1/genai/sessions",
+        "/api/v1/genai/users",
         "/api/v1/search",
         "/api/v1/query",
         "/api/v1/metrics",

@@ -258,6 +258,19 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
         page.contains("Tokens per") && page.contains("<svg"),
         "{page}"
     );
+    assert!(
+        page.contains("Sessions")
+            && page.contains("filter.session_id=session-3")
+            && page.contains("user-0, user-1, user-2"),
+        "each session opens its requests, with its users: {page}"
+    );
+    let (status, page) = html(
+        &server,
+        &format!("/samples?table=requests&filter.session_id=session-3&order=newest&{range}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("POST /chat"), "{page}");
     let (status, page) = html(&server, "/live").await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("/ui/live.js"), "{page}");

@@ -7,6 +7,7 @@ pub(crate) mod analysis;
 pub(crate) mod causes;
 mod distribution;
 pub(crate) mod genai;
+pub(crate) mod genai_sessions;
 pub(crate) mod insights;
 pub(crate) mod k8s;
 pub mod kql;
@@ -130,6 +131,8 @@ pub fn router(state: ApiState, cors_origins: &[String]) -> Result<Router, String
         .route("/api/v1/failures", get(insights::failures))
         .route("/api/v1/map", get(insights::map))
         .route("/api/v1/genai/usage", get(genai::genai_usage))
+        .route("/api/v1/genai/sessions", get(genai_sessions::sessions))
+        .route("/api/v1/genai/users", get(genai_sessions::users))
         .route("/api/v1/k8s/nodes", get(k8s::nodes))
         .route("/api/v1/k8s/pods", get(k8s::pods))
         .route("/api/v1/k8s/containers", get(k8s::containers))

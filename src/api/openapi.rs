@@ -5,7 +5,10 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use super::params::{ParamSpec, ParamType};
-use super::{alerts, analysis, distribution, genai, insights, k8s, metrics, schemas, transaction};
+use super::{
+    alerts, analysis, distribution, genai, genai_sessions, insights, k8s, metrics, schemas,
+    transaction,
+};
 
 struct Endpoint {
     path: &'static str,
@@ -48,6 +51,16 @@ const ENDPOINTS: &[Endpoint] = &[
         path: "/api/v1/genai/usage",
         summary: "Per provider, model and target: calls, tokens, peak tokens per minute, throttling, latency percentiles and latency per output token",
         params: genai::GENAI_PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/genai/sessions",
+        summary: "Sessions with LLM calls, latest first: requests, calls, tokens, cost, failures, models and users; filters narrow the calls",
+        params: genai_sessions::PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/genai/users",
+        summary: "Users with LLM calls, latest first: requests, calls, tokens, cost, failures, models and sessions; filters narrow the calls",
+        params: genai_sessions::PARAMS,
     },
     Endpoint {
         path: "/api/v1/metrics",

@@ -83,6 +83,9 @@ known_attributes! {
     enduser_pseudo_id => "enduser.pseudo.id",
     user_id => "user.id",
     session_id => "session.id",
+    langfuse_session_id => "langfuse.session.id",
+    langfuse_user_id => "langfuse.user.id",
+    gen_ai_conversation_id => "gen_ai.conversation.id",
     ms_sample_rate => "_MS.sampleRate",
     microsoft_sample_rate => "microsoft.sample_rate",
     error_type => "error.type",
@@ -186,14 +189,20 @@ impl Known<'_> {
     }
 
     pub fn user_id(&self) -> Option<&str> {
-        as_str(self.enduser_pseudo_id).or_else(|| as_str(self.user_id))
+        as_str(self.enduser_pseudo_id)
+            .or_else(|| as_str(self.user_id))
+            .or_else(|| as_str(self.langfuse_user_id))
     }
 
     pub fn authenticated_user_id(&self) -> Option<&str> {
         as_str(self.enduser_id)
     }
 
+    /// The semantic conventions' `session.id` (OpenInference's too), Langfuse's, or the GenAI
+    /// conversation an LLM call belongs to.
     pub fn session_id(&self) -> Option<&str> {
         as_str(self.session_id)
+            .or_else(|| as_str(self.langfuse_session_id))
+            .or_else(|| as_str(self.gen_ai_conversation_id))
     }
 }

@@ -17,6 +17,7 @@ mod metrics;
 mod request;
 mod resource;
 mod rethrown;
+mod sessions;
 mod spans;
 mod url;
 pub mod wire;

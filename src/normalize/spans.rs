@@ -68,6 +68,7 @@ pub fn traces(body: &[u8], ctx: &Context<'_>) -> Result<Normalized, WireError> {
         }
     }
     super::rethrown::drop_rethrown_exceptions(&mut out.batch);
+    super::sessions::inherit_session_and_user(&mut out.batch);
     super::genai_endpoint::endpoints_from_attempts(&mut out.batch);
     Ok(out)
 }

@@ -83,7 +83,7 @@ impl Source {
         use Column::*;
         match column {
             Name | ResultCode | Success => self.is_span(),
-            OperationName | RoleName | RoleInstance | AppName => true,
+            OperationName | RoleName | RoleInstance | AppName | SessionId | UserId => true,
             Type | Target | GenAiProvider | GenAiOperation | GenAiModel | GenAiResponseModel => {
                 self == Source::Dependencies
             }
@@ -110,10 +110,14 @@ pub enum Column {
     GenAiResponseModel,
     ExceptionType,
     ProblemId,
+    /// `session.id` (or the item's session tag), inherited within a request from the span above.
+    SessionId,
+    /// `enduser.pseudo.id` / `user.id` (or the item's user tag), inherited like the session.
+    UserId,
 }
 
 impl Column {
-    pub const ALL: [Column; 15] = [
+    pub const ALL: [Column; 17] = [
         Column::Name,
         Column::OperationName,
         Column::RoleName,
@@ -129,6 +133,8 @@ impl Column {
         Column::GenAiResponseModel,
         Column::ExceptionType,
         Column::ProblemId,
+        Column::SessionId,
+        Column::UserId,
     ];
 
     /// The name clients use in `group_by` and `filter.<name>`.
@@ -149,6 +155,8 @@ impl Column {
             Column::GenAiResponseModel => "response_model",
             Column::ExceptionType => "exception_type",
             Column::ProblemId => "problem_id",
+            Column::SessionId => "session_id",
+            Column::UserId => "user_id",
         }
     }
 
@@ -174,6 +182,8 @@ impl Column {
             Column::GenAiResponseModel => "genai_responseModel",
             Column::ExceptionType => "type",
             Column::ProblemId => "problemId",
+            Column::SessionId => "session_Id",
+            Column::UserId => "user_Id",
         }
     }
 }
@@ -222,7 +232,7 @@ pub struct StatsQuery {
 
 /// The aggregates of one group. Counts are weighted by `itemCount` (sampled items stand for
 /// several); percentiles are nearest-rank over the weighted durations, identical in every store.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StatsRow {
     pub group: Vec<String>,
     /// Start of the bucket in ns, when bucketed.

@@ -1,6 +1,7 @@
 //! `/genai`: LLM calls per provider, model and target — calls, tokens, peak tokens per minute,
 //! throttling inside the calls (the SDK's retried 429s), latency per output token — each
-//! model linking to its slowest calls — and the busiest models' tokens over time.
+//! model linking to its slowest calls — the busiest models' tokens over time, and the latest
+//! sessions with their users, calls, tokens and cost.
 
 use axum::extract::{RawQuery, State};
 use maud::html;
@@ -10,6 +11,11 @@ use super::format::{duration, interval, percent, usd};
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::genai::{GENAI_PARAMS, Throttled, genai_usage_of};
+use crate::api::genai_sessions::{Grouping, SessionRow, sessions_of};
+use crate::time::format_instant;
+
+/// Sessions listed on the page; the API lists more.
+const SESSIONS_SHOWN: usize = 20;
 use crate::api::{ApiError, ApiState};
 
 pub async fn page(
@@ -22,6 +28,8 @@ pub async fn page(
     let interval_s = chart::interval_s(range);
     let query = query.or_default("interval", &format!("{interval_s}s"), GENAI_PARAMS)?;
     let usage = genai_usage_of(&state, &query.params, &access.scope).await?;
+    let (sessions, more_sessions) =
+        sessions_of(&state, &query.params, &access.scope, Grouping::Sessions).await?;
     let busiest: Vec<(String, Vec<(i64, f64)>)> = usage
         .rows
         .iter()
@@ -83,7 +91,46 @@ pub async fn page(
                 }
             }
             @if usage.truncated { p.note { "Only the 100 busiest are shown." } }
+            (sessions_table(&query, &sessions, more_sessions))
         }
     };
     Ok(layout("GenAI", "/genai", &query, body))
+}
+
+fn sessions_table(
+    query: &super::format::Query,
+    sessions: &[SessionRow],
+    more: bool,
+) -> maud::Markup {
+    html! {
+        h3 { "Sessions" }
+        @if sessions.is_empty() {
+            p.empty { "No call names a session (session.id, langfuse.session.id or gen_ai.conversation.id on the call or the request above it)." }
+        } @else {
+            table.grid.compact {
+                thead { tr {
+                    th { "Session" } th { "Users" } th.num { "Requests" } th.num { "Calls" } th.num { "Failed calls" }
+                    th.num { "Input tokens" } th.num { "Output tokens" } th.num { "Cost" } th { "Models" } th { "Last seen" } th { "" }
+                }}
+                tbody {
+                    @for row in sessions.iter().take(SESSIONS_SHOWN) {
+                        tr {
+                            td { a href=(query.range_link("/samples", &[("table", Some("requests")), ("filter.session_id", Some(&row.key)), ("order", Some("newest"))])) { (row.key) } }
+                            td { (row.others.iter().cloned().collect::<Vec<_>>().join(", ")) }
+                            td.num { (row.requests) }
+                            td.num { (row.calls) }
+                            td.num.failed[row.failed_calls > 0] { (row.failed_calls) }
+                            td.num { (row.input_tokens) }
+                            td.num { (row.output_tokens) }
+                            td.num title=[(row.unpriced_calls > 0).then(|| format!("{} calls of models without a price are not counted", row.unpriced_calls))] { (usd(row.cost_usd)) @if row.unpriced_calls > 0 { "+" } }
+                            td { (row.models.iter().cloned().collect::<Vec<_>>().join(", ")) }
+                            td { (format_instant(row.latest_timestamp_ns)) }
+                            td { a href=(format!("/transaction/{}", row.latest_operation_id)) { "latest" } }
+                        }
+                    }
+                }
+            }
+            @if more || sessions.len() > SESSIONS_SHOWN { p.note { "The latest " (SESSIONS_SHOWN) " are shown; /api/v1/genai/sessions lists more." } }
+        }
+    }
 }

@@ -129,6 +129,9 @@ impl Scenario {
             text("url.path", "/chat"),
             text("url.scheme", "http"),
             int("http.response.status_code", status),
+            // Conversations of a few users; the GenAI call beneath inherits them.
+            text("session.id", &format!("session-{}", call % 7)),
+            text("user.id", &format!("user-{}", call % 3)),
             text(
                 "tenant",
                 if call.is_multiple_of(2) {

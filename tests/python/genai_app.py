@@ -4,8 +4,14 @@ OTLP/HTTP protobuf to tracehouse. The "Azure OpenAI" is a local stand-in that an
 times, then 200; the SDK retries by itself. One chat completion runs inside a server span
 `POST /chat`. Prints the trace id and the stand-in's attempt count as JSON.
 
+The call belongs to session `session-<flavor>` of user `alice`: OpenInference names them with
+its own `using_session`/`using_user` on its LLM span; for the others the app sets `session.id`
+and `user.id` on the server span, as applications usually do.
+
 usage: genai_app.py {openinference|openllmetry|openai-v2} ENDPOINT INSTRUMENTATION_KEY
 """
+
+import contextlib
 
 import json
 import os
@@ -58,7 +64,19 @@ with tracer.start_as_current_span("POST /chat", kind=trace.SpanKind.SERVER) as r
     root.set_attribute("http.request.method", "POST")
     root.set_attribute("http.route", "/chat")
     root.set_attribute("http.response.status_code", 200)
-    client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}])
+    session = contextlib.ExitStack()
+    if flavor == "openinference":
+        from openinference.instrumentation import using_session, using_user
+
+        session.enter_context(using_session(f"session-{flavor}"))
+        session.enter_context(using_user("alice"))
+    else:
+        root.set_attribute("session.id", f"session-{flavor}")
+        root.set_attribute("user.id", "alice")
+    with session:
+        client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "Hi"}]
+        )
     trace_id = format(root.get_span_context().trace_id, "032x")
 
 server.should_exit = True

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod components;
+mod genai;
 mod infrastructure;
 
 pub use components::component_schemas;
@@ -66,6 +67,9 @@ pub fn response(path: &str) -> Value {
         return schema;
     }
     if let Some(schema) = alerts::response(path) {
+        return schema;
+    }
+    if let Some(schema) = genai::response(path) {
         return schema;
     }
     let from_to = || {
