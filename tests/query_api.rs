@@ -382,6 +382,57 @@ async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, Value
     assert_eq!(gpt["peak_tokens_per_minute"], 150 * CALLS);
     record(path, usage);
 
+    // Prompt versions are a group-by like any column.
+    let path = format!(
+        "/api/v1/performance?table=dependencies&group_by=prompt,prompt_version&filter.model=gpt-4o&{range}"
+    );
+    let prompts = ok(server, &path).await;
+    let versions: Vec<(String, u64)> = prompts["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                format!(
+                    "{} v{}",
+                    r["group"]["prompt"].as_str().unwrap_or(""),
+                    r["group"]["prompt_version"].as_str().unwrap_or("")
+                ),
+                r["count"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("chat-answer v2".to_owned(), 40),
+            ("chat-answer v3".to_owned(), 10)
+        ],
+        "{prompts}"
+    );
+    record(path, prompts);
+    let path = format!("/api/v1/operations/{}", operation_id(SEED));
+    let tx = ok(server, &path).await;
+    let call = tx["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["genai"].is_object())
+        .unwrap_or_else(|| panic!("{tx}"));
+    assert_eq!(
+        (
+            &call["genai"]["reasoning_tokens"],
+            &call["genai"]["prompt_name"],
+            &call["genai"]["prompt_version"]
+        ),
+        (
+            &serde_json::json!(20),
+            &serde_json::json!("chat-answer"),
+            &serde_json::json!("3")
+        ),
+        "{call}"
+    );
+
     // Sessions: the request names them; the GenAI call beneath inherits them.
     let path = format!("/api/v1/genai/sessions?{range}");
     let sessions = ok(server, &path).await;

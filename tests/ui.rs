@@ -271,6 +271,12 @@ async fn the_pages_render_the_seed_story_and_escape_what_apps_send() {
     .await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("POST /chat"), "{page}");
+    let (status, tx_page) = html(&server, &format!("/transaction/{}", operation_id(SEED))).await;
+    assert_eq!(status, 200, "{tx_page}");
+    assert!(
+        tx_page.contains("50 out (20 reasoning)") && tx_page.contains("chat-answer v3"),
+        "the call's reasoning tokens and prompt version: {tx_page}"
+    );
     let (status, page) = html(&server, "/live").await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("/ui/live.js"), "{page}");

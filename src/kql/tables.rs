@@ -250,10 +250,28 @@ const APP_INSIGHTS: [TableSpec; 9] = [
                 col("genai_cachedInputTokens"),
             ),
             (
+                "genai_reasoningTokens",
+                "GenAIReasoningTokens",
+                L,
+                col("genai_reasoningTokens"),
+            ),
+            (
                 "genai_finishReason",
                 "GenAIFinishReason",
                 S,
                 col("genai_finishReason"),
+            ),
+            (
+                "genai_promptName",
+                "GenAIPromptName",
+                S,
+                col("genai_promptName"),
+            ),
+            (
+                "genai_promptVersion",
+                "GenAIPromptVersion",
+                S,
+                col("genai_promptVersion"),
             ),
         ],
     },

@@ -37,10 +37,18 @@ pub struct GenAi {
     pub output_tokens: u64,
     #[serde(rename = "genai_cachedInputTokens")]
     pub cached_input_tokens: u64,
+    /// Output tokens spent reasoning (part of `output_tokens`).
+    #[serde(rename = "genai_reasoningTokens")]
+    pub reasoning_tokens: u64,
     #[serde(rename = "genai_maxTokens")]
     pub max_tokens: u64,
     #[serde(rename = "genai_finishReason")]
     pub finish_reason: String,
+    /// The managed prompt the call was made from (`gen_ai.prompt.name`, Langfuse's).
+    #[serde(rename = "genai_promptName")]
+    pub prompt_name: String,
+    #[serde(rename = "genai_promptVersion")]
+    pub prompt_version: String,
     /// Which attribute family the values came from: `otel`, `otel-legacy`, `openllmetry`,
     /// `openinference`.
     #[serde(rename = "genai_dialect")]
@@ -80,8 +88,11 @@ static NO_GENAI: GenAi = GenAi {
     input_tokens: 0,
     output_tokens: 0,
     cached_input_tokens: 0,
+    reasoning_tokens: 0,
     max_tokens: 0,
     finish_reason: String::new(),
+    prompt_name: String::new(),
+    prompt_version: String::new(),
     dialect: "",
 };
 

@@ -1,7 +1,7 @@
 //! GenAI attributes in four dialects (OTel new and legacy, OpenLLMetry, OpenInference) → one set
 //! of columns. The raw attributes stay in `customDimensions`.
 
-use super::attributes::{as_count, as_str, first_string};
+use super::attributes::{as_count, as_i64, as_str, first_string};
 use super::known::Known;
 use super::url;
 use crate::model::GenAi;
@@ -35,11 +35,32 @@ pub fn detect(known: &Known<'_>, span_name: &str) -> Option<GenAi> {
             .or_else(|| as_count(known.gen_ai_usage_cache_read_input_tokens_legacy))
             .or_else(|| as_count(known.llm_token_count_cache_read))
             .unwrap_or(0),
+        reasoning_tokens: as_count(known.gen_ai_usage_reasoning_output_tokens)
+            .or_else(|| as_count(known.gen_ai_usage_reasoning_tokens))
+            .or_else(|| as_count(known.llm_token_count_reasoning))
+            .unwrap_or(0),
         max_tokens: as_count(known.gen_ai_request_max_tokens).unwrap_or(0),
         finish_reason: first_string(known.gen_ai_response_finish_reasons)
             .or_else(|| first_string(known.gen_ai_completion_0_finish_reason))
             .or_else(|| as_str(known.llm_finish_reason).map(str::to_owned))
             .unwrap_or_default(),
+        prompt_name: as_str(known.gen_ai_prompt_name)
+            .or_else(|| as_str(known.langfuse_prompt_name))
+            .unwrap_or_default()
+            .to_owned(),
+        // Langfuse sends the version as a number, the conventions as text.
+        prompt_version: [
+            known.gen_ai_prompt_version,
+            known.langfuse_prompt_version,
+            known.llm_prompt_template_version,
+        ]
+        .into_iter()
+        .find_map(|value| {
+            as_str(value)
+                .map(str::to_owned)
+                .or_else(|| as_i64(value).map(|n| n.to_string()))
+        })
+        .unwrap_or_default(),
         dialect,
     })
 }
@@ -224,6 +245,57 @@ mod tests {
         assert_eq!(g.response_model, "gpt-4o-2024-08-06");
         assert_eq!((g.input_tokens, g.output_tokens), (15, 12));
         assert_eq!(g.dialect, "otel-legacy");
+    }
+
+    #[test]
+    fn reasoning_tokens_and_the_prompt_in_every_dialect() {
+        let dialects: [(&str, Vec<KeyValueRef<'_>>); 3] = [
+            (
+                "otel",
+                vec![
+                    attr("gen_ai.provider.name", "openai"),
+                    attr("gen_ai.request.model", "o3-mini"),
+                    int_attr("gen_ai.usage.reasoning.output_tokens", 64),
+                    attr("gen_ai.prompt.name", "support-answer"),
+                    attr("gen_ai.prompt.version", "3"),
+                ],
+            ),
+            (
+                "openllmetry",
+                vec![
+                    attr("gen_ai.system", "openai"),
+                    attr("llm.request.type", "chat"),
+                    attr("gen_ai.request.model", "o3-mini"),
+                    int_attr("gen_ai.usage.reasoning_tokens", 64),
+                    // Langfuse's own attributes, the version a number.
+                    attr("langfuse.prompt.name", "support-answer"),
+                    int_attr("langfuse.prompt.version", 3),
+                ],
+            ),
+            (
+                "openinference",
+                vec![
+                    attr("openinference.span.kind", "LLM"),
+                    attr("llm.model_name", "o3-mini"),
+                    int_attr("llm.token_count.completion_details.reasoning", 64),
+                    attr("langfuse.prompt.name", "support-answer"),
+                    attr("llm.prompt_template.version", "3"),
+                ],
+            ),
+        ];
+        for (dialect, attrs) in dialects {
+            let g = genai(&attrs, "chat o3-mini").unwrap_or_default();
+            assert_eq!(g.dialect, dialect);
+            assert_eq!(
+                (
+                    g.reasoning_tokens,
+                    g.prompt_name.as_str(),
+                    g.prompt_version.as_str()
+                ),
+                (64, "support-answer", "3"),
+                "{dialect}"
+            );
+        }
     }
 
     #[test]

@@ -84,9 +84,8 @@ impl Source {
         match column {
             Name | ResultCode | Success => self.is_span(),
             OperationName | RoleName | RoleInstance | AppName | SessionId | UserId => true,
-            Type | Target | GenAiProvider | GenAiOperation | GenAiModel | GenAiResponseModel => {
-                self == Source::Dependencies
-            }
+            Type | Target | GenAiProvider | GenAiOperation | GenAiModel | GenAiResponseModel
+            | GenAiPromptName | GenAiPromptVersion => self == Source::Dependencies,
             ExceptionType | ProblemId => self == Source::Exceptions,
         }
     }
@@ -110,6 +109,9 @@ pub enum Column {
     GenAiResponseModel,
     ExceptionType,
     ProblemId,
+    /// The managed prompt of a GenAI call and its version.
+    GenAiPromptName,
+    GenAiPromptVersion,
     /// `session.id` (or the item's session tag), inherited within a request from the span above.
     SessionId,
     /// `enduser.pseudo.id` / `user.id` (or the item's user tag), inherited like the session.
@@ -117,7 +119,7 @@ pub enum Column {
 }
 
 impl Column {
-    pub const ALL: [Column; 17] = [
+    pub const ALL: [Column; 19] = [
         Column::Name,
         Column::OperationName,
         Column::RoleName,
@@ -133,6 +135,8 @@ impl Column {
         Column::GenAiResponseModel,
         Column::ExceptionType,
         Column::ProblemId,
+        Column::GenAiPromptName,
+        Column::GenAiPromptVersion,
         Column::SessionId,
         Column::UserId,
     ];
@@ -155,6 +159,8 @@ impl Column {
             Column::GenAiResponseModel => "response_model",
             Column::ExceptionType => "exception_type",
             Column::ProblemId => "problem_id",
+            Column::GenAiPromptName => "prompt",
+            Column::GenAiPromptVersion => "prompt_version",
             Column::SessionId => "session_id",
             Column::UserId => "user_id",
         }
@@ -182,6 +188,8 @@ impl Column {
             Column::GenAiResponseModel => "genai_responseModel",
             Column::ExceptionType => "type",
             Column::ProblemId => "problemId",
+            Column::GenAiPromptName => "genai_promptName",
+            Column::GenAiPromptVersion => "genai_promptVersion",
             Column::SessionId => "session_Id",
             Column::UserId => "user_Id",
         }

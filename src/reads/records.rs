@@ -54,7 +54,11 @@ pub struct GenAiRecord {
     pub response_model: String,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub reasoning_tokens: u64,
     pub finish_reason: String,
+    pub prompt_name: String,
+    pub prompt_version: String,
 }
 
 /// A log line (`traces` table).

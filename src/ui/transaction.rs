@@ -211,7 +211,15 @@ fn row(tx: &Transaction, node: &Node) -> Markup {
                     @if !node.data.is_empty() { dt { "data" } dd { code { (node.data) } } }
                     @if let Some(genai) = &node.genai {
                         dt { "model" } dd { (genai.request_model) " → " (genai.response_model) " (" (genai.provider) ")" }
-                        dt { "tokens" } dd { (genai.input_tokens) " in, " (genai.output_tokens) " out" }
+                        dt { "tokens" } dd {
+                            (genai.input_tokens) " in"
+                            @if genai.cached_input_tokens > 0 { " (" (genai.cached_input_tokens) " cached)" }
+                            ", " (genai.output_tokens) " out"
+                            @if genai.reasoning_tokens > 0 { " (" (genai.reasoning_tokens) " reasoning)" }
+                        }
+                        @if !genai.prompt_name.is_empty() {
+                            dt { "prompt" } dd { (genai.prompt_name) @if !genai.prompt_version.is_empty() { " v" (genai.prompt_version) } }
+                        }
                     }
                 }
                 @if node.genai.is_some() {

@@ -186,7 +186,11 @@ impl Scenario {
             text("gen_ai.response.model", "gpt-4o-2024-08-06"),
             int("gen_ai.usage.input_tokens", 100),
             int("gen_ai.usage.output_tokens", 50),
+            int("gen_ai.usage.reasoning_tokens", 20),
             text("server.address", AOAI),
+            // A managed prompt, its version rolled out to the later calls.
+            text("langfuse.prompt.name", "chat-answer"),
+            int("langfuse.prompt.version", if call > 40 { 3 } else { 2 }),
         ];
         let mut spans = vec![request, search, chat];
         let attempts: Vec<(u64, u64, i64)> = if call == SEED {

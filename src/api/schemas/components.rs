@@ -158,7 +158,23 @@ pub fn component_schemas() -> Map<String, Value> {
             ("response_model", string("the model that answered")),
             ("input_tokens", integer("prompt tokens")),
             ("output_tokens", integer("completion tokens")),
+            (
+                "cached_input_tokens",
+                integer("prompt tokens read from the provider's cache (part of input_tokens)"),
+            ),
+            (
+                "reasoning_tokens",
+                integer("completion tokens spent reasoning (part of output_tokens)"),
+            ),
             ("finish_reason", string("why generation stopped")),
+            (
+                "prompt_name",
+                string("the managed prompt the call used (gen_ai.prompt.name, langfuse.prompt.name)"),
+            ),
+            (
+                "prompt_version",
+                string("its version (gen_ai.prompt.version, langfuse.prompt.version, llm.prompt_template.version)"),
+            ),
             (
                 "cost_usd",
                 nullable(number(

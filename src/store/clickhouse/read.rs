@@ -71,13 +71,18 @@ struct DependencyRow {
     input_tokens: u64,
     output_tokens: u64,
     finish_reason: String,
+    cached_input_tokens: u64,
+    reasoning_tokens: u64,
+    prompt_name: String,
+    prompt_version: String,
 }
 
 const DEPENDENCY_COLUMNS: &str = "timestamp_ns, id, operation_Id, operation_ParentId, \
     operation_Name, name, type, target, data, resultCode, success, duration_ms, cloud_RoleName, \
     cloud_RoleInstance, itemCount, customDimensions_keys, customDimensions_values, genai_provider, \
     genai_operation, genai_requestModel, genai_responseModel, genai_inputTokens, \
-    genai_outputTokens, genai_finishReason";
+    genai_outputTokens, genai_finishReason, genai_cachedInputTokens, genai_reasoningTokens, \
+    genai_promptName, genai_promptVersion";
 
 #[derive(Debug, Row, Deserialize)]
 struct ExceptionRow {
@@ -315,6 +320,10 @@ pub async fn operation(
                 input_tokens: row.input_tokens,
                 output_tokens: row.output_tokens,
                 finish_reason: row.finish_reason,
+                cached_input_tokens: row.cached_input_tokens,
+                reasoning_tokens: row.reasoning_tokens,
+                prompt_name: row.prompt_name,
+                prompt_version: row.prompt_version,
             },
             dimensions: zip_dimensions(row.keys, row.values),
         });

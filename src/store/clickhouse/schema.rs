@@ -36,6 +36,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "alerts",
         include_str!("../../../schema/clickhouse/005_alerts.sql"),
     ),
+    (
+        6,
+        "genai_prompts",
+        include_str!("../../../schema/clickhouse/006_genai_prompts.sql"),
+    ),
 ];
 
 /// A `major.minor` ClickHouse version.

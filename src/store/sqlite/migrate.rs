@@ -34,6 +34,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "resources",
         include_str!("../../../schema/sqlite/005_resources.sql"),
     ),
+    (
+        6,
+        "genai_prompts",
+        include_str!("../../../schema/sqlite/006_genai_prompts.sql"),
+    ),
 ];
 
 /// Every migration as one script, as `tracehouse migrate --print` shows it.

@@ -89,7 +89,8 @@ pub fn operation(
                     target, data, resultCode, success, duration_ms, cloud_RoleName,
                     cloud_RoleInstance, itemCount, customDimensions, genai_provider,
                     genai_operation, genai_requestModel, genai_responseModel, genai_inputTokens,
-                    genai_outputTokens, genai_finishReason
+                    genai_outputTokens, genai_finishReason, genai_cachedInputTokens,
+                    genai_reasoningTokens, genai_promptName, genai_promptVersion
              FROM dependencies WHERE operation_Id = ?1 AND appName = ?2 ORDER BY timestamp_ns",
         )
         .map_err(sqlite_error)?;
@@ -121,6 +122,10 @@ pub fn operation(
                     input_tokens: count(row, 20)?,
                     output_tokens: count(row, 21)?,
                     finish_reason: row.get(22)?,
+                    cached_input_tokens: count(row, 23)?,
+                    reasoning_tokens: count(row, 24)?,
+                    prompt_name: row.get(25)?,
+                    prompt_version: row.get(26)?,
                 },
             })
         })
