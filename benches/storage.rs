@@ -116,24 +116,7 @@ fn fixture_copy(template: &Batch, n: usize) -> Batch {
         common.timestamp_ns += n as i64 * 1_000_000_000;
     }
     let mut copy = template.clone();
-    macro_rules! each {
-        ($($table:ident),*) => {$(
-            for item in &mut copy.$table {
-                fresh(&mut item.common, n);
-            }
-        )*};
-    }
-    each!(
-        requests,
-        dependencies,
-        exceptions,
-        traces,
-        custom_events,
-        custom_metrics,
-        page_views,
-        availability_results,
-        performance_counters
-    );
+    copy.each_common_mut(|common| fresh(common, n));
     copy
 }
 

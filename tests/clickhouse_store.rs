@@ -192,6 +192,20 @@ async fn migrations_apply_from_empty_rerun_and_race(engine: Engine) {
         (tracehouse::model::TABLES.len() + 7).to_string(),
         "items, operations, keys, tokens, alert state, history and leases, migrations"
     );
+    // A migrator that finds the columns of an ALTER already there (another instance added
+    // them since it read the record) takes the migration as applied.
+    sql(engine, &format!("DROP TABLE {database}.schema_migrations")).await;
+    ClickHouseStore::open(&settings)
+        .await
+        .expect("rerun over columns already added");
+    let versions = sql(
+        engine,
+        &format!(
+            "SELECT DISTINCT version FROM {database}.schema_migrations ORDER BY version FORMAT TSV"
+        ),
+    )
+    .await;
+    assert_eq!(versions.lines().collect::<Vec<_>>(), expected);
 }
 
 async fn assert_columns<T: TableRow>(engine: Engine, database: &str) {

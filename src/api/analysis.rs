@@ -23,7 +23,7 @@ pub const PERFORMANCE_PARAMS: &[ParamSpec] = &[
     param(
         "group_by",
         ParamType::String,
-        "comma-separated: name, operation_name, role, role_instance, app, result_code, success, type, target, provider, genai_operation, model, response_model; default name (requests) or target (dependencies)",
+        "comma-separated: name, operation_name, role, role_instance, app, result_code, success, session_id, user_id; for dependencies also type, target, provider, genai_operation, model, response_model, prompt, prompt_version; default name (requests) or target (dependencies)",
     ),
     INTERVAL,
     FILTER,

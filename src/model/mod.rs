@@ -232,15 +232,22 @@ impl Batch {
 
     /// Stamps the authenticated application on every row.
     pub fn set_app(&mut self, ikey: &Arc<str>, app_name: &Arc<str>) {
-        macro_rules! stamp {
+        self.each_common_mut(|common| {
+            common.ikey = Arc::clone(ikey);
+            common.app_name = Arc::clone(app_name);
+        });
+    }
+
+    /// Calls `f` with the shared columns of every row of every table.
+    pub fn each_common_mut(&mut self, mut f: impl FnMut(&mut Common)) {
+        macro_rules! each {
             ($($table:ident),*) => {$(
                 for row in &mut self.$table {
-                    row.common.ikey = Arc::clone(ikey);
-                    row.common.app_name = Arc::clone(app_name);
+                    f(&mut row.common);
                 }
             )*};
         }
-        stamp!(
+        each!(
             requests,
             dependencies,
             exceptions,

@@ -350,9 +350,21 @@ impl ClickHouseStore {
                 continue;
             }
             for statement in schema::render(template, &ctx) {
-                self.execute(&statement).await.map_err(|e| {
-                    StoreError::Schema(format!("migration {version} ({name}): {e}"))
-                })?;
+                match self.execute(&statement).await {
+                    Ok(()) => {}
+                    // `ADD COLUMN IF NOT EXISTS` is newer than 18.16: a column another
+                    // instance added in the meantime (one ALTER adds all its columns) is the
+                    // migration applied.
+                    Err(e)
+                        if statement.trim_start().starts_with("ALTER TABLE")
+                            && e.to_string()
+                                .contains("column with this name already exists") => {}
+                    Err(e) => {
+                        return Err(StoreError::Schema(format!(
+                            "migration {version} ({name}): {e}"
+                        )));
+                    }
+                }
             }
             self.client
                 .query(&format!(

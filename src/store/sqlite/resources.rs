@@ -63,7 +63,7 @@ impl BatchResources {
                     app: common.app_name.clone(),
                     dimensions,
                     keys,
-                    last_ns: common.timestamp_ns,
+                    last_ns: i64::MIN,
                     named: false,
                 })
             }
