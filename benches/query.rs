@@ -327,6 +327,7 @@ async fn measure_pages(store: Arc<dyn Store>, data: &Data) -> anyhow::Result<()>
         genai: Arc::default(),
         secure_cookies: false,
         alerts: None,
+        ingest_keys: tracehouse::ingest::auth::Authenticator::open(),
     };
     let router = tracehouse::ui::router(state);
     let range = format!(

@@ -125,7 +125,7 @@ pub async fn start_with_store(
     let shutdown = CancellationToken::new();
     let mut servers = Vec::new();
     servers.push(tokio::spawn(refresh_credentials(
-        authenticator,
+        authenticator.clone(),
         access.clone(),
         shutdown.clone(),
     )));
@@ -204,6 +204,7 @@ pub async fn start_with_store(
         live,
         genai: Arc::new(config.genai.clone()),
         secure_cookies: config.tls.is_some(),
+        ingest_keys: authenticator.clone(),
     };
     let api_router = crate::ui::router(api_state.clone())
         .merge(api::router(api_state, &config.cors_origins).map_err(anyhow::Error::msg)?);

@@ -127,6 +127,18 @@ impl Store for GatedStore {
     async fn alert_history(&self, query: &HistoryQuery) -> Result<Vec<AlertEventRow>, StoreError> {
         self.inner.alert_history(query).await
     }
+    async fn save_scores(
+        &self,
+        scores: &[tracehouse::reads::scores::ScoreRecord],
+    ) -> Result<(), StoreError> {
+        self.inner.save_scores(scores).await
+    }
+    async fn scores(
+        &self,
+        query: &tracehouse::reads::scores::ScoreQuery,
+    ) -> Result<Vec<tracehouse::reads::scores::ScoreRecord>, StoreError> {
+        self.inner.scores(query).await
+    }
     async fn take_lease(&self, claim: &LeaseClaim) -> Result<bool, StoreError> {
         self.inner.take_lease(claim).await
     }

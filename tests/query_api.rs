@@ -519,6 +519,7 @@ async fn the_openapi_document_lists_every_endpoint_and_parameter() {
         "/api/v1/genai/usage",
         "/api/v1/genai/sessions",
         "/api/v1/genai/users",
+        "/api/v1/scores",
         "/api/v1/search",
         "/api/v1/query",
         "/api/v1/metrics",

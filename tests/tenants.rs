@@ -9,7 +9,8 @@ mod common;
 
 use common::clickhouse::{Engine, database_for, on_both_engines};
 use common::scenario::{
-    AOAI, MS, SEED, Scenario, get_as, int, operation_id, span_id, text, trace_id,
+    AOAI, MS, SEED, Scenario, get_as, int, ok_as, operation_id, post_with_key as post, span_id,
+    text, trace_id,
 };
 use common::{TestServer, issue_token};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -39,27 +40,6 @@ const BETA_MARKS: [&str; 6] = [
 fn require_keys(config: &mut ServeConfig) {
     config.require_keys = true;
     config.live_metrics = true;
-}
-
-/// Posts with `key`, retrying while the server has not yet read the key issued a moment ago.
-async fn post(server: &TestServer, key: &str, path: &str, body: Vec<u8>) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let response = reqwest::Client::new()
-            .post(server.http_url(path))
-            .header("content-type", "application/x-protobuf")
-            .header("x-instrumentation-key", key)
-            .body(body.clone())
-            .send()
-            .await
-            .expect("post");
-        if response.status() == 401 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            continue;
-        }
-        assert_eq!(response.status(), 200, "{path}");
-        return;
-    }
 }
 
 /// Alpha's own request, and spans forged into beta's seed transaction.
@@ -197,12 +177,6 @@ async fn live_post(server: &TestServer, key: &str, instance: &str) {
         .await
         .expect("live post");
     assert_eq!(response.status(), 200);
-}
-
-async fn ok_as(server: &TestServer, token: &str, path: &str) -> Value {
-    let (status, body) = get_as(server, Some(token), path).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    body
 }
 
 fn assert_nothing_of_beta(path: &str, body: &Value) {

@@ -15,6 +15,7 @@ pub mod metrics;
 mod openapi;
 pub mod params;
 mod schemas;
+pub(crate) mod scores;
 pub(crate) mod transaction;
 
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct ApiState {
     pub secure_cookies: bool,
     /// The alert rules in force, when `--alert-rules` is given.
     pub alerts: Option<Arc<crate::alerts::AlertsView>>,
+    /// Instrumentation keys, as ingest checks them: posted scores belong to the key's app.
+    pub ingest_keys: crate::ingest::auth::Authenticator,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +136,10 @@ pub fn router(state: ApiState, cors_origins: &[String]) -> Result<Router, String
         .route("/api/v1/genai/usage", get(genai::genai_usage))
         .route("/api/v1/genai/sessions", get(genai_sessions::sessions))
         .route("/api/v1/genai/users", get(genai_sessions::users))
+        .route(
+            "/api/v1/scores",
+            get(scores::get_scores).post(scores::post_scores),
+        )
         .route("/api/v1/k8s/nodes", get(k8s::nodes))
         .route("/api/v1/k8s/pods", get(k8s::pods))
         .route("/api/v1/k8s/containers", get(k8s::containers))

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::params::{ParamSpec, ParamType};
 use super::{
-    alerts, analysis, distribution, genai, genai_sessions, insights, k8s, metrics, schemas,
+    alerts, analysis, distribution, genai, genai_sessions, insights, k8s, metrics, schemas, scores,
     transaction,
 };
 
@@ -61,6 +61,11 @@ const ENDPOINTS: &[Endpoint] = &[
         path: "/api/v1/genai/users",
         summary: "Users with LLM calls, latest first: requests, calls, tokens, cost, failures, models and sessions; filters narrow the calls",
         params: genai_sessions::PARAMS,
+    },
+    Endpoint {
+        path: "/api/v1/scores",
+        summary: "Scores per name, source and type: count, mean (a boolean's: the share true), range, categories, per bucket with `interval`. POST a score or an array of them (`{operation_id, span_id?, name, value: number | bool | category, comment?, source: human | llm-judge | api, id?}`) with the app's instrumentation key (x-instrumentation-key) to add them",
+        params: scores::PARAMS,
     },
     Endpoint {
         path: "/api/v1/metrics",

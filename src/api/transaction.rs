@@ -69,7 +69,28 @@ pub async fn transaction(
     }
     body["cost_usd"] =
         json!((!costs.is_empty()).then(|| costs.iter().filter_map(|(_, c)| *c).sum::<f64>()));
+    body["scores"] = json!(operation_scores(&state, &loaded.app, &operation_id).await?);
     Ok(ok(body))
+}
+
+/// The scores posted for an operation (and its spans), newest first.
+pub async fn operation_scores(
+    state: &ApiState,
+    app: &str,
+    operation_id: &str,
+) -> Result<Vec<crate::reads::scores::ScoreRecord>, ApiError> {
+    Ok(state
+        .store
+        .scores(&crate::reads::scores::ScoreQuery {
+            range: crate::store::TimeRange {
+                from_ns: i64::MIN,
+                to_ns: i64::MAX,
+            },
+            scope: AppScope::one(app),
+            operation: Some((app.to_owned(), operation_id.to_owned())),
+            limit: crate::api::scores::MAX_SCORES,
+        })
+        .await?)
 }
 
 /// A finding, and for throttling the load on the deployment around the transaction.

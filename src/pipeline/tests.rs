@@ -144,6 +144,15 @@ impl Store for FakeStore {
     async fn alert_history(&self, _: &HistoryQuery) -> Result<Vec<AlertEventRow>, StoreError> {
         Ok(Vec::new())
     }
+    async fn save_scores(&self, _: &[crate::reads::scores::ScoreRecord]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn scores(
+        &self,
+        _: &crate::reads::scores::ScoreQuery,
+    ) -> Result<Vec<crate::reads::scores::ScoreRecord>, StoreError> {
+        Ok(Vec::new())
+    }
     async fn take_lease(&self, _: &LeaseClaim) -> Result<bool, StoreError> {
         Ok(true)
     }

@@ -7,6 +7,7 @@ pub mod findings;
 pub mod k8s;
 pub mod messages;
 pub mod quota;
+pub mod scores;
 #[cfg(test)]
 mod test_trees;
 pub mod throttling;

@@ -10,6 +10,7 @@ pub mod histogram;
 pub mod metric_series;
 pub mod metrics;
 pub mod records;
+pub mod scores;
 pub mod series_shape;
 pub mod stats;
 pub mod tabular;

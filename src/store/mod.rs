@@ -4,6 +4,7 @@
 pub mod cells;
 pub mod clickhouse;
 pub mod limits;
+pub mod scores_rows;
 pub mod sql;
 pub mod sqlite;
 pub mod stored_token;
@@ -19,6 +20,7 @@ use crate::reads::histogram::DurationHistogram;
 use crate::reads::metric_series::GroupSeries;
 use crate::reads::metrics::{CatalogQuery, MetricInfo, SeriesQuery};
 pub use crate::reads::records::{KeyRecord, MetricRecord, OperationItems, TokenRecord};
+use crate::reads::scores::{ScoreQuery, ScoreRecord};
 pub use crate::reads::tabular::{Cell, Dialect, TabularStatement};
 use crate::reads::{
     AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
@@ -167,6 +169,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Runs a planned statement (a KQL query) and reads its rows back by their shapes.
     async fn tabular(&self, statement: &TabularStatement) -> Result<Vec<Vec<Cell>>, StoreError>;
+
+    /// Stores scores; durable when it returns `Ok`.
+    async fn save_scores(&self, scores: &[ScoreRecord]) -> Result<(), StoreError>;
+
+    /// Scores of a range and scope (or of one operation), newest first.
+    async fn scores(&self, query: &ScoreQuery) -> Result<Vec<ScoreRecord>, StoreError>;
 
     /// Every instrumentation key ever issued, revoked ones included.
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;

@@ -9,10 +9,11 @@ use super::format::{duration, percent, usd};
 use super::{PageError, layout};
 use crate::api::access::Access;
 use crate::api::transaction::{DeploymentLoad, diagnose, llm_costs};
-use crate::api::transaction::{PARAMS, load};
+use crate::api::transaction::{PARAMS, load, operation_scores};
 use crate::api::{ApiError, ApiState};
 use crate::query::findings::Finding;
 use crate::query::tree::{Node, RetryGroup, Transaction};
+use crate::reads::scores::ScoreType;
 use crate::time::format_instant;
 
 /// Role colours in the stylesheet (`role-0` …).
@@ -31,6 +32,7 @@ pub async fn page(
     let diagnosis = diagnose(state, &loaded.app, tx).await?;
     let costs = llm_costs(&state.genai, tx);
     let cost: Option<f64> = (!costs.is_empty()).then(|| costs.iter().filter_map(|(_, c)| *c).sum());
+    let scores = operation_scores(state, &loaded.app, operation_id).await?;
     let body = html! {
         h1 { (tx.operation_name) }
         p.summary {
@@ -44,6 +46,26 @@ pub async fn page(
                 @for app in &loaded.other_apps {
                     a href=(format!("/transaction/{operation_id}?app={app}")) { (app) } " "
                 }
+            }
+        }
+        @if !scores.is_empty() {
+            section.scores {
+                h2 { "Scores" }
+                ul { @for score in &scores {
+                    li {
+                        strong { (score.name) } " "
+                        @match score.data_type {
+                            ScoreType::Categorical => (score.category),
+                            ScoreType::Boolean => (if score.value > 0.0 { "true" } else { "false" }),
+                            ScoreType::Numeric => (score.value),
+                        }
+                        " · " (score.source)
+                        @if let Some(node) = tx.nodes.iter().find(|n| !score.span_id.is_empty() && n.id == score.span_id) {
+                            " · " a href=(format!("#span-{}", node.index)) { (node.name) }
+                        }
+                        @if !score.comment.is_empty() { " · " (score.comment) }
+                    }
+                } }
             }
         }
         @if !diagnosis.is_empty() {

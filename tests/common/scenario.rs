@@ -408,3 +408,30 @@ pub async fn wait_until_stored(server: &TestServer, scenario: &Scenario) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Posts with `key`, retrying while the server has not yet read the key issued a moment ago.
+pub async fn post_with_key(server: &TestServer, key: &str, path: &str, body: Vec<u8>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let response = reqwest::Client::new()
+            .post(server.http_url(path))
+            .header("content-type", "application/x-protobuf")
+            .header("x-instrumentation-key", key)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("post");
+        if response.status() == 401 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            continue;
+        }
+        assert_eq!(response.status(), 200, "{path}");
+        return;
+    }
+}
+
+pub async fn ok_as(server: &TestServer, token: &str, path: &str) -> Value {
+    let (status, body) = get_as(server, Some(token), path).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}

@@ -1,8 +1,8 @@
-//! Response schemas of the GenAI sessions and users endpoints.
+//! Response schemas of the GenAI sessions, users and scores endpoints.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::{array, boolean, integer, number, object, string};
+use super::{array, boolean, integer, nullable, number, object, string};
 
 /// `key`: the listed id and its description; `others`: the field naming the other side.
 fn listing(key: (&str, &str), others: (&str, &str)) -> Value {
@@ -48,8 +48,76 @@ fn listing(key: (&str, &str), others: (&str, &str)) -> Value {
     ])
 }
 
+/// One stored score.
+pub fn score() -> Value {
+    object(&[
+        ("id", string("the score's id (the client's, or generated)")),
+        ("time_ns", integer("when it was posted, UTC nanoseconds")),
+        ("app", string("the app of the key it was posted with")),
+        ("operation_id", string("the scored operation")),
+        (
+            "span_id",
+            string("the scored span; empty for the whole operation"),
+        ),
+        ("name", string("what was scored, e.g. helpfulness")),
+        ("data_type", string("numeric, boolean or categorical")),
+        (
+            "value",
+            number("the number; 1 or 0 for booleans; 0 for categories"),
+        ),
+        ("category", string("the category of a categorical score")),
+        ("comment", string("as posted")),
+        ("source", string("human, llm-judge or api")),
+    ])
+}
+
+fn score_summaries() -> Value {
+    let point = object(&[
+        ("bucket_ns", integer("start of the bucket, UTC nanoseconds")),
+        ("bucket", string("start of the bucket (ISO 8601)")),
+        ("count", integer("scores in the bucket")),
+        ("mean", nullable(number("their mean; null for categories"))),
+    ]);
+    object(&[
+        ("from", string("start of the range (ISO 8601)")),
+        ("to", string("end of the range, exclusive (ISO 8601)")),
+        (
+            "rows",
+            array(
+                object(&[
+                    ("name", string("score name")),
+                    ("source", string("human, llm-judge or api")),
+                    ("data_type", string("numeric, boolean or categorical")),
+                    ("count", integer("scores")),
+                    (
+                        "mean",
+                        nullable(number(
+                            "numbers: their mean; booleans: the share that were true; null for categories",
+                        )),
+                    ),
+                    ("min", nullable(number("smallest value"))),
+                    ("max", nullable(number("largest value"))),
+                    (
+                        "categories",
+                        json!({
+                            "type": "object",
+                            "additionalProperties": { "type": "integer" },
+                            "description": "how often each category was given",
+                        }),
+                    ),
+                    ("latest_operation_id", string("the newest scored operation")),
+                    ("series", array(point, "per bucket, with `interval`")),
+                ]),
+                "per name, source and type, most scores first",
+            ),
+        ),
+        ("truncated", boolean("whether rows or scores were left out")),
+    ])
+}
+
 pub fn response(path: &str) -> Option<Value> {
     match path {
+        "/api/v1/scores" => Some(score_summaries()),
         "/api/v1/genai/sessions" => Some(listing(
             (
                 "session_id",

@@ -4,7 +4,7 @@
 
 mod alerts;
 mod components;
-mod genai;
+pub(super) mod genai;
 mod infrastructure;
 
 pub use components::component_schemas;
@@ -125,6 +125,13 @@ pub fn response(path: &str) -> Value {
                 nullable(number(
                     "the LLM calls' summed cost, US dollars; null without LLM calls",
                 )),
+            ),
+            (
+                "scores",
+                array(
+                    genai::score(),
+                    "scores posted for the operation or its spans (POST /api/v1/scores), newest first",
+                ),
             ),
             (
                 "findings",

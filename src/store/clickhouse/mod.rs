@@ -16,6 +16,7 @@ mod query;
 mod read;
 pub mod rowbinary;
 pub mod schema;
+mod scores;
 mod tabular;
 mod write;
 
@@ -35,6 +36,7 @@ use crate::reads::alert_records::{AlertEventRow, AlertStateRow, HistoryQuery, Le
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::metric_series::GroupSeries;
 use crate::reads::metrics::{CatalogQuery, MetricInfo, SeriesQuery};
+use crate::reads::scores::{ScoreQuery, ScoreRecord};
 use crate::reads::{
     AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
     SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
@@ -521,6 +523,15 @@ impl Store for ClickHouseStore {
         statement: &crate::reads::tabular::TabularStatement,
     ) -> Result<Vec<Vec<crate::reads::tabular::Cell>>, StoreError> {
         self.guarded(tabular::run(self, statement)).await
+    }
+
+    async fn save_scores(&self, scores: &[ScoreRecord]) -> Result<(), StoreError> {
+        self.ready().await?;
+        scores::save(self, scores).await
+    }
+
+    async fn scores(&self, query: &ScoreQuery) -> Result<Vec<ScoreRecord>, StoreError> {
+        self.guarded(scores::read(self, query)).await
     }
 
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {

@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "genai_prompts",
         include_str!("../../../schema/clickhouse/006_genai_prompts.sql"),
     ),
+    (
+        7,
+        "scores",
+        include_str!("../../../schema/clickhouse/007_scores.sql"),
+    ),
 ];
 
 /// A `major.minor` ClickHouse version.

@@ -195,7 +195,8 @@ pub fn group_expression(column: Column, dialect: Dialect) -> String {
 }
 
 /// Tables are written `{requests}` in statements; each store puts its own qualified name there.
-pub const TABLES: [&str; 9] = [
+pub const TABLES: [&str; 10] = [
+    "scores",
     "requests",
     "dependencies",
     "traces",
@@ -206,6 +207,34 @@ pub const TABLES: [&str; 9] = [
     "availabilityResults",
     "performanceCounters",
 ];
+
+/// The scores of a query, newest first: `id, time_ns, appName, operation_Id, span_id, name,
+/// data_type, value, category, comment, source`.
+pub fn scores(query: &crate::reads::scores::ScoreQuery) -> Condition {
+    let mut condition = Condition {
+        sql: "SELECT id, time_ns, appName, operation_Id, span_id, name, data_type, value, \
+              category, comment, source FROM {scores} WHERE time_ns >= ? AND time_ns < ?"
+            .to_owned(),
+        params: vec![
+            Param::Int(query.range.from_ns),
+            Param::Int(query.range.to_ns),
+        ],
+    };
+    let scope = and_scope(&query.scope);
+    condition.sql.push_str(&scope.sql);
+    condition.params.extend(scope.params);
+    if let Some((app, operation_id)) = &query.operation {
+        condition
+            .sql
+            .push_str(" AND appName = ? AND operation_Id = ?");
+        condition
+            .params
+            .extend([Param::Text(app.clone()), Param::Text(operation_id.clone())]);
+    }
+    condition.sql.push_str(" ORDER BY time_ns DESC, id LIMIT ?");
+    condition.params.push(limit_param(query.limit));
+    condition
+}
 
 /// Replaces the `{table}` placeholders with `qualified(table)`.
 pub fn qualify(sql: &str, qualified: impl Fn(&str) -> String) -> String {

@@ -39,6 +39,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "genai_prompts",
         include_str!("../../../schema/sqlite/006_genai_prompts.sql"),
     ),
+    (
+        7,
+        "scores",
+        include_str!("../../../schema/sqlite/007_scores.sql"),
+    ),
 ];
 
 /// Every migration as one script, as `tracehouse migrate --print` shows it.
