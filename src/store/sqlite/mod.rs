@@ -10,6 +10,7 @@ mod migrate;
 mod query;
 mod read;
 mod resources;
+mod scores;
 mod tabular;
 
 use std::path::{Path, PathBuf};
@@ -360,61 +361,14 @@ impl Store for SqliteStore {
 
     async fn save_scores(&self, scores: &[ScoreRecord]) -> Result<(), StoreError> {
         let scores = scores.to_vec();
-        self.with_writer(move |connection| {
-            let transaction = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sqlite_error)?;
-            {
-                let mut statement = transaction
-                    .prepare_cached(
-                        "INSERT INTO scores (time_ns, appName, id, operation_Id, span_id, name, \
-                         data_type, value, category, comment, source) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    )
-                    .map_err(sqlite_error)?;
-                for s in &scores {
-                    statement
-                        .execute(rusqlite::params![
-                            s.time_ns,
-                            s.app,
-                            s.id,
-                            s.operation_id,
-                            s.span_id,
-                            s.name,
-                            s.data_type.as_str(),
-                            s.value,
-                            s.category,
-                            s.comment,
-                            s.source
-                        ])
-                        .map_err(sqlite_error)?;
-                }
-            }
-            transaction.commit().map_err(sqlite_error)
-        })
-        .await
+        self.with_writer(move |connection| scores::save(connection, &scores))
+            .await
     }
 
     async fn scores(&self, query: &ScoreQuery) -> Result<Vec<ScoreRecord>, StoreError> {
         let statement = crate::store::sql::scores(query);
-        self.read(move |connection| {
-            query::fetch(connection, statement, |row| {
-                Ok(crate::store::scores_rows::from_columns((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                    row.get(6)?,
-                    row.get(7)?,
-                    row.get(8)?,
-                    row.get(9)?,
-                    row.get(10)?,
-                )))
-            })
-        })
-        .await
+        self.read(move |connection| scores::read(connection, statement))
+            .await
     }
 
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
