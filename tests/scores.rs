@@ -187,6 +187,43 @@ async fn scores_follow_the_key(server: TestServer) {
             && page.contains("cites the search result"),
         "{page}"
     );
+    // The scored span is the seed's LLM call: its model and prompt version come with the score.
+    let on_call = scores
+        .iter()
+        .find(|s| s["span_id"] == chat_span.as_str())
+        .expect("the call's score");
+    assert_eq!(
+        (&on_call["model"], &on_call["prompt_version"]),
+        (&serde_json::json!("gpt-4o"), &serde_json::json!("3")),
+        "{on_call}"
+    );
+    let by_model = ok_as(
+        &server,
+        &beta,
+        "/api/v1/scores?from=1d&name=helpfulness&group_by=model,prompt_version",
+    )
+    .await;
+    let mut split: Vec<(String, String, f64)> = by_model["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["model"].as_str().unwrap_or("?").to_owned(),
+                r["prompt_version"].as_str().unwrap_or("?").to_owned(),
+                r["mean"].as_f64().unwrap_or(-1.0),
+            )
+        })
+        .collect();
+    split.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        split,
+        [
+            (String::new(), String::new(), 0.25),
+            ("gpt-4o".to_owned(), "3".to_owned(), 0.75)
+        ],
+        "{by_model}"
+    );
     let theirs = ok_as(&server, &alpha, "/api/v1/scores?from=1d").await;
     assert_eq!(theirs["rows"].as_array().map(Vec::len), Some(1), "{theirs}");
     assert_eq!(theirs["rows"][0]["mean"], 0.0, "{theirs}");

@@ -13,7 +13,7 @@ use super::access::Access;
 use super::params::{FROM, INTERVAL, LIMIT, ParamSpec, ParamType, Params, TO};
 use super::{ApiError, ApiState, ok};
 use crate::ingest::auth::{AuthError, presented_key};
-use crate::query::scores::summarize;
+use crate::query::scores::{ScoreGrouping, summarize};
 use crate::reads::scores::{ScoreQuery, ScoreRecord, ScoreType};
 use crate::time::format_instant;
 
@@ -32,6 +32,11 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "name",
         kind: ParamType::String,
         description: "only scores of this name",
+    },
+    ParamSpec {
+        name: "group_by",
+        kind: ParamType::String,
+        description: "also by the scored LLM call's `model` and/or `prompt_version` (comma-separated)",
     },
     LIMIT,
 ];
@@ -128,6 +133,9 @@ fn score_of(
         category,
         comment: posted.comment,
         source: posted.source,
+        // Read from the scored span with the score.
+        model: String::new(),
+        prompt_version: String::new(),
     })
 }
 
@@ -209,7 +217,29 @@ pub async fn get_scores(
     if let Some(name) = params.get("name") {
         scores.retain(|s| s.name == name);
     }
-    let mut rows = summarize(&scores, interval_s.map(|s| i64::from(s) * 1_000_000_000));
+    let mut by = ScoreGrouping::default();
+    for column in params
+        .get("group_by")
+        .unwrap_or("")
+        .split(',')
+        .filter(|c| !c.is_empty())
+    {
+        match column {
+            "model" => by.model = true,
+            "prompt_version" => by.prompt_version = true,
+            other => {
+                return Err(ApiError::invalid(
+                    "group_by",
+                    &format!("has {other:?}; scores group by model and prompt_version"),
+                ));
+            }
+        }
+    }
+    let mut rows = summarize(
+        &scores,
+        interval_s.map(|s| i64::from(s) * 1_000_000_000),
+        by,
+    );
     let truncated = truncated_read || rows.len() > limit;
     rows.truncate(limit);
     let rows: Vec<Value> = rows

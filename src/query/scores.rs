@@ -15,11 +15,24 @@ pub struct ScorePoint {
     pub mean: Option<f64>,
 }
 
+/// What summaries group by beyond name, source and type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScoreGrouping {
+    /// The scored LLM call's requested model.
+    pub model: bool,
+    pub prompt_version: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoreSummary {
     pub name: String,
     pub source: String,
     pub data_type: ScoreType,
+    /// When grouped by it: the scored call's model (empty: not an LLM call).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_version: Option<String>,
     pub count: u64,
     /// Numbers: their mean; booleans: the share that were true; categories: `None`.
     pub mean: Option<f64>,
@@ -34,16 +47,30 @@ pub struct ScoreSummary {
 
 /// Summaries of `scores` (newest first, as stores return them), most scores first; with
 /// `bucket_ns`, each with its points.
-pub fn summarize(scores: &[ScoreRecord], bucket_ns: Option<i64>) -> Vec<ScoreSummary> {
-    type Key<'a> = (&'a str, &'a str, &'static str);
+pub fn summarize(
+    scores: &[ScoreRecord],
+    bucket_ns: Option<i64>,
+    by: ScoreGrouping,
+) -> Vec<ScoreSummary> {
+    type Key<'a> = (
+        &'a str,
+        &'a str,
+        &'static str,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
     /// A group's summary so far, its sum, and count and sum per bucket.
     type Building = (ScoreSummary, f64, BTreeMap<i64, (u64, f64)>);
     let mut groups: BTreeMap<Key<'_>, Building> = BTreeMap::new();
     for score in scores {
+        let model = by.model.then_some(score.model.as_str());
+        let prompt_version = by.prompt_version.then_some(score.prompt_version.as_str());
         let key = (
             score.name.as_str(),
             score.source.as_str(),
             score.data_type.as_str(),
+            model,
+            prompt_version,
         );
         let (summary, sum, buckets) = groups.entry(key).or_insert_with(|| {
             (
@@ -51,6 +78,8 @@ pub fn summarize(scores: &[ScoreRecord], bucket_ns: Option<i64>) -> Vec<ScoreSum
                     name: score.name.clone(),
                     source: score.source.clone(),
                     data_type: score.data_type,
+                    model: model.map(str::to_owned),
+                    prompt_version: prompt_version.map(str::to_owned),
                     count: 0,
                     mean: None,
                     min: None,
@@ -121,6 +150,8 @@ mod tests {
             category: category.into(),
             comment: String::new(),
             source: "llm-judge".into(),
+            model: if at > 15 { "gpt-4o" } else { "o3-mini" }.into(),
+            prompt_version: String::new(),
         }
     }
 
@@ -134,7 +165,7 @@ mod tests {
             score("thumbs_up", ScoreType::Boolean, 0.0, "", 11),
             score("tone", ScoreType::Categorical, 0.0, "polite", 3),
         ];
-        let rows = summarize(&scores, Some(10));
+        let rows = summarize(&scores, Some(10), ScoreGrouping::default());
         let help = &rows[0];
         assert_eq!((help.name.as_str(), help.count), ("helpfulness", 3));
         assert_eq!(
@@ -156,5 +187,19 @@ mod tests {
         let tone = rows.iter().find(|r| r.name == "tone").expect("tone");
         assert_eq!(tone.mean, None);
         assert_eq!(tone.categories.get("polite"), Some(&1));
+        let by_model = summarize(
+            &scores[..3],
+            None,
+            ScoreGrouping {
+                model: true,
+                prompt_version: false,
+            },
+        );
+        let split: Vec<(Option<&str>, u64)> = by_model
+            .iter()
+            .map(|r| (r.model.as_deref(), r.count))
+            .collect();
+        assert_eq!(split, [(Some("gpt-4o"), 2), (Some("o3-mini"), 1)]);
+        assert!(by_model[0].series.is_empty());
     }
 }

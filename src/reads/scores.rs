@@ -53,6 +53,10 @@ pub struct ScoreRecord {
     pub comment: String,
     /// `human`, `llm-judge` or `api`.
     pub source: String,
+    /// The requested model and prompt version of the scored span when it is an LLM call,
+    /// read with the score; empty otherwise.
+    pub model: String,
+    pub prompt_version: String,
 }
 
 /// Scores of a time range and scope, or of one operation, newest first.

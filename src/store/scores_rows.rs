@@ -15,6 +15,8 @@ pub type ScoreColumns = (
     String,
     String,
     String,
+    String,
+    String,
 );
 
 pub fn from_columns(columns: ScoreColumns) -> ScoreRecord {
@@ -30,6 +32,8 @@ pub fn from_columns(columns: ScoreColumns) -> ScoreRecord {
         category,
         comment,
         source,
+        model,
+        prompt_version,
     ) = columns;
     ScoreRecord {
         id,
@@ -44,5 +48,7 @@ pub fn from_columns(columns: ScoreColumns) -> ScoreRecord {
         category,
         comment,
         source,
+        model,
+        prompt_version,
     }
 }

@@ -68,6 +68,14 @@ pub fn score() -> Value {
         ("category", string("the category of a categorical score")),
         ("comment", string("as posted")),
         ("source", string("human, llm-judge or api")),
+        (
+            "model",
+            string("the scored span's requested model when it is an LLM call; else empty"),
+        ),
+        (
+            "prompt_version",
+            string("the scored LLM call's prompt version; else empty"),
+        ),
     ])
 }
 
@@ -88,6 +96,18 @@ fn score_summaries() -> Value {
                     ("name", string("score name")),
                     ("source", string("human, llm-judge or api")),
                     ("data_type", string("numeric, boolean or categorical")),
+                    (
+                        "model",
+                        string(
+                            "with group_by=model: the scored LLM call's model (empty: not an LLM call)",
+                        ),
+                    ),
+                    (
+                        "prompt_version",
+                        string(
+                            "with group_by=prompt_version: the scored LLM call's prompt version",
+                        ),
+                    ),
                     ("count", integer("scores")),
                     (
                         "mean",

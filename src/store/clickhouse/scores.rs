@@ -48,13 +48,16 @@ struct ScoreRow {
     category: String,
     comment: String,
     source: String,
+    model: String,
+    prompt_version: String,
 }
 
 pub async fn read(
     store: &ClickHouseStore,
     scores: &ScoreQuery,
 ) -> Result<Vec<ScoreRecord>, StoreError> {
-    let rows: Vec<ScoreRow> = query::statement(store, &crate::store::sql::scores(scores))
+    let statement = crate::store::sql::scores(scores, crate::store::sql::Dialect::ClickHouse);
+    let rows: Vec<ScoreRow> = query::statement(store, &statement)
         .fetch_all()
         .await
         .map_err(|e| store.read_error(e))?;
@@ -73,6 +76,8 @@ pub async fn read(
                 r.category,
                 r.comment,
                 r.source,
+                r.model,
+                r.prompt_version,
             ))
         })
         .collect())

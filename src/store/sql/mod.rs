@@ -208,32 +208,76 @@ pub const TABLES: [&str; 10] = [
     "performanceCounters",
 ];
 
+/// How long after its span a score may be posted and still name the span's model.
+const SCORE_AFTER_SPAN_NS: i64 = 7 * 86_400 * NS_PER_S;
+
 /// The scores of a query, newest first: `id, time_ns, appName, operation_Id, span_id, name,
-/// data_type, value, category, comment, source`.
-pub fn scores(query: &crate::reads::scores::ScoreQuery) -> Condition {
-    let mut condition = Condition {
-        sql: "SELECT id, time_ns, appName, operation_Id, span_id, name, data_type, value, \
-              category, comment, source FROM {scores} WHERE time_ns >= ? AND time_ns < ?"
-            .to_owned(),
+/// data_type, value, category, comment, source, model, prompt_version` — the last two from the
+/// scored span when it is an LLM call of the same app and operation (stored in the week before
+/// the score), empty otherwise.
+pub fn scores(query: &crate::reads::scores::ScoreQuery, dialect: Dialect) -> Condition {
+    const COLUMNS: &str = "id, time_ns, appName, operation_Id, span_id, name, data_type, value, \
+                           category, comment, source";
+    let mut scored = Condition {
+        sql: "time_ns >= ? AND time_ns < ?".to_owned(),
         params: vec![
             Param::Int(query.range.from_ns),
             Param::Int(query.range.to_ns),
         ],
     };
     let scope = and_scope(&query.scope);
-    condition.sql.push_str(&scope.sql);
-    condition.params.extend(scope.params);
+    scored.sql.push_str(&scope.sql);
+    scored.params.extend(scope.params.clone());
     if let Some((app, operation_id)) = &query.operation {
-        condition
-            .sql
-            .push_str(" AND appName = ? AND operation_Id = ?");
-        condition
+        scored.sql.push_str(" AND appName = ? AND operation_Id = ?");
+        scored
             .params
             .extend([Param::Text(app.clone()), Param::Text(operation_id.clone())]);
     }
-    condition.sql.push_str(" ORDER BY time_ns DESC, id LIMIT ?");
-    condition.params.push(limit_param(query.limit));
-    condition
+    let calls_from = Param::Int(query.range.from_ns.saturating_sub(SCORE_AFTER_SPAN_NS));
+    let calls_to = Param::Int(query.range.to_ns);
+    let mut params = Vec::new();
+    let sql = match dialect {
+        // One row per score however often the span was stored (resent copies): ANY.
+        Dialect::ClickHouse => {
+            params.extend(scored.params);
+            params.extend([calls_from, calls_to]);
+            params.extend(scope.params);
+            format!(
+                "SELECT {COLUMNS}, model, prompt_version FROM \
+                 (SELECT {COLUMNS} FROM {{scores}} WHERE {}) AS scored \
+                 ANY LEFT JOIN \
+                 (SELECT appName, operation_Id, id AS span_id, genai_requestModel AS model, \
+                         genai_promptVersion AS prompt_version \
+                  FROM {{dependencies}} \
+                  WHERE timestamp_ns >= ? AND timestamp_ns < ?{} AND genai_provider != '') AS calls \
+                 USING (appName, operation_Id, span_id) \
+                 ORDER BY time_ns DESC, id LIMIT ?",
+                scored.sql, scope.sql
+            )
+        }
+        Dialect::Sqlite => {
+            let call = |column: &str| {
+                format!(
+                    "COALESCE((SELECT d.{column} FROM {{dependencies}} AS d \
+                     WHERE d.operation_Id = s.operation_Id AND d.appName = s.appName \
+                     AND d.id = s.span_id AND s.span_id != '' AND d.genai_provider != '' \
+                     AND d.timestamp_ns >= ? AND d.timestamp_ns < ? LIMIT 1), '')"
+                )
+            };
+            params.extend([calls_from.clone(), calls_to.clone(), calls_from, calls_to]);
+            params.extend(scored.params);
+            format!(
+                "SELECT {COLUMNS}, {}, {} FROM {{scores}} AS s WHERE {} \
+                 ORDER BY time_ns DESC, id LIMIT ?",
+                call("genai_requestModel"),
+                call("genai_promptVersion"),
+                scored.sql
+            )
+        }
+    };
+    params.push(limit_param(query.limit));
+    Condition { sql, params }
 }
 
 /// Replaces the `{table}` placeholders with `qualified(table)`.

@@ -366,7 +366,7 @@ impl Store for SqliteStore {
     }
 
     async fn scores(&self, query: &ScoreQuery) -> Result<Vec<ScoreRecord>, StoreError> {
-        let statement = crate::store::sql::scores(query);
+        let statement = crate::store::sql::scores(query, crate::store::sql::Dialect::Sqlite);
         self.read(move |connection| scores::read(connection, statement))
             .await
     }

@@ -55,6 +55,8 @@ pub fn read(connection: &Connection, statement: Condition) -> Result<Vec<ScoreRe
             row.get(8)?,
             row.get(9)?,
             row.get(10)?,
+            row.get(11)?,
+            row.get(12)?,
         )))
     })
 }
