@@ -24,5 +24,6 @@ pub mod store;
 pub mod time;
 pub mod tls;
 pub mod tokens;
+pub mod traceql;
 pub mod ui;
 pub mod workload;

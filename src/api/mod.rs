@@ -6,9 +6,11 @@ pub mod alerts;
 pub(crate) mod analysis;
 pub(crate) mod causes;
 mod distribution;
+mod foreign_params;
 pub(crate) mod genai;
 pub(crate) mod genai_sessions;
 pub(crate) mod insights;
+mod jaeger;
 pub(crate) mod k8s;
 pub mod kql;
 pub mod metrics;
@@ -16,6 +18,9 @@ mod openapi;
 pub mod params;
 mod schemas;
 pub(crate) mod scores;
+pub(crate) mod tempo;
+mod tempo_tags;
+mod trace_search;
 pub(crate) mod transaction;
 
 use std::sync::Arc;
@@ -152,6 +157,8 @@ pub fn router(state: ApiState, cors_origins: &[String]) -> Result<Router, String
         .route("/api/v1/search", get(analysis::search))
         .route("/api/v1/live", get(live))
         .route("/api/v1/query", get(kql::get).post(kql::post))
+        .nest("/tempo", tempo::routes())
+        .nest("/jaeger", jaeger::routes())
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; see /api/v1/openapi.json".into())
         })

@@ -5,6 +5,7 @@
 //! order of every struct here *is* the column order of its table.
 
 mod attributes;
+pub mod otel_span;
 mod tables;
 
 use std::sync::Arc;

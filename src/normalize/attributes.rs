@@ -346,6 +346,13 @@ impl<'a> DimensionsBuilder<'a> {
         self.dimensions.push(key, kept);
     }
 
+    /// Adds an entry tracehouse itself needs to read the row back (`_OTel.*`), whatever room
+    /// the span's own attributes left: there are at most three of them, a few bytes each.
+    pub fn push_reserved(&mut self, key: &str, value: &str) {
+        let kept = truncated(value, self.limits.max_attribute_value_bytes);
+        self.dimensions.push(key, kept);
+    }
+
     pub fn finish(mut self) -> (Dimensions, Measurements) {
         if !self.truncated.is_empty() {
             let list = self.truncated.join(",");

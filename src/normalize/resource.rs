@@ -66,7 +66,13 @@ pub fn from_attributes(attributes: &[KeyValueRef<'_>], limits: &Limits) -> Arc<R
     let application_version = lookup("service.version").unwrap_or_default().to_owned();
 
     let mut dimensions = DimensionsBuilder::new(limits, attributes.len());
-    for kv in attributes.iter().filter(|kv| !is_column(kv.key)) {
+    // The service's own name and namespace stay where the role does not hold the name as
+    // sent (a namespace, or a Kubernetes fallback), so the trace APIs can give them back.
+    let role_is_service_name = lookup("service.name") == Some(cloud_role_name.as_str());
+    for kv in attributes.iter().filter(|kv| {
+        !is_column(kv.key)
+            || (!role_is_service_name && matches!(kv.key, "service.name" | "service.namespace"))
+    }) {
         dimensions.push_ref(kv);
     }
     let (dimensions, _) = dimensions.finish();
@@ -114,6 +120,13 @@ mod tests {
         assert_eq!(res.cloud_role_instance, "pod-1");
         assert_eq!(res.sdk_version, "otel-python:1.45.2");
         assert_eq!(res.dimensions.get("deployment.environment"), Some("prod"));
+        // The role joins namespace and name: both are kept as sent.
+        assert_eq!(res.dimensions.get("service.name"), Some("rag-api"));
+        assert_eq!(res.dimensions.get("service.namespace"), Some("genai"));
+        assert_eq!(res.dimensions.get("service.instance.id"), None);
+        let plain = resource(vec![kv("service.name", "rag-api")]).encode_to_vec();
+        let res = from_wire(Some(&plain), &Limits::default()).expect("parses");
+        assert_eq!(res.cloud_role_name, "rag-api");
         assert_eq!(res.dimensions.get("service.name"), None);
     }
 

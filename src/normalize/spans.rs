@@ -9,6 +9,7 @@ use super::{
     Context, Normalized, Rejection, dependency, exceptions, genai, id_hex, item_id, request,
     resource, timestamp_in_window,
 };
+use crate::model::otel_span::{self, SpanKind, SpanStatus};
 use crate::model::{
     Batch, Common, Dependency, GenAiColumns, Item, Request, Resource, Trace,
     item_count_for_sample_rate, performance_bucket,
@@ -187,14 +188,33 @@ fn span_rows(
         })
     };
 
-    let text_bytes = span.attribute_bytes + span.status_message.len();
-    let mut dimensions = DimensionsBuilder::sized(ctx.limits, &span.attributes, text_bytes, 2);
+    let text_bytes = span.attribute_bytes + span.status_message.len() + span.name.len();
+    let mut dimensions = DimensionsBuilder::sized(ctx.limits, &span.attributes, text_bytes, 5);
     dimensions.push_all(&span.attributes);
     if !span.status_message.is_empty() {
-        dimensions.push("otel.status_description", span.status_message);
+        dimensions.push(otel_span::STATUS_MESSAGE_KEY, span.status_message);
     }
     if !links.is_empty() {
-        dimensions.push("_MS.links", &links_json(&links));
+        dimensions.push(otel_span::LINKS_KEY, &links_json(&links));
+    }
+    let (row_name, implied_kind, success) = match &row {
+        SpanRow::Request(r) => (&r.name, SpanKind::implied(true, ""), r.success),
+        SpanRow::Dependency(d) => (
+            &d.name,
+            SpanKind::implied(false, &d.dependency_type),
+            d.success,
+        ),
+    };
+    let span_name = truncated(span.name, max_text);
+    for (key, value) in otel_span::reserved_entries(
+        span_name,
+        row_name,
+        SpanKind::from_otlp(span.kind),
+        implied_kind,
+        SpanStatus::from_otlp(span.status_code),
+        success,
+    ) {
+        dimensions.push_reserved(key, &value);
     }
     let (dimensions, measurements) = dimensions.finish();
     let common = Common {

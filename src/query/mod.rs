@@ -6,6 +6,8 @@ pub mod causes;
 pub mod findings;
 pub mod k8s;
 pub mod messages;
+pub mod otlp_encode;
+pub mod otlp_trace;
 pub mod quota;
 pub mod scores;
 #[cfg(test)]

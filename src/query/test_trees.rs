@@ -30,6 +30,9 @@ pub fn span(
         item_count: 1,
         genai: GenAiRecord::default(),
         dimensions: Vec::new(),
+        measurement_keys: Vec::new(),
+        sdk_version: String::new(),
+        application_version: String::new(),
     }
 }
 

@@ -43,6 +43,15 @@ pub struct SpanRecord {
     pub genai: GenAiRecord,
     #[serde(serialize_with = "pairs_as_object")]
     pub dimensions: Vec<(String, String)>,
+    /// The keys of `customMeasurements`: which attributes were sent as numbers.
+    #[serde(skip)]
+    pub measurement_keys: Vec<String>,
+    /// `sdkVersion` and `application_Version`, which the trace APIs give back as resource
+    /// attributes.
+    #[serde(skip)]
+    pub sdk_version: String,
+    #[serde(skip)]
+    pub application_version: String,
 }
 
 /// The GenAI columns of a dependency; all empty/zero elsewhere.

@@ -39,11 +39,14 @@ struct RequestRow {
     item_count: u32,
     keys: Vec<String>,
     values: Vec<String>,
+    measurement_keys: Vec<String>,
+    sdk_version: String,
+    application_version: String,
 }
 
 const REQUEST_COLUMNS: &str = "timestamp_ns, id, operation_Id, operation_ParentId, operation_Name, \
     name, url, resultCode, success, duration_ms, cloud_RoleName, cloud_RoleInstance, itemCount, \
-    customDimensions_keys, customDimensions_values";
+    customDimensions_keys, customDimensions_values, customMeasurements_keys, sdkVersion, application_Version";
 
 #[derive(Debug, Row, Deserialize)]
 struct DependencyRow {
@@ -75,6 +78,9 @@ struct DependencyRow {
     reasoning_tokens: u64,
     prompt_name: String,
     prompt_version: String,
+    measurement_keys: Vec<String>,
+    sdk_version: String,
+    application_version: String,
 }
 
 const DEPENDENCY_COLUMNS: &str = "timestamp_ns, id, operation_Id, operation_ParentId, \
@@ -82,7 +88,8 @@ const DEPENDENCY_COLUMNS: &str = "timestamp_ns, id, operation_Id, operation_Pare
     cloud_RoleInstance, itemCount, customDimensions_keys, customDimensions_values, genai_provider, \
     genai_operation, genai_requestModel, genai_responseModel, genai_inputTokens, \
     genai_outputTokens, genai_finishReason, genai_cachedInputTokens, genai_reasoningTokens, \
-    genai_promptName, genai_promptVersion";
+    genai_promptName, genai_promptVersion, customMeasurements_keys, sdkVersion, \
+    application_Version";
 
 #[derive(Debug, Row, Deserialize)]
 struct ExceptionRow {
@@ -292,6 +299,9 @@ pub async fn operation(
             item_count: row.item_count,
             genai: GenAiRecord::default(),
             dimensions: zip_dimensions(row.keys, row.values),
+            measurement_keys: row.measurement_keys,
+            sdk_version: row.sdk_version,
+            application_version: row.application_version,
         });
     }
     for row in dependencies {
@@ -326,6 +336,9 @@ pub async fn operation(
                 prompt_version: row.prompt_version,
             },
             dimensions: zip_dimensions(row.keys, row.values),
+            measurement_keys: row.measurement_keys,
+            sdk_version: row.sdk_version,
+            application_version: row.application_version,
         });
     }
     for row in exceptions {

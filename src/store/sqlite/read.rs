@@ -51,7 +51,7 @@ pub fn operation(
         .prepare_cached(
             "SELECT timestamp_ns, id, operation_Id, operation_ParentId, operation_Name, name, url,
                     resultCode, success, duration_ms, cloud_RoleName, cloud_RoleInstance, itemCount,
-                    customDimensions
+                    customDimensions, customMeasurements, sdkVersion, application_Version
              FROM requests WHERE operation_Id = ?1 AND appName = ?2 ORDER BY timestamp_ns",
         )
         .map_err(sqlite_error)?;
@@ -76,6 +76,9 @@ pub fn operation(
                 item_count: row.get(12)?,
                 genai: GenAiRecord::default(),
                 dimensions: dimensions(row, 13)?,
+                measurement_keys: measurement_keys(row, 14)?,
+                sdk_version: row.get(15)?,
+                application_version: row.get(16)?,
             })
         })
         .map_err(sqlite_error)?;
@@ -90,7 +93,8 @@ pub fn operation(
                     cloud_RoleInstance, itemCount, customDimensions, genai_provider,
                     genai_operation, genai_requestModel, genai_responseModel, genai_inputTokens,
                     genai_outputTokens, genai_finishReason, genai_cachedInputTokens,
-                    genai_reasoningTokens, genai_promptName, genai_promptVersion
+                    genai_reasoningTokens, genai_promptName, genai_promptVersion, customMeasurements,
+                    sdkVersion, application_Version
              FROM dependencies WHERE operation_Id = ?1 AND appName = ?2 ORDER BY timestamp_ns",
         )
         .map_err(sqlite_error)?;
@@ -127,6 +131,9 @@ pub fn operation(
                     prompt_name: row.get(25)?,
                     prompt_version: row.get(26)?,
                 },
+                measurement_keys: measurement_keys(row, 27)?,
+                sdk_version: row.get(28)?,
+                application_version: row.get(29)?,
             })
         })
         .map_err(sqlite_error)?;
@@ -285,6 +292,12 @@ pub(super) fn json_column<T: serde::de::DeserializeOwned>(
 }
 
 /// `customDimensions` JSON text → ordered pairs.
+/// The keys of a `customMeasurements` column.
+fn measurement_keys(row: &Row<'_>, index: usize) -> rusqlite::Result<Vec<String>> {
+    let map: serde_json::Map<String, serde_json::Value> = json_column(row, index)?;
+    Ok(map.into_iter().map(|(key, _)| key).collect())
+}
+
 pub fn dimensions(row: &Row<'_>, index: usize) -> rusqlite::Result<Vec<(String, String)>> {
     let map: serde_json::Map<String, serde_json::Value> = json_column(row, index)?;
     Ok(map
