@@ -113,6 +113,49 @@ pub fn range(
     Ok(TimeRange { from_ns, to_ns })
 }
 
+/// `key=value` pairs separated by whitespace, as logfmt writes them (Tempo's legacy `tags=`):
+/// a value may be quoted, with `\"` and `\\` escapes, to hold spaces. Answers the first part
+/// that is not a pair when one is not.
+pub fn logfmt_pairs(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    let mut rest = text.trim_start();
+    while !rest.is_empty() {
+        let end_of_key = rest.find(['=', ' ', '\t']).unwrap_or(rest.len());
+        let key = &rest[..end_of_key];
+        if key.is_empty() || !rest[end_of_key..].starts_with('=') {
+            let part = rest.split_whitespace().next().unwrap_or(rest);
+            return Err(part.to_owned());
+        }
+        rest = &rest[end_of_key + 1..];
+        let mut value = String::new();
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let mut chars = quoted.char_indices();
+            let mut closed = None;
+            while let Some((at, c)) = chars.next() {
+                match c {
+                    '"' => {
+                        closed = Some(at + 1);
+                        break;
+                    }
+                    '\\' => value.extend(chars.next().map(|(_, escaped)| escaped)),
+                    c => value.push(c),
+                }
+            }
+            let Some(after) = closed else {
+                return Err(format!("{key}={}", rest));
+            };
+            rest = &quoted[after..];
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            value.push_str(&rest[..end]);
+            rest = &rest[end..];
+        }
+        pairs.push((key.to_owned(), value));
+        rest = rest.trim_start();
+    }
+    Ok(pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +182,24 @@ mod tests {
         assert!(super::range(&bad, 1_000_000_000, 0, 0).is_err());
         let junk = query_map(Some("start=x"));
         assert!(super::range(&junk, 1_000, 0, 10).is_err());
+    }
+
+    #[test]
+    fn logfmt_pairs_take_quoted_values_with_spaces() {
+        let pairs =
+            logfmt_pairs(r#" service.name="rag-api" name="POST /chat" code=200 q="a \"b\"""#);
+        assert_eq!(
+            pairs.expect("pairs"),
+            vec![
+                ("service.name".to_owned(), "rag-api".to_owned()),
+                ("name".to_owned(), "POST /chat".to_owned()),
+                ("code".to_owned(), "200".to_owned()),
+                ("q".to_owned(), r#"a "b""#.to_owned()),
+            ]
+        );
+        assert_eq!(logfmt_pairs("").expect("empty"), vec![]);
+        assert_eq!(logfmt_pairs("a=1 oops").expect_err("not a pair"), "oops");
+        assert_eq!(logfmt_pairs("=1").expect_err("no key"), "=1");
+        assert!(logfmt_pairs(r#"a="open"#).is_err());
     }
 }

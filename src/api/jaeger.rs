@@ -196,6 +196,11 @@ fn tag(key: &str, value: &Value) -> Json {
         Value::Str(s) => json!({ "key": key, "type": "string", "value": s }),
         Value::Int(i) => json!({ "key": key, "type": "int64", "value": i }),
         Value::Double(d) => json!({ "key": key, "type": "float64", "value": d }),
+        Value::Bool(b) => json!({ "key": key, "type": "bool", "value": b }),
+        Value::Bytes(_) => json!({ "key": key, "type": "binary", "value": value.text() }),
+        Value::Array(_) | Value::Kvlist(_) => {
+            json!({ "key": key, "type": "string", "value": value.text() })
+        }
     }
 }
 

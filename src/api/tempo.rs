@@ -13,7 +13,7 @@ use prost::Message;
 use serde_json::{Value as Json, json};
 
 use super::access::Access;
-use super::foreign_params::{duration_conditions, integer, query_map, range};
+use super::foreign_params::{duration_conditions, integer, logfmt_pairs, query_map, range};
 use super::trace_search::{FoundTrace, search};
 use super::{ApiError, ApiState, ok};
 use crate::query::otlp_encode::{key_values, traces_data};
@@ -187,20 +187,15 @@ fn search_query(params: &HashMap<String, String>) -> Result<SpansetExpr, ApiErro
     traceql::parse(&text).map_err(|e| ApiError::invalid("q", &e.to_string()))
 }
 
-/// The legacy search (`tags=service.name=x http.status_code=500`, `minDuration=100ms`) as
+/// The legacy search (`tags=service.name="x" http.status_code=500`, logfmt; `minDuration=100ms`) as
 /// the TraceQL it means.
 fn legacy_query(params: &HashMap<String, String>) -> Result<String, ApiError> {
     let mut conditions = Vec::new();
-    for pair in params
-        .get("tags")
-        .map(|t| t.split_whitespace())
-        .into_iter()
-        .flatten()
-    {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| ApiError::invalid("tags", &format!("{pair:?} is not key=value")))?;
-        let value = value.trim_matches('"');
+    let tags = params.get("tags").map(String::as_str).unwrap_or_default();
+    let pairs = logfmt_pairs(tags)
+        .map_err(|part| ApiError::invalid("tags", &format!("{part:?} is not key=value")))?;
+    for (key, value) in &pairs {
+        let (key, value) = (key.as_str(), value.as_str());
         let field = match key {
             "name" | "status" => key.to_owned(),
             _ => format!(".{}", traceql::print::string(key)),

@@ -16,6 +16,65 @@ pub const STATUS_KEY: &str = "_OTel.status";
 pub const STATUS_MESSAGE_KEY: &str = "otel.status_description";
 /// Where the span's links are kept (`[{"operation_Id", "id"}]`), as Application Insights does.
 pub const LINKS_KEY: &str = "_MS.links";
+/// `customDimensions` key of the types of attributes whose stored text does not say them
+/// (`{"retry.enabled":"bool","tags":"array"}`); strings and integers, the common case, are
+/// never listed, so most spans carry no such entry.
+pub const TYPES_KEY: &str = "_OTel.types";
+
+/// An attribute type its stored text alone would not give back: booleans (text `true`), doubles
+/// with an integral value (text `2`), bytes (base64 text), arrays and maps (JSON text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredType {
+    Bool,
+    Double,
+    Bytes,
+    Array,
+    Kvlist,
+}
+
+impl StoredType {
+    pub const ALL: [StoredType; 5] = [
+        StoredType::Bool,
+        StoredType::Double,
+        StoredType::Bytes,
+        StoredType::Array,
+        StoredType::Kvlist,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StoredType::Bool => "bool",
+            StoredType::Double => "double",
+            StoredType::Bytes => "bytes",
+            StoredType::Array => "array",
+            StoredType::Kvlist => "kvlist",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<StoredType> {
+        StoredType::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// The [`TYPES_KEY`] entry for these attributes.
+pub fn types_entry<'a>(types: impl IntoIterator<Item = (&'a str, StoredType)>) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = types
+        .into_iter()
+        .map(|(key, t)| (key.to_owned(), serde_json::Value::from(t.name())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// The attribute types a [`TYPES_KEY`] entry lists; nothing when it is not one (a value cut by
+/// the size limit, a row written before this was recorded).
+pub fn parse_types(entry: &str) -> Vec<(String, StoredType)> {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str(entry) else {
+        return Vec::new();
+    };
+    map.into_iter()
+        .filter_map(|(key, t)| Some((key, StoredType::from_name(t.as_str()?)?)))
+        .collect()
+}
 
 /// `Span.SpanKind`, with its OTLP numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -137,6 +196,24 @@ pub fn reserved_entries(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn types_entries_read_back() {
+        let entry = types_entry([("flag", StoredType::Bool), ("tags", StoredType::Array)]);
+        assert_eq!(entry, r#"{"flag":"bool","tags":"array"}"#);
+        assert_eq!(
+            parse_types(&entry),
+            vec![
+                ("flag".to_owned(), StoredType::Bool),
+                ("tags".to_owned(), StoredType::Array)
+            ]
+        );
+        for t in StoredType::ALL {
+            assert_eq!(StoredType::from_name(t.name()), Some(t));
+        }
+        assert!(parse_types(r#"{"flag":"bo"#).is_empty());
+        assert!(parse_types(r#"{"flag":"tuple"}"#).is_empty());
+    }
 
     #[test]
     fn names_and_numbers_round_trip() {

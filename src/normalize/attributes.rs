@@ -1,22 +1,31 @@
 //! Attribute values → strings and numbers, and the bounded building of `customDimensions`.
 
-use std::fmt::Write as _;
-
 use base64::Engine as _;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value::Value};
 
 use super::Limits;
+use super::attribute_text::proto_json;
+pub use super::attribute_text::{render, render_into, to_json};
 use super::wire::{KeyValueRef, ValueRef};
+use crate::model::otel_span::{self, StoredType};
 use crate::model::{Dimensions, Measurements};
+
+/// The type to record for a value whose stored text reads back as another type.
+fn stored_type(value: ValueRef<'_>) -> Option<StoredType> {
+    match value {
+        ValueRef::Bool(_) => Some(StoredType::Bool),
+        ValueRef::Double(d) if d.fract() == 0.0 || !d.is_finite() => Some(StoredType::Double),
+        ValueRef::Bytes(_) => Some(StoredType::Bytes),
+        ValueRef::Array(_) => Some(StoredType::Array),
+        ValueRef::Kvlist(_) => Some(StoredType::Kvlist),
+        _ => None,
+    }
+}
 
 /// Dimension key listing the attributes whose values were cut to `max_attribute_value_bytes`.
 pub const TRUNCATED_KEY: &str = "_tracehouse.truncated";
 /// Dimension key counting the attributes dropped beyond `max_attributes_per_item`.
 pub const DROPPED_KEY: &str = "_tracehouse.dropped_attributes";
-
-/// Nesting depth past which arrays and maps are rendered as `"..."`, so rendering never
-/// recurses as deep as a client chooses.
-const MAX_RENDER_DEPTH: usize = 32;
 
 pub fn as_str(value: Option<ValueRef<'_>>) -> Option<&str> {
     match value? {
@@ -61,110 +70,6 @@ pub fn first_string(value: Option<ValueRef<'_>>) -> Option<String> {
     }
 }
 
-/// Renders a value as stored in `customDimensions`: scalars as text, arrays and maps as JSON,
-/// bytes as base64.
-pub fn render(value: ValueRef<'_>) -> String {
-    let mut out = String::new();
-    render_into(value, &mut out);
-    out
-}
-
-/// Appends the rendering of `value` to `out`.
-pub fn render_into(value: ValueRef<'_>, out: &mut String) {
-    match value {
-        ValueRef::Empty => {}
-        ValueRef::Str(s) => out.push_str(s),
-        ValueRef::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-        ValueRef::Int(i) => out.push_str(itoa::Buffer::new().format(i)),
-        ValueRef::Double(d) => {
-            let _ = write!(out, "{d}");
-        }
-        ValueRef::Bytes(b) => base64::engine::general_purpose::STANDARD.encode_string(b, out),
-        ValueRef::Array(_) | ValueRef::Kvlist(_) => write_json(value, 0, out),
-    }
-}
-
-/// Writes a value as JSON text directly, without building a `serde_json::Value`.
-fn write_json(value: ValueRef<'_>, depth: usize, out: &mut String) {
-    if depth > MAX_RENDER_DEPTH {
-        out.push_str("\"...\"");
-        return;
-    }
-    match value {
-        ValueRef::Empty => out.push_str("null"),
-        ValueRef::Str(s) => write_json_string(s, out),
-        ValueRef::Bool(_) | ValueRef::Int(_) => render_into(value, out),
-        ValueRef::Double(d) if d.is_finite() => render_into(value, out),
-        ValueRef::Double(_) => out.push_str("null"),
-        ValueRef::Bytes(b) => {
-            out.push('"');
-            base64::engine::general_purpose::STANDARD.encode_string(b, out);
-            out.push('"');
-        }
-        ValueRef::Array(items) => {
-            out.push('[');
-            for (i, item) in ValueRef::array_items(items).enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json(item.unwrap_or(ValueRef::Empty), depth + 1, out);
-            }
-            out.push(']');
-        }
-        ValueRef::Kvlist(entries) => {
-            out.push('{');
-            for (i, kv) in KeyValueRef::list(entries)
-                .filter_map(Result::ok)
-                .enumerate()
-            {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json_string(kv.key, out);
-                out.push(':');
-                write_json(kv.value, depth + 1, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn write_json_string(s: &str, out: &mut String) {
-    // serde_json's escaping of a plain string cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
-}
-
-/// JSON form of a value, for structured log bodies and nested attributes.
-pub fn to_json(value: ValueRef<'_>) -> serde_json::Value {
-    json_at(value, 0)
-}
-
-fn json_at(value: ValueRef<'_>, depth: usize) -> serde_json::Value {
-    use serde_json::Value as Json;
-    if depth > MAX_RENDER_DEPTH {
-        return Json::String("...".to_owned());
-    }
-    match value {
-        ValueRef::Empty => Json::Null,
-        ValueRef::Str(s) => Json::String(s.to_owned()),
-        ValueRef::Bool(b) => Json::Bool(b),
-        ValueRef::Int(i) => Json::from(i),
-        ValueRef::Double(d) => serde_json::Number::from_f64(d).map_or(Json::Null, Json::Number),
-        ValueRef::Bytes(b) => Json::String(base64::engine::general_purpose::STANDARD.encode(b)),
-        ValueRef::Array(items) => Json::Array(
-            ValueRef::array_items(items)
-                .map(|item| item.map_or(Json::Null, |v| json_at(v, depth + 1)))
-                .collect(),
-        ),
-        ValueRef::Kvlist(entries) => Json::Object(
-            KeyValueRef::list(entries)
-                .filter_map(Result::ok)
-                .map(|kv| (kv.key.to_owned(), json_at(kv.value, depth + 1)))
-                .collect(),
-        ),
-    }
-}
-
 /// Cuts `value` to at most `max_bytes`, on a character boundary. Returns whether it cut.
 pub fn truncate_in_place(value: &mut String, max_bytes: usize) -> bool {
     if value.len() <= max_bytes {
@@ -200,6 +105,8 @@ pub struct DimensionsBuilder<'a> {
     dropped: usize,
     /// Reused for values that need rendering.
     scratch: String,
+    /// The types of kept attributes whose text does not say them, when asked to keep them.
+    types: Option<Vec<(String, StoredType)>>,
 }
 
 impl<'a> DimensionsBuilder<'a> {
@@ -212,6 +119,7 @@ impl<'a> DimensionsBuilder<'a> {
             truncated: Vec::new(),
             dropped: 0,
             scratch: String::new(),
+            types: None,
         }
     }
 
@@ -235,10 +143,25 @@ impl<'a> DimensionsBuilder<'a> {
                 let mut rendered = std::mem::take(&mut self.scratch);
                 rendered.clear();
                 render_into(value, &mut rendered);
+                let room = self.has_room();
+                if let Some(types) = &mut self.types
+                    && room
+                    && let Some(stored) = stored_type(value)
+                {
+                    let key = truncated(kv.key, self.limits.max_attribute_key_bytes);
+                    types.push((key.to_owned(), stored));
+                }
                 self.push(kv.key, &rendered);
                 self.scratch = rendered;
             }
         }
+    }
+
+    /// Also records the types the stored text will not say ([`otel_span::TYPES_KEY`]), so
+    /// that the span can be given back with them.
+    pub fn keeping_types(mut self) -> Self {
+        self.types = Some(Vec::new());
+        self
     }
 
     /// A builder sized for these attributes (`text_bytes` bounds their text) plus `extra`
@@ -265,6 +188,7 @@ impl<'a> DimensionsBuilder<'a> {
             truncated: Vec::new(),
             dropped: 0,
             scratch: String::new(),
+            types: None,
         }
     }
 
@@ -362,46 +286,18 @@ impl<'a> DimensionsBuilder<'a> {
         if self.dropped > 0 {
             self.dimensions.push(DROPPED_KEY, &self.dropped.to_string());
         }
+        if let Some(types) = self.types.take().filter(|t| !t.is_empty()) {
+            let entry = otel_span::types_entry(types.iter().map(|(k, t)| (k.as_str(), *t)));
+            self.push_reserved(otel_span::TYPES_KEY, &entry);
+        }
         (self.dimensions, self.measurements)
-    }
-}
-
-fn proto_json(value: Option<&AnyValue>, depth: usize) -> serde_json::Value {
-    use serde_json::Value as Json;
-    if depth > MAX_RENDER_DEPTH {
-        return Json::String("...".to_owned());
-    }
-    match value.and_then(|v| v.value.as_ref()) {
-        None | Some(Value::StringValueStrindex(_)) => Json::Null,
-        Some(Value::StringValue(s)) => Json::String(s.clone()),
-        Some(Value::BoolValue(b)) => Json::Bool(*b),
-        Some(Value::IntValue(i)) => Json::from(*i),
-        Some(Value::DoubleValue(d)) => {
-            serde_json::Number::from_f64(*d).map_or(Json::Null, Json::Number)
-        }
-        Some(Value::BytesValue(b)) => {
-            Json::String(base64::engine::general_purpose::STANDARD.encode(b))
-        }
-        Some(Value::ArrayValue(array)) => Json::Array(
-            array
-                .values
-                .iter()
-                .map(|v| proto_json(Some(v), depth + 1))
-                .collect(),
-        ),
-        Some(Value::KvlistValue(list)) => Json::Object(
-            list.values
-                .iter()
-                .map(|kv| (kv.key.clone(), proto_json(kv.value.as_ref(), depth + 1)))
-                .collect(),
-        ),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValueList};
     use prost::Message;
 
     fn string(s: &str) -> AnyValue {

@@ -4,6 +4,7 @@
 //! Every function consumes its request, so attribute strings move into rows instead of being
 //! copied, and counts each input item as accepted or rejected: accepted + rejected = input.
 
+mod attribute_text;
 pub mod attributes;
 mod dependency;
 pub mod envelope;

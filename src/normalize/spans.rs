@@ -189,7 +189,8 @@ fn span_rows(
     };
 
     let text_bytes = span.attribute_bytes + span.status_message.len() + span.name.len();
-    let mut dimensions = DimensionsBuilder::sized(ctx.limits, &span.attributes, text_bytes, 5);
+    let mut dimensions =
+        DimensionsBuilder::sized(ctx.limits, &span.attributes, text_bytes, 6).keeping_types();
     dimensions.push_all(&span.attributes);
     if !span.status_message.is_empty() {
         dimensions.push(otel_span::STATUS_MESSAGE_KEY, span.status_message);

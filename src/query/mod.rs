@@ -8,6 +8,7 @@ pub mod k8s;
 pub mod messages;
 pub mod otlp_encode;
 pub mod otlp_trace;
+pub mod otlp_value;
 pub mod quota;
 pub mod scores;
 #[cfg(test)]

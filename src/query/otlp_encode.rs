@@ -1,7 +1,9 @@
 //! Rebuilt spans → OTLP `TracesData` (prost types): what Tempo's trace-by-id answers, as
 //! protobuf or OTLP/JSON. Pure.
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{
     ResourceSpans, ScopeSpans, Span, Status, TracesData, span,
@@ -54,6 +56,21 @@ pub fn any_value_of(value: &Value) -> AnyValue {
             Value::Str(s) => any_value::Value::StringValue(s.clone()),
             Value::Int(i) => any_value::Value::IntValue(*i),
             Value::Double(d) => any_value::Value::DoubleValue(*d),
+            Value::Bool(b) => any_value::Value::BoolValue(*b),
+            Value::Bytes(b) => any_value::Value::BytesValue(b.clone()),
+            Value::Array(items) => any_value::Value::ArrayValue(ArrayValue {
+                values: items.iter().map(any_value_of).collect(),
+            }),
+            Value::Kvlist(entries) => any_value::Value::KvlistValue(KeyValueList {
+                values: entries
+                    .iter()
+                    .map(|(key, value)| KeyValue {
+                        key: key.clone(),
+                        value: Some(any_value_of(value)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            }),
         }),
     }
 }

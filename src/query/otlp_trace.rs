@@ -8,36 +8,12 @@
 use std::collections::HashSet;
 
 use crate::model::otel_span::{
-    KIND_KEY, LINKS_KEY, NAME_KEY, STATUS_KEY, STATUS_MESSAGE_KEY, SpanKind, SpanStatus,
+    KIND_KEY, LINKS_KEY, NAME_KEY, STATUS_KEY, STATUS_MESSAGE_KEY, SpanKind, SpanStatus, TYPES_KEY,
+    parse_types,
 };
 use crate::reads::records::{OperationItems, SpanRecord, SpanTable};
 
-/// An attribute value, typed as it was sent where the store kept the type.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Str(String),
-    Int(i64),
-    Double(f64),
-}
-
-impl Value {
-    /// The value as text, as TraceQL compares strings and Jaeger shows tags.
-    pub fn text(&self) -> String {
-        match self {
-            Value::Str(s) => s.clone(),
-            Value::Int(i) => i.to_string(),
-            Value::Double(d) => d.to_string(),
-        }
-    }
-
-    pub fn number(&self) -> Option<f64> {
-        match self {
-            Value::Str(s) => s.parse().ok(),
-            Value::Int(i) => Some(*i as f64),
-            Value::Double(d) => Some(*d),
-        }
-    }
-}
+pub use super::otlp_value::Value;
 
 pub type Attributes = Vec<(String, Value)>;
 
@@ -178,22 +154,21 @@ fn span(app: &str, row: &SpanRecord) -> TraceSpan {
     }
 }
 
-/// The row's own attributes, numbers typed as sent (`customMeasurements` names them).
+/// The row's own attributes, typed as sent: numbers by `customMeasurements`, other types by the
+/// row's `_OTel.types` entry.
 fn typed_attributes(dimensions: &[(String, String)], numeric: &[String]) -> Attributes {
+    let types = dimensions
+        .iter()
+        .find(|(key, _)| key == TYPES_KEY)
+        .map(|(_, entry)| parse_types(entry))
+        .unwrap_or_default();
     dimensions
         .iter()
         .filter(|(key, _)| !is_resource_key(key) && !is_reserved_key(key))
         .map(|(key, text)| {
-            let value = if numeric.iter().any(|k| k == key) {
-                match (text.parse::<i64>(), text.parse::<f64>()) {
-                    (Ok(i), _) => Value::Int(i),
-                    (_, Ok(d)) => Value::Double(d),
-                    _ => Value::Str(text.clone()),
-                }
-            } else {
-                Value::Str(text.clone())
-            };
-            (key.clone(), value)
+            let stored = types.iter().find(|(k, _)| k == key).map(|(_, t)| *t);
+            let is_number = numeric.iter().any(|k| k == key);
+            (key.clone(), Value::typed(text, is_number, stored))
         })
         .collect()
 }

@@ -7,6 +7,7 @@ pub mod clickhouse;
 pub mod cluster;
 pub mod process;
 pub mod scenario;
+pub mod tempo;
 
 /// Every stored point of metric `name` (at most `limit`), over all time and apps.
 pub async fn stored_metric(
