@@ -170,7 +170,7 @@ async fn sdk_fixtures_round_trip_through_tempo() {
 }
 
 /// Types the stored text does not say (booleans, integral doubles, bytes, arrays, maps) come
-/// back as sent.
+/// back as sent, decoded by prost's and by Python's OpenTelemetry definitions.
 #[tokio::test(flavor = "multi_thread")]
 async fn attribute_types_come_back_as_sent() {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -243,6 +243,47 @@ async fn attribute_types_come_back_as_sent() {
     assert_eq!(
         common::tempo::attributes(&back.attributes),
         common::tempo::attributes(&attributes)
+    );
+    // Python's opentelemetry-proto reads the same body into the same span.
+    let url = server.api_url(&format!("/tempo/api/traces/{}", "7a".repeat(16)));
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/decode_tempo_trace.py"
+    );
+    let decoded = common::run_summary(
+        std::process::Command::new(common::python())
+            .arg(script)
+            .arg(&url),
+        "decode_tempo_trace.py",
+    );
+    let span = &decoded["spans"][0];
+    assert_eq!(
+        decoded["spans"].as_array().map(Vec::len),
+        Some(1),
+        "{decoded}"
+    );
+    assert_eq!(span["trace_id"], "7a".repeat(16));
+    assert_eq!(span["span_id"], "7b".repeat(8));
+    assert_eq!(span["parent_span_id"], "");
+    assert_eq!(
+        (&span["name"], &span["kind"]),
+        (&Value::from("typed"), &Value::from(1))
+    );
+    assert_eq!(span["start"], (now - 2_000_000).to_string());
+    assert_eq!(span["end"], (now - 1_000_000).to_string());
+    assert_eq!(
+        span["attributes"],
+        serde_json::json!({
+            "retry.enabled": ["bool", true],
+            "sampling.ratio": ["double", 1.0],
+            "temperature": ["double", 0.7],
+            "count": ["int", "3"],
+            "digest": ["bytes", "AAH+"],
+            "tags": ["array", [["string", "a"]]],
+            "labels": ["kvlist", {"team": ["string", "ai"]}],
+            "note": ["string", "true"],
+        }),
+        "{decoded}"
     );
     server.stop().await;
 }

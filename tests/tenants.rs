@@ -237,6 +237,16 @@ async fn scoped_reads(server: TestServer) {
     live_post(&server, ALPHA_KEY, "alpha-pod").await;
     server.wait_until_shipped().await;
     let seed = operation_id(SEED);
+    let (from_ns, to_ns) = (
+        scenario.base_ns - 60_000 * MS,
+        scenario.base_ns + 600_000 * MS,
+    );
+    let seconds = format!(
+        "start={}&end={}",
+        from_ns / 1_000_000_000,
+        to_ns / 1_000_000_000
+    );
+    let micros = format!("start={}&end={}", from_ns / 1_000, to_ns / 1_000);
 
     // Everything alpha reads is alpha's, and alpha's rows are there.
     for (path, alpha_mark) in [
@@ -262,6 +272,19 @@ async fn scoped_reads(server: TestServer) {
         ),
         (format!("/api/v1/operations/{seed}"), "GET /alpha-injected"),
         ("/api/v1/live".to_owned(), "alpha-pod"),
+        // Grafana's Tempo and Jaeger data sources with alpha's token.
+        (format!("/tempo/api/traces/{seed}"), "alpha-api"),
+        (format!("/tempo/api/search?q={{}}&{seconds}"), "alpha-api"),
+        (
+            format!("/tempo/api/v2/search/tag/resource.service.name/values?{seconds}"),
+            "alpha-api",
+        ),
+        ("/jaeger/api/services".to_owned(), "alpha-api"),
+        (format!("/jaeger/api/traces/{seed}"), "alpha-api"),
+        (
+            format!("/jaeger/api/traces?service=alpha-api&{micros}"),
+            "alpha-api",
+        ),
     ] {
         let body = ok_as(&server, &alpha, &path).await;
         assert_nothing_of_beta(&path, &body);
@@ -314,6 +337,8 @@ async fn scoped_reads(server: TestServer) {
         format!("/api/v1/map?{range}"),
         format!("/api/v1/search?{range}"),
         "/api/v1/live".into(),
+        format!("/tempo/api/traces/{seed}"),
+        "/jaeger/api/services".into(),
     ] {
         let body = ok_as(&server, &beta, &path).await;
         assert!(!body.to_string().contains("alpha"), "{path}: {body}");
