@@ -1,8 +1,8 @@
 //! Query latency at scale: fills a store with the synthetic GenAI workload spread over a day,
 //! then times transaction lookups (read + tree assembly), percentile queries, the joins
-//! behind the application map and GenAI usage, KQL queries, and the server time of every UI page (handler,
-//! store reads and rendering, without the network). `--copies N` stores every batch N times,
-//! as clients that resend do, so span ids repeat.
+//! behind the application map and GenAI usage, KQL queries, the server time of every UI page
+//! (handler, store reads and rendering, without the network) and of Grafana's Tempo calls.
+//! `--copies N` stores every batch N times, as clients that resend do, so span ids repeat.
 //!
 //! ```sh
 //! cargo bench --bench query -- --clickhouse-url http://127.0.0.1:8123 --spans 10000000
@@ -329,13 +329,49 @@ async fn measure_pages(store: Arc<dyn Store>, data: &Data) -> anyhow::Result<()>
         alerts: None,
         ingest_keys: tracehouse::ingest::auth::Authenticator::open(),
     };
-    let router = tracehouse::ui::router(state);
+    let ui = tracehouse::ui::router(state.clone());
+    let api = tracehouse::api::router(state, &[]).map_err(anyhow::Error::msg)?;
     let range = format!(
         "from={}&to={}",
         tracehouse::time::format_instant(data.range.from_ns),
         tracehouse::time::format_instant(data.range.to_ns)
     );
     let operation: String = form_urlencoded::byte_serialize(busiest.as_bytes()).collect();
+    let encode =
+        |text: &str| -> String { form_urlencoded::byte_serialize(text.as_bytes()).collect() };
+    let seconds = format!(
+        "start={}&end={}",
+        data.range.from_ns / 1_000_000_000,
+        data.range.to_ns / 1_000_000_000
+    );
+    let slow = encode(&format!("{{name=\"{busiest}\" && duration>1s}}"));
+    // Grafana's Tempo data source: search narrowed by the store, search it cannot narrow
+    // (every candidate loaded and matched), a trace as protobuf.
+    let trace_apis = [
+        (
+            "tempo search, name and duration",
+            format!("/tempo/api/search?q={slow}&limit=20&spss=3&{seconds}"),
+        ),
+        (
+            "tempo search, status=error",
+            format!(
+                "/tempo/api/search?q={}&limit=20&{seconds}",
+                encode("{status=error}")
+            ),
+        ),
+        (
+            "tempo search, regex (not narrowed)",
+            format!(
+                "/tempo/api/search?q={}&limit=20&{seconds}",
+                encode("{name=~\".*chat.*\"}")
+            ),
+        ),
+        (
+            "tempo trace by id",
+            format!("/tempo/api/traces/{}", data.operation_ids[0]),
+        ),
+        ("tempo tags", format!("/tempo/api/v2/search/tags?{seconds}")),
+    ];
     let pages = [
         ("performance", format!("/performance?{range}")),
         (
@@ -360,24 +396,35 @@ async fn measure_pages(store: Arc<dyn Store>, data: &Data) -> anyhow::Result<()>
         ("logs", format!("/logs?q=error&{range}")),
     ];
     for (label, path) in pages {
-        let mut timings = Vec::new();
-        let mut bytes = 0;
-        for _ in 0..5 {
-            let request = http::Request::get(path.as_str()).body(axum::body::Body::empty())?;
-            let started = Instant::now();
-            let response = router.clone().oneshot(request).await?;
-            let status = response.status();
-            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
-            timings.push(started.elapsed());
-            anyhow::ensure!(status == 200, "{path}: {status}");
-            bytes = body.len();
-        }
-        println!(
-            "  page {label} ({} KB): {}",
-            bytes / 1_000,
-            summary(timings)
-        );
+        time_page(&ui, label, &path).await?;
     }
+    for (label, path) in trace_apis {
+        time_page(&api, label, &path).await?;
+    }
+    Ok(())
+}
+
+/// Five requests to one page, their server time and the body's size.
+async fn time_page(router: &axum::Router, label: &str, path: &str) -> anyhow::Result<()> {
+    let mut timings = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..5 {
+        let request = http::Request::get(path)
+            .header("accept", "application/protobuf")
+            .body(axum::body::Body::empty())?;
+        let started = Instant::now();
+        let response = router.clone().oneshot(request).await?;
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+        timings.push(started.elapsed());
+        anyhow::ensure!(status == 200, "{path}: {status}");
+        bytes = body.len();
+    }
+    println!(
+        "  page {label} ({} KB): {}",
+        bytes / 1_000,
+        summary(timings)
+    );
     Ok(())
 }
 

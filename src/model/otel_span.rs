@@ -56,13 +56,21 @@ impl StoredType {
     }
 }
 
-/// The [`TYPES_KEY`] entry for these attributes.
-pub fn types_entry<'a>(types: impl IntoIterator<Item = (&'a str, StoredType)>) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = types
-        .into_iter()
-        .map(|(key, t)| (key.to_owned(), serde_json::Value::from(t.name())))
-        .collect();
-    serde_json::Value::Object(map).to_string()
+/// Adds `key`'s type to a [`TYPES_KEY`] entry being built (empty while it lists none); the
+/// entry is finished by a closing `}`. Written directly, as spans with such attributes are
+/// common (GenAI finish reasons are an array).
+pub fn append_type(entry: &mut String, key: &str, stored: StoredType) {
+    entry.push(if entry.is_empty() { '{' } else { ',' });
+    if key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        entry.push('"');
+        entry.push_str(key);
+        entry.push('"');
+    } else {
+        entry.push_str(&serde_json::Value::from(key).to_string());
+    }
+    entry.push_str(":\"");
+    entry.push_str(stored.name());
+    entry.push('"');
 }
 
 /// The attribute types a [`TYPES_KEY`] entry lists; nothing when it is not one (a value cut by
@@ -199,13 +207,21 @@ mod tests {
 
     #[test]
     fn types_entries_read_back() {
-        let entry = types_entry([("flag", StoredType::Bool), ("tags", StoredType::Array)]);
-        assert_eq!(entry, r#"{"flag":"bool","tags":"array"}"#);
+        let mut entry = String::new();
+        append_type(&mut entry, "flag", StoredType::Bool);
+        append_type(&mut entry, "tags", StoredType::Array);
+        append_type(&mut entry, "odd\"key", StoredType::Kvlist);
+        entry.push('}');
+        assert_eq!(
+            entry,
+            r#"{"flag":"bool","tags":"array","odd\"key":"kvlist"}"#
+        );
         assert_eq!(
             parse_types(&entry),
             vec![
                 ("flag".to_owned(), StoredType::Bool),
-                ("tags".to_owned(), StoredType::Array)
+                ("tags".to_owned(), StoredType::Array),
+                ("odd\"key".to_owned(), StoredType::Kvlist)
             ]
         );
         for t in StoredType::ALL {

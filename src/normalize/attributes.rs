@@ -105,8 +105,8 @@ pub struct DimensionsBuilder<'a> {
     dropped: usize,
     /// Reused for values that need rendering.
     scratch: String,
-    /// The types of kept attributes whose text does not say them, when asked to keep them.
-    types: Option<Vec<(String, StoredType)>>,
+    /// The `_OTel.types` entry being built, when asked to keep types.
+    types: Option<String>,
 }
 
 impl<'a> DimensionsBuilder<'a> {
@@ -149,7 +149,7 @@ impl<'a> DimensionsBuilder<'a> {
                     && let Some(stored) = stored_type(value)
                 {
                     let key = truncated(kv.key, self.limits.max_attribute_key_bytes);
-                    types.push((key.to_owned(), stored));
+                    otel_span::append_type(types, key, stored);
                 }
                 self.push(kv.key, &rendered);
                 self.scratch = rendered;
@@ -160,7 +160,7 @@ impl<'a> DimensionsBuilder<'a> {
     /// Also records the types the stored text will not say ([`otel_span::TYPES_KEY`]), so
     /// that the span can be given back with them.
     pub fn keeping_types(mut self) -> Self {
-        self.types = Some(Vec::new());
+        self.types = Some(String::new());
         self
     }
 
@@ -286,9 +286,9 @@ impl<'a> DimensionsBuilder<'a> {
         if self.dropped > 0 {
             self.dimensions.push(DROPPED_KEY, &self.dropped.to_string());
         }
-        if let Some(types) = self.types.take().filter(|t| !t.is_empty()) {
-            let entry = otel_span::types_entry(types.iter().map(|(k, t)| (k.as_str(), *t)));
-            self.push_reserved(otel_span::TYPES_KEY, &entry);
+        if let Some(mut types) = self.types.take().filter(|t| !t.is_empty()) {
+            types.push('}');
+            self.push_reserved(otel_span::TYPES_KEY, &types);
         }
         (self.dimensions, self.measurements)
     }
