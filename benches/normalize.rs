@@ -42,6 +42,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("encode_rowbinary", |b| {
         b.iter(|| tracehouse::store::clickhouse::encoded::encode(&batch, 1).expect("encodes"))
     });
+    // The per-minute rollup rows both stores write with each batch (part of encode_rowbinary).
+    group.bench_function("rollups_of", |b| {
+        b.iter(|| tracehouse::store::rollup::rollups_of(&batch))
+    });
     // For comparison: what prost's generated decoder alone costs for the same bytes.
     group.bench_function("prost_decode_only", |b| {
         b.iter(|| ExportTraceServiceRequest::decode(protobuf.as_slice()).expect("decodes"))

@@ -24,7 +24,9 @@ use tower::ServiceExt as _;
 use tracehouse::model::Batch;
 use tracehouse::normalize::{Context, Limits};
 use tracehouse::query::tree;
-use tracehouse::reads::{AppScope, Column, ScopedRange, Selection, Source, StatsQuery};
+use tracehouse::reads::{
+    AppScope, Column, Percentiles, ScopedRange, Selection, Source, StatsQuery,
+};
 use tracehouse::store::clickhouse::{ClickHouseConfig, ClickHouseStore, Compression};
 use tracehouse::store::sqlite::SqliteStore;
 use tracehouse::store::{SpooledWrites, Store, TimeRange};
@@ -195,6 +197,7 @@ async fn measure(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
             },
             group_by: vec![Column::Name],
             bucket_s: None,
+            percentiles: Percentiles::Exact,
         };
         let mut timings = Vec::new();
         let mut counted = 0;
@@ -311,6 +314,7 @@ async fn measure_pages(store: Arc<dyn Store>, data: &Data) -> anyhow::Result<()>
                 },
                 group_by: vec![Column::Name],
                 bucket_s: None,
+                percentiles: Percentiles::Binned,
             },
             1,
         )

@@ -57,6 +57,14 @@ fn every_path(scenario: &Scenario) -> Vec<String> {
             "/api/v1/performance/histogram?filter.name=POST%20/chat&dim.tenant=contoso&{range}"
         ),
         format!("/api/v1/performance/histogram?table=dependencies&filter.result_code=429&{range}"),
+        // Read from the per-minute rollups (the UI's default).
+        format!("/api/v1/performance?group_by=name&percentiles=binned&{range}"),
+        format!("/api/v1/performance?table=dependencies&group_by=target,model&interval=1m&percentiles=binned&{range}"),
+        format!("/api/v1/samples?filter.name=POST%20/chat&band=p95-p99&percentiles=binned&{range}"),
+        format!("/api/v1/failures?interval=1m&percentiles=binned&{range}"),
+        format!("/api/v1/map?percentiles=binned&{range}"),
+        format!("/api/v1/genai/usage?interval=1m&percentiles=binned&{range}"),
+        format!("/api/v1/genai/sessions?percentiles=binned&{range}"),
         format!("/api/v1/failures?{range}"),
         format!("/api/v1/failures?interval=1m&{range}"),
         format!("/api/v1/map?{range}"),

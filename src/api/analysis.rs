@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::access::Access;
 use super::params::{
-    CURSOR, DIMENSION, FILTER, FROM, INTERVAL, LIMIT, ParamSpec, ParamType, Params, TABLE, TO,
-    decode_cursor, encode_cursor, param,
+    CURSOR, DIMENSION, FILTER, FROM, INTERVAL, LIMIT, PERCENTILES, ParamSpec, ParamType, Params,
+    TABLE, TO, decode_cursor, encode_cursor, param,
 };
 use super::{ApiError, ApiState, ok};
 use crate::reads::{
@@ -20,6 +20,7 @@ pub const PERFORMANCE_PARAMS: &[ParamSpec] = &[
     TABLE,
     FROM,
     TO,
+    PERCENTILES,
     param(
         "group_by",
         ParamType::String,
@@ -87,6 +88,7 @@ pub async fn performance(
         group_by: params.group_by(source, &[default_group])?,
         bucket_s: params.interval_s(selection.range)?,
         selection,
+        percentiles: params.percentiles()?,
     };
     let limit = params.limit(100, 10_000)?;
     let (rows, truncated) = stats_page(&state, &query, limit).await?;
@@ -105,6 +107,7 @@ pub const SAMPLES_PARAMS: &[ParamSpec] = &[
     TABLE,
     FROM,
     TO,
+    PERCENTILES,
     FILTER,
     DIMENSION,
     param(
@@ -162,6 +165,7 @@ async fn band_bounds(
         selection: selection.clone(),
         group_by: Vec::new(),
         bucket_s: None,
+        percentiles: params.percentiles()?,
     };
     let Some(row) = state.store.stats(&query, 1).await?.into_iter().next() else {
         return Ok(Some((f64::INFINITY, f64::NEG_INFINITY)));

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::access::Access;
 use super::analysis::stats_page;
 use super::insights::series_by_group;
-use super::params::{DIMENSION, FILTER, FROM, INTERVAL, LIMIT, ParamSpec, Params, TO};
+use super::params::{DIMENSION, FILTER, FROM, INTERVAL, LIMIT, PERCENTILES, ParamSpec, Params, TO};
 use super::{ApiError, ApiState, ok};
 use crate::genai::GenAiPolicy;
 use crate::query::quota::{QuotaReport, report};
@@ -21,7 +21,7 @@ use crate::reads::{
 };
 use crate::time::format_instant;
 
-pub const GENAI_PARAMS: &[ParamSpec] = &[FROM, TO, INTERVAL, FILTER, DIMENSION, LIMIT];
+pub const GENAI_PARAMS: &[ParamSpec] = &[FROM, TO, INTERVAL, FILTER, DIMENSION, LIMIT, PERCENTILES];
 
 /// Per-minute peaks are computed over at most this range.
 const PEAK_RANGE_NS: i64 = 31 * 86_400 * 1_000_000_000;
@@ -130,42 +130,47 @@ pub async fn genai_usage_of(
         },
         group_by: vec![Column::GenAiProvider, Column::GenAiModel, Column::Target],
         bucket_s: None,
+        percentiles: params.percentiles()?,
     };
-    let (rows, truncated) = stats_page(state, &query, limit).await?;
-    let minutes = if range.to_ns - range.from_ns <= PEAK_RANGE_NS {
+    // The reads are independent: one round trip's worth of wall time, not four.
+    let per_minute = async {
+        if range.to_ns - range.from_ns > PEAK_RANGE_NS {
+            return Ok(None);
+        }
         let per_minute = StatsQuery {
             bucket_s: Some(60),
             ..query.clone()
         };
-        Some(series_by_group(
+        Ok::<_, ApiError>(Some(series_by_group(
             state.store.stats(&per_minute, 2_000_000).await?,
-        ))
-    } else {
-        None
+        )))
     };
     let window = ScopedRange {
         range,
         scope: scope.clone(),
         filters: genai_filters,
     };
-    let attempts = state.store.genai_throttling(&window).await?;
+    let series = async {
+        let Some(bucket) = interval_s else {
+            return Ok(HashMap::new());
+        };
+        let bucketed = StatsQuery {
+            bucket_s: Some(bucket),
+            ..query.clone()
+        };
+        Ok::<_, ApiError>(series_by_group(
+            state.store.stats(&bucketed, 200_000).await?,
+        ))
+    };
+    let attempts = async { Ok::<_, ApiError>(state.store.genai_throttling(&window).await?) };
+    let ((rows, truncated), minutes, attempts, series) = tokio::try_join!(
+        stats_page(state, &query, limit),
+        per_minute,
+        attempts,
+        series
+    )?;
     let throttling = per_model(&attempts);
     let throttled_minutes = throttled_minutes(&attempts);
-    let series = match interval_s {
-        Some(bucket) => series_by_group(
-            state
-                .store
-                .stats(
-                    &StatsQuery {
-                        bucket_s: Some(bucket),
-                        ..query.clone()
-                    },
-                    200_000,
-                )
-                .await?,
-        ),
-        None => HashMap::new(),
-    };
     Ok(GenAiUsage {
         rows,
         truncated,

@@ -13,12 +13,12 @@ use serde_json::{Value, json};
 
 use super::access::Access;
 use super::analysis::stats_page;
-use super::params::{DIMENSION, FILTER, FROM, LIMIT, ParamSpec, Params, TO};
+use super::params::{DIMENSION, FILTER, FROM, LIMIT, PERCENTILES, ParamSpec, Params, TO};
 use super::{ApiError, ApiState, ok};
 use crate::reads::{AppScope, Column, Filter, Selection, Source, StatsQuery, StatsRow};
 use crate::time::format_instant;
 
-pub const PARAMS: &[ParamSpec] = &[FROM, TO, FILTER, DIMENSION, LIMIT];
+pub const PARAMS: &[ParamSpec] = &[FROM, TO, FILTER, DIMENSION, LIMIT, PERCENTILES];
 
 /// Groups read per table before they are folded into sessions; past it the answer says
 /// `truncated`.
@@ -162,6 +162,7 @@ pub async fn sessions_of(
         Filter::NotEmpty(key),
     ]);
     request_filters.push(Filter::NotEmpty(key));
+    let percentiles = params.percentiles()?;
     let query = |source, filters, group_by| StatsQuery {
         selection: Selection {
             source,
@@ -171,6 +172,7 @@ pub async fn sessions_of(
         },
         group_by,
         bucket_s: None,
+        percentiles,
     };
     let calls = query(
         Source::Dependencies,
@@ -178,8 +180,10 @@ pub async fn sessions_of(
         vec![key, other, Column::GenAiModel],
     );
     let requests = query(Source::Requests, request_filters, vec![key, other]);
-    let (calls, calls_truncated) = stats_page(state, &calls, MAX_GROUPS).await?;
-    let (requests, requests_truncated) = stats_page(state, &requests, MAX_GROUPS).await?;
+    let ((calls, calls_truncated), (requests, requests_truncated)) = tokio::try_join!(
+        stats_page(state, &calls, MAX_GROUPS),
+        stats_page(state, &requests, MAX_GROUPS)
+    )?;
     let policy = &state.genai;
     let mut rows = fold(&calls, &requests, &|model, input, output| {
         policy.cost_usd(model, input, output)

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::access::Access;
 use super::analysis::{stats_json, stats_page};
-use super::params::{DIMENSION, FILTER, FROM, INTERVAL, LIMIT, ParamSpec, Params, TO};
+use super::params::{DIMENSION, FILTER, FROM, INTERVAL, LIMIT, PERCENTILES, ParamSpec, Params, TO};
 use super::{ApiError, ApiState, ok};
 use crate::reads::{
     AppScope, Column, Filter, ScopedRange, Selection, Source, StatsQuery, StatsRow,
@@ -119,13 +119,15 @@ pub fn failure_queries(
             },
             group_by,
             bucket_s: None,
+            percentiles: params.percentiles()?,
         };
         queries.push((key, query));
     }
     Ok(queries)
 }
 
-pub const FAILURES_PARAMS: &[ParamSpec] = &[FROM, TO, INTERVAL, FILTER, DIMENSION, LIMIT];
+pub const FAILURES_PARAMS: &[ParamSpec] =
+    &[FROM, TO, INTERVAL, FILTER, DIMENSION, LIMIT, PERCENTILES];
 
 pub async fn failures(
     State(state): State<ApiState>,
@@ -159,7 +161,7 @@ pub async fn failures(
     Ok(ok(Value::Object(answer)))
 }
 
-pub const MAP_PARAMS: &[ParamSpec] = &[FROM, TO, FILTER, DIMENSION, LIMIT];
+pub const MAP_PARAMS: &[ParamSpec] = &[FROM, TO, FILTER, DIMENSION, LIMIT, PERCENTILES];
 
 fn role_node(role: &str) -> String {
     format!("role:{role}")
@@ -189,6 +191,7 @@ pub async fn map_answer(
     // In-process spans (middleware, SDK internals) are work inside the role, not calls to
     // another service: Application Insights draws no node for them.
     call_filters.push(Filter::NotStartingWith(Column::Type, "InProc".into()));
+    let percentiles = params.percentiles()?;
     let stats_of = |source, group_by, filters| StatsQuery {
         selection: Selection {
             source,
@@ -198,6 +201,7 @@ pub async fn map_answer(
         },
         group_by,
         bucket_s: None,
+        percentiles,
     };
     let (roles, roles_truncated) = stats_page(
         state,

@@ -316,6 +316,8 @@ async fn dependencies(
         },
         group_by: vec![Column::RoleName, Column::Target],
         bucket_s: None,
+        // Only call counts are read: exact either way.
+        percentiles: crate::reads::Percentiles::Binned,
     };
     let window = ScopedRange {
         range,

@@ -146,6 +146,8 @@ pub async fn diagnose(
                         },
                         group_by: Vec::new(),
                         bucket_s: Some(60),
+                        // Only counts and tokens are read: exact either way.
+                        percentiles: crate::reads::Percentiles::Binned,
                     };
                     let rows = state.store.stats(&minutes, 10_000).await?;
                     let load = DeploymentLoad {

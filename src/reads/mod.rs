@@ -5,6 +5,7 @@
 //! parameter by the stores; nothing is spliced into SQL.
 
 pub mod alert_records;
+pub mod binned;
 pub mod bucket_quantile;
 pub mod histogram;
 pub mod metric_series;
@@ -58,7 +59,7 @@ pub struct MetricQuery {
 }
 
 /// The tables the aggregate queries read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Requests,
@@ -237,6 +238,18 @@ pub struct StatsQuery {
     pub selection: Selection,
     pub group_by: Vec<Column>,
     pub bucket_s: Option<u32>,
+    pub percentiles: Percentiles,
+}
+
+/// How a stats read computes percentiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Percentiles {
+    /// Nearest-rank over every stored duration of the range.
+    #[default]
+    Exact,
+    /// From the per-minute rollups where they can answer (fine log buckets, within 2.3 % of
+    /// the exact value; counts, sums and extremes stay exact), the rows otherwise.
+    Binned,
 }
 
 /// The aggregates of one group. Counts are weighted by `itemCount` (sampled items stand for

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use super::binned::{Partial, SpanFacts};
 use super::{PERCENTILE_LEVELS, StatsRow};
 
 /// One row as read from the store, before aggregation.
@@ -21,6 +22,20 @@ pub struct Observation {
     pub output_tokens: u64,
 }
 
+impl Observation {
+    /// What the observation adds to an aggregate besides its operation.
+    pub fn facts(&self) -> SpanFacts {
+        SpanFacts {
+            duration_ms: self.duration_ms,
+            item_count: self.item_count,
+            success: self.success,
+            result_code_429: self.result_code_429,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+        }
+    }
+}
+
 /// Nearest-rank weighted percentile of `(value, weight)` pairs sorted by value.
 pub fn weighted_percentile(sorted: &[(f64, u64)], total_weight: u64, level: f64) -> f64 {
     let threshold = (total_weight as f64 * level).ceil();
@@ -34,85 +49,91 @@ pub fn weighted_percentile(sorted: &[(f64, u64)], total_weight: u64, level: f64)
     sorted.last().map_or(0.0, |&(value, _)| value)
 }
 
+/// The exact aggregate: the mergeable measures, and every weighted duration for percentiles.
 #[derive(Default)]
 struct Accumulator {
-    count: u64,
-    failed: u64,
-    duration_sum_ms: f64,
-    duration_max_ms: f64,
+    measures: Partial,
     durations: Vec<(f64, u64)>,
-    input_tokens: u64,
-    output_tokens: u64,
-    throttled: u64,
-    throttled_ms: f64,
-    latest: Option<(i64, String)>,
 }
 
 impl Accumulator {
     fn add(&mut self, o: Observation) {
-        let weight = u64::from(o.item_count);
-        self.count = self.count.saturating_add(weight);
-        if !o.success {
-            self.failed = self.failed.saturating_add(weight);
-        }
-        self.duration_sum_ms += o.duration_ms * weight as f64;
-        if self.durations.is_empty() || o.duration_ms > self.duration_max_ms {
-            self.duration_max_ms = o.duration_ms;
-        }
-        self.durations.push((o.duration_ms, weight));
-        self.input_tokens = self
-            .input_tokens
-            .saturating_add(o.input_tokens.saturating_mul(weight));
-        self.output_tokens = self
-            .output_tokens
-            .saturating_add(o.output_tokens.saturating_mul(weight));
-        if o.result_code_429 {
-            self.throttled = self.throttled.saturating_add(weight);
-            self.throttled_ms += o.duration_ms * weight as f64;
-        }
-        let newer = match &self.latest {
-            None => true,
-            Some((ts, id)) => (o.timestamp_ns, &o.operation_id) > (*ts, id),
-        };
-        if newer {
-            self.latest = Some((o.timestamp_ns, o.operation_id));
-        }
+        self.measures.add_measures(&o.facts());
+        self.measures.note_latest(o.timestamp_ns, &o.operation_id);
+        self.durations
+            .push((o.duration_ms, u64::from(o.item_count)));
     }
 
     fn finish(mut self, group: Vec<String>, bucket_ns: Option<i64>) -> StatsRow {
         self.durations.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let count = self.measures.count;
         let percentiles_ms =
-            PERCENTILE_LEVELS.map(|level| weighted_percentile(&self.durations, self.count, level));
-        let (latest_timestamp_ns, latest_operation_id) = self.latest.unwrap_or_default();
-        StatsRow {
-            group,
-            bucket_ns,
-            count: self.count,
-            failed: self.failed,
-            duration_sum_ms: self.duration_sum_ms,
-            duration_max_ms: self.duration_max_ms,
-            percentiles_ms,
-            input_tokens: self.input_tokens,
-            output_tokens: self.output_tokens,
-            throttled: self.throttled,
-            throttled_ms: self.throttled_ms,
-            latest_operation_id,
-            latest_timestamp_ns,
-        }
+            PERCENTILE_LEVELS.map(|level| weighted_percentile(&self.durations, count, level));
+        self.measures.finish_with(group, bucket_ns, percentiles_ms)
     }
 }
 
 /// Aggregates observations per (group, bucket).
 pub fn aggregate(observations: impl IntoIterator<Item = Observation>) -> Vec<StatsRow> {
-    let mut groups: HashMap<(Vec<String>, Option<i64>), Accumulator> = HashMap::new();
-    for mut o in observations {
-        let key = (std::mem::take(&mut o.group), o.bucket_ns);
-        groups.entry(key).or_default().add(o);
+    let mut groups = ExactGroups::default();
+    for o in observations {
+        groups.add(o);
     }
-    groups
-        .into_iter()
-        .map(|((group, bucket), acc)| acc.finish(group, bucket))
-        .collect()
+    groups.into_rows()
+}
+
+/// Exact aggregates per (group, bucket), added to as rows stream by (only the durations are
+/// held, not the rows).
+#[derive(Default)]
+pub struct ExactGroups(HashMap<(Vec<String>, Option<i64>), Accumulator>);
+
+impl ExactGroups {
+    pub fn add(&mut self, mut o: Observation) {
+        let key = (std::mem::take(&mut o.group), o.bucket_ns);
+        self.0.entry(key).or_default().add(o);
+    }
+
+    fn into_rows(self) -> Vec<StatsRow> {
+        self.0
+            .into_iter()
+            .map(|((group, bucket), acc)| acc.finish(group, bucket))
+            .collect()
+    }
+
+    /// The rows in [`sort_rows`] order, at most `limit`.
+    pub fn finish(self, bucketed: bool, limit: usize) -> Vec<StatsRow> {
+        let mut rows = self.into_rows();
+        sort_rows(&mut rows, bucketed);
+        rows.truncate(limit);
+        rows
+    }
+}
+
+/// Binned aggregates per (group, bucket), from rollup rows and spans alike.
+#[derive(Default)]
+pub struct BinnedGroups(HashMap<(Vec<String>, Option<i64>), Partial>);
+
+impl BinnedGroups {
+    pub fn add(&mut self, mut o: Observation) {
+        let key = (std::mem::take(&mut o.group), o.bucket_ns);
+        self.0.entry(key).or_default().add(&o);
+    }
+
+    pub fn merge(&mut self, group: Vec<String>, bucket_ns: Option<i64>, partial: Partial) {
+        self.0.entry((group, bucket_ns)).or_default().merge(partial);
+    }
+
+    /// The rows in [`sort_rows`] order, at most `limit`.
+    pub fn finish(self, bucketed: bool, limit: usize) -> Vec<StatsRow> {
+        let mut rows: Vec<StatsRow> = self
+            .0
+            .into_iter()
+            .map(|((group, bucket), partial)| partial.finish(group, bucket))
+            .collect();
+        sort_rows(&mut rows, bucketed);
+        rows.truncate(limit);
+        rows
+    }
 }
 
 /// The order every store answers in: by group, then bucket when bucketed; otherwise the

@@ -4,6 +4,7 @@
 pub mod cells;
 pub mod clickhouse;
 pub mod limits;
+pub mod rollup;
 pub mod scores_rows;
 pub mod sql;
 pub mod sqlite;

@@ -27,9 +27,10 @@ pub async fn page(
     let range = query.params.range()?;
     let interval_s = chart::interval_s(range);
     let query = query.or_default("interval", &format!("{interval_s}s"), GENAI_PARAMS)?;
-    let usage = genai_usage_of(&state, &query.params, &access.scope).await?;
-    let (sessions, more_sessions) =
-        sessions_of(&state, &query.params, &access.scope, Grouping::Sessions).await?;
+    let (usage, (sessions, more_sessions)) = tokio::try_join!(
+        genai_usage_of(&state, &query.params, &access.scope),
+        sessions_of(&state, &query.params, &access.scope, Grouping::Sessions)
+    )?;
     let busiest: Vec<(String, Vec<(i64, f64)>)> = usage
         .rows
         .iter()

@@ -13,12 +13,13 @@ use crate::api::analysis::stats_page;
 use crate::api::params::{FILTER, FROM, ParamType, TABLE, TO, param};
 use crate::api::{ApiError, ApiState};
 use crate::reads::histogram::DurationHistogram;
-use crate::reads::{Column, Filter, Selection, Source, StatsQuery, StatsRow};
+use crate::reads::{Column, Filter, Percentiles, Selection, Source, StatsQuery, StatsRow};
 
 const PARAMS: &[crate::api::params::ParamSpec] = &[
     TABLE,
     FROM,
     TO,
+    crate::api::params::PERCENTILES,
     FILTER,
     param(
         "sort",
@@ -64,12 +65,14 @@ pub async fn page(
     let selection = query.params.selection(source, &access.scope)?;
     let selected = query.params.get("operation");
     let selected_type = query.params.get("operation_type");
+    let percentiles = query.params.percentiles()?;
     let stats = StatsQuery {
         selection: selection.clone(),
         group_by,
         bucket_s: None,
+        percentiles,
     };
-    let detail = Detail::of(selection, source, selected, selected_type);
+    let detail = Detail::of(selection, source, selected, selected_type, percentiles);
     let ((mut rows, truncated), loaded) =
         tokio::try_join!(stats_page(state, &stats, 500), detail.load(state))?;
     let sort = query.params.get("sort").unwrap_or("p95");
@@ -111,7 +114,7 @@ pub async fn page(
                 tbody {
                     @for row in &rows {
                         @let (value, kind) = name_of(row);
-                        @let row_detail = Detail::of(detail.selection.clone(), source, Some(&value), kind.as_deref());
+                        @let row_detail = Detail::of(detail.selection.clone(), source, Some(&value), kind.as_deref(), detail.percentiles);
                         tr {
                             td.selected[selected == Some(value.as_str()) && selected_type == kind.as_deref()] {
                                 @if let Some(kind) = &kind { span.type { (kind) } " " }
@@ -154,6 +157,7 @@ struct Detail {
     selection: Selection,
     /// The filter parameters and values naming the selected operation in sample links.
     filters: Vec<(String, String)>,
+    percentiles: Percentiles,
 }
 
 impl Detail {
@@ -164,6 +168,7 @@ impl Detail {
         source: Source,
         selected: Option<&str>,
         selected_type: Option<&str>,
+        percentiles: Percentiles,
     ) -> Self {
         let mut filters = Vec::new();
         let named = match source {
@@ -181,7 +186,11 @@ impl Detail {
                 }
             }
         }
-        Detail { selection, filters }
+        Detail {
+            selection,
+            filters,
+            percentiles,
+        }
     }
 
     async fn load(&self, state: &ApiState) -> Result<Loaded, ApiError> {
@@ -189,6 +198,7 @@ impl Detail {
             selection: self.selection.clone(),
             group_by: Vec::new(),
             bucket_s: None,
+            percentiles: self.percentiles,
         };
         let series = StatsQuery {
             bucket_s: Some(chart::interval_s(self.selection.range)),

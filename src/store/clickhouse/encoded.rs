@@ -44,6 +44,7 @@ pub fn encode(batch: &Batch, batch_id: u64) -> Result<Vec<u8>, StoreError> {
     if !encoder.operations.is_empty() {
         chunks.push(operations_chunk(&encoder.operations, batch_id));
     }
+    chunks.extend(super::rollup_rows::chunks(batch, batch_id));
     let mut out = Vec::with_capacity(16 + chunks.iter().map(|c| c.data.len() + 64).sum::<usize>());
     out.put_slice(MAGIC);
     out.put_u64_le(batch_id);
@@ -259,7 +260,9 @@ mod tests {
                 ("requests", 10, 1),
                 ("requests", 11, 1),
                 ("traces", 10, 2),
-                ("operations", 10, 2)
+                ("operations", 10, 2),
+                ("span_rollups", 10, 1),
+                ("span_rollups", 11, 1)
             ]
         );
         let traces = &encoded.chunks[2];

@@ -9,11 +9,15 @@
 //! Reads go through a second client whose every statement carries the query limits.
 
 mod alerts;
+mod backfill;
 mod credentials;
 pub mod encoded;
 mod metrics;
+mod migrate;
 mod query;
 mod read;
+mod rollup_rows;
+mod rollups;
 pub mod rowbinary;
 pub mod schema;
 mod scores;
@@ -42,7 +46,7 @@ use crate::reads::{
     SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
 use encoded::{OPERATIONS_COLUMNS, OPERATIONS_TABLE};
-use schema::{Features, MIGRATIONS, RenderContext, Version};
+use schema::{Features, Version};
 
 /// Where and how to reach ClickHouse.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,6 +192,9 @@ impl ClickHouseStore {
         insert_columns
             .0
             .insert(OPERATIONS_TABLE, OPERATIONS_COLUMNS.join(", "));
+        insert_columns
+            .0
+            .insert(crate::store::rollup::TABLE, rollup_rows::COLUMNS.join(", "));
         let limits = config.query_limits;
         // Read-only (2: settings may still be set), which also lets servers that have the
         // setting cancel a read whose client left (tracehouse's deadline closes the connection).
@@ -325,61 +332,6 @@ impl ClickHouseStore {
             .execute()
             .await
             .map_err(ch_error)
-    }
-
-    /// Creates the database and applies every migration not yet recorded. Safe to run from
-    /// several instances at once: every statement is idempotent.
-    async fn migrate(&self, features: Features) -> Result<(), StoreError> {
-        let db = &self.database;
-        for statement in schema::bootstrap(db) {
-            self.execute(&statement).await?;
-        }
-        let applied: Vec<u32> = self
-            .client
-            .query(&format!(
-                "SELECT DISTINCT version FROM `{db}`.`schema_migrations`"
-            ))
-            .fetch_all()
-            .await
-            .map_err(ch_error)?;
-        let ctx = RenderContext {
-            database: db,
-            features,
-            retention_days: self.retention_days,
-        };
-        for (version, name, template) in MIGRATIONS {
-            if applied.contains(version) {
-                continue;
-            }
-            for statement in schema::render(template, &ctx) {
-                match self.execute(&statement).await {
-                    Ok(()) => {}
-                    // `ADD COLUMN IF NOT EXISTS` is newer than 18.16: a column another
-                    // instance added in the meantime (one ALTER adds all its columns) is the
-                    // migration applied.
-                    Err(e)
-                        if statement.trim_start().starts_with("ALTER TABLE")
-                            && e.to_string()
-                                .contains("column with this name already exists") => {}
-                    Err(e) => {
-                        return Err(StoreError::Schema(format!(
-                            "migration {version} ({name}): {e}"
-                        )));
-                    }
-                }
-            }
-            self.client
-                .query(&format!(
-                    "INSERT INTO `{db}`.`schema_migrations` (version, name, applied_at) VALUES (?, ?, now())"
-                ))
-                .bind(*version)
-                .bind(*name)
-                .execute()
-                .await
-                .map_err(ch_error)?;
-            tracing::info!(version, name, "applied clickhouse migration");
-        }
-        Ok(())
     }
 
     /// Drops whole days older than the retention period (on every version; newer servers also

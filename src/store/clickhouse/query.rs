@@ -13,8 +13,8 @@ use crate::reads::{
     ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
     merge_search_hits,
 };
-use crate::store::StoreError;
 use crate::store::sql::{self, Condition, Dialect, Param};
+use crate::store::{StoreError, rollup};
 
 pub(super) fn bind_all(mut query: Query, params: &[Param]) -> Query {
     for param in params {
@@ -25,6 +25,40 @@ pub(super) fn bind_all(mut query: Query, params: &[Param]) -> Query {
         };
     }
     query
+}
+
+/// A stats read's group (an array of texts) and bucket expressions; the bucket's two
+/// parameters are bound first when `bucket_ns` is set.
+pub(super) struct StatsGrouping {
+    pub groups: String,
+    pub bucket: &'static str,
+    pub bucket_ns: Option<i64>,
+}
+
+impl StatsGrouping {
+    pub fn of(query: &StatsQuery) -> Self {
+        let groups = if query.group_by.is_empty() {
+            "emptyArrayString()".to_owned()
+        } else {
+            let columns: Vec<String> = query
+                .group_by
+                .iter()
+                .map(|&c| sql::group_expression(c, Dialect::ClickHouse))
+                .collect();
+            format!("[{}]", columns.join(", "))
+        };
+        let bucket_ns = query.bucket_s.map(|s| i64::from(s.max(1)) * 1_000_000_000);
+        let bucket = if bucket_ns.is_some() {
+            "toInt64(intDiv(timestamp_ns, ?) * ?)"
+        } else {
+            "toInt64(0)"
+        };
+        StatsGrouping {
+            groups,
+            bucket,
+            bucket_ns,
+        }
+    }
 }
 
 #[derive(Debug, Row, Deserialize)]
@@ -49,24 +83,16 @@ pub async fn stats(
     query: &StatsQuery,
     limit: usize,
 ) -> Result<Vec<StatsRow>, StoreError> {
+    if let Some(plan) = rollup::plan(query) {
+        return super::rollups::stats(store, query, &plan, limit).await;
+    }
     let source = query.selection.source;
     let m = sql::measures(source, Dialect::ClickHouse);
-    let groups = if query.group_by.is_empty() {
-        "emptyArrayString()".to_owned()
-    } else {
-        let columns: Vec<String> = query
-            .group_by
-            .iter()
-            .map(|&c| sql::group_expression(c, Dialect::ClickHouse))
-            .collect();
-        format!("[{}]", columns.join(", "))
-    };
-    let bucket_ns = query.bucket_s.map(|s| i64::from(s.max(1)) * 1_000_000_000);
-    let bucket = if bucket_ns.is_some() {
-        "toInt64(intDiv(timestamp_ns, ?) * ?)"
-    } else {
-        "toInt64(0)"
-    };
+    let StatsGrouping {
+        groups,
+        bucket,
+        bucket_ns,
+    } = StatsGrouping::of(query);
     let levels: Vec<String> = PERCENTILE_LEVELS.iter().map(f64::to_string).collect();
     let condition = sql::selection_condition(&query.selection, Dialect::ClickHouse);
     let order = if bucket_ns.is_some() {
@@ -282,11 +308,30 @@ pub async fn duration_histogram(
     store: &ClickHouseStore,
     selection: &Selection,
 ) -> Result<DurationHistogram, StoreError> {
-    let condition = sql::duration_histogram(selection, Dialect::ClickHouse);
-    let buckets: Vec<(i64, u64)> = statement(store, &condition)
-        .fetch_all()
-        .await
-        .map_err(|e| store.read_error(e))?;
+    let from_spans = |selection: Selection| async move {
+        let condition = sql::duration_histogram(&selection, Dialect::ClickHouse);
+        statement(store, &condition)
+            .fetch_all::<(i64, u64)>()
+            .await
+            .map_err(|e| store.read_error(e))
+    };
+    // The rollups' fine buckets add up to the display buckets exactly.
+    let Some(plan) = rollup::plan_selection(selection) else {
+        return Ok(DurationHistogram::from_buckets(
+            from_spans(selection.clone()).await?,
+        ));
+    };
+    let edges = plan.edges.iter().map(|edge| {
+        from_spans(Selection {
+            range: *edge,
+            ..selection.clone()
+        })
+    });
+    let (mut buckets, edges) = tokio::try_join!(
+        super::rollups::display_buckets(store, selection, &plan),
+        futures_util::future::try_join_all(edges)
+    )?;
+    buckets.extend(edges.into_iter().flatten());
     Ok(DurationHistogram::from_buckets(buckets))
 }
 

@@ -7,6 +7,7 @@
 //! when the feature is on. Every statement is idempotent (`IF NOT EXISTS`), so two instances
 //! migrating at once both succeed.
 
+use crate::reads::Source;
 use crate::store::StoreError;
 
 /// `(version, name, template)` in the order they apply.
@@ -45,6 +46,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         7,
         "scores",
         include_str!("../../../schema/clickhouse/007_scores.sql"),
+    ),
+    (
+        8,
+        "span_rollups",
+        include_str!("../../../schema/clickhouse/008_span_rollups.sql"),
     ),
 ];
 
@@ -157,9 +163,19 @@ pub fn script(version: Version, ctx_database: &str, retention_days: u32) -> Stri
             out.push_str(&statement);
             out.push_str(";\n\n");
         }
+        if *name == ROLLUPS_MIGRATION {
+            for source in [Source::Requests, Source::Dependencies] {
+                out.push_str(&format!("-- spans stored before: {}\n", source.table()));
+                out.push_str(&super::backfill::statement(ctx_database, source));
+                out.push_str(";\n\n");
+            }
+        }
     }
     out
 }
+
+/// The migration that adds the rollups; it also rolls up the spans stored before it.
+pub const ROLLUPS_MIGRATION: &str = "span_rollups";
 
 /// Renders one migration template into its statements.
 pub fn render(template: &str, ctx: &RenderContext<'_>) -> Vec<String> {

@@ -33,13 +33,21 @@ fn window_condition(
 pub fn call_edges(window: &ScopedRange, dialect: Dialect) -> Condition {
     let dependencies = window_condition(Source::Dependencies, window, true, dialect);
     let requests = window_condition(Source::Requests, window, false, dialect);
+    // Only the calls some request names as its parent can join: on ClickHouse the dependency
+    // side keeps those (a one-column set, built once) instead of every call in the range (650
+    // → 45 ms at 1 M spans). SQLite plans the set as a scan per call instead (124 → 744 ms),
+    // so it joins as before.
+    let parents = format!(
+        "(SELECT operation_ParentId FROM {{requests}} WHERE {} AND operation_ParentId != '')",
+        requests.sql
+    );
     let sql = match dialect {
         // Both sides distinct: resent spans (stored again under the same ids) must not
         // multiply the join. Subqueries are aliased, as current ClickHouse requires.
         Dialect::ClickHouse => format!(
             "SELECT caller, target, callee FROM \
              (SELECT DISTINCT appName, operation_Id, id, cloud_RoleName AS caller, target \
-              FROM {{dependencies}} WHERE {}) AS calls \
+              FROM {{dependencies}} WHERE {} AND id IN {parents}) AS calls \
              ALL INNER JOIN \
              (SELECT DISTINCT appName, operation_Id, operation_ParentId AS id, \
                      cloud_RoleName AS callee \
@@ -60,14 +68,12 @@ pub fn call_edges(window: &ScopedRange, dialect: Dialect) -> Condition {
             dependencies.sql, requests.sql
         ),
     };
-    Condition {
-        sql,
-        params: dependencies
-            .params
-            .into_iter()
-            .chain(requests.params)
-            .collect(),
+    let mut params = dependencies.params;
+    if dialect == Dialect::ClickHouse {
+        params.extend(requests.params.iter().cloned());
     }
+    params.extend(requests.params);
+    Condition { sql, params }
 }
 
 /// Most attempt rows one GenAI usage read returns (about 40 MB of rows): a range with more

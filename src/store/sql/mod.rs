@@ -5,9 +5,11 @@
 mod breakdowns;
 mod joins;
 pub mod metrics;
+mod rollups;
 
 pub use breakdowns::{duration_histogram, failed_calls};
 pub use joins::{call_edges, genai_throttling};
+pub use rollups::{fine_bucket_clickhouse, rollup_minutes};
 
 use crate::reads::{
     AppScope, Column, Filter, SampleCursor, SampleOrder, SampleQuery, SearchQuery, Selection,
@@ -243,6 +245,13 @@ pub fn scores(query: &crate::reads::scores::ScoreQuery, dialect: Dialect) -> Con
             params.extend(scored.params);
             params.extend([calls_from, calls_to]);
             params.extend(scope.params);
+            // One operation's scores join that operation's calls only (the join reads its
+            // right side whole).
+            let mut calls_scope = scope.sql;
+            if let Some((app, operation_id)) = &query.operation {
+                calls_scope.push_str(" AND appName = ? AND operation_Id = ?");
+                params.extend([Param::Text(app.clone()), Param::Text(operation_id.clone())]);
+            }
             format!(
                 "SELECT {COLUMNS}, model, prompt_version FROM \
                  (SELECT {COLUMNS} FROM {{scores}} WHERE {}) AS scored \
@@ -253,7 +262,7 @@ pub fn scores(query: &crate::reads::scores::ScoreQuery, dialect: Dialect) -> Con
                   WHERE timestamp_ns >= ? AND timestamp_ns < ?{} AND genai_provider != '') AS calls \
                  USING (appName, operation_Id, span_id) \
                  ORDER BY time_ns DESC, id LIMIT ?",
-                scored.sql, scope.sql
+                scored.sql, calls_scope
             )
         }
         Dialect::Sqlite => {

@@ -48,6 +48,16 @@ pub fn register(connection: &Connection) -> Result<()> {
         }
         Ok(hasher.finish() as i64)
     })?;
+    // Two rollup rows' fine buckets added up (`src/store/sqlite/rollups.rs`).
+    connection.create_scalar_function("rollup_buckets_merge", 2, FLAGS, |ctx| {
+        let mut merged = crate::reads::binned::Partial::default();
+        for i in 0..2 {
+            if let ValueRef::Blob(bytes) = ctx.get_raw(i) {
+                merged.add_encoded_buckets(bytes);
+            }
+        }
+        Ok(merged.encode_buckets())
+    })?;
     connection.create_scalar_function("kql_lower", 1, FLAGS, |ctx| {
         Ok(text_of(ctx.get_raw(0)).map(|t| t.to_lowercase()))
     })?;

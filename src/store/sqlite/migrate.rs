@@ -44,7 +44,15 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "scores",
         include_str!("../../../schema/sqlite/007_scores.sql"),
     ),
+    (
+        ROLLUPS_VERSION,
+        "span_rollups",
+        include_str!("../../../schema/sqlite/008_span_rollups.sql"),
+    ),
 ];
+
+/// The migration that adds the rollups; the rows stored before it are rolled up with it.
+const ROLLUPS_VERSION: i64 = 8;
 
 /// Every migration as one script, as `tracehouse migrate --print` shows it.
 pub fn script() -> String {
@@ -83,6 +91,9 @@ pub fn apply(connection: &mut Connection) -> Result<(), StoreError> {
             transaction
                 .execute_batch(sql)
                 .map_err(|e| StoreError::Schema(format!("migration {version} ({name}): {e}")))?;
+            if *version == ROLLUPS_VERSION {
+                super::backfill::roll_up_stored_spans(&transaction)?;
+            }
             transaction
                 .execute(
                     "INSERT INTO schema_migrations (version, name, applied_ns) VALUES (?1, ?2, ?3)",

@@ -2,6 +2,7 @@
 //! connection and a small pool of readers. All SQLite work runs on blocking threads.
 
 mod alerts;
+mod backfill;
 mod bind;
 mod credentials;
 mod functions;
@@ -10,6 +11,7 @@ mod migrate;
 mod query;
 mod read;
 mod resources;
+mod rollups;
 mod scores;
 mod tabular;
 
@@ -34,6 +36,7 @@ use crate::reads::{
     AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
     SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
+use crate::store::rollup;
 
 pub use bind::column_names;
 pub use migrate::script as schema_script;
@@ -259,6 +262,7 @@ impl Store for SqliteStore {
             };
             batch.visit(&mut inserter)?;
             inserter.resources.save(&transaction)?;
+            rollups::insert(&transaction, &rollup::rollups_of(&batch))?;
             transaction.commit().map_err(sqlite_error)
         })
         .await
@@ -436,6 +440,13 @@ impl Store for SqliteStore {
                     )
                     .map_err(sqlite_error)? as u64;
             }
+            // A minute's rollup goes once the whole minute has.
+            connection
+                .execute(
+                    "DELETE FROM span_rollups WHERE timestamp_ns <= ?1",
+                    [cutoff_ns.saturating_sub(rollup::MINUTE_NS)],
+                )
+                .map_err(sqlite_error)?;
             // Every row naming a resource is older than its `last_ns`.
             connection
                 .execute("DELETE FROM resources WHERE last_ns < ?1", [cutoff_ns])

@@ -12,8 +12,8 @@ use crate::reads::{
     CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange, SearchHit,
     SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
 };
-use crate::store::StoreError;
 use crate::store::sql::{self, Condition, Dialect, Param};
+use crate::store::{StoreError, rollup};
 
 pub(super) fn values(params: &[Param]) -> Vec<Value> {
     params
@@ -31,6 +31,20 @@ pub fn stats(
     query: &StatsQuery,
     limit: usize,
 ) -> Result<Vec<StatsRow>, StoreError> {
+    if let Some(plan) = rollup::plan(query) {
+        return super::rollups::stats(connection, query, &plan, limit);
+    }
+    let mut groups = stats::ExactGroups::default();
+    read_observations(connection, query, &mut |o| groups.add(o))?;
+    Ok(groups.finish(query.bucket_s.is_some(), limit))
+}
+
+/// Streams the selection's spans to `sink` as observations of the query's groups and buckets.
+pub(super) fn read_observations(
+    connection: &Connection,
+    query: &StatsQuery,
+    sink: &mut dyn FnMut(Observation),
+) -> Result<(), StoreError> {
     let source = query.selection.source;
     let measures = sql::measures(source, Dialect::Sqlite);
     let groups: Vec<String> = query
@@ -77,16 +91,10 @@ pub fn stats(
             })
         })
         .map_err(sqlite_error)?;
-    // Aggregated as rows stream by: only the durations are held, not the rows.
-    let mut failure = None;
-    let observations = rows.map_while(|row| row.map_err(|e| failure = Some(e)).ok());
-    let mut rows = stats::aggregate(observations);
-    if let Some(error) = failure {
-        return Err(sqlite_error(error));
+    for row in rows {
+        sink(row.map_err(sqlite_error)?);
     }
-    stats::sort_rows(&mut rows, bucket_ns.is_some());
-    rows.truncate(limit);
-    Ok(rows)
+    Ok(())
 }
 
 pub fn samples(
@@ -195,14 +203,27 @@ pub fn duration_histogram(
     connection: &Connection,
     selection: &Selection,
 ) -> Result<DurationHistogram, StoreError> {
-    let buckets = fetch(
-        connection,
-        sql::duration_histogram(selection, Dialect::Sqlite),
-        |row| {
-            let items: i64 = row.get(1)?;
-            Ok((row.get::<_, i64>(0)?, u64::try_from(items).unwrap_or(0)))
-        },
-    )?;
+    let from_spans = |selection: &Selection| {
+        fetch(
+            connection,
+            sql::duration_histogram(selection, Dialect::Sqlite),
+            |row| {
+                let items: i64 = row.get(1)?;
+                Ok((row.get::<_, i64>(0)?, u64::try_from(items).unwrap_or(0)))
+            },
+        )
+    };
+    // The rollups' fine buckets add up to the display buckets exactly.
+    let Some(plan) = rollup::plan_selection(selection) else {
+        return Ok(DurationHistogram::from_buckets(from_spans(selection)?));
+    };
+    let mut buckets = super::rollups::display_buckets(connection, selection, &plan)?;
+    for edge in &plan.edges {
+        buckets.extend(from_spans(&Selection {
+            range: *edge,
+            ..selection.clone()
+        })?);
+    }
     Ok(DurationHistogram::from_buckets(buckets))
 }
 
