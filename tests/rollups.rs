@@ -20,6 +20,7 @@ on_both_engines!(
     clickhouse_buckets_durations_as_rust_does,
     binned_reads_count_what_exact_reads_count,
     clickhouse_rolls_up_what_it_stored_before_the_rollups,
+    clickhouse_rolls_up_batches_spooled_without_rollups,
 );
 
 const MINUTE: i64 = 60_000_000_000;
@@ -399,4 +400,25 @@ async fn clickhouse_buckets_durations_as_rust_does(engine: Engine) {
         let wanted: Vec<&str> = chunk.iter().map(|i| expected[*i].as_str()).collect();
         assert_eq!(answer.lines().collect::<Vec<_>>(), wanted, "{engine:?}");
     }
+}
+
+/// A batch a previous version spooled (no rollup chunk) is rolled up when it is shipped, once
+/// however often the shipment is retried.
+async fn clickhouse_rolls_up_batches_spooled_without_rollups(engine: Engine) {
+    use tracehouse::store::SpooledWrites;
+    use tracehouse::store::clickhouse::encoded;
+    let (clickhouse, _sqlite, _dir) = both_stores(engine, "rollup_spooled").await;
+    let now = tracehouse::clock::now_ns();
+    let base_ns = (now - 2 * 3_600_000_000_000).div_euclid(MINUTE) * MINUTE;
+    let payload = clickhouse.encode(&batch(base_ns), 77).expect("encode");
+    let mut decoded = encoded::decode(payload.into()).expect("decode");
+    decoded.chunks.retain(|chunk| chunk.table != "span_rollups");
+    let legacy = bytes::Bytes::from(encoded::frame(77, &decoded.chunks));
+    for uncertain in [false, true] {
+        clickhouse
+            .write_encoded(std::slice::from_ref(&legacy), uncertain)
+            .await
+            .expect("shipped");
+    }
+    binned_against_exact(&clickhouse, &ranges(base_ns)).await;
 }

@@ -1,14 +1,28 @@
-//! Rolls up the spans a database held before it had rollups, on the server, when the migration
-//! that adds them runs: per batch, minute and combination, as written batches are rolled up.
-//! Batches that already have rollup rows of the table are left out, so running it again (a migration that
-//! failed half-way, two instances starting together) adds only what is missing.
+//! Rolls up stored spans on the server, per batch, minute and combination, as written batches
+//! are rolled up: every span a database held before it had rollups (when the migration that
+//! adds them runs), and the batches a previous version spooled without rollup rows (when they
+//! are shipped). Batches that already have rollup rows of the table are left out, so running it
+//! again (a migration that failed half-way, two instances starting together, a retried
+//! shipment) adds only what is missing.
 
 use crate::reads::Source;
 use crate::store::rollup::TABLE;
 use crate::store::sql::fine_bucket_clickhouse;
 
+/// Which stored batches to roll up.
+pub enum Spans<'a> {
+    /// Every batch of the table.
+    All,
+    /// These batches, whose rows lie within `[from_s, to_s]` (UTC seconds).
+    Batches {
+        ids: &'a [u64],
+        from_s: i64,
+        to_s: i64,
+    },
+}
+
 /// The `INSERT … SELECT` that rolls up one span table.
-pub fn statement(database: &str, source: Source) -> String {
+pub fn statement(database: &str, source: Source, spans: &Spans<'_>) -> String {
     let table = source.table();
     let (dependency_columns, tokens) = match source {
         Source::Dependencies => (
@@ -49,11 +63,23 @@ pub fn statement(database: &str, source: Source) -> String {
                     max(timestamp_ns) AS latest_ns, \
                     argMax(operation_Id, timestamp_ns) AS latest_id \
              FROM `{database}`.`{table}` \
-             WHERE _batch_id NOT IN \
+             WHERE {only}_batch_id NOT IN \
                  (SELECT _batch_id FROM `{database}`.`{TABLE}` WHERE source = '{table}') \
              GROUP BY {keys}, bucket \
          ) \
          GROUP BY {keys}",
         bucket = fine_bucket_clickhouse("duration_ms"),
+        // Numbers only: nothing a client sent is spliced in.
+        only = match spans {
+            Spans::All => String::new(),
+            Spans::Batches { ids, from_s, to_s } => {
+                let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+                format!(
+                    "timestamp >= toDateTime({from_s}, 'UTC') AND timestamp <= toDateTime({to_s}, 'UTC') \
+                     AND _batch_id IN ({}) AND ",
+                    ids.join(", ")
+                )
+            }
+        },
     )
 }

@@ -45,11 +45,16 @@ pub fn encode(batch: &Batch, batch_id: u64) -> Result<Vec<u8>, StoreError> {
         chunks.push(operations_chunk(&encoder.operations, batch_id));
     }
     chunks.extend(super::rollup_rows::chunks(batch, batch_id));
+    Ok(frame(batch_id, &chunks))
+}
+
+/// The spooled form of a batch's chunks.
+pub fn frame(batch_id: u64, chunks: &[Chunk]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + chunks.iter().map(|c| c.data.len() + 64).sum::<usize>());
     out.put_slice(MAGIC);
     out.put_u64_le(batch_id);
     out.put_u32_le(chunks.len() as u32);
-    for chunk in &chunks {
+    for chunk in chunks {
         out.put_u8(chunk.table.len() as u8);
         out.put_slice(chunk.table.as_bytes());
         out.put_i64_le(chunk.day);
@@ -59,7 +64,7 @@ pub fn encode(batch: &Batch, batch_id: u64) -> Result<Vec<u8>, StoreError> {
         out.put_u64_le(chunk.data.len() as u64);
         out.put_slice(&chunk.data);
     }
-    Ok(out)
+    out
 }
 
 /// Reads an encoded batch back; chunks share the payload's memory.

@@ -52,7 +52,7 @@ impl ClickHouseStore {
                     crate::reads::Source::Requests,
                     crate::reads::Source::Dependencies,
                 ] {
-                    self.execute(&backfill::statement(db, source))
+                    self.execute(&backfill::statement(db, source, &backfill::Spans::All))
                         .await
                         .map_err(|e| {
                             StoreError::Schema(format!("migration {version} ({name}): {e}"))

@@ -166,7 +166,11 @@ pub fn script(version: Version, ctx_database: &str, retention_days: u32) -> Stri
         if *name == ROLLUPS_MIGRATION {
             for source in [Source::Requests, Source::Dependencies] {
                 out.push_str(&format!("-- spans stored before: {}\n", source.table()));
-                out.push_str(&super::backfill::statement(ctx_database, source));
+                out.push_str(&super::backfill::statement(
+                    ctx_database,
+                    source,
+                    &super::backfill::Spans::All,
+                ));
                 out.push_str(";\n\n");
             }
         }

@@ -6,10 +6,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use super::backfill;
 use super::encoded::{self, Chunk, OPERATIONS_TABLE};
 use super::schema::Features;
 use super::{ClickHouseStore, ch_error};
 use crate::model::Batch;
+use crate::reads::Source;
+use crate::store::rollup;
 use crate::store::{SpooledWrites, StoreError};
 
 impl ClickHouseStore {
@@ -95,11 +98,48 @@ impl SpooledWrites for ClickHouseStore {
             .into_iter()
             .map(|group| self.insert_unless_landed(group, uncertain, features));
         futures_util::future::try_join_all(inserts).await?;
-        Ok(())
+        self.roll_up_unrolled(&batches).await
     }
 }
 
 impl ClickHouseStore {
+    /// Rolls up, on the server, the batches spooled by a version without rollups (their
+    /// payloads have span chunks but no rollup chunk), once their spans are stored.
+    async fn roll_up_unrolled(&self, batches: &[encoded::EncodedBatch]) -> Result<(), StoreError> {
+        let spans = |chunk: &&Chunk| {
+            chunk.table == Source::Requests.table() || chunk.table == Source::Dependencies.table()
+        };
+        let unrolled: Vec<&encoded::EncodedBatch> = batches
+            .iter()
+            .filter(|batch| {
+                batch.chunks.iter().any(|c| spans(&c))
+                    && !batch.chunks.iter().any(|c| c.table == rollup::TABLE)
+            })
+            .collect();
+        let chunks = || unrolled.iter().flat_map(|b| b.chunks.iter()).filter(spans);
+        let (Some(first_ns), Some(last_ns)) = (
+            chunks().map(|c| c.first_ns).min(),
+            chunks().map(|c| c.last_ns).max(),
+        ) else {
+            return Ok(());
+        };
+        let ids: Vec<u64> = unrolled.iter().map(|b| b.batch_id).collect();
+        let only = backfill::Spans::Batches {
+            ids: &ids,
+            from_s: first_ns.div_euclid(1_000_000_000),
+            to_s: last_ns.div_euclid(1_000_000_000),
+        };
+        for source in [Source::Requests, Source::Dependencies] {
+            self.execute(&backfill::statement(&self.database, source, &only))
+                .await?;
+        }
+        tracing::info!(
+            batches = ids.len(),
+            "rolled up batches spooled without rollups"
+        );
+        Ok(())
+    }
+
     /// Inserts a group, first leaving out batches an uncertain earlier attempt already stored.
     async fn insert_unless_landed(
         &self,
