@@ -47,7 +47,9 @@ pub struct RollupKey<'a> {
 
 /// The minute a timestamp falls in.
 pub fn minute_of(timestamp_ns: i64) -> i64 {
-    timestamp_ns.div_euclid(MINUTE_NS) * MINUTE_NS
+    // Saturating: flooring a time near `i64::MIN` must not overflow (client times are
+    // bounded before they get here; this keeps the arithmetic total anyway).
+    timestamp_ns.div_euclid(MINUTE_NS).saturating_mul(MINUTE_NS)
 }
 
 /// The facts of one stored span.
@@ -274,6 +276,9 @@ mod tests {
         assert!(super::plan(&query(selection(m + 1, 2 * m + 5, vec![]), vec![], None)).is_none());
         // Negative times floor like the bucket arithmetic.
         assert_eq!(minute_of(-1), -m);
+        assert_eq!(minute_of(i64::MIN), i64::MIN);
+        let extreme = selection(i64::MIN, i64::MAX, vec![]);
+        assert!(plan_selection(&extreme).is_some());
     }
 
     #[test]
