@@ -55,6 +55,24 @@ struct Args {
     /// Only the KQL queries (the runbook's error rate, percentiles by name).
     #[arg(long)]
     kql_only: bool,
+    /// Only the UI pages whose label contains this text (the other measurements are skipped).
+    #[arg(long)]
+    pages: Option<String>,
+    /// Keep the SQLite store in this directory; with `--reuse` a store already there is read,
+    /// not refilled.
+    #[arg(long)]
+    sqlite_dir: Option<std::path::PathBuf>,
+    /// Fill this ClickHouse database (kept; by default one per run).
+    #[arg(long)]
+    clickhouse_database: Option<String>,
+    /// Read the stores `--sqlite-dir` and `--clickhouse-database` name as filled by an earlier
+    /// run with the same `--spans`, `--copies` and `--at`, instead of filling them.
+    #[arg(long)]
+    reuse: bool,
+    /// The generator's clock in UTC ns (the data spans the day before an hour earlier);
+    /// printed by every run. Default: now.
+    #[arg(long)]
+    at: Option<u64>,
     /// Ignored: cargo bench passes it.
     #[arg(long, hide = true)]
     bench: bool,
@@ -81,6 +99,7 @@ struct Data {
 /// Generates the workload spread over the 24 hours before an hour ago and hands it to `sink` in
 /// normalized batches of about 50,000 rows; the same seed gives every store the same data.
 async fn generate<F, Fut>(
+    now: u64,
     spans: usize,
     lookups: usize,
     copies: usize,
@@ -90,7 +109,6 @@ where
     F: FnMut(Batch) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let now = tracehouse::clock::now_ns() as u64;
     let end = now - HOUR_NS;
     let start = end - 24 * HOUR_NS;
     let request_count = spans.div_ceil(OPERATIONS_PER_REQUEST * 4);
@@ -105,6 +123,7 @@ where
         app_name: APP.into(),
     };
     let mut workload = Workload::new(7);
+    workload.sessions = true;
     let mut data = Data {
         operation_ids: Vec::new(),
         requests: 0,
@@ -302,7 +321,7 @@ async fn measure_kql(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
 }
 
 /// Server time of each UI page over the whole range, as a browser would ask for it.
-async fn measure_pages(store: Arc<dyn Store>, data: &Data) -> anyhow::Result<()> {
+async fn measure_pages(store: Arc<dyn Store>, data: &Data, only: &str) -> anyhow::Result<()> {
     let busiest = store
         .stats(
             &StatsQuery {
@@ -375,6 +394,14 @@ async fn measure_pages(store: Arc<dyn Store>, data: &Data) -> anyhow::Result<()>
             format!("/tempo/api/traces/{}", data.operation_ids[0]),
         ),
         ("tempo tags", format!("/tempo/api/v2/search/tags?{seconds}")),
+        (
+            "genai usage api (binned)",
+            format!("/api/v1/genai/usage?percentiles=binned&{range}"),
+        ),
+        (
+            "genai sessions api (binned)",
+            format!("/api/v1/genai/sessions?percentiles=binned&{range}"),
+        ),
     ];
     let pages = [
         ("performance", format!("/performance?{range}")),
@@ -400,10 +427,14 @@ async fn measure_pages(store: Arc<dyn Store>, data: &Data) -> anyhow::Result<()>
         ("logs", format!("/logs?q=error&{range}")),
     ];
     for (label, path) in pages {
-        time_page(&ui, label, &path).await?;
+        if label.contains(only) {
+            time_page(&ui, label, &path).await?;
+        }
     }
     for (label, path) in trace_apis {
-        time_page(&api, label, &path).await?;
+        if label.contains(only) {
+            time_page(&api, label, &path).await?;
+        }
     }
     Ok(())
 }
@@ -433,54 +464,74 @@ async fn time_page(router: &axum::Router, label: &str, path: &str) -> anyhow::Re
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let now = args
+        .at
+        .unwrap_or_else(|| tracehouse::clock::now_ns() as u64);
+    eprintln!("data generated at --at {now}");
     if let Some(url) = &args.clickhouse_url {
+        let database = args
+            .clickhouse_database
+            .clone()
+            .unwrap_or_else(|| format!("bench_query_{}", std::process::id()));
         let store = ClickHouseStore::open(&ClickHouseConfig {
             retention_days: 0,
             compression: args.clickhouse_compression,
-            ..ClickHouseConfig::new(url, &format!("bench_query_{}", std::process::id()))
+            ..ClickHouseConfig::new(url, &database)
         })
         .await?;
         let started = Instant::now();
-        let data = generate(args.spans, args.lookups, args.copies, |batch| {
+        let fill = !args.reuse;
+        let data = generate(now, args.spans, args.lookups, args.copies, |batch| {
             let store = &store;
             async move {
-                let payload =
-                    Bytes::from(store.encode(&batch, tracehouse::pipeline::new_batch_id())?);
-                store.write_encoded(&[payload], false).await?;
+                if fill {
+                    let payload =
+                        Bytes::from(store.encode(&batch, tracehouse::pipeline::new_batch_id())?);
+                    store.write_encoded(&[payload], false).await?;
+                }
                 Ok(())
             }
         })
         .await?;
         eprintln!(
-            "clickhouse filled in {:.1} s",
+            "clickhouse {database} filled in {:.1} s",
             started.elapsed().as_secs_f64()
         );
         println!("clickhouse, {} spans:", args.spans);
-        measure_kql(&store, &data).await?;
-        if !args.kql_only {
-            measure(&store, &data).await?;
-            measure_pages(Arc::new(store), &data).await?;
-        }
+        measure_all(Arc::new(store), &data, &args).await?;
     }
     if args.sqlite {
-        let dir = tempfile::tempdir()?;
-        let store = SqliteStore::open(dir.path()).await?;
+        let temporary = tempfile::tempdir()?;
+        let dir = args.sqlite_dir.as_deref().unwrap_or(temporary.path());
+        let store = SqliteStore::open(dir).await?;
         let started = Instant::now();
-        let data = generate(args.spans, args.lookups, args.copies, |batch| {
+        let fill = !args.reuse;
+        let data = generate(now, args.spans, args.lookups, args.copies, |batch| {
             let store = &store;
             async move {
-                store.write(Arc::new(batch)).await?;
+                if fill {
+                    store.write(Arc::new(batch)).await?;
+                }
                 Ok(())
             }
         })
         .await?;
         eprintln!("sqlite filled in {:.1} s", started.elapsed().as_secs_f64());
         println!("sqlite, {} spans:", args.spans);
-        measure_kql(&store, &data).await?;
-        if !args.kql_only {
-            measure(&store, &data).await?;
-            measure_pages(Arc::new(store), &data).await?;
+        measure_all(Arc::new(store), &data, &args).await?;
+    }
+    Ok(())
+}
+
+async fn measure_all(store: Arc<dyn Store>, data: &Data, args: &Args) -> anyhow::Result<()> {
+    if args.pages.is_none() {
+        measure_kql(store.as_ref(), data).await?;
+    }
+    if !args.kql_only {
+        if args.pages.is_none() {
+            measure(store.as_ref(), data).await?;
         }
+        measure_pages(store, data, args.pages.as_deref().unwrap_or("")).await?;
     }
     Ok(())
 }

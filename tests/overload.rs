@@ -16,7 +16,7 @@ use tracehouse::model::Batch;
 use tracehouse::reads::histogram::DurationHistogram;
 use tracehouse::reads::{
     AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
-    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
+    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledCall,
 };
 use tracehouse::store::sqlite::SqliteStore;
 use tracehouse::store::{
@@ -73,13 +73,21 @@ impl Store for GatedStore {
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
         self.inner.search(query).await
     }
+    async fn latest_keys(
+        &self,
+        selection: &Selection,
+        key: tracehouse::reads::Column,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner.latest_keys(selection, key, limit).await
+    }
     async fn call_edges(&self, window: &ScopedRange) -> Result<Vec<CallEdge>, StoreError> {
         self.inner.call_edges(window).await
     }
     async fn genai_throttling(
         &self,
         window: &ScopedRange,
-    ) -> Result<Vec<ThrottledAttempt>, StoreError> {
+    ) -> Result<Vec<ThrottledCall>, StoreError> {
         self.inner.genai_throttling(window).await
     }
     async fn duration_histogram(

@@ -131,7 +131,8 @@ pub fn fold(
     rows
 }
 
-/// The sessions (or users) of a range, as the API and the UI list them.
+/// The sessions (or users) of a range with the newest LLM calls, at most the `limit`
+/// parameter of them, as the API and the UI list them (latest seen first).
 pub async fn sessions_of(
     state: &ApiState,
     params: &Params,
@@ -162,6 +163,25 @@ pub async fn sessions_of(
         Filter::NotEmpty(key),
     ]);
     request_filters.push(Filter::NotEmpty(key));
+    // The `limit` sessions (or users) with the newest calls first, then only their rows:
+    // a page of them reads a few rows, not every call and request of the range.
+    let newest = Selection {
+        source: Source::Dependencies,
+        range,
+        scope: scope.clone(),
+        filters: call_filters.clone(),
+    };
+    let mut keys = state
+        .store
+        .latest_keys(&newest, key, limit.saturating_add(1))
+        .await?;
+    let more_keys = keys.len() > limit;
+    keys.truncate(limit);
+    if keys.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    call_filters.push(Filter::OneOf(key, keys.clone()));
+    request_filters.push(Filter::OneOf(key, keys));
     let percentiles = params.percentiles()?;
     let query = |source, filters, group_by| StatsQuery {
         selection: Selection {
@@ -188,7 +208,7 @@ pub async fn sessions_of(
     let mut rows = fold(&calls, &requests, &|model, input, output| {
         policy.cost_usd(model, input, output)
     });
-    let truncated = calls_truncated || requests_truncated || rows.len() > limit;
+    let truncated = more_keys || calls_truncated || requests_truncated || rows.len() > limit;
     rows.truncate(limit);
     Ok((rows, truncated))
 }

@@ -11,7 +11,7 @@ use crate::model::{Item, Trace};
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::{
     AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
-    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
+    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledCall,
 };
 use crate::store::{
     KeyRecord, MetricQuery, MetricRecord, OperationItems, SpooledWrites, TokenRecord,
@@ -96,10 +96,18 @@ impl Store for FakeStore {
     async fn search(&self, _: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
         Ok(Vec::new())
     }
+    async fn latest_keys(
+        &self,
+        _: &Selection,
+        _: crate::reads::Column,
+        _: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
     async fn call_edges(&self, _: &ScopedRange) -> Result<Vec<CallEdge>, StoreError> {
         Ok(Vec::new())
     }
-    async fn genai_throttling(&self, _: &ScopedRange) -> Result<Vec<ThrottledAttempt>, StoreError> {
+    async fn genai_throttling(&self, _: &ScopedRange) -> Result<Vec<ThrottledCall>, StoreError> {
         Ok(Vec::new())
     }
     async fn duration_histogram(&self, _: &Selection) -> Result<DurationHistogram, StoreError> {

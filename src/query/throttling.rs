@@ -8,14 +8,9 @@
 
 use std::collections::HashMap;
 
-use crate::reads::ThrottledAttempt;
+use crate::reads::ThrottledCall;
 
-/// The result code of a throttled attempt.
-pub const THROTTLED_RESULT: &str = "429";
-
-pub fn is_throttled(result_code: &str) -> bool {
-    result_code == THROTTLED_RESULT
-}
+pub use crate::reads::throttled::{THROTTLED_RESULT, is_throttled};
 
 /// One try of a call, as offsets in ms.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,19 +81,11 @@ pub struct ThrottledCalls {
 /// Key of a provider, model and target.
 pub type ModelKey = (String, String, String);
 
-/// Folds the attempts of throttled calls into throttling per provider, model and target.
-pub fn per_model(rows: &[ThrottledAttempt]) -> HashMap<ModelKey, ThrottledCalls> {
-    let mut calls: HashMap<(&str, &str, &str), Vec<&ThrottledAttempt>> = HashMap::new();
-    for row in rows {
-        calls
-            .entry((&row.app, &row.operation_id, &row.call_id))
-            .or_default()
-            .push(row);
-    }
+/// Folds throttled calls into throttling per provider, model and target.
+pub fn per_model(calls: &[ThrottledCall]) -> HashMap<ModelKey, ThrottledCalls> {
     let mut by_model: HashMap<ModelKey, ThrottledCalls> = HashMap::new();
-    for attempts in calls.values() {
-        let call = attempts[0];
-        let waited = throttled_time_of_stored(attempts.iter().map(|a| {
+    for call in calls {
+        let waited = throttled_time_of_stored(call.attempts.iter().map(|a| {
             (
                 a.timestamp_ns,
                 a.duration_ms,
@@ -106,50 +93,50 @@ pub fn per_model(rows: &[ThrottledAttempt]) -> HashMap<ModelKey, ThrottledCalls>
                 a.success,
             )
         }));
-        let entry = by_model
-            .entry((
-                call.provider.clone(),
-                call.model.clone(),
-                call.target.clone(),
-            ))
-            .or_default();
+        let entry = by_model.entry(model_key(call)).or_default();
         entry.calls += 1;
-        entry.attempts = attempts
+        entry.attempts = call
+            .attempts
             .iter()
             .filter(|a| is_throttled(&a.result_code))
             .fold(entry.attempts, |sum, a| {
                 sum.saturating_add(u64::from(a.item_count))
             });
         entry.throttled_ms += waited;
-        if is_throttled(&call.call_result_code) {
+        if is_throttled(&call.result_code) {
             entry.ended_throttled += 1;
-            entry.ended_throttled_ms += call.call_duration_ms;
+            entry.ended_throttled_ms += call.duration_ms;
         }
     }
     by_model
 }
 
+fn model_key(call: &ThrottledCall) -> ModelKey {
+    (
+        call.provider.clone(),
+        call.model.clone(),
+        call.target.clone(),
+    )
+}
+
 /// The minute (bucket start, ns) in which each throttled call was first throttled, per
 /// provider, model and target.
-pub fn throttled_minutes(rows: &[ThrottledAttempt]) -> HashMap<ModelKey, Vec<i64>> {
+pub fn throttled_minutes(calls: &[ThrottledCall]) -> HashMap<ModelKey, Vec<i64>> {
     const MINUTE_NS: i64 = 60_000_000_000;
-    let mut first: HashMap<(&str, &str, &str), (&ThrottledAttempt, i64)> = HashMap::new();
-    for row in rows.iter().filter(|r| is_throttled(&r.result_code)) {
-        let entry = first
-            .entry((&row.app, &row.operation_id, &row.call_id))
-            .or_insert((row, row.timestamp_ns));
-        entry.1 = entry.1.min(row.timestamp_ns);
-    }
     let mut minutes: HashMap<ModelKey, Vec<i64>> = HashMap::new();
-    for (call, at) in first.into_values() {
-        minutes
-            .entry((
-                call.provider.clone(),
-                call.model.clone(),
-                call.target.clone(),
-            ))
-            .or_default()
-            .push(at.div_euclid(MINUTE_NS) * MINUTE_NS);
+    for call in calls {
+        let first = call
+            .attempts
+            .iter()
+            .filter(|a| is_throttled(&a.result_code))
+            .map(|a| a.timestamp_ns)
+            .min();
+        if let Some(at) = first {
+            minutes
+                .entry(model_key(call))
+                .or_default()
+                .push(at.div_euclid(MINUTE_NS) * MINUTE_NS);
+        }
     }
     minutes
 }
@@ -157,6 +144,7 @@ pub fn throttled_minutes(rows: &[ThrottledAttempt]) -> HashMap<ModelKey, Vec<i64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reads::StoredAttempt;
 
     fn attempt(start_ms: f64, duration_ms: f64, result: u16) -> Attempt {
         Attempt {
@@ -188,16 +176,8 @@ mod tests {
         assert!(is_throttled("429") && !is_throttled("503"));
     }
 
-    fn row(call: &str, at_ms: i64, duration_ms: f64, result: &str) -> ThrottledAttempt {
-        ThrottledAttempt {
-            provider: "azure.ai.openai".into(),
-            model: "gpt-4o".into(),
-            target: "aoai".into(),
-            app: "a".into(),
-            operation_id: "op".into(),
-            call_id: call.into(),
-            call_result_code: "200".into(),
-            call_duration_ms: 7_000.0,
+    fn attempt_at(at_ms: i64, duration_ms: f64, result: &str) -> StoredAttempt {
+        StoredAttempt {
             timestamp_ns: at_ms * 1_000_000,
             duration_ms,
             result_code: result.into(),
@@ -206,27 +186,50 @@ mod tests {
         }
     }
 
+    fn call(id: &str, attempts: Vec<StoredAttempt>) -> ThrottledCall {
+        ThrottledCall {
+            provider: "azure.ai.openai".into(),
+            model: "gpt-4o".into(),
+            target: "aoai".into(),
+            app: "a".into(),
+            operation_id: "op".into(),
+            call_id: id.into(),
+            result_code: "200".into(),
+            duration_ms: 7_000.0,
+            attempts,
+        }
+    }
+
     #[test]
-    fn calls_are_folded_once_however_often_their_attempts_were_stored() {
+    fn every_stored_attempt_counts_and_each_call_once() {
         let once = [
-            row("c1", 10, 200.0, "429"),
-            row("c1", 1_220, 210.0, "429"),
-            row("c1", 3_440, 190.0, "429"),
-            row("c1", 5_680, 1_650.0, "200"),
-            row("c2", 100, 50.0, "429"),
-            row("c2", 400, 50.0, "200"),
+            attempt_at(10, 200.0, "429"),
+            attempt_at(1_220, 210.0, "429"),
+            attempt_at(3_440, 190.0, "429"),
+            attempt_at(5_680, 1_650.0, "200"),
         ];
-        let twice: Vec<ThrottledAttempt> = once.iter().chain(&once).cloned().collect();
+        // The first call's attempts were stored twice; the second ended 429 itself.
+        let twice: Vec<StoredAttempt> = once.iter().chain(&once).cloned().collect();
+        let mut ended = call(
+            "c2",
+            vec![attempt_at(100, 50.0, "429"), attempt_at(400, 50.0, "200")],
+        );
+        ended.result_code = "429".into();
+        let calls = [call("c1", twice), ended];
         let key = (
             "azure.ai.openai".to_owned(),
             "gpt-4o".to_owned(),
             "aoai".to_owned(),
         );
-        let folded = per_model(&twice)[&key];
+        let folded = per_model(&calls)[&key];
         assert_eq!(
             (folded.calls, folded.attempts, folded.throttled_ms),
-            (2, 8, 5_670.0 + 300.0)
+            (2, 7, 5_670.0 + 300.0)
         );
-        assert_eq!(folded.ended_throttled, 0);
+        assert_eq!(
+            (folded.ended_throttled, folded.ended_throttled_ms),
+            (1, 7_000.0)
+        );
+        assert_eq!(throttled_minutes(&calls)[&key], [0, 0]);
     }
 }

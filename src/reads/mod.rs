@@ -15,6 +15,7 @@ pub mod scores;
 pub mod series_shape;
 pub mod stats;
 pub mod tabular;
+pub mod throttled;
 
 use serde::Serialize;
 
@@ -202,6 +203,8 @@ impl Column {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
     Equals(Column, String),
+    /// The column equals one of the values (none: nothing matches).
+    OneOf(Column, Vec<String>),
     NotEmpty(Column),
     /// The column's text does not start with the prefix.
     NotStartingWith(Column, String),
@@ -348,20 +351,27 @@ pub struct CallEdge {
     pub callee_role: String,
 }
 
-/// One HTTP attempt made inside a GenAI call that was throttled at least once, with its call's
-/// provider, model and target: what `query::throttling` folds into throttled calls, attempts
-/// and waiting time. Every stored copy of an attempt is a row; the call is joined once.
+/// A GenAI call throttled at least once (one of its HTTP attempts answered 429), with its
+/// provider, model and target and every stored copy of its attempts, oldest first: what
+/// `query::throttling` folds into throttled calls, attempts and waiting time. A call stored
+/// twice is one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ThrottledAttempt {
+pub struct ThrottledCall {
     pub provider: String,
     pub model: String,
     pub target: String,
     pub app: String,
     pub operation_id: String,
-    /// The GenAI call's span id, result code and duration.
+    /// The call's span id, result code and duration.
     pub call_id: String,
-    pub call_result_code: String,
-    pub call_duration_ms: f64,
+    pub result_code: String,
+    pub duration_ms: f64,
+    pub attempts: Vec<StoredAttempt>,
+}
+
+/// One stored copy of an HTTP attempt inside a call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredAttempt {
     pub timestamp_ns: i64,
     pub duration_ms: f64,
     pub result_code: String,

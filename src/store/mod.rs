@@ -24,8 +24,8 @@ pub use crate::reads::records::{KeyRecord, MetricRecord, OperationItems, TokenRe
 use crate::reads::scores::{ScoreQuery, ScoreRecord};
 pub use crate::reads::tabular::{Cell, Dialect, TabularStatement};
 use crate::reads::{
-    AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
-    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
+    AppScope, CallEdge, CallRecord, Column, FailedCallsQuery, SampleQuery, SampleRecord,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledCall,
 };
 pub use crate::reads::{MetricQuery, TimeRange};
 pub use limits::{LimitExceeded, QueryLimits};
@@ -140,6 +140,15 @@ pub trait Store: Send + Sync + 'static {
     /// `limit` rows.
     async fn stats(&self, query: &StatsQuery, limit: usize) -> Result<Vec<StatsRow>, StoreError>;
 
+    /// The distinct non-empty values of `key` among the selection's rows, the value with the
+    /// newest row first (ties by value), at most `limit`.
+    async fn latest_keys(
+        &self,
+        selection: &Selection,
+        key: Column,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// A page of spans, newest or slowest first.
     async fn samples(&self, query: &SampleQuery) -> Result<Vec<SampleRecord>, StoreError>;
 
@@ -154,7 +163,7 @@ pub trait Store: Send + Sync + 'static {
     async fn genai_throttling(
         &self,
         window: &ScopedRange,
-    ) -> Result<Vec<ThrottledAttempt>, StoreError>;
+    ) -> Result<Vec<ThrottledCall>, StoreError>;
 
     /// The selection's durations (a span table's) in the log-spaced histogram buckets.
     async fn duration_histogram(

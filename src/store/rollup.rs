@@ -167,6 +167,7 @@ pub fn plan_selection(selection: &Selection) -> Option<RollupPlan> {
     let rolled_up = |column: &Column| DIMENSIONS.contains(column);
     let filters_fit = selection.filters.iter().all(|filter| match filter {
         Filter::Equals(column, _)
+        | Filter::OneOf(column, _)
         | Filter::NotEmpty(column)
         | Filter::NotStartingWith(column, _) => rolled_up(column),
         Filter::Dimension(..) | Filter::DurationAtLeast(_) | Filter::DurationAtMost(_) => false,

@@ -68,13 +68,25 @@ pub struct Workload {
     rng: Rng,
     /// Share of LLM calls answered with 429s first, in percent.
     pub throttled_percent: u64,
+    /// When set, requests carry `session.id` and `user.id` (the chat's conversation and its
+    /// user): a session runs for [`REQUESTS_PER_SESSION`] requests on average, of one of
+    /// [`USERS`] users.
+    pub sessions: bool,
+    session: (u64, u64),
 }
+
+/// Requests one synthetic chat session makes, on average.
+pub const REQUESTS_PER_SESSION: u64 = 8;
+/// Users the synthetic sessions belong to.
+pub const USERS: u64 = 1_000;
 
 impl Workload {
     pub fn new(seed: u64) -> Self {
         Workload {
             rng: Rng::new(seed),
             throttled_percent: 5,
+            sessions: false,
+            session: (0, 0),
         }
     }
 
@@ -190,6 +202,15 @@ impl Workload {
             ],
         );
         root.span_id = root_id.clone();
+        if self.sessions {
+            if self.session.0 == 0 || self.rng.below(REQUESTS_PER_SESSION) == 0 {
+                self.session = (self.rng.next_u64(), self.rng.below(USERS));
+            }
+            root.attributes.extend([
+                s("session.id", &format!("session-{:016x}", self.session.0)),
+                s("user.id", &format!("user-{}", self.session.1)),
+            ]);
+        }
         if status_code >= 500 {
             root.status = Some(Status {
                 code: status::StatusCode::Error as i32,
@@ -359,5 +380,53 @@ mod tests {
                 .iter()
                 .any(|d| d.data.genai.input_tokens > 0)
         );
+        assert!(
+            out.batch
+                .requests
+                .iter()
+                .all(|r| r.common.session_id.is_empty())
+        );
+    }
+
+    #[test]
+    fn with_sessions_requests_and_their_calls_name_one() {
+        let now = 1_800_000_000_000_000_000;
+        let mut workload = Workload::new(7);
+        workload.sessions = true;
+        let request = workload.request(200, now);
+        let limits = Limits::default();
+        let context = Context {
+            limits: &limits,
+            now_ns: now as i64,
+            ikey: "".into(),
+            app_name: "".into(),
+        };
+        let out = traces(&prost::Message::encode_to_vec(&request), &context).expect("frames");
+        let batch = &out.batch;
+        assert!(
+            batch
+                .requests
+                .iter()
+                .all(|r| !r.common.session_id.is_empty())
+        );
+        assert!(
+            batch
+                .requests
+                .iter()
+                .all(|r| r.common.user_id.starts_with("user-"))
+        );
+        assert!(
+            batch
+                .dependencies
+                .iter()
+                .all(|d| !d.common.session_id.is_empty())
+        );
+        let sessions: std::collections::HashSet<&str> = batch
+            .requests
+            .iter()
+            .map(|r| r.common.session_id.as_str())
+            .collect();
+        // About REQUESTS_PER_SESSION requests a session.
+        assert!((10..=60).contains(&sessions.len()), "{}", sessions.len());
     }
 }

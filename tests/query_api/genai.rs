@@ -132,7 +132,25 @@ pub async fn answers(server: &TestServer, scenario: &Scenario) -> Vec<(String, V
             "{row}"
         );
     }
+    // A page of them is the sessions with the newest calls (calls a second apart: call 50 is
+    // session 1's, 49 session 0's, 48 session 6's), with all their figures, and says more.
+    let page_path = format!("/api/v1/genai/sessions?limit=3&{range}");
+    let page = ok(server, &page_path).await;
+    let keys: Vec<&str> = page["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["session_id"].as_str())
+        .collect();
+    assert_eq!(keys, ["session-1", "session-0", "session-6"], "{page}");
+    assert_eq!(page["truncated"], true, "{page}");
+    for row in page["rows"].as_array().expect("rows") {
+        let full = rows.iter().find(|r| r["session_id"] == row["session_id"]);
+        assert_eq!(Some(row), full, "{page}");
+    }
+    assert_eq!(sessions["truncated"], false, "{sessions}");
     record(path, sessions);
+    record(page_path, page);
     let path = format!("/api/v1/genai/users?{range}");
     let users = ok(server, &path).await;
     let sessions_of: Vec<usize> = users["rows"]

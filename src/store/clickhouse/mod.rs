@@ -12,10 +12,12 @@ mod alerts;
 mod backfill;
 mod credentials;
 pub mod encoded;
+mod errors;
 mod metrics;
 mod migrate;
 mod query;
 mod read;
+mod retention;
 mod rollup_rows;
 mod rollups;
 pub mod rowbinary;
@@ -23,6 +25,9 @@ pub mod schema;
 mod scores;
 mod tabular;
 mod write;
+
+pub(crate) use errors::ch_error;
+use errors::{MEMORY_LIMIT_CODE, TIME_LIMIT_CODES, server_code};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,8 +47,8 @@ use crate::reads::metric_series::GroupSeries;
 use crate::reads::metrics::{CatalogQuery, MetricInfo, SeriesQuery};
 use crate::reads::scores::{ScoreQuery, ScoreRecord};
 use crate::reads::{
-    AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
-    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
+    AppScope, CallEdge, CallRecord, Column, FailedCallsQuery, SampleQuery, SampleRecord,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledCall,
 };
 use encoded::{OPERATIONS_COLUMNS, OPERATIONS_TABLE};
 use schema::{Features, Version};
@@ -104,49 +109,6 @@ pub struct ClickHouseStore {
     retention_days: u32,
     /// `INSERT` column lists by table.
     insert_columns: Arc<HashMap<&'static str, String>>,
-}
-
-/// ClickHouse server error codes that are worth retrying (overload, limits, timeouts).
-const TRANSIENT_CODES: [u32; 9] = [3, 159, 164, 202, 209, 210, 241, 242, 252];
-/// `TIMEOUT_EXCEEDED` and `TOO_SLOW` (the estimate says it will not finish in time).
-const TIME_LIMIT_CODES: [u32; 2] = [159, 160];
-/// `MEMORY_LIMIT_EXCEEDED`.
-const MEMORY_LIMIT_CODE: u32 = 241;
-/// Errors about the inserted data itself (parsing, types, sizes): the same bytes can never
-/// land, so the shipper sets such a batch aside instead of retrying it forever.
-const DATA_REJECTED_CODES: [u32; 13] = [6, 26, 27, 33, 38, 41, 53, 69, 70, 72, 117, 131, 321];
-
-/// The `Code: N` a server error starts with.
-fn server_code(error: &clickhouse::error::Error) -> Option<u32> {
-    match error {
-        clickhouse::error::Error::BadResponse(message) => message
-            .strip_prefix("Code: ")
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|digits| digits.parse::<u32>().ok()),
-        _ => None,
-    }
-}
-
-/// Maps a client error to a store error: network trouble and overload are transient.
-pub(crate) fn ch_error(error: clickhouse::error::Error) -> StoreError {
-    use clickhouse::error::Error;
-    match &error {
-        Error::Network(_) | Error::TimedOut => StoreError::Unavailable(error.to_string()),
-        Error::BadResponse(message) => {
-            match server_code(&error) {
-                Some(code) if TRANSIENT_CODES.contains(&code) => {
-                    StoreError::Unavailable(message.clone())
-                }
-                Some(code) if DATA_REJECTED_CODES.contains(&code) => {
-                    StoreError::Rejected(message.clone())
-                }
-                Some(_) => StoreError::Internal(message.clone()),
-                // No server code: a proxy or a dropped connection answered.
-                None => StoreError::Unavailable(message.clone()),
-            }
-        }
-        _ => StoreError::Internal(error.to_string()),
-    }
 }
 
 /// Only plain identifiers are accepted as database names, since they are spliced into SQL.
@@ -333,43 +295,6 @@ impl ClickHouseStore {
             .await
             .map_err(ch_error)
     }
-
-    /// Drops whole days older than the retention period (on every version; newer servers also
-    /// have a TTL). Returns how many partitions were dropped.
-    pub async fn drop_partitions_before(&self, cutoff_day: i64) -> Result<u64, StoreError> {
-        self.ready().await?;
-        let db = &self.database;
-        let rows: Vec<(String, String)> = self
-            .client
-            .query(
-                "SELECT DISTINCT table, partition FROM system.parts WHERE database = ? AND active",
-            )
-            .bind(db.as_str())
-            .fetch_all()
-            .await
-            .map_err(ch_error)?;
-        let mut dropped = 0;
-        for (table, partition) in rows {
-            let Some(day) = days_from_date_text(&partition) else {
-                continue;
-            };
-            if day >= cutoff_day || table == "schema_migrations" {
-                continue;
-            }
-            self.execute(&format!(
-                "ALTER TABLE `{db}`.`{table}` DROP PARTITION '{partition}'"
-            ))
-            .await?;
-            tracing::info!(%table, %partition, "dropped partition past retention");
-            dropped += 1;
-        }
-        Ok(dropped)
-    }
-}
-
-/// Days since the epoch of a `YYYY-MM-DD` partition value.
-fn days_from_date_text(text: &str) -> Option<i64> {
-    crate::time::parse_instant(text).map(|ns| ns.div_euclid(86_400_000_000_000))
 }
 
 struct InsertColumns(HashMap<&'static str, String>);
@@ -443,6 +368,16 @@ impl Store for ClickHouseStore {
         self.guarded(query::search(self, query)).await
     }
 
+    async fn latest_keys(
+        &self,
+        selection: &Selection,
+        key: Column,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.guarded(query::latest_keys(self, selection, key, limit))
+            .await
+    }
+
     async fn call_edges(&self, window: &ScopedRange) -> Result<Vec<CallEdge>, StoreError> {
         self.guarded(query::call_edges(self, window)).await
     }
@@ -450,7 +385,7 @@ impl Store for ClickHouseStore {
     async fn genai_throttling(
         &self,
         window: &ScopedRange,
-    ) -> Result<Vec<ThrottledAttempt>, StoreError> {
+    ) -> Result<Vec<ThrottledCall>, StoreError> {
         self.guarded(query::genai_throttling(self, window)).await
     }
 
@@ -544,71 +479,4 @@ impl Store for ClickHouseStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partition_dates_become_days() {
-        assert_eq!(days_from_date_text("1970-01-01"), Some(0));
-        assert_eq!(days_from_date_text("2026-11-22"), Some(20_779));
-        assert_eq!(days_from_date_text("2000-03-01"), Some(11_017));
-        assert_eq!(days_from_date_text("tuple()"), None);
-        assert_eq!(days_from_date_text("2026-13-01"), None);
-    }
-
-    #[test]
-    fn classifies_server_errors() {
-        use clickhouse::error::Error;
-        let too_many_parts =
-            Error::BadResponse("Code: 252, e.displayText() = DB::Exception: Too many parts".into());
-        assert!(matches!(
-            ch_error(too_many_parts),
-            StoreError::Unavailable(_)
-        ));
-        let unknown_column =
-            Error::BadResponse("Code: 16, e.displayText() = DB::Exception: No such column".into());
-        assert!(matches!(ch_error(unknown_column), StoreError::Internal(_)));
-        assert!(matches!(
-            ch_error(Error::TimedOut),
-            StoreError::Unavailable(_)
-        ));
-    }
-
-    #[test]
-    fn reads_stopped_at_a_limit_name_it() {
-        use clickhouse::error::Error;
-        let mut config = ClickHouseConfig::new("http://127.0.0.1:1", "db");
-        config.query_limits.max_memory_bytes = 1 << 20;
-        let store = ClickHouseStore::new(&config).expect("store");
-        let memory = Error::BadResponse(
-            "Code: 241. DB::Exception: Memory limit (for query) exceeded: would use 9.50 GiB"
-                .into(),
-        );
-        assert_eq!(
-            store.read_error(memory).to_string(),
-            LimitExceeded::Memory(1 << 20).to_string()
-        );
-        for code in [159, 160] {
-            let timeout =
-                Error::BadResponse(format!("Code: {code}. DB::Exception: Timeout exceeded"));
-            assert!(matches!(
-                store.read_error(timeout),
-                StoreError::LimitExceeded(LimitExceeded::Time(_))
-            ));
-        }
-        let other = Error::BadResponse("Code: 47. DB::Exception: Missing columns".into());
-        assert!(matches!(store.read_error(other), StoreError::Internal(_)));
-        // Writes stay retryable when the server is short of memory.
-        let memory = Error::BadResponse("Code: 241. DB::Exception: Memory limit".into());
-        assert!(matches!(ch_error(memory), StoreError::Unavailable(_)));
-    }
-
-    #[test]
-    fn database_names_are_plain_identifiers() {
-        assert!(valid_identifier("tracehouse"));
-        assert!(valid_identifier("test_db_1"));
-        assert!(!valid_identifier("x`; DROP"));
-        assert!(!valid_identifier("1abc"));
-        assert!(!valid_identifier(""));
-    }
-}
+mod tests;

@@ -9,9 +9,9 @@ use super::ClickHouseStore;
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::stats::sort_rows;
 use crate::reads::{
-    CallEdge, CallRecord, FailedCallsQuery, PERCENTILE_LEVELS, SampleQuery, SampleRecord,
-    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
-    merge_search_hits,
+    CallEdge, CallRecord, Column, FailedCallsQuery, PERCENTILE_LEVELS, SampleQuery, SampleRecord,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, StoredAttempt,
+    ThrottledCall, merge_search_hits,
 };
 use crate::store::sql::{self, Condition, Dialect, Param};
 use crate::store::{StoreError, rollup};
@@ -239,6 +239,19 @@ pub(super) fn statement(store: &ClickHouseStore, statement: &Condition) -> Query
     bind_all(store.reader().query(&sql), &statement.params)
 }
 
+pub async fn latest_keys(
+    store: &ClickHouseStore,
+    selection: &Selection,
+    key: Column,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let condition = sql::latest_keys(selection, key, limit, Dialect::ClickHouse);
+    statement(store, &condition)
+        .fetch_all()
+        .await
+        .map_err(|e| store.read_error(e))
+}
+
 pub async fn call_edges(
     store: &ClickHouseStore,
     window: &ScopedRange,
@@ -259,47 +272,64 @@ pub async fn call_edges(
 }
 
 #[derive(Debug, Row, Deserialize)]
-struct ThrottledAttemptLine {
+struct ThrottledCallLine {
     provider: String,
     model: String,
     target: String,
     app: String,
     operation_id: String,
     call_id: String,
-    call_result_code: String,
-    call_duration_ms: f64,
-    timestamp_ns: i64,
-    duration_ms: f64,
     result_code: String,
-    success: u8,
-    item_count: u32,
+    duration_ms: f64,
+    starts: Vec<i64>,
+    durations: Vec<f64>,
+    codes: Vec<String>,
+    successes: Vec<u8>,
+    counts: Vec<u32>,
 }
 
 pub async fn genai_throttling(
     store: &ClickHouseStore,
     window: &ScopedRange,
-) -> Result<Vec<ThrottledAttempt>, StoreError> {
+) -> Result<Vec<ThrottledCall>, StoreError> {
     let condition = sql::genai_throttling(window, Dialect::ClickHouse);
-    let lines: Vec<ThrottledAttemptLine> = statement(store, &condition)
+    let lines: Vec<ThrottledCallLine> = statement(store, &condition)
         .fetch_all()
         .await
         .map_err(|e| store.read_error(e))?;
     Ok(lines
         .into_iter()
-        .map(|line| ThrottledAttempt {
-            provider: line.provider,
-            model: line.model,
-            target: line.target,
-            app: line.app,
-            operation_id: line.operation_id,
-            call_id: line.call_id,
-            call_result_code: line.call_result_code,
-            call_duration_ms: line.call_duration_ms,
-            timestamp_ns: line.timestamp_ns,
-            duration_ms: line.duration_ms,
-            result_code: line.result_code,
-            success: line.success != 0,
-            item_count: line.item_count,
+        .map(|line| {
+            let mut attempts: Vec<StoredAttempt> = line
+                .starts
+                .into_iter()
+                .zip(line.durations)
+                .zip(line.codes)
+                .zip(line.successes.into_iter().zip(line.counts))
+                .map(
+                    |(((timestamp_ns, duration_ms), result_code), (success, item_count))| {
+                        StoredAttempt {
+                            timestamp_ns,
+                            duration_ms,
+                            result_code,
+                            success: success != 0,
+                            item_count,
+                        }
+                    },
+                )
+                .collect();
+            attempts.sort_by_key(|a| a.timestamp_ns);
+            ThrottledCall {
+                provider: line.provider,
+                model: line.model,
+                target: line.target,
+                app: line.app,
+                operation_id: line.operation_id,
+                call_id: line.call_id,
+                result_code: line.result_code,
+                duration_ms: line.duration_ms,
+                attempts,
+            }
         })
         .collect())
 }

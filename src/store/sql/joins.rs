@@ -76,94 +76,92 @@ pub fn call_edges(window: &ScopedRange, dialect: Dialect) -> Condition {
     Condition { sql, params }
 }
 
-/// Most attempt rows one GenAI usage read returns (about 40 MB of rows): a range with more
-/// throttled attempts counts the first calls only.
-pub const MAX_ATTEMPT_ROWS: usize = 200_000;
+/// Most throttled calls one GenAI usage read returns (tens of MB with their attempts): a
+/// range with more counts the first calls only.
+pub const MAX_THROTTLED_CALLS: usize = 50_000;
 
-/// The HTTP attempts inside GenAI calls of the same app that were answered 429 at least once,
-/// each with its call's provider, model and target, as `(provider, model, target, appName,
-/// operation_Id, call id, the call's resultCode and duration_ms, timestamp_ns, duration_ms,
-/// resultCode, success, itemCount)`; see
-/// [`crate::reads::ThrottledAttempt`]. `{dependencies}` stands for the table. Every stored copy
-/// of an attempt is a row, but each call joins once however often it was stored, so a resent
-/// batch adds its attempts once more instead of multiplying them. At most [`MAX_ATTEMPT_ROWS`].
+/// The GenAI calls a 429 attempt (an HTTP dependency without GenAI columns) names as its
+/// parent, narrowed by the window's filters, with every attempt beneath them. On ClickHouse one
+/// pass over the range's dependencies (a set of the 429 attempts' parents, built once) groups
+/// each call with its attempts, as `(provider, model, target, appName, operation_Id, call id,
+/// resultCode, duration_ms, [attempt start], [duration], [resultCode], [success],
+/// [itemCount])`, one row per call however often it was stored, in app, operation and call
+/// order, at most [`MAX_THROTTLED_CALLS`]. On SQLite the dependencies of the 429 attempts'
+/// operations (a partial index, then the operation index) that are such a call or attempt, as
+/// `(provider, model, target, appName, operation_Id, id, operation_ParentId, resultCode,
+/// duration_ms, timestamp_ns, success, itemCount)`, at most eight rows a call, for
+/// [`crate::reads::throttled::throttled_calls`] to pair (the operations in the order SQLite
+/// reads them, which is theirs, without sorting the rows). `{dependencies}` stands for the
+/// table.
 pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
-    let attempts = window_condition(Source::Dependencies, window, false, dialect);
-    let range = window.range;
+    let all = window_condition(Source::Dependencies, window, false, dialect);
+    let prefix = if dialect == Dialect::Sqlite { "d." } else { "" };
+    let call_filters = filters_condition(&window.filters, dialect, prefix);
+    let calls_kept = if call_filters.sql.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " AND ({p}genai_provider = '' OR ({}))",
+            call_filters.sql,
+            p = prefix
+        )
+    };
+    let throttled_parents = format!(
+        "SELECT operation_ParentId FROM {{dependencies}} \
+         WHERE {} AND resultCode = '429' AND genai_provider = ''",
+        all.sql
+    );
     let mut params = Vec::new();
     let sql = match dialect {
         Dialect::ClickHouse => {
-            let calls = window_condition(Source::Dependencies, window, true, dialect);
-            // Both sides keep only the parents of a 429 (one small set, built once per
-            // statement); the join then matches app and operation too. The call side is one
-            // row per call by GROUP BY: with a DISTINCT there, 18.16 returned a resent call
-            // twice here (every attempt counted double in `tests/query_engines.rs`).
-            let throttled_parents = format!(
-                "(SELECT operation_ParentId FROM {{dependencies}} \
-                  WHERE {} AND resultCode = '429' AND genai_provider = '')",
-                attempts.sql
-            );
-            params.extend(attempts.params.iter().cloned());
-            params.extend(attempts.params.iter().cloned());
-            params.extend(calls.params);
-            params.extend(attempts.params.iter().cloned());
+            params.extend(all.params.iter().cloned());
+            params.extend(all.params.iter().cloned());
+            params.extend(call_filters.params);
+            let attempt = |column: &str| format!("groupArrayIf({column}, NOT is_call)");
             format!(
-                "SELECT provider, model, target, appName, operation_Id, id, call_result, \
-                        call_duration_ms, timestamp_ns, duration_ms, resultCode, success, \
-                        itemCount FROM \
-                 (SELECT appName, operation_Id, operation_ParentId AS id, timestamp_ns, \
-                         duration_ms, resultCode, toUInt8(success) AS success, itemCount \
-                  FROM {{dependencies}} \
-                  WHERE {attempts} AND genai_provider = '' \
-                    AND operation_ParentId IN {throttled_parents}) AS attempts \
-                 ALL INNER JOIN \
-                 (SELECT appName, operation_Id, id, any(genai_provider) AS provider, \
-                         any(genai_requestModel) AS model, any(target) AS target, \
-                         any(resultCode) AS call_result, any(duration_ms) AS call_duration_ms \
-                  FROM {{dependencies}} \
-                  WHERE {calls} AND genai_provider != '' AND id IN {throttled_parents} \
-                  GROUP BY appName, operation_Id, id) AS calls \
-                 USING (appName, operation_Id, id) \
-                 ORDER BY appName, operation_Id, id, timestamp_ns LIMIT {MAX_ATTEMPT_ROWS}",
-                attempts = attempts.sql,
-                calls = calls.sql
+                "SELECT anyIf(genai_provider, is_call) AS provider, \
+                        anyIf(genai_requestModel, is_call) AS model, \
+                        anyIf(target, is_call) AS call_target, appName, operation_Id, call_id, \
+                        anyIf(resultCode, is_call) AS call_result, \
+                        anyIf(duration_ms, is_call) AS call_duration_ms, \
+                        {starts}, {durations}, {codes}, {successes}, {counts} \
+                 FROM (SELECT appName, operation_Id, genai_provider, genai_requestModel, target, \
+                              resultCode, duration_ms, timestamp_ns, toUInt8(success) AS success, \
+                              itemCount, genai_provider != '' AS is_call, \
+                              if(is_call, id, operation_ParentId) AS call_id \
+                       FROM {{dependencies}} \
+                       WHERE {all} AND call_id IN ({throttled_parents}){calls_kept}) \
+                 GROUP BY appName, operation_Id, call_id \
+                 HAVING countIf(is_call) > 0 AND countIf(NOT is_call AND resultCode = '429') > 0 \
+                 ORDER BY appName, operation_Id, call_id LIMIT {MAX_THROTTLED_CALLS}",
+                starts = attempt("timestamp_ns"),
+                durations = attempt("duration_ms"),
+                codes = attempt("resultCode"),
+                successes = attempt("success"),
+                counts = attempt("itemCount"),
+                all = all.sql
             )
         }
         Dialect::Sqlite => {
-            let mut call_filters = filters_condition(&window.filters, dialect, "c.");
-            if !call_filters.sql.is_empty() {
-                call_filters.sql = format!(" AND {}", call_filters.sql);
-            }
-            params.extend(attempts.params);
+            let range = window.range;
+            params.extend(all.params.iter().cloned());
             params.extend([Param::Int(range.from_ns), Param::Int(range.to_ns)]);
+            params.extend(all.params.iter().cloned());
             params.extend(call_filters.params);
-            params.extend([Param::Int(range.from_ns), Param::Int(range.to_ns)]);
-            // The throttled calls are found from their 429 attempts (few) through the
-            // operation index, once per call however often it was stored; their attempts are
-            // then read through the same index. Linear in the stored rows.
             format!(
-                "SELECT k.provider, k.model, k.target, a.appName, a.operation_Id, \
-                        a.operation_ParentId, k.call_result, k.call_duration_ms, a.timestamp_ns, \
-                        a.duration_ms, a.resultCode, a.success, a.itemCount \
-                 FROM (SELECT DISTINCT t.appName AS appName, t.operation_Id AS operation_Id, \
-                              t.operation_ParentId AS call_id, c.genai_provider AS provider, \
-                              c.genai_requestModel AS model, c.target AS target, \
-                              c.resultCode AS call_result, c.duration_ms AS call_duration_ms \
-                       FROM (SELECT DISTINCT appName, operation_Id, operation_ParentId \
-                             FROM {{dependencies}} \
-                             WHERE {} AND resultCode = '429' AND genai_provider = '') AS t \
-                       JOIN {{dependencies}} AS c \
-                         ON c.operation_Id = t.operation_Id AND c.id = t.operation_ParentId \
-                        AND c.appName = t.appName \
-                       WHERE c.timestamp_ns >= ? AND c.timestamp_ns < ? \
-                         AND c.genai_provider != ''{}) AS k \
-                 JOIN {{dependencies}} AS a \
-                   ON a.operation_Id = k.operation_Id AND a.operation_ParentId = k.call_id \
-                  AND a.appName = k.appName \
-                 WHERE a.timestamp_ns >= ? AND a.timestamp_ns < ? AND a.genai_provider = '' \
-                 ORDER BY a.appName, a.operation_Id, a.operation_ParentId, a.timestamp_ns \
-                 LIMIT {MAX_ATTEMPT_ROWS}",
-                attempts.sql, call_filters.sql
+                "SELECT d.genai_provider, d.genai_requestModel, d.target, d.appName, \
+                        d.operation_Id, d.id, d.operation_ParentId, d.resultCode, d.duration_ms, \
+                        d.timestamp_ns, d.success, d.itemCount \
+                 FROM (SELECT DISTINCT appName, operation_Id FROM {{dependencies}} \
+                       WHERE {all} AND resultCode = '429' AND genai_provider = '') AS o \
+                 JOIN {{dependencies}} AS d \
+                   ON d.operation_Id = o.operation_Id AND d.appName = o.appName \
+                 WHERE d.timestamp_ns >= ? AND d.timestamp_ns < ? \
+                   AND CASE WHEN d.genai_provider != '' THEN d.id ELSE d.operation_ParentId END \
+                       IN ({throttled_parents}){calls_kept} \
+                 LIMIT {rows}",
+                rows = 8 * MAX_THROTTLED_CALLS,
+                all = all.sql
             )
         }
     };

@@ -4,11 +4,13 @@
 
 mod breakdowns;
 mod joins;
+mod latest;
 pub mod metrics;
 mod rollups;
 
 pub use breakdowns::{duration_histogram, failed_calls};
-pub use joins::{call_edges, genai_throttling};
+pub use joins::{MAX_THROTTLED_CALLS, call_edges, genai_throttling};
+pub use latest::latest_keys;
 pub use rollups::{fine_bucket_clickhouse, rollup_minutes};
 
 use crate::reads::{
@@ -114,6 +116,15 @@ pub fn filters_condition(filters: &[Filter], dialect: Dialect, qualifier: &str) 
                     [Param::Text(value.clone())],
                 );
             }
+            Filter::OneOf(_, values) if values.is_empty() => condition.and("1 = 0", []),
+            Filter::OneOf(column, values) => condition.and(
+                &format!(
+                    "{q}{} IN ({})",
+                    column.sql(),
+                    vec!["?"; values.len()].join(", ")
+                ),
+                values.iter().map(|value| Param::Text(value.clone())),
+            ),
             Filter::NotEmpty(column) => condition.and(&format!("{q}{} != ''", column.sql()), []),
             Filter::NotStartingWith(column, prefix) => condition.and(
                 // `substring`/`substr` with `length` exist in SQLite and every ClickHouse.
@@ -455,6 +466,7 @@ mod tests {
             filters: vec![
                 Filter::Equals(Column::Name, hostile.into()),
                 Filter::Dimension(hostile.into(), hostile.into()),
+                Filter::OneOf(Column::SessionId, vec![hostile.into(), "s".into()]),
             ],
         };
         for dialect in [Dialect::Sqlite, Dialect::ClickHouse] {
@@ -465,6 +477,18 @@ mod tests {
                 condition.params.len(),
                 "{}",
                 condition.sql
+            );
+        }
+    }
+
+    #[test]
+    fn one_of_no_values_matches_nothing() {
+        for dialect in [Dialect::Sqlite, Dialect::ClickHouse] {
+            let condition =
+                filters_condition(&[Filter::OneOf(Column::SessionId, Vec::new())], dialect, "");
+            assert_eq!(
+                (condition.sql.as_str(), condition.params.len()),
+                ("1 = 0", 0)
             );
         }
     }

@@ -49,6 +49,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "span_rollups",
         include_str!("../../../schema/sqlite/008_span_rollups.sql"),
     ),
+    (
+        9,
+        "sessions",
+        include_str!("../../../schema/sqlite/009_sessions.sql"),
+    ),
 ];
 
 /// The migration that adds the rollups; the rows stored before it are rolled up with it.

@@ -33,8 +33,8 @@ use crate::reads::metric_series::GroupSeries;
 use crate::reads::metrics::{CatalogQuery, MetricInfo, SeriesQuery};
 use crate::reads::scores::{ScoreQuery, ScoreRecord};
 use crate::reads::{
-    AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
-    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
+    AppScope, CallEdge, CallRecord, Column, FailedCallsQuery, SampleQuery, SampleRecord,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledCall,
 };
 use crate::store::rollup;
 
@@ -320,6 +320,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn latest_keys(
+        &self,
+        selection: &Selection,
+        key: Column,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let selection = selection.clone();
+        self.read(move |connection| query::latest_keys(connection, &selection, key, limit))
+            .await
+    }
+
     async fn call_edges(&self, window: &ScopedRange) -> Result<Vec<CallEdge>, StoreError> {
         let window = window.clone();
         self.read(move |connection| query::call_edges(connection, &window))
@@ -329,7 +340,7 @@ impl Store for SqliteStore {
     async fn genai_throttling(
         &self,
         window: &ScopedRange,
-    ) -> Result<Vec<ThrottledAttempt>, StoreError> {
+    ) -> Result<Vec<ThrottledCall>, StoreError> {
         let window = window.clone();
         self.read(move |connection| query::genai_throttling(connection, &window))
             .await

@@ -8,9 +8,10 @@ use rusqlite::{Connection, params_from_iter};
 use super::sqlite_error;
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::stats::{self, Observation};
+use crate::reads::throttled::{ThrottlingSpan, throttled_calls};
 use crate::reads::{
-    CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange, SearchHit,
-    SearchQuery, Selection, StatsQuery, StatsRow, ThrottledAttempt,
+    CallEdge, CallRecord, Column, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
+    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledCall,
 };
 use crate::store::sql::{self, Condition, Dialect, Param};
 use crate::store::{StoreError, rollup};
@@ -155,6 +156,32 @@ pub(super) fn fetch<T>(
     rows.collect::<Result<_, _>>().map_err(sqlite_error)
 }
 
+pub fn latest_keys(
+    connection: &Connection,
+    selection: &Selection,
+    key: Column,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let statement = sql::latest_keys(selection, key, limit, Dialect::Sqlite);
+    let statement_sql = sql::qualify(&statement.sql, |table| format!("\"{table}\""));
+    let mut prepared = connection.prepare(&statement_sql).map_err(sqlite_error)?;
+    let mut rows = prepared
+        .query(params_from_iter(values(&statement.params)))
+        .map_err(sqlite_error)?;
+    // Newest rows first: stop at the `limit`-th distinct value.
+    let mut keys: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    while keys.len() < limit
+        && let Some(row) = rows.next().map_err(sqlite_error)?
+    {
+        let value: String = row.get(0).map_err(sqlite_error)?;
+        if seen.insert(value.clone()) {
+            keys.push(value);
+        }
+    }
+    Ok(keys)
+}
+
 pub fn call_edges(
     connection: &Connection,
     window: &ScopedRange,
@@ -175,28 +202,28 @@ pub fn call_edges(
 pub fn genai_throttling(
     connection: &Connection,
     window: &ScopedRange,
-) -> Result<Vec<ThrottledAttempt>, StoreError> {
-    fetch(
+) -> Result<Vec<ThrottledCall>, StoreError> {
+    let spans = fetch(
         connection,
         sql::genai_throttling(window, Dialect::Sqlite),
         |row| {
-            Ok(ThrottledAttempt {
+            Ok(ThrottlingSpan {
                 provider: row.get(0)?,
                 model: row.get(1)?,
                 target: row.get(2)?,
                 app: row.get(3)?,
                 operation_id: row.get(4)?,
-                call_id: row.get(5)?,
-                call_result_code: row.get(6)?,
-                call_duration_ms: row.get::<_, Option<f64>>(7)?.unwrap_or(0.0),
-                timestamp_ns: row.get(8)?,
-                duration_ms: row.get::<_, Option<f64>>(9)?.unwrap_or(0.0),
-                result_code: row.get(10)?,
-                success: row.get(11)?,
-                item_count: row.get(12)?,
+                id: row.get(5)?,
+                parent_id: row.get(6)?,
+                result_code: row.get(7)?,
+                duration_ms: row.get::<_, Option<f64>>(8)?.unwrap_or(0.0),
+                timestamp_ns: row.get(9)?,
+                success: row.get(10)?,
+                item_count: row.get(11)?,
             })
         },
-    )
+    )?;
+    Ok(throttled_calls(&spans, sql::MAX_THROTTLED_CALLS))
 }
 
 pub fn duration_histogram(
