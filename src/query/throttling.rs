@@ -2,9 +2,9 @@
 //! the UI): an attempt is throttled when it answered 429; a call is throttled when any of its
 //! attempts was; the throttled time is what the caller waited because of it — from the first
 //! throttled attempt's start to the start of the successful attempt after it (the SDK's back-off
-//! included), or to the last attempt's end when none succeeded. The GenAI usage SQL
-//! (`store::sql::genai_throttling`) computes the same per call; `tests/query_api.rs` checks the
-//! two agree.
+//! included), or to the last attempt's end when none succeeded. GenAI usage reads each
+//! throttled call with its attempts (`store::sql::genai_throttling`) and folds them here, so
+//! usage and the transaction view agree (`tests/query_api.rs` checks both).
 
 use std::collections::HashMap;
 

@@ -36,8 +36,7 @@ pub fn series(
         }
     }
     let statement = sql::metrics::points(&query.points, fold_levels, Dialect::Sqlite);
-    let statement_sql = sql::qualify(&statement.sql, |table| format!("\"{table}\""));
-    let mut prepared = connection.prepare(&statement_sql).map_err(sqlite_error)?;
+    let mut prepared = super::query::prepare(connection, &statement.sql)?;
     let mut rows = prepared
         .query(params_from_iter(values(&statement.params)))
         .map_err(sqlite_error)?;

@@ -142,14 +142,22 @@ pub fn search(connection: &Connection, query: &SearchQuery) -> Result<Vec<Search
     Ok(crate::reads::merge_search_hits(hits, query.limit))
 }
 
+/// Prepares a statement from [`sql`], its `{table}` placeholders named as SQLite names them.
+pub(super) fn prepare<'c>(
+    connection: &'c Connection,
+    statement_sql: &str,
+) -> Result<rusqlite::Statement<'c>, StoreError> {
+    let qualified = sql::qualify(statement_sql, |table| format!("\"{table}\""));
+    connection.prepare(&qualified).map_err(sqlite_error)
+}
+
 /// Runs a statement from [`sql`] and maps its rows.
 pub(super) fn fetch<T>(
     connection: &Connection,
     statement: Condition,
     map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>, StoreError> {
-    let statement_sql = sql::qualify(&statement.sql, |table| format!("\"{table}\""));
-    let mut prepared = connection.prepare(&statement_sql).map_err(sqlite_error)?;
+    let mut prepared = prepare(connection, &statement.sql)?;
     let rows = prepared
         .query_map(params_from_iter(values(&statement.params)), map)
         .map_err(sqlite_error)?;
@@ -163,8 +171,7 @@ pub fn latest_keys(
     limit: usize,
 ) -> Result<Vec<String>, StoreError> {
     let statement = sql::latest_keys(selection, key, limit, Dialect::Sqlite);
-    let statement_sql = sql::qualify(&statement.sql, |table| format!("\"{table}\""));
-    let mut prepared = connection.prepare(&statement_sql).map_err(sqlite_error)?;
+    let mut prepared = prepare(connection, &statement.sql)?;
     let mut rows = prepared
         .query(params_from_iter(values(&statement.params)))
         .map_err(sqlite_error)?;

@@ -6,7 +6,6 @@ use rusqlite::{Connection, params_from_iter};
 use super::sqlite_error;
 use crate::reads::tabular::{Cell, CellShape, TabularStatement};
 use crate::store::StoreError;
-use crate::store::sql;
 
 fn cell(value: ValueRef<'_>, shape: CellShape) -> Cell {
     match value {
@@ -35,8 +34,7 @@ pub fn run(
     connection: &Connection,
     statement: &TabularStatement,
 ) -> Result<Vec<Vec<Cell>>, StoreError> {
-    let statement_sql = sql::qualify(&statement.sql, |table| format!("\"{table}\""));
-    let mut prepared = connection.prepare(&statement_sql).map_err(sqlite_error)?;
+    let mut prepared = super::query::prepare(connection, &statement.sql)?;
     let values = super::query::values(&statement.params);
     let shapes = statement.shapes.clone();
     let rows = prepared
