@@ -244,11 +244,13 @@ async fn measure(store: &dyn Store, data: &Data) -> anyhow::Result<()> {
         edge_count = store.call_edges(&window).await?.len();
         edges.push(started.elapsed());
         let started = Instant::now();
-        attempts =
-            tracehouse::query::throttling::per_model(&store.genai_throttling(&window).await?)
-                .values()
-                .map(|t| t.attempts)
-                .sum::<u64>();
+        attempts = store
+            .genai_throttling(&window)
+            .await?
+            .per_model
+            .values()
+            .map(|t| t.attempts)
+            .sum::<u64>();
         throttling.push(started.elapsed());
     }
     println!("  map call edges ({edge_count} edges): {}", summary(edges));

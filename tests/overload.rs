@@ -16,7 +16,7 @@ use tracehouse::model::Batch;
 use tracehouse::reads::histogram::DurationHistogram;
 use tracehouse::reads::{
     AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
-    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledCall,
+    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, throttling::GenAiThrottling,
 };
 use tracehouse::store::sqlite::SqliteStore;
 use tracehouse::store::{
@@ -84,10 +84,7 @@ impl Store for GatedStore {
     async fn call_edges(&self, window: &ScopedRange) -> Result<Vec<CallEdge>, StoreError> {
         self.inner.call_edges(window).await
     }
-    async fn genai_throttling(
-        &self,
-        window: &ScopedRange,
-    ) -> Result<Vec<ThrottledCall>, StoreError> {
+    async fn genai_throttling(&self, window: &ScopedRange) -> Result<GenAiThrottling, StoreError> {
         self.inner.genai_throttling(window).await
     }
     async fn duration_histogram(

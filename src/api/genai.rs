@@ -15,9 +15,10 @@ use super::params::{DIMENSION, FILTER, FROM, INTERVAL, LIMIT, PERCENTILES, Param
 use super::{ApiError, ApiState, ok};
 use crate::genai::GenAiPolicy;
 use crate::query::quota::{QuotaReport, report};
-use crate::query::throttling::{ModelKey, ThrottledCalls, per_model, throttled_minutes};
+use crate::query::throttling::{GenAiThrottling, ModelKey, ThrottledCalls};
+use crate::reads::stats::coarser_buckets;
 use crate::reads::{
-    AppScope, Column, Filter, ScopedRange, Selection, Source, StatsQuery, StatsRow,
+    AppScope, Column, Filter, Percentiles, ScopedRange, Selection, Source, StatsQuery, StatsRow,
 };
 use crate::time::format_instant;
 
@@ -139,6 +140,7 @@ pub async fn genai_usage_of(
         }
         let per_minute = StatsQuery {
             bucket_s: Some(60),
+            percentiles: Percentiles::Unused,
             ..query.clone()
         };
         Ok::<_, ApiError>(Some(series_by_group(
@@ -150,12 +152,16 @@ pub async fn genai_usage_of(
         scope: scope.clone(),
         filters: genai_filters,
     };
+    let per_minute_answers =
+        |bucket: u32| bucket.is_multiple_of(60) && range.to_ns - range.from_ns <= PEAK_RANGE_NS;
+    // Series in whole minutes are added up from the per-minute rows, not read again.
     let series = async {
-        let Some(bucket) = interval_s else {
+        let Some(bucket) = interval_s.filter(|&b| !per_minute_answers(b)) else {
             return Ok(HashMap::new());
         };
         let bucketed = StatsQuery {
             bucket_s: Some(bucket),
+            percentiles: Percentiles::Unused,
             ..query.clone()
         };
         Ok::<_, ApiError>(series_by_group(
@@ -163,14 +169,24 @@ pub async fn genai_usage_of(
         ))
     };
     let attempts = async { Ok::<_, ApiError>(state.store.genai_throttling(&window).await?) };
-    let ((rows, truncated), minutes, attempts, series) = tokio::try_join!(
+    let ((rows, truncated), minutes, attempts, mut series) = tokio::try_join!(
         stats_page(state, &query, limit),
         per_minute,
         attempts,
         series
     )?;
-    let throttling = per_model(&attempts);
-    let throttled_minutes = throttled_minutes(&attempts);
+    if let (Some(bucket), Some(minutes)) = (interval_s, &minutes)
+        && per_minute_answers(bucket)
+    {
+        series = minutes
+            .iter()
+            .map(|(group, rows)| (group.clone(), coarser_buckets(rows, bucket)))
+            .collect();
+    }
+    let GenAiThrottling {
+        per_model: throttling,
+        first_minutes: throttled_minutes,
+    } = attempts;
     Ok(GenAiUsage {
         rows,
         truncated,

@@ -15,7 +15,9 @@ use super::access::Access;
 use super::analysis::stats_page;
 use super::params::{DIMENSION, FILTER, FROM, LIMIT, PERCENTILES, ParamSpec, Params, TO};
 use super::{ApiError, ApiState, ok};
-use crate::reads::{AppScope, Column, Filter, Selection, Source, StatsQuery, StatsRow};
+use crate::reads::{
+    AppScope, Column, Filter, Percentiles, Selection, Source, StatsQuery, StatsRow,
+};
 use crate::time::format_instant;
 
 pub const PARAMS: &[ParamSpec] = &[FROM, TO, FILTER, DIMENSION, LIMIT, PERCENTILES];
@@ -23,6 +25,9 @@ pub const PARAMS: &[ParamSpec] = &[FROM, TO, FILTER, DIMENSION, LIMIT, PERCENTIL
 /// Groups read per table before they are folded into sessions; past it the answer says
 /// `truncated`.
 const MAX_GROUPS: usize = 20_000;
+
+/// Sessions (or users) the API lists without a `limit`.
+const API_LIMIT: usize = 100;
 
 /// What is listed: sessions (with their users) or users (with their sessions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,15 +137,17 @@ pub fn fold(
 }
 
 /// The sessions (or users) of a range with the newest LLM calls, at most the `limit`
-/// parameter of them, as the API and the UI list them (latest seen first).
+/// parameter of them (`default_limit` without it), as the API and the UI list them (latest
+/// seen first).
 pub async fn sessions_of(
     state: &ApiState,
     params: &Params,
     scope: &AppScope,
     grouping: Grouping,
+    default_limit: usize,
 ) -> Result<(Vec<SessionRow>, bool), ApiError> {
     let range = params.range()?;
-    let limit = params.limit(100, 1_000)?;
+    let limit = params.limit(default_limit, 1_000)?;
     let (key, other) = match grouping {
         Grouping::Sessions => (Column::SessionId, Column::UserId),
         Grouping::Users => (Column::UserId, Column::SessionId),
@@ -182,7 +189,8 @@ pub async fn sessions_of(
     }
     call_filters.push(Filter::OneOf(key, keys.clone()));
     request_filters.push(Filter::OneOf(key, keys));
-    let percentiles = params.percentiles()?;
+    // Sessions show no percentiles.
+    let percentiles = Percentiles::Unused;
     let query = |source, filters, group_by| StatsQuery {
         selection: Selection {
             source,
@@ -240,7 +248,8 @@ async fn answer(
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref(), PARAMS, crate::clock::now_ns())?;
     let range = params.range()?;
-    let (rows, truncated) = sessions_of(&state, &params, &access.scope, grouping).await?;
+    let (rows, truncated) =
+        sessions_of(&state, &params, &access.scope, grouping, API_LIMIT).await?;
     let rows: Vec<Value> = rows.iter().map(|row| row_json(grouping, row)).collect();
     Ok(ok(json!({
         "from": format_instant(range.from_ns),

@@ -11,7 +11,7 @@ use crate::model::{Item, Trace};
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::{
     AppScope, CallEdge, CallRecord, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
-    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledCall,
+    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, throttling::GenAiThrottling,
 };
 use crate::store::{
     KeyRecord, MetricQuery, MetricRecord, OperationItems, SpooledWrites, TokenRecord,
@@ -107,8 +107,8 @@ impl Store for FakeStore {
     async fn call_edges(&self, _: &ScopedRange) -> Result<Vec<CallEdge>, StoreError> {
         Ok(Vec::new())
     }
-    async fn genai_throttling(&self, _: &ScopedRange) -> Result<Vec<ThrottledCall>, StoreError> {
-        Ok(Vec::new())
+    async fn genai_throttling(&self, _: &ScopedRange) -> Result<GenAiThrottling, StoreError> {
+        Ok(GenAiThrottling::default())
     }
     async fn duration_histogram(&self, _: &Selection) -> Result<DurationHistogram, StoreError> {
         Ok(DurationHistogram::from_buckets([]))

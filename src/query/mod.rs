@@ -13,5 +13,5 @@ pub mod quota;
 pub mod scores;
 #[cfg(test)]
 mod test_trees;
-pub mod throttling;
+pub use crate::reads::throttling;
 pub mod tree;

@@ -16,6 +16,7 @@ pub mod series_shape;
 pub mod stats;
 pub mod tabular;
 pub mod throttled;
+pub mod throttling;
 
 use serde::Serialize;
 
@@ -253,6 +254,17 @@ pub enum Percentiles {
     /// From the per-minute rollups where they can answer (fine log buckets, within 2.3 % of
     /// the exact value; counts, sums and extremes stay exact), the rows otherwise.
     Binned,
+    /// The caller reads no percentile (series of counts and tokens, session totals): the
+    /// stores may answer 0 for them and skip what computing them costs; the rollups answer
+    /// like [`Percentiles::Binned`].
+    Unused,
+}
+
+impl Percentiles {
+    /// Whether the read's percentiles are computed.
+    pub fn wanted(self) -> bool {
+        self != Percentiles::Unused
+    }
 }
 
 /// The aggregates of one group. Counts are weighted by `itemCount` (sampled items stand for
@@ -353,7 +365,7 @@ pub struct CallEdge {
 
 /// A GenAI call throttled at least once (one of its HTTP attempts answered 429), with its
 /// provider, model and target and every stored copy of its attempts, oldest first: what
-/// `query::throttling` folds into throttled calls, attempts and waiting time. A call stored
+/// [`throttling`] folds into throttled calls, attempts and waiting time. A call stored
 /// twice is one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThrottledCall {

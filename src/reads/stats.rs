@@ -136,6 +136,45 @@ impl BinnedGroups {
     }
 }
 
+/// One group's rows in fine buckets (e.g. per minute) added up into buckets of `bucket_s`,
+/// a multiple of theirs (so each fine bucket lies in one coarse one): counts, sums, the
+/// longest duration and the latest operation, as the store answers the coarser read.
+/// Percentiles do not add up and are left 0. In bucket order; rows without a bucket are
+/// skipped.
+pub fn coarser_buckets(rows: &[StatsRow], bucket_s: u32) -> Vec<StatsRow> {
+    let width_ns = i64::from(bucket_s.max(1)) * 1_000_000_000;
+    let mut buckets: std::collections::BTreeMap<i64, StatsRow> = Default::default();
+    for row in rows {
+        let Some(fine_ns) = row.bucket_ns else {
+            continue;
+        };
+        let start = fine_ns.div_euclid(width_ns).saturating_mul(width_ns);
+        let total = buckets.entry(start).or_insert_with(|| StatsRow {
+            group: row.group.clone(),
+            bucket_ns: Some(start),
+            latest_timestamp_ns: i64::MIN,
+            ..StatsRow::default()
+        });
+        total.count = total.count.saturating_add(row.count);
+        total.failed = total.failed.saturating_add(row.failed);
+        total.duration_sum_ms += row.duration_sum_ms;
+        total.duration_max_ms = total.duration_max_ms.max(row.duration_max_ms);
+        total.input_tokens = total.input_tokens.saturating_add(row.input_tokens);
+        total.output_tokens = total.output_tokens.saturating_add(row.output_tokens);
+        total.throttled = total.throttled.saturating_add(row.throttled);
+        total.throttled_ms += row.throttled_ms;
+        if (row.latest_timestamp_ns, &row.latest_operation_id)
+            > (total.latest_timestamp_ns, &total.latest_operation_id)
+        {
+            total.latest_timestamp_ns = row.latest_timestamp_ns;
+            total
+                .latest_operation_id
+                .clone_from(&row.latest_operation_id);
+        }
+    }
+    buckets.into_values().collect()
+}
+
 /// The order every store answers in: by group, then bucket when bucketed; otherwise the
 /// busiest groups first.
 pub fn sort_rows(rows: &mut [StatsRow], bucketed: bool) {
@@ -178,6 +217,37 @@ mod tests {
         assert_eq!(rows[0].count, 109);
         assert_eq!(rows[0].output_tokens, 218);
         assert_eq!(rows[0].latest_operation_id, "op100");
+    }
+
+    #[test]
+    fn fine_buckets_add_up_into_coarser_ones() {
+        let minute = 60_000_000_000;
+        let bucketed = |minutes: i64| {
+            let mut observations: Vec<Observation> = (0..30)
+                .map(|i| {
+                    let mut o = observation("a", f64::from(i) + 0.5, 1 + (i as u32 % 3));
+                    o.timestamp_ns = i64::from(i) * minute / 3 + 7;
+                    o.bucket_ns =
+                        Some(o.timestamp_ns.div_euclid(minutes * minute) * minutes * minute);
+                    o.result_code_429 = i % 4 == 0;
+                    o
+                })
+                .collect();
+            observations.sort_by_key(|o| o.timestamp_ns);
+            let mut rows = aggregate(observations);
+            sort_rows(&mut rows, true);
+            rows
+        };
+        let per_minute = bucketed(1);
+        let mut coarse = coarser_buckets(&per_minute, 300);
+        // What a read in 5-minute buckets answers, but for the percentiles.
+        let mut direct = bucketed(5);
+        for row in coarse.iter_mut().chain(direct.iter_mut()) {
+            row.percentiles_ms = [0.0; 4];
+        }
+        assert_eq!(coarse, direct);
+        assert_eq!(coarse.len(), 2);
+        assert_eq!(coarse[1].latest_operation_id, "op29.5");
     }
 
     #[test]

@@ -4,14 +4,8 @@
 
 use std::collections::HashMap;
 
+use super::throttling::is_throttled;
 use super::{StoredAttempt, ThrottledCall};
-
-/// The result code of a throttled attempt.
-pub const THROTTLED_RESULT: &str = "429";
-
-pub fn is_throttled(result_code: &str) -> bool {
-    result_code == THROTTLED_RESULT
-}
 
 /// A dependency of an operation with a throttled attempt: a GenAI call (`provider` set) or an
 /// attempt (`provider` empty) beneath one.

@@ -25,7 +25,8 @@ use crate::reads::scores::{ScoreQuery, ScoreRecord};
 pub use crate::reads::tabular::{Cell, Dialect, TabularStatement};
 use crate::reads::{
     AppScope, CallEdge, CallRecord, Column, FailedCallsQuery, SampleQuery, SampleRecord,
-    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledCall,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
+    throttling::GenAiThrottling,
 };
 pub use crate::reads::{MetricQuery, TimeRange};
 pub use limits::{LimitExceeded, QueryLimits};
@@ -160,10 +161,7 @@ pub trait Store: Send + Sync + 'static {
     async fn call_edges(&self, window: &ScopedRange) -> Result<Vec<CallEdge>, StoreError>;
 
     /// 429 attempts made inside GenAI calls, per provider, model and target of the call.
-    async fn genai_throttling(
-        &self,
-        window: &ScopedRange,
-    ) -> Result<Vec<ThrottledCall>, StoreError>;
+    async fn genai_throttling(&self, window: &ScopedRange) -> Result<GenAiThrottling, StoreError>;
 
     /// The selection's durations (a span table's) in the log-spaced histogram buckets.
     async fn duration_histogram(

@@ -203,10 +203,10 @@ pub fn plan_selection(selection: &Selection) -> Option<RollupPlan> {
     })
 }
 
-/// Whether the rollups can answer a stats read: binned percentiles asked, grouped by rolled-up
-/// columns, in buckets of whole minutes, over a selection they answer.
+/// Whether the rollups can answer a stats read: binned percentiles (or none) asked, grouped by
+/// rolled-up columns, in buckets of whole minutes, over a selection they answer.
 pub fn plan(query: &StatsQuery) -> Option<RollupPlan> {
-    let fits = query.percentiles == Percentiles::Binned
+    let fits = query.percentiles != Percentiles::Exact
         && query.group_by.iter().all(|c| DIMENSIONS.contains(c))
         && query.bucket_s.is_none_or(|s| s > 0 && s % 60 == 0);
     if fits {
@@ -298,6 +298,8 @@ mod tests {
         let mut exact = query(whole(), vec![], None);
         exact.percentiles = Percentiles::Exact;
         assert!(plan(&exact).is_none());
+        exact.percentiles = Percentiles::Unused;
+        assert!(plan(&exact).is_some());
         for filter in [
             Filter::DurationAtLeast(5.0),
             Filter::Dimension("k".into(), "v".into()),

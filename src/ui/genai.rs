@@ -29,7 +29,13 @@ pub async fn page(
     let query = query.or_default("interval", &format!("{interval_s}s"), GENAI_PARAMS)?;
     let (usage, (sessions, more_sessions)) = tokio::try_join!(
         genai_usage_of(&state, &query.params, &access.scope),
-        sessions_of(&state, &query.params, &access.scope, Grouping::Sessions)
+        sessions_of(
+            &state,
+            &query.params,
+            &access.scope,
+            Grouping::Sessions,
+            SESSIONS_SHOWN
+        )
     )?;
     let busiest: Vec<(String, Vec<(i64, f64)>)> = usage
         .rows

@@ -48,7 +48,8 @@ use crate::reads::metrics::{CatalogQuery, MetricInfo, SeriesQuery};
 use crate::reads::scores::{ScoreQuery, ScoreRecord};
 use crate::reads::{
     AppScope, CallEdge, CallRecord, Column, FailedCallsQuery, SampleQuery, SampleRecord,
-    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledCall,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
+    throttling::GenAiThrottling,
 };
 use encoded::{OPERATIONS_COLUMNS, OPERATIONS_TABLE};
 use schema::{Features, Version};
@@ -382,10 +383,7 @@ impl Store for ClickHouseStore {
         self.guarded(query::call_edges(self, window)).await
     }
 
-    async fn genai_throttling(
-        &self,
-        window: &ScopedRange,
-    ) -> Result<Vec<ThrottledCall>, StoreError> {
+    async fn genai_throttling(&self, window: &ScopedRange) -> Result<GenAiThrottling, StoreError> {
         self.guarded(query::genai_throttling(self, window)).await
     }
 

@@ -8,10 +8,10 @@ use serde::Deserialize;
 use super::ClickHouseStore;
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::stats::sort_rows;
+use crate::reads::throttling::{GenAiThrottling, ThrottledCalls};
 use crate::reads::{
     CallEdge, CallRecord, Column, FailedCallsQuery, PERCENTILE_LEVELS, SampleQuery, SampleRecord,
-    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, StoredAttempt,
-    ThrottledCall, merge_search_hits,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, merge_search_hits,
 };
 use crate::store::sql::{self, Condition, Dialect, Param};
 use crate::store::{StoreError, rollup};
@@ -94,7 +94,16 @@ pub async fn stats(
         bucket_ns,
     } = StatsGrouping::of(query);
     let levels: Vec<String> = PERCENTILE_LEVELS.iter().map(f64::to_string).collect();
-    let condition = sql::selection_condition(&query.selection, Dialect::ClickHouse);
+    let quantiles = if query.percentiles.wanted() {
+        format!(
+            "quantilesExactWeighted({})({}, itemCount)",
+            levels.join(", "),
+            m.duration
+        )
+    } else {
+        "emptyArrayFloat64()".to_owned()
+    };
+    let (prewhere, condition) = sql::clickhouse_prewhere(&query.selection);
     let order = if bucket_ns.is_some() {
         "grp, bucket_ns"
     } else {
@@ -103,26 +112,27 @@ pub async fn stats(
     let statement = format!(
         "SELECT {groups} AS grp, {bucket} AS bucket_ns, sum(itemCount) AS cnt, \
                 sumIf(itemCount, {success} = 0), sum({duration} * itemCount), max({duration}), \
-                quantilesExactWeighted({levels})({duration}, itemCount), \
+                {quantiles}, \
                 sum({input} * itemCount), sum({output} * itemCount), \
                 sumIf(itemCount, {throttled}), sumIf({duration} * itemCount, {throttled}), \
                 argMax(operation_Id, timestamp_ns), max(timestamp_ns) \
-         FROM `{db}`.`{table}` WHERE {condition} \
+         FROM `{db}`.`{table}` {prewhere} WHERE {condition} \
          GROUP BY grp, bucket_ns ORDER BY {order} LIMIT ?",
         success = m.success,
         duration = m.duration,
         input = m.input_tokens,
         output = m.output_tokens,
         throttled = m.throttled,
-        levels = levels.join(", "),
         db = store.database,
         table = source.table(),
+        prewhere = prewhere.sql,
         condition = condition.sql,
     );
     let mut q = store.reader().query(&statement);
     if let Some(b) = bucket_ns {
         q = q.bind(b).bind(b);
     }
+    q = bind_all(q, &prewhere.params);
     let lines: Vec<StatsLine> = bind_all(q, &condition.params)
         .bind(u64::try_from(limit).unwrap_or(u64::MAX))
         .fetch_all()
@@ -272,66 +282,48 @@ pub async fn call_edges(
 }
 
 #[derive(Debug, Row, Deserialize)]
-struct ThrottledCallLine {
+struct ModelThrottlingLine {
     provider: String,
     model: String,
     target: String,
-    app: String,
-    operation_id: String,
-    call_id: String,
-    result_code: String,
-    duration_ms: f64,
-    starts: Vec<i64>,
-    durations: Vec<f64>,
-    codes: Vec<String>,
-    successes: Vec<u8>,
-    counts: Vec<u32>,
+    calls: u64,
+    attempts: u64,
+    /// In call order (see `sql::genai_throttling`), per call and per call that ended 429.
+    waits: Vec<f64>,
+    ended: Vec<f64>,
+    minutes: Vec<i64>,
+}
+
+/// Sums in order, as `throttling::per_model` adds up calls.
+fn sum_in_order(values: &[f64]) -> f64 {
+    values.iter().fold(0.0, |sum, value| sum + value)
 }
 
 pub async fn genai_throttling(
     store: &ClickHouseStore,
     window: &ScopedRange,
-) -> Result<Vec<ThrottledCall>, StoreError> {
+) -> Result<GenAiThrottling, StoreError> {
     let condition = sql::genai_throttling(window, Dialect::ClickHouse);
-    let lines: Vec<ThrottledCallLine> = statement(store, &condition)
+    let lines: Vec<ModelThrottlingLine> = statement(store, &condition)
         .fetch_all()
         .await
         .map_err(|e| store.read_error(e))?;
-    Ok(lines
-        .into_iter()
-        .map(|line| {
-            let mut attempts: Vec<StoredAttempt> = line
-                .starts
-                .into_iter()
-                .zip(line.durations)
-                .zip(line.codes)
-                .zip(line.successes.into_iter().zip(line.counts))
-                .map(
-                    |(((timestamp_ns, duration_ms), result_code), (success, item_count))| {
-                        StoredAttempt {
-                            timestamp_ns,
-                            duration_ms,
-                            result_code,
-                            success: success != 0,
-                            item_count,
-                        }
-                    },
-                )
-                .collect();
-            attempts.sort_by_key(|a| a.timestamp_ns);
-            ThrottledCall {
-                provider: line.provider,
-                model: line.model,
-                target: line.target,
-                app: line.app,
-                operation_id: line.operation_id,
-                call_id: line.call_id,
-                result_code: line.result_code,
-                duration_ms: line.duration_ms,
-                attempts,
-            }
-        })
-        .collect())
+    let mut throttling = GenAiThrottling::default();
+    for line in lines {
+        let key = (line.provider, line.model, line.target);
+        throttling.per_model.insert(
+            key.clone(),
+            ThrottledCalls {
+                calls: line.calls,
+                attempts: line.attempts,
+                throttled_ms: sum_in_order(&line.waits),
+                ended_throttled: line.ended.len() as u64,
+                ended_throttled_ms: sum_in_order(&line.ended),
+            },
+        );
+        throttling.first_minutes.insert(key, line.minutes);
+    }
+    Ok(throttling)
 }
 
 pub async fn duration_histogram(

@@ -81,18 +81,24 @@ pub fn call_edges(window: &ScopedRange, dialect: Dialect) -> Condition {
 pub const MAX_THROTTLED_CALLS: usize = 50_000;
 
 /// The GenAI calls a 429 attempt (an HTTP dependency without GenAI columns) names as its
-/// parent, narrowed by the window's filters, with every attempt beneath them. On ClickHouse one
-/// pass over the range's dependencies (a set of the 429 attempts' parents, built once) groups
-/// each call with its attempts, as `(provider, model, target, appName, operation_Id, call id,
-/// resultCode, duration_ms, [attempt start], [duration], [resultCode], [success],
-/// [itemCount])`, one row per call however often it was stored, in app, operation and call
-/// order, at most [`MAX_THROTTLED_CALLS`]. On SQLite the dependencies of the 429 attempts'
-/// operations (a partial index, then the operation index) that are such a call or attempt, as
-/// `(provider, model, target, appName, operation_Id, id, operation_ParentId, resultCode,
-/// duration_ms, timestamp_ns, success, itemCount)`, at most eight rows a call, for
-/// [`crate::reads::throttled::throttled_calls`] to pair (the operations in the order SQLite
-/// reads them, which is theirs, without sorting the rows). `{dependencies}` stands for the
-/// table.
+/// parent, narrowed by the window's filters, with every attempt beneath them: at most
+/// [`MAX_THROTTLED_CALLS`], the first in app, operation and call order.
+///
+/// On ClickHouse the server folds them as [`crate::reads::throttling`] defines it, so only
+/// figures travel (12,467 calls with their attempts took ~100 ms to decode): one pass over the
+/// range's dependencies (a set of the 429 attempts' parents, built once) groups each call
+/// with its attempts, each call's throttled time is computed from them with the same
+/// floating-point steps as Rust, and the answer is one row per provider, model and target —
+/// `(provider, model, target, calls, weighted 429 attempts, [throttled ms], [duration of the
+/// calls that ended 429], [first throttled minute])`, the arrays in call order so that Rust
+/// sums them in the order SQLite's calls are summed.
+///
+/// On SQLite the dependencies of the 429 attempts' operations (a partial index, then the
+/// operation index) that are such a call or attempt, as `(provider, model, target, appName,
+/// operation_Id, id, operation_ParentId, resultCode, duration_ms, timestamp_ns, success,
+/// itemCount)`, at most eight rows a call, for [`crate::reads::throttled::throttled_calls`] to
+/// pair (the operations in the order SQLite reads them, which is theirs, without sorting the
+/// rows). `{dependencies}` stands for the table.
 pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
     let all = window_condition(Source::Dependencies, window, false, dialect);
     let prefix = if dialect == Dialect::Sqlite { "d." } else { "" };
@@ -117,28 +123,62 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
             params.extend(all.params.iter().cloned());
             params.extend(all.params.iter().cloned());
             params.extend(call_filters.params);
-            let attempt = |column: &str| format!("groupArrayIf({column}, NOT is_call)");
+            let attempt =
+                |column: &str, name: &str| format!("groupArrayIf({column}, NOT is_call) AS {name}");
+            // Offsets from the call's first attempt, in ms, as `throttled_time_of_stored`.
+            let offset = "(s - origin) / 1e6";
+            // The calls in order (written twice, computed once: not an output column).
+            let by_call = "arraySort(groupArray(tuple(tuple(appName, operation_Id, call_id), \
+                           waited_ms, call_result = '429', call_duration_ms)))";
             format!(
-                "SELECT anyIf(genai_provider, is_call) AS provider, \
-                        anyIf(genai_requestModel, is_call) AS model, \
-                        anyIf(target, is_call) AS call_target, appName, operation_Id, call_id, \
-                        anyIf(resultCode, is_call) AS call_result, \
-                        anyIf(duration_ms, is_call) AS call_duration_ms, \
-                        {starts}, {durations}, {codes}, {successes}, {counts} \
-                 FROM (SELECT appName, operation_Id, genai_provider, genai_requestModel, target, \
-                              resultCode, duration_ms, timestamp_ns, toUInt8(success) AS success, \
-                              itemCount, genai_provider != '' AS is_call, \
-                              if(is_call, id, operation_ParentId) AS call_id \
-                       FROM {{dependencies}} \
-                       WHERE {all} AND call_id IN ({throttled_parents}){calls_kept}) \
-                 GROUP BY appName, operation_Id, call_id \
-                 HAVING countIf(is_call) > 0 AND countIf(NOT is_call AND resultCode = '429') > 0 \
-                 ORDER BY appName, operation_Id, call_id LIMIT {MAX_THROTTLED_CALLS}",
-                starts = attempt("timestamp_ns"),
-                durations = attempt("duration_ms"),
-                codes = attempt("resultCode"),
-                successes = attempt("success"),
-                counts = attempt("itemCount"),
+                "SELECT provider, model, call_target, count() AS calls, \
+                        sum(throttled_attempts) AS attempts, \
+                        arrayMap(x -> tupleElement(x, 2), {by_call}) AS waits, \
+                        arrayMap(x -> tupleElement(x, 4), \
+                                 arrayFilter(x -> tupleElement(x, 3) = 1, {by_call})) AS ended, \
+                        groupArray(first_minute_ns) AS minutes \
+                 FROM (SELECT provider, model, call_target, appName, operation_Id, call_id, \
+                              call_result, call_duration_ms, \
+                              arraySum(arrayMap((c, n) -> if(c = '429', toUInt64(n), toUInt64(0)), \
+                                                codes, counts)) AS throttled_attempts, \
+                              arrayReduce('min', starts) AS origin, \
+                              arrayReduce('min', arrayFilter((s, c) -> c = '429', starts, codes)) \
+                                AS first_ns, \
+                              (first_ns - origin) / 1e6 AS first_ms, \
+                              arrayFilter((s, ok) -> ok = 1 AND {offset} >= first_ms, \
+                                          starts, successes) AS succeeded_after, \
+                              if(length(succeeded_after) > 0, \
+                                 (arrayReduce('min', succeeded_after) - origin) / 1e6, \
+                                 arrayReduce('max', arrayPushBack( \
+                                   arrayMap((s, d) -> {offset} + d, starts, durations), \
+                                   first_ms))) AS until_ms, \
+                              greatest(until_ms - first_ms, 0.) AS waited_ms, \
+                              intDiv(first_ns, 60000000000) * 60000000000 AS first_minute_ns \
+                       FROM (SELECT anyIf(genai_provider, is_call) AS provider, \
+                                    anyIf(genai_requestModel, is_call) AS model, \
+                                    anyIf(target, is_call) AS call_target, appName, \
+                                    operation_Id, call_id, \
+                                    anyIf(resultCode, is_call) AS call_result, \
+                                    anyIf(duration_ms, is_call) AS call_duration_ms, \
+                                    {starts}, {durations}, {codes}, {successes}, {counts} \
+                             FROM (SELECT appName, operation_Id, genai_provider, \
+                                          genai_requestModel, target, resultCode, duration_ms, \
+                                          timestamp_ns, toUInt8(success) AS success, itemCount, \
+                                          genai_provider != '' AS is_call, \
+                                          if(is_call, id, operation_ParentId) AS call_id \
+                                   FROM {{dependencies}} \
+                                   WHERE {all} AND call_id IN ({throttled_parents}){calls_kept}) \
+                             GROUP BY appName, operation_Id, call_id \
+                             HAVING countIf(is_call) > 0 \
+                                AND countIf(NOT is_call AND resultCode = '429') > 0 \
+                             ORDER BY appName, operation_Id, call_id \
+                             LIMIT {MAX_THROTTLED_CALLS})) \
+                 GROUP BY provider, model, call_target",
+                starts = attempt("timestamp_ns", "starts"),
+                durations = attempt("duration_ms", "durations"),
+                codes = attempt("resultCode", "codes"),
+                successes = attempt("success", "successes"),
+                counts = attempt("itemCount", "counts"),
                 all = all.sql
             )
         }

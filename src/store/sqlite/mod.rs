@@ -34,7 +34,8 @@ use crate::reads::metrics::{CatalogQuery, MetricInfo, SeriesQuery};
 use crate::reads::scores::{ScoreQuery, ScoreRecord};
 use crate::reads::{
     AppScope, CallEdge, CallRecord, Column, FailedCallsQuery, SampleQuery, SampleRecord,
-    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledCall,
+    ScopedRange, SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
+    throttling::GenAiThrottling,
 };
 use crate::store::rollup;
 
@@ -337,10 +338,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn genai_throttling(
-        &self,
-        window: &ScopedRange,
-    ) -> Result<Vec<ThrottledCall>, StoreError> {
+    async fn genai_throttling(&self, window: &ScopedRange) -> Result<GenAiThrottling, StoreError> {
         let window = window.clone();
         self.read(move |connection| query::genai_throttling(connection, &window))
             .await

@@ -9,9 +9,10 @@ use super::sqlite_error;
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::stats::{self, Observation};
 use crate::reads::throttled::{ThrottlingSpan, throttled_calls};
+use crate::reads::throttling::GenAiThrottling;
 use crate::reads::{
     CallEdge, CallRecord, Column, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
-    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow, ThrottledCall,
+    SearchHit, SearchQuery, Selection, StatsQuery, StatsRow,
 };
 use crate::store::sql::{self, Condition, Dialect, Param};
 use crate::store::{StoreError, rollup};
@@ -209,7 +210,7 @@ pub fn call_edges(
 pub fn genai_throttling(
     connection: &Connection,
     window: &ScopedRange,
-) -> Result<Vec<ThrottledCall>, StoreError> {
+) -> Result<GenAiThrottling, StoreError> {
     let spans = fetch(
         connection,
         sql::genai_throttling(window, Dialect::Sqlite),
@@ -230,7 +231,10 @@ pub fn genai_throttling(
             })
         },
     )?;
-    Ok(throttled_calls(&spans, sql::MAX_THROTTLED_CALLS))
+    Ok(GenAiThrottling::of_calls(&throttled_calls(
+        &spans,
+        sql::MAX_THROTTLED_CALLS,
+    )))
 }
 
 pub fn duration_histogram(

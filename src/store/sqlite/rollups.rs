@@ -85,11 +85,13 @@ pub fn insert(
     Ok(())
 }
 
-/// Reads the rollup rows of the plan's minutes: the partial, its minute and `extra` columns.
+/// Reads the rollup rows of the plan's minutes: the partial (its fine buckets only when
+/// `with_buckets`: decoding them is most of the read), its minute and `extra` columns.
 fn read_partials(
     connection: &Connection,
     selection: &Selection,
     plan: &RollupPlan,
+    with_buckets: bool,
     extra: &[String],
     sink: &mut dyn FnMut(Partial, i64, Vec<String>),
 ) -> Result<(), StoreError> {
@@ -124,7 +126,9 @@ fn read_partials(
                 latest: Some((row.get(9)?, row.get(10)?)),
                 buckets: Default::default(),
             };
-            partial.add_encoded_buckets(row.get_ref(11)?.as_blob().unwrap_or_default());
+            if with_buckets {
+                partial.add_encoded_buckets(row.get_ref(11)?.as_blob().unwrap_or_default());
+            }
             let mut columns = Vec::with_capacity(extra.len());
             for i in 0..extra.len() {
                 columns.push(row.get::<_, Option<String>>(13 + i)?.unwrap_or_default());
@@ -155,6 +159,7 @@ pub fn stats(
         connection,
         &query.selection,
         plan,
+        query.percentiles.wanted(),
         &groups,
         &mut |partial, minute, group| {
             totals.merge(group, bucket_ns.map(|b| minute.div_euclid(b) * b), partial);
@@ -175,8 +180,13 @@ pub fn display_buckets(
     plan: &RollupPlan,
 ) -> Result<Vec<(i64, u64)>, StoreError> {
     let mut total = Partial::default();
-    read_partials(connection, selection, plan, &[], &mut |partial, _, _| {
-        total.merge(partial)
-    })?;
+    read_partials(
+        connection,
+        selection,
+        plan,
+        true,
+        &[],
+        &mut |partial, _, _| total.merge(partial),
+    )?;
     Ok(total.display_buckets())
 }

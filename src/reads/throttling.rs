@@ -2,15 +2,22 @@
 //! the UI): an attempt is throttled when it answered 429; a call is throttled when any of its
 //! attempts was; the throttled time is what the caller waited because of it — from the first
 //! throttled attempt's start to the start of the successful attempt after it (the SDK's back-off
-//! included), or to the last attempt's end when none succeeded. GenAI usage reads each
-//! throttled call with its attempts (`store::sql::genai_throttling`) and folds them here, so
-//! usage and the transaction view agree (`tests/query_api.rs` checks both).
+//! included), or to the last attempt's end when none succeeded. It lives beneath the stores
+//! and the query layer alike: SQLite folds each throttled call with its attempts here (as the
+//! transaction view does), ClickHouse computes the same on the server
+//! (`store::sql::genai_throttling`), and `tests/query_api.rs` checks that usage and the
+//! transaction view agree.
 
 use std::collections::HashMap;
 
-use crate::reads::ThrottledCall;
+use super::ThrottledCall;
 
-pub use crate::reads::throttled::{THROTTLED_RESULT, is_throttled};
+/// The result code of a throttled attempt.
+pub const THROTTLED_RESULT: &str = "429";
+
+pub fn is_throttled(result_code: &str) -> bool {
+    result_code == THROTTLED_RESULT
+}
 
 /// One try of a call, as offsets in ms.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,6 +87,25 @@ pub struct ThrottledCalls {
 
 /// Key of a provider, model and target.
 pub type ModelKey = (String, String, String);
+
+/// A window's GenAI throttling, per provider, model and target of the calls: what the usage
+/// read needs from the store.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GenAiThrottling {
+    pub per_model: HashMap<ModelKey, ThrottledCalls>,
+    /// The minute (bucket start, ns) each throttled call was first throttled in.
+    pub first_minutes: HashMap<ModelKey, Vec<i64>>,
+}
+
+impl GenAiThrottling {
+    /// The throttling of calls read with their attempts.
+    pub fn of_calls(calls: &[ThrottledCall]) -> Self {
+        GenAiThrottling {
+            per_model: per_model(calls),
+            first_minutes: throttled_minutes(calls),
+        }
+    }
+}
 
 /// Folds throttled calls into throttling per provider, model and target.
 pub fn per_model(calls: &[ThrottledCall]) -> HashMap<ModelKey, ThrottledCalls> {
