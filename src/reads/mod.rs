@@ -374,8 +374,9 @@ pub struct ThrottledCall {
     pub target: String,
     pub app: String,
     pub operation_id: String,
-    /// The call's span id, result code and duration.
+    /// The call's span id, start, result code and duration.
     pub call_id: String,
+    pub timestamp_ns: i64,
     pub result_code: String,
     pub duration_ms: f64,
     pub attempts: Vec<StoredAttempt>,

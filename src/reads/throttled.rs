@@ -78,6 +78,7 @@ pub fn throttled_calls(spans: &[ThrottlingSpan], max_calls: usize) -> Vec<Thrott
                 app: call.app.clone(),
                 operation_id: call.operation_id.clone(),
                 call_id: call.id.clone(),
+                timestamp_ns: call.timestamp_ns,
                 result_code: call.result_code.clone(),
                 duration_ms: call.duration_ms,
                 attempts: tries

@@ -97,44 +97,81 @@ pub struct GenAiThrottling {
     pub first_minutes: HashMap<ModelKey, Vec<i64>>,
 }
 
-impl GenAiThrottling {
-    /// The throttling of calls read with their attempts.
-    pub fn of_calls(calls: &[ThrottledCall]) -> Self {
-        GenAiThrottling {
-            per_model: per_model(calls),
-            first_minutes: throttled_minutes(calls),
+/// What one throttled call adds to [`GenAiThrottling`] (SQLite keeps these per call, kept
+/// up to date as its spans are written).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThrottledCallFacts {
+    pub model: ModelKey,
+    /// Its throttled attempts, weighted by `itemCount` (every stored copy counts).
+    pub throttled_attempts: u64,
+    /// What the caller waited because of throttling.
+    pub waited_ms: f64,
+    /// The minute its first throttled attempt started in.
+    pub first_minute_ns: Option<i64>,
+    /// Whether the call ended 429 itself, and its duration.
+    pub ended_throttled: bool,
+    pub duration_ms: f64,
+}
+
+impl ThrottledCallFacts {
+    pub fn of(call: &ThrottledCall) -> Self {
+        const MINUTE_NS: i64 = 60_000_000_000;
+        let throttled = || {
+            call.attempts
+                .iter()
+                .filter(|a| is_throttled(&a.result_code))
+        };
+        ThrottledCallFacts {
+            model: model_key(call),
+            throttled_attempts: throttled()
+                .fold(0, |sum: u64, a| sum.saturating_add(u64::from(a.item_count))),
+            waited_ms: throttled_time_of_stored(call.attempts.iter().map(|a| {
+                (
+                    a.timestamp_ns,
+                    a.duration_ms,
+                    a.result_code.as_str(),
+                    a.success,
+                )
+            })),
+            first_minute_ns: throttled()
+                .map(|a| a.timestamp_ns)
+                .min()
+                .map(|at| at.div_euclid(MINUTE_NS).saturating_mul(MINUTE_NS)),
+            ended_throttled: is_throttled(&call.result_code),
+            duration_ms: call.duration_ms,
         }
     }
 }
 
-/// Folds throttled calls into throttling per provider, model and target.
-pub fn per_model(calls: &[ThrottledCall]) -> HashMap<ModelKey, ThrottledCalls> {
-    let mut by_model: HashMap<ModelKey, ThrottledCalls> = HashMap::new();
-    for call in calls {
-        let waited = throttled_time_of_stored(call.attempts.iter().map(|a| {
-            (
-                a.timestamp_ns,
-                a.duration_ms,
-                a.result_code.as_str(),
-                a.success,
-            )
-        }));
-        let entry = by_model.entry(model_key(call)).or_default();
-        entry.calls += 1;
-        entry.attempts = call
-            .attempts
-            .iter()
-            .filter(|a| is_throttled(&a.result_code))
-            .fold(entry.attempts, |sum, a| {
-                sum.saturating_add(u64::from(a.item_count))
-            });
-        entry.throttled_ms += waited;
-        if is_throttled(&call.result_code) {
-            entry.ended_throttled += 1;
-            entry.ended_throttled_ms += call.duration_ms;
-        }
+impl GenAiThrottling {
+    /// The throttling of calls read with their attempts.
+    pub fn of_calls(calls: &[ThrottledCall]) -> Self {
+        Self::of_facts(calls.iter().map(ThrottledCallFacts::of))
     }
-    by_model
+
+    /// Adds up calls' facts, in the order given (sums of durations depend on it: stores give
+    /// calls in app, operation and call order).
+    pub fn of_facts(facts: impl IntoIterator<Item = ThrottledCallFacts>) -> Self {
+        let mut throttling = GenAiThrottling::default();
+        for call in facts {
+            let entry = throttling.per_model.entry(call.model.clone()).or_default();
+            entry.calls += 1;
+            entry.attempts = entry.attempts.saturating_add(call.throttled_attempts);
+            entry.throttled_ms += call.waited_ms;
+            if call.ended_throttled {
+                entry.ended_throttled += 1;
+                entry.ended_throttled_ms += call.duration_ms;
+            }
+            if let Some(minute) = call.first_minute_ns {
+                throttling
+                    .first_minutes
+                    .entry(call.model)
+                    .or_default()
+                    .push(minute);
+            }
+        }
+        throttling
+    }
 }
 
 fn model_key(call: &ThrottledCall) -> ModelKey {
@@ -143,28 +180,6 @@ fn model_key(call: &ThrottledCall) -> ModelKey {
         call.model.clone(),
         call.target.clone(),
     )
-}
-
-/// The minute (bucket start, ns) in which each throttled call was first throttled, per
-/// provider, model and target.
-pub fn throttled_minutes(calls: &[ThrottledCall]) -> HashMap<ModelKey, Vec<i64>> {
-    const MINUTE_NS: i64 = 60_000_000_000;
-    let mut minutes: HashMap<ModelKey, Vec<i64>> = HashMap::new();
-    for call in calls {
-        let first = call
-            .attempts
-            .iter()
-            .filter(|a| is_throttled(&a.result_code))
-            .map(|a| a.timestamp_ns)
-            .min();
-        if let Some(at) = first {
-            minutes
-                .entry(model_key(call))
-                .or_default()
-                .push(at.div_euclid(MINUTE_NS) * MINUTE_NS);
-        }
-    }
-    minutes
 }
 
 #[cfg(test)]
@@ -220,6 +235,7 @@ mod tests {
             app: "a".into(),
             operation_id: "op".into(),
             call_id: id.into(),
+            timestamp_ns: 0,
             result_code: "200".into(),
             duration_ms: 7_000.0,
             attempts,
@@ -247,7 +263,8 @@ mod tests {
             "gpt-4o".to_owned(),
             "aoai".to_owned(),
         );
-        let folded = per_model(&calls)[&key];
+        let throttling = GenAiThrottling::of_calls(&calls);
+        let folded = throttling.per_model[&key];
         assert_eq!(
             (folded.calls, folded.attempts, folded.throttled_ms),
             (2, 7, 5_670.0 + 300.0)
@@ -256,6 +273,6 @@ mod tests {
             (folded.ended_throttled, folded.ended_throttled_ms),
             (1, 7_000.0)
         );
-        assert_eq!(throttled_minutes(&calls)[&key], [0, 0]);
+        assert_eq!(throttling.first_minutes[&key], [0, 0]);
     }
 }

@@ -54,10 +54,18 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sessions",
         include_str!("../../../schema/sqlite/009_sessions.sql"),
     ),
+    (
+        THROTTLED_CALLS_VERSION,
+        "genai_throttled_calls",
+        include_str!("../../../schema/sqlite/010_genai_throttled_calls.sql"),
+    ),
 ];
 
 /// The migration that adds the rollups; the rows stored before it are rolled up with it.
 const ROLLUPS_VERSION: i64 = 8;
+
+/// The migration that keeps throttled calls; those stored before it are found with it.
+const THROTTLED_CALLS_VERSION: i64 = 10;
 
 /// Every migration as one script, as `tracehouse migrate --print` shows it.
 pub fn script() -> String {
@@ -98,6 +106,9 @@ pub fn apply(connection: &mut Connection) -> Result<(), StoreError> {
                 .map_err(|e| StoreError::Schema(format!("migration {version} ({name}): {e}")))?;
             if *version == ROLLUPS_VERSION {
                 super::backfill::roll_up_stored_spans(&transaction)?;
+            }
+            if *version == THROTTLED_CALLS_VERSION {
+                super::throttling::backfill(&transaction)?;
             }
             transaction
                 .execute(

@@ -14,6 +14,7 @@ mod resources;
 mod rollups;
 mod scores;
 mod tabular;
+mod throttling;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -264,6 +265,7 @@ impl Store for SqliteStore {
             batch.visit(&mut inserter)?;
             inserter.resources.save(&transaction)?;
             rollups::insert(&transaction, &rollup::rollups_of(&batch))?;
+            throttling::refresh(&transaction, &batch)?;
             transaction.commit().map_err(sqlite_error)
         })
         .await
@@ -466,6 +468,7 @@ impl Store for SqliteStore {
             connection
                 .execute("DELETE FROM scores WHERE time_ns < ?1", [cutoff_ns])
                 .map_err(sqlite_error)?;
+            throttling::enforce_retention(connection, cutoff_ns)?;
             Ok(removed)
         })
         .await
@@ -476,3 +479,5 @@ impl Store for SqliteStore {
 mod resource_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod throttling_tests;

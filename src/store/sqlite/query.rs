@@ -8,7 +8,7 @@ use rusqlite::{Connection, params_from_iter};
 use super::sqlite_error;
 use crate::reads::histogram::DurationHistogram;
 use crate::reads::stats::{self, Observation};
-use crate::reads::throttled::{ThrottlingSpan, throttled_calls};
+use crate::reads::throttled::throttled_calls;
 use crate::reads::throttling::GenAiThrottling;
 use crate::reads::{
     CallEdge, CallRecord, Column, FailedCallsQuery, SampleQuery, SampleRecord, ScopedRange,
@@ -207,29 +207,19 @@ pub fn call_edges(
     )
 }
 
+/// A window's throttling: from the stored throttled calls when they answer it, otherwise from
+/// the spans of the throttled operations, paired here.
 pub fn genai_throttling(
     connection: &Connection,
     window: &ScopedRange,
 ) -> Result<GenAiThrottling, StoreError> {
+    if super::throttling::answers(window) {
+        return super::throttling::read(connection, window);
+    }
     let spans = fetch(
         connection,
         sql::genai_throttling(window, Dialect::Sqlite),
-        |row| {
-            Ok(ThrottlingSpan {
-                provider: row.get(0)?,
-                model: row.get(1)?,
-                target: row.get(2)?,
-                app: row.get(3)?,
-                operation_id: row.get(4)?,
-                id: row.get(5)?,
-                parent_id: row.get(6)?,
-                result_code: row.get(7)?,
-                duration_ms: row.get::<_, Option<f64>>(8)?.unwrap_or(0.0),
-                timestamp_ns: row.get(9)?,
-                success: row.get(10)?,
-                item_count: row.get(11)?,
-            })
-        },
+        super::throttling::throttling_span,
     )?;
     Ok(GenAiThrottling::of_calls(&throttled_calls(
         &spans,
