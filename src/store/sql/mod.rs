@@ -507,6 +507,35 @@ mod tests {
     }
 
     #[test]
+    fn lists_of_values_are_read_first_on_clickhouse() {
+        let selection = Selection {
+            source: Source::Dependencies,
+            range: crate::reads::TimeRange {
+                from_ns: 0,
+                to_ns: 10,
+            },
+            scope: AppScope::Only(vec!["shop".into()]),
+            filters: vec![
+                Filter::NotEmpty(Column::GenAiProvider),
+                Filter::OneOf(Column::SessionId, vec!["s1".into(), "s2".into()]),
+            ],
+        };
+        let (prewhere, rest) = clickhouse_prewhere(&selection);
+        assert_eq!(prewhere.sql, "PREWHERE session_Id IN (?, ?)");
+        assert_eq!(prewhere.params.len(), 2);
+        assert!(!rest.sql.contains("session_Id"), "{}", rest.sql);
+        assert!(rest.sql.contains("genai_provider != ''"), "{}", rest.sql);
+        assert_eq!(rest.sql.matches('?').count(), rest.params.len());
+        let without = Selection {
+            filters: Vec::new(),
+            ..selection
+        };
+        let (prewhere, rest) = clickhouse_prewhere(&without);
+        assert!(prewhere.sql.is_empty() && prewhere.params.is_empty());
+        assert_eq!(rest, selection_condition(&without, Dialect::ClickHouse));
+    }
+
+    #[test]
     fn one_of_no_values_matches_nothing() {
         for dialect in [Dialect::Sqlite, Dialect::ClickHouse] {
             let condition =
