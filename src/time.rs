@@ -3,6 +3,14 @@
 //! `15m`, `1h`, `7d`), as Application Insights' `ago()` reads them.
 
 const NS_PER_S: i64 = 1_000_000_000;
+pub const MINUTE_NS: i64 = 60 * NS_PER_S;
+
+/// The minute a timestamp falls in (its start).
+pub fn minute_of(timestamp_ns: i64) -> i64 {
+    // Saturating: flooring a time near `i64::MIN` must not overflow (client times are
+    // bounded before they get here; this keeps the arithmetic total anyway).
+    timestamp_ns.div_euclid(MINUTE_NS).saturating_mul(MINUTE_NS)
+}
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {

@@ -133,9 +133,12 @@ pub async fn genai_usage_of(
         bucket_s: None,
         percentiles: params.percentiles()?,
     };
+    let minutes_read = range.to_ns.saturating_sub(range.from_ns) <= PEAK_RANGE_NS;
+    // Series in whole minutes are added up from the per-minute rows, not read again.
+    let series_from_minutes = interval_s.filter(|b| minutes_read && b.is_multiple_of(60));
     // The reads are independent: one round trip's worth of wall time, not four.
     let per_minute = async {
-        if range.to_ns - range.from_ns > PEAK_RANGE_NS {
+        if !minutes_read {
             return Ok(None);
         }
         let per_minute = StatsQuery {
@@ -152,11 +155,8 @@ pub async fn genai_usage_of(
         scope: scope.clone(),
         filters: genai_filters,
     };
-    let per_minute_answers =
-        |bucket: u32| bucket.is_multiple_of(60) && range.to_ns - range.from_ns <= PEAK_RANGE_NS;
-    // Series in whole minutes are added up from the per-minute rows, not read again.
     let series = async {
-        let Some(bucket) = interval_s.filter(|&b| !per_minute_answers(b)) else {
+        let Some(bucket) = interval_s.filter(|_| series_from_minutes.is_none()) else {
             return Ok(HashMap::new());
         };
         let bucketed = StatsQuery {
@@ -175,9 +175,7 @@ pub async fn genai_usage_of(
         attempts,
         series
     )?;
-    if let (Some(bucket), Some(minutes)) = (interval_s, &minutes)
-        && per_minute_answers(bucket)
-    {
+    if let (Some(bucket), Some(minutes)) = (series_from_minutes, &minutes) {
         series = minutes
             .iter()
             .map(|(group, rows)| (group.clone(), coarser_buckets(rows, bucket)))

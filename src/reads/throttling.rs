@@ -115,7 +115,6 @@ pub struct ThrottledCallFacts {
 
 impl ThrottledCallFacts {
     pub fn of(call: &ThrottledCall) -> Self {
-        const MINUTE_NS: i64 = 60_000_000_000;
         let throttled = || {
             call.attempts
                 .iter()
@@ -136,7 +135,7 @@ impl ThrottledCallFacts {
             first_minute_ns: throttled()
                 .map(|a| a.timestamp_ns)
                 .min()
-                .map(|at| at.div_euclid(MINUTE_NS).saturating_mul(MINUTE_NS)),
+                .map(crate::time::minute_of),
             ended_throttled: is_throttled(&call.result_code),
             duration_ms: call.duration_ms,
         }

@@ -12,7 +12,7 @@ use crate::reads::{Column, Filter, Percentiles, Selection, Source, StatsQuery, T
 
 /// The table, in both stores.
 pub const TABLE: &str = "span_rollups";
-pub const MINUTE_NS: i64 = 60_000_000_000;
+pub use crate::time::{MINUTE_NS, minute_of};
 
 /// What a rollup row is keyed by besides its minute and source, in table order. Columns of
 /// unbounded cardinality (instances, sessions, users, prompts) are left out: reads that group
@@ -43,13 +43,6 @@ pub struct RollupKey<'a> {
     /// [`DIMENSIONS`] without `success`, in order.
     pub text: [&'a str; TEXT_DIMENSIONS],
     pub success: bool,
-}
-
-/// The minute a timestamp falls in.
-pub fn minute_of(timestamp_ns: i64) -> i64 {
-    // Saturating: flooring a time near `i64::MIN` must not overflow (client times are
-    // bounded before they get here; this keeps the arithmetic total anyway).
-    timestamp_ns.div_euclid(MINUTE_NS).saturating_mul(MINUTE_NS)
 }
 
 /// The facts of one stored span.

@@ -294,7 +294,7 @@ struct ModelThrottlingLine {
     minutes: Vec<i64>,
 }
 
-/// Sums in order, as `throttling::per_model` adds up calls.
+/// Sums in order, as `GenAiThrottling::of_facts` adds up SQLite's calls.
 fn sum_in_order(values: &[f64]) -> f64 {
     values.iter().fold(0.0, |sum, value| sum + value)
 }

@@ -76,6 +76,27 @@ pub fn call_edges(window: &ScopedRange, dialect: Dialect) -> Condition {
     Condition { sql, params }
 }
 
+/// The columns of a dependency that throttling pairs (a call or an attempt), in the order
+/// SQLite's pairing reads them, on the table aliased `qualifier` (e.g. `d.`) or unqualified.
+pub fn throttling_span_columns(qualifier: &str) -> String {
+    [
+        "genai_provider",
+        "genai_requestModel",
+        "target",
+        "appName",
+        "operation_Id",
+        "id",
+        "operation_ParentId",
+        "resultCode",
+        "duration_ms",
+        "timestamp_ns",
+        "success",
+        "itemCount",
+    ]
+    .map(|column| format!("{qualifier}{column}"))
+    .join(", ")
+}
+
 /// Most throttled calls one GenAI usage read returns (tens of MB with their attempts): a
 /// range with more counts the first calls only.
 pub const MAX_THROTTLED_CALLS: usize = 50_000;
@@ -94,9 +115,8 @@ pub const MAX_THROTTLED_CALLS: usize = 50_000;
 /// sums them in the order SQLite's calls are summed.
 ///
 /// On SQLite the dependencies of the 429 attempts' operations (a partial index, then the
-/// operation index) that are such a call or attempt, as `(provider, model, target, appName,
-/// operation_Id, id, operation_ParentId, resultCode, duration_ms, timestamp_ns, success,
-/// itemCount)`, at most eight rows a call, for [`crate::reads::throttled::throttled_calls`] to
+/// operation index) that are such a call or attempt, as [`throttling_span_columns`], at most
+/// eight rows a call, for [`crate::reads::throttled::throttled_calls`] to
 /// pair (the operations in the order SQLite reads them, which is theirs, without sorting the
 /// rows). `{dependencies}` stands for the table.
 pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
@@ -189,9 +209,7 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
             params.extend(all.params.iter().cloned());
             params.extend(call_filters.params);
             format!(
-                "SELECT d.genai_provider, d.genai_requestModel, d.target, d.appName, \
-                        d.operation_Id, d.id, d.operation_ParentId, d.resultCode, d.duration_ms, \
-                        d.timestamp_ns, d.success, d.itemCount \
+                "SELECT {columns} \
                  FROM (SELECT DISTINCT appName, operation_Id FROM {{dependencies}} \
                        WHERE {all} AND resultCode = '429' AND genai_provider = '') AS o \
                  JOIN {{dependencies}} AS d \
@@ -200,6 +218,7 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
                    AND CASE WHEN d.genai_provider != '' THEN d.id ELSE d.operation_ParentId END \
                        IN ({throttled_parents}){calls_kept} \
                  LIMIT {rows}",
+                columns = throttling_span_columns("d."),
                 rows = 8 * MAX_THROTTLED_CALLS,
                 all = all.sql
             )

@@ -9,7 +9,7 @@ pub mod metrics;
 mod rollups;
 
 pub use breakdowns::{duration_histogram, failed_calls};
-pub use joins::{MAX_THROTTLED_CALLS, call_edges, genai_throttling};
+pub use joins::{MAX_THROTTLED_CALLS, call_edges, genai_throttling, throttling_span_columns};
 pub use latest::latest_keys;
 pub use rollups::{fine_bucket_clickhouse, rollup_minutes};
 

@@ -20,7 +20,7 @@ use crate::store::StoreError;
 use crate::store::sql::{self, Condition, Dialect, Param};
 
 /// (app, operation id).
-type Operation = (String, String);
+type Operation<'a> = (&'a str, &'a str);
 
 /// Whether the operation holds a 429 attempt beneath the span `parent_id` (the partial index
 /// of 429 attempts by parent answers it).
@@ -28,9 +28,13 @@ const HAS_THROTTLED_CHILD: &str = "SELECT 1 FROM dependencies_rows \
      WHERE appName = ?1 AND operation_ParentId = ?2 AND operation_Id = ?3 \
        AND resultCode = '429' AND genai_provider = '' LIMIT 1";
 
-const OPERATION_SPANS: &str = "SELECT genai_provider, genai_requestModel, target, appName, \
-     operation_Id, id, operation_ParentId, resultCode, duration_ms, timestamp_ns, success, \
-     itemCount FROM dependencies_rows WHERE operation_Id = ?1 AND appName = ?2";
+/// The dependencies of one operation, as [`throttling_span`] reads them.
+fn operation_spans() -> String {
+    format!(
+        "SELECT {} FROM dependencies_rows WHERE operation_Id = ?1 AND appName = ?2",
+        sql::throttling_span_columns("")
+    )
+}
 
 const UPSERT: &str = "INSERT OR REPLACE INTO genai_throttled_calls (appName, operation_Id, \
      call_id, timestamp_ns, provider, model, target, throttled_attempts, waited_ms, \
@@ -43,13 +47,13 @@ pub fn refresh(transaction: &Transaction<'_>, batch: &Batch) -> Result<(), Store
     let mut probe = transaction
         .prepare_cached(HAS_THROTTLED_CHILD)
         .map_err(sqlite_error)?;
-    let mut changed: BTreeSet<Operation> = BTreeSet::new();
+    let mut changed: BTreeSet<Operation<'_>> = BTreeSet::new();
     for item in &batch.dependencies {
         let common = &item.common;
         let is_call = !item.data.genai.provider.is_empty();
-        let operation = || (common.app_name.to_string(), common.operation_id.clone());
+        let operation = (&*common.app_name, common.operation_id.as_str());
         if !is_call && is_throttled(&item.data.result_code) {
-            changed.insert(operation());
+            changed.insert(operation);
             continue;
         }
         // A call, or an attempt that may be one beside a 429: its call changes when the
@@ -59,7 +63,7 @@ pub fn refresh(transaction: &Transaction<'_>, batch: &Batch) -> Result<(), Store
         } else {
             &common.operation_parent_id
         };
-        if call_id.is_empty() || changed.contains(&operation()) {
+        if call_id.is_empty() || changed.contains(&operation) {
             continue;
         }
         let throttled: Option<i64> = probe
@@ -70,7 +74,7 @@ pub fn refresh(transaction: &Transaction<'_>, batch: &Batch) -> Result<(), Store
             .optional()
             .map_err(sqlite_error)?;
         if throttled.is_some() {
-            changed.insert(operation());
+            changed.insert(operation);
         }
     }
     refresh_operations(transaction, &changed)
@@ -79,10 +83,10 @@ pub fn refresh(transaction: &Transaction<'_>, batch: &Batch) -> Result<(), Store
 /// Recomputes and stores every throttled call of the operations.
 fn refresh_operations(
     transaction: &Transaction<'_>,
-    operations: &BTreeSet<Operation>,
+    operations: &BTreeSet<Operation<'_>>,
 ) -> Result<(), StoreError> {
     let mut spans_of = transaction
-        .prepare_cached(OPERATION_SPANS)
+        .prepare_cached(&operation_spans())
         .map_err(sqlite_error)?;
     let mut upsert = transaction.prepare_cached(UPSERT).map_err(sqlite_error)?;
     for (app, operation_id) in operations {
@@ -122,8 +126,7 @@ fn store_call(
     Ok(())
 }
 
-/// A dependency row as [`throttled_calls`] pairs it (the columns of [`OPERATION_SPANS`] and
-/// of `sql::genai_throttling`'s SQLite statement, in that order).
+/// A dependency row as [`throttled_calls`] pairs it, read as [`sql::throttling_span_columns`].
 pub(super) fn throttling_span(row: &rusqlite::Row<'_>) -> rusqlite::Result<ThrottlingSpan> {
     Ok(ThrottlingSpan {
         provider: row.get(0)?,
@@ -153,8 +156,12 @@ pub fn backfill(transaction: &Transaction<'_>) -> Result<(), StoreError> {
     let operations = statement
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
         .map_err(sqlite_error)?
-        .collect::<Result<BTreeSet<Operation>, _>>()
+        .collect::<Result<Vec<(String, String)>, _>>()
         .map_err(sqlite_error)?;
+    let operations = operations
+        .iter()
+        .map(|(app, operation)| (app.as_str(), operation.as_str()))
+        .collect();
     refresh_operations(transaction, &operations)
 }
 
