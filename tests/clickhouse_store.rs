@@ -189,8 +189,9 @@ async fn migrations_apply_from_empty_rerun_and_race(engine: Engine) {
     .await;
     assert_eq!(
         tables.trim(),
-        (tracehouse::model::TABLES.len() + 9).to_string(),
-        "items, operations, keys, tokens, alert state, history and leases, scores, rollups, migrations"
+        (tracehouse::model::TABLES.len() + 10).to_string(),
+        "items, operations, keys, tokens, alert state, history and leases, scores, rollups, \
+         429 attempts, migrations"
     );
     // A migrator that finds the columns of an ALTER already there (another instance added
     // them since it read the record) takes the migration as applied.
@@ -581,7 +582,7 @@ async fn the_printed_ddl_is_what_migrate_applies(engine: Engine) {
     let printed = tables(printed_database).await;
     assert_eq!(
         printed.lines().count(),
-        tracehouse::model::TABLES.len() + 9,
+        tracehouse::model::TABLES.len() + 10,
         "{printed}"
     );
     assert_eq!(printed, tables(migrated_database).await, "{engine:?}");

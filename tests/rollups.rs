@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::clickhouse::{Engine, both_stores, on_both_engines, query};
+use common::clickhouse::{Engine, both_stores, forget_migration, on_both_engines, query};
 use tracehouse::model::{Batch, Common, Dependency, GenAi, Item, Request, Resource};
 use tracehouse::reads::{
     AppScope, Column, Filter, Percentiles, Selection, Source, StatsQuery, StatsRow, TimeRange,
@@ -331,20 +331,6 @@ async fn sqlite_rolls_up_what_it_stored_before_the_rollups() {
     binned_against_exact(&store, &ranges(base_ns)).await;
 }
 
-/// Forgets that migration 8 ran (18.16 has no synchronous DELETE): the next open runs it again.
-async fn forget_rollup_migration(engine: Engine, database: &str) {
-    for statement in [
-        format!("CREATE TABLE `{database}`.kept AS `{database}`.schema_migrations"),
-        format!(
-            "INSERT INTO `{database}`.kept SELECT * FROM `{database}`.schema_migrations WHERE version != 8"
-        ),
-        format!("DROP TABLE `{database}`.schema_migrations"),
-        format!("RENAME TABLE `{database}`.kept TO `{database}`.schema_migrations"),
-    ] {
-        query(&engine.url(), &statement).await.expect(&statement);
-    }
-}
-
 /// The same on ClickHouse, where the migration rolls up on the server; run again (a migration
 /// that failed half-way, or two instances), it adds nothing twice.
 async fn clickhouse_rolls_up_what_it_stored_before_the_rollups(engine: Engine) {
@@ -363,7 +349,7 @@ async fn clickhouse_rolls_up_what_it_stored_before_the_rollups(engine: Engine) {
     )
     .await
     .expect("drop");
-    forget_rollup_migration(engine, &database).await;
+    forget_migration(engine, &database, 8).await;
     let reopen = || async {
         tracehouse::store::clickhouse::ClickHouseStore::open(&engine.config(&database))
             .await
@@ -371,7 +357,7 @@ async fn clickhouse_rolls_up_what_it_stored_before_the_rollups(engine: Engine) {
     };
     let store = reopen().await;
     binned_against_exact(&store, &ranges(base_ns)).await;
-    forget_rollup_migration(engine, &database).await;
+    forget_migration(engine, &database, 8).await;
     let store = reopen().await;
     binned_against_exact(&store, &ranges(base_ns)).await;
 }

@@ -54,7 +54,8 @@ impl Throttled {
         Throttled {
             calls: inside.calls.saturating_add(ended_alone),
             attempts: inside.attempts.saturating_add(ended_alone),
-            time_ms: inside.throttled_ms + (row.throttled_ms - inside.ended_throttled_ms).max(0.0),
+            time_ms: inside.throttled_ms()
+                + (row.throttled_ms - inside.ended_throttled_ms()).max(0.0),
         }
     }
 }

@@ -19,6 +19,12 @@ pub fn is_throttled(result_code: &str) -> bool {
     result_code == THROTTLED_RESULT
 }
 
+/// Whether a dependency is a throttled attempt of a call: it answered 429 and names no GenAI
+/// provider (the HTTP try beneath the GenAI call that does).
+pub fn is_throttled_attempt(genai_provider: &str, result_code: &str) -> bool {
+    genai_provider.is_empty() && is_throttled(result_code)
+}
+
 /// One try of a call, as offsets in ms.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Attempt {
@@ -48,26 +54,49 @@ pub fn throttled_time_ms(attempts: &[Attempt]) -> f64 {
     (until - first).max(0.0)
 }
 
-/// [`throttled_time_ms`] of stored attempts given as (start in UTC ns, duration in ms, result
-/// code, succeeded).
+/// A duration in ms as whole ns, rounded half up. Throttled time is added up in whole ns, so
+/// that every store's total is the same whatever order it adds calls in; ClickHouse takes the
+/// same steps (`toInt64(floor(ms * 1e6 + 0.5))`: 18.16 and current releases round ties
+/// differently, `floor` does not). Out-of-range values saturate.
+pub fn ns_of_ms(ms: f64) -> i64 {
+    (ms * 1e6 + 0.5).floor() as i64
+}
+
+/// The time a call's stored attempts, given as (start in UTC ns, duration in ms, result code,
+/// succeeded), waited because of throttling, in whole ns (the module's definition: from the
+/// first 429's start to the start of the first successful attempt from then on, or to the
+/// last attempt's end).
+pub fn throttled_ns_of_stored<'a>(
+    attempts: impl IntoIterator<Item = (i64, f64, &'a str, bool)>,
+) -> i64 {
+    let attempts: Vec<(i64, f64, &str, bool)> = attempts.into_iter().collect();
+    let Some(first) = attempts
+        .iter()
+        .filter(|a| is_throttled(a.2))
+        .map(|a| a.0)
+        .min()
+    else {
+        return 0;
+    };
+    let success = attempts
+        .iter()
+        .filter(|a| a.3 && a.0 >= first)
+        .map(|a| a.0)
+        .min();
+    let until = success.unwrap_or_else(|| {
+        attempts
+            .iter()
+            .map(|a| a.0.saturating_add(ns_of_ms(a.1)))
+            .fold(first, i64::max)
+    });
+    until.saturating_sub(first).max(0)
+}
+
+/// [`throttled_ns_of_stored`] in ms.
 pub fn throttled_time_of_stored<'a>(
     attempts: impl IntoIterator<Item = (i64, f64, &'a str, bool)>,
 ) -> f64 {
-    let attempts: Vec<(i64, f64, &str, bool)> = attempts.into_iter().collect();
-    let origin = attempts.iter().map(|a| a.0).min().unwrap_or(0);
-    let offsets: Vec<Attempt> = attempts
-        .iter()
-        .map(|&(start_ns, duration_ms, result_code, succeeded)| {
-            let start_ms = start_ns.saturating_sub(origin) as f64 / 1e6;
-            Attempt {
-                start_ms,
-                end_ms: start_ms + duration_ms,
-                throttled: is_throttled(result_code),
-                succeeded,
-            }
-        })
-        .collect();
-    throttled_time_ms(&offsets)
+    throttled_ns_of_stored(attempts) as f64 / 1e6
 }
 
 /// Throttling of one provider, model and target's calls.
@@ -77,12 +106,22 @@ pub struct ThrottledCalls {
     pub calls: u64,
     /// Throttled attempts, weighted by `itemCount` (every stored copy counts).
     pub attempts: u64,
-    /// What the callers waited because of throttling, summed over the calls.
-    pub throttled_ms: f64,
-    /// Of these calls, those that ended 429 themselves, and their summed duration: the
-    /// aggregate rows count such calls as throttled already.
+    /// What the callers waited because of throttling, summed over the calls in whole ns.
+    pub throttled_ns: i64,
+    /// Of these calls, those that ended 429 themselves, and their summed duration (whole ns):
+    /// the aggregate rows count such calls as throttled already.
     pub ended_throttled: u64,
-    pub ended_throttled_ms: f64,
+    pub ended_throttled_ns: i64,
+}
+
+impl ThrottledCalls {
+    pub fn throttled_ms(&self) -> f64 {
+        self.throttled_ns as f64 / 1e6
+    }
+
+    pub fn ended_throttled_ms(&self) -> f64 {
+        self.ended_throttled_ns as f64 / 1e6
+    }
 }
 
 /// Key of a provider, model and target.
@@ -93,7 +132,7 @@ pub type ModelKey = (String, String, String);
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GenAiThrottling {
     pub per_model: HashMap<ModelKey, ThrottledCalls>,
-    /// The minute (bucket start, ns) each throttled call was first throttled in.
+    /// The minute (bucket start, ns) each throttled call was first throttled in, ascending.
     pub first_minutes: HashMap<ModelKey, Vec<i64>>,
 }
 
@@ -104,13 +143,13 @@ pub struct ThrottledCallFacts {
     pub model: ModelKey,
     /// Its throttled attempts, weighted by `itemCount` (every stored copy counts).
     pub throttled_attempts: u64,
-    /// What the caller waited because of throttling.
-    pub waited_ms: f64,
+    /// What the caller waited because of throttling, in whole ns.
+    pub waited_ns: i64,
     /// The minute its first throttled attempt started in.
     pub first_minute_ns: Option<i64>,
-    /// Whether the call ended 429 itself, and its duration.
+    /// Whether the call ended 429 itself, and its duration in whole ns.
     pub ended_throttled: bool,
-    pub duration_ms: f64,
+    pub duration_ns: i64,
 }
 
 impl ThrottledCallFacts {
@@ -124,7 +163,7 @@ impl ThrottledCallFacts {
             model: model_key(call),
             throttled_attempts: throttled()
                 .fold(0, |sum: u64, a| sum.saturating_add(u64::from(a.item_count))),
-            waited_ms: throttled_time_of_stored(call.attempts.iter().map(|a| {
+            waited_ns: throttled_ns_of_stored(call.attempts.iter().map(|a| {
                 (
                     a.timestamp_ns,
                     a.duration_ms,
@@ -137,7 +176,7 @@ impl ThrottledCallFacts {
                 .min()
                 .map(crate::time::minute_of),
             ended_throttled: is_throttled(&call.result_code),
-            duration_ms: call.duration_ms,
+            duration_ns: ns_of_ms(call.duration_ms),
         }
     }
 }
@@ -148,18 +187,18 @@ impl GenAiThrottling {
         Self::of_facts(calls.iter().map(ThrottledCallFacts::of))
     }
 
-    /// Adds up calls' facts, in the order given (sums of durations depend on it: stores give
-    /// calls in app, operation and call order).
+    /// Adds up calls' facts (in whole ns, so the order does not change the sums).
     pub fn of_facts(facts: impl IntoIterator<Item = ThrottledCallFacts>) -> Self {
         let mut throttling = GenAiThrottling::default();
         for call in facts {
             let entry = throttling.per_model.entry(call.model.clone()).or_default();
             entry.calls += 1;
             entry.attempts = entry.attempts.saturating_add(call.throttled_attempts);
-            entry.throttled_ms += call.waited_ms;
+            entry.throttled_ns = entry.throttled_ns.saturating_add(call.waited_ns);
             if call.ended_throttled {
                 entry.ended_throttled += 1;
-                entry.ended_throttled_ms += call.duration_ms;
+                entry.ended_throttled_ns =
+                    entry.ended_throttled_ns.saturating_add(call.duration_ns);
             }
             if let Some(minute) = call.first_minute_ns {
                 throttling
@@ -168,6 +207,9 @@ impl GenAiThrottling {
                     .or_default()
                     .push(minute);
             }
+        }
+        for minutes in throttling.first_minutes.values_mut() {
+            minutes.sort_unstable();
         }
         throttling
     }
@@ -265,13 +307,49 @@ mod tests {
         let throttling = GenAiThrottling::of_calls(&calls);
         let folded = throttling.per_model[&key];
         assert_eq!(
-            (folded.calls, folded.attempts, folded.throttled_ms),
+            (folded.calls, folded.attempts, folded.throttled_ms()),
             (2, 7, 5_670.0 + 300.0)
         );
         assert_eq!(
-            (folded.ended_throttled, folded.ended_throttled_ms),
+            (folded.ended_throttled, folded.ended_throttled_ms()),
             (1, 7_000.0)
         );
         assert_eq!(throttling.first_minutes[&key], [0, 0]);
+    }
+
+    #[test]
+    fn throttled_time_adds_up_in_whole_ns_in_any_order() {
+        // 0.1 + 0.2 + 0.3 ms differs from 0.3 + 0.2 + 0.1 in floating point; the stores add
+        // calls up in different orders and must agree.
+        let facts = |waits: [f64; 3]| {
+            waits.map(|ms| ThrottledCallFacts {
+                model: ("p".into(), "m".into(), "t".into()),
+                throttled_attempts: 1,
+                waited_ns: ns_of_ms(ms),
+                first_minute_ns: None,
+                ended_throttled: true,
+                duration_ns: ns_of_ms(ms),
+            })
+        };
+        let total = |waits| {
+            let throttling = GenAiThrottling::of_facts(facts(waits));
+            let calls = throttling
+                .per_model
+                .values()
+                .next()
+                .copied()
+                .expect("one model");
+            (calls.throttled_ms(), calls.ended_throttled_ms())
+        };
+        assert_eq!(total([0.1, 0.2, 0.3]), total([0.3, 0.2, 0.1]));
+        assert_eq!(total([0.1, 0.2, 0.3]).0, 0.6);
+        // A call never answered waits until its last attempt ended, in whole ns.
+        let never = [
+            (1_000_000, 0.4, "429", false),
+            (2_000_000, 1.0000004, "429", false),
+        ];
+        assert_eq!(throttled_ns_of_stored(never), 2_000_000);
+        assert_eq!(ns_of_ms(f64::NAN), 0);
+        assert_eq!(ns_of_ms(1e300), i64::MAX);
     }
 }

@@ -313,6 +313,22 @@ pub async fn query(url: &str, sql: &str) -> Result<String, String> {
     if ok { Ok(text) } else { Err(text) }
 }
 
+/// Forgets that migration `version` ran (18.16 has no synchronous DELETE): the next open runs
+/// it again, as after a migration that failed half-way.
+pub async fn forget_migration(engine: Engine, database: &str, version: u32) {
+    for statement in [
+        format!("CREATE TABLE `{database}`.kept AS `{database}`.schema_migrations"),
+        format!(
+            "INSERT INTO `{database}`.kept SELECT * FROM `{database}`.schema_migrations \
+             WHERE version != {version}"
+        ),
+        format!("DROP TABLE `{database}`.schema_migrations"),
+        format!("RENAME TABLE `{database}`.kept TO `{database}`.schema_migrations"),
+    ] {
+        query(&engine.url(), &statement).await.expect(&statement);
+    }
+}
+
 /// A fresh ClickHouse store on `engine` and a fresh SQLite one (with the directory it lives in).
 pub async fn both_stores(
     engine: Engine,

@@ -21,6 +21,24 @@ pub enum Spans<'a> {
     },
 }
 
+impl Spans<'_> {
+    /// The rows' condition, followed by `AND` (empty for every batch). Numbers only: nothing a
+    /// client sent is spliced in.
+    pub fn condition(&self) -> String {
+        match self {
+            Spans::All => String::new(),
+            Spans::Batches { ids, from_s, to_s } => {
+                let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+                format!(
+                    "timestamp >= toDateTime({from_s}, 'UTC') AND timestamp <= toDateTime({to_s}, 'UTC') \
+                     AND _batch_id IN ({}) AND ",
+                    ids.join(", ")
+                )
+            }
+        }
+    }
+}
+
 /// The `INSERT … SELECT` that rolls up one span table.
 pub fn statement(database: &str, source: Source, spans: &Spans<'_>) -> String {
     let table = source.table();
@@ -69,17 +87,6 @@ pub fn statement(database: &str, source: Source, spans: &Spans<'_>) -> String {
          ) \
          GROUP BY {keys}",
         bucket = fine_bucket_clickhouse("duration_ms"),
-        // Numbers only: nothing a client sent is spliced in.
-        only = match spans {
-            Spans::All => String::new(),
-            Spans::Batches { ids, from_s, to_s } => {
-                let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
-                format!(
-                    "timestamp >= toDateTime({from_s}, 'UTC') AND timestamp <= toDateTime({to_s}, 'UTC') \
-                     AND _batch_id IN ({}) AND ",
-                    ids.join(", ")
-                )
-            }
-        },
+        only = spans.condition(),
     )
 }

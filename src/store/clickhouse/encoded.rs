@@ -5,7 +5,7 @@
 
 use bytes::{Buf, BufMut, Bytes};
 
-use super::rowbinary::{encode_row, write_varint};
+use super::rowbinary::{encode_row, write_string};
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::store::StoreError;
 
@@ -45,6 +45,7 @@ pub fn encode(batch: &Batch, batch_id: u64) -> Result<Vec<u8>, StoreError> {
         chunks.push(operations_chunk(&encoder.operations, batch_id));
     }
     chunks.extend(super::rollup_rows::chunks(batch, batch_id));
+    chunks.extend(super::throttled_rows::chunks(batch, batch_id));
     Ok(frame(batch_id, &chunks))
 }
 
@@ -148,38 +149,77 @@ impl ChunkEncoder {
 impl TableVisitor for ChunkEncoder {
     type Error = StoreError;
     fn visit<T: TableRow>(&mut self, rows: &[Item<T>]) -> Result<(), StoreError> {
-        let mut by_day: Vec<(i64, Vec<u8>, u64, i64, i64)> = Vec::new();
+        let mut chunks = DayChunks::new(T::TABLE, rows.len() * 1024);
         for row in rows {
             let ts = row.common.timestamp_ns;
-            let day = day_of(ts);
-            let index = match by_day.iter().position(|(d, ..)| *d == day) {
-                Some(index) => index,
-                None => {
-                    by_day.push((day, Vec::with_capacity(rows.len() * 1024), 0, ts, ts));
-                    by_day.len() - 1
-                }
-            };
-            let group = &mut by_day[index];
-            encode_row(row, self.batch_id, &mut group.1)
+            encode_row(row, self.batch_id, chunks.row(ts))
                 .map_err(|e| StoreError::Internal(format!("encoding {}: {e}", T::TABLE)))?;
-            group.2 += 1;
-            group.3 = group.3.min(ts);
-            group.4 = group.4.max(ts);
             if !row.common.operation_id.is_empty() {
                 self.note_operation(&row.common.operation_id, &row.common.app_name, ts);
             }
         }
-        for (day, data, rows, first_ns, last_ns) in by_day {
-            self.chunks.push(Chunk {
-                table: T::TABLE.to_owned(),
-                day,
-                rows,
-                first_ns,
-                last_ns,
-                data: Bytes::from(data),
-            });
-        }
+        self.chunks.extend(chunks.finish());
         Ok(())
+    }
+}
+
+/// One table's chunks, one a day, written row by row.
+pub struct DayChunks {
+    table: &'static str,
+    capacity: usize,
+    days: Vec<(Chunk, Vec<u8>)>,
+}
+
+impl DayChunks {
+    /// `capacity`: bytes to reserve for a day's rows.
+    pub fn new(table: &'static str, capacity: usize) -> Self {
+        DayChunks {
+            table,
+            capacity,
+            days: Vec::new(),
+        }
+    }
+
+    /// Where the row at `timestamp_ns` is written (its day's chunk, which counts it).
+    pub fn row(&mut self, timestamp_ns: i64) -> &mut Vec<u8> {
+        let day = day_of(timestamp_ns);
+        let index = match self.days.iter().position(|(chunk, _)| chunk.day == day) {
+            Some(index) => index,
+            None => {
+                self.days.push((
+                    empty_chunk(self.table, timestamp_ns),
+                    Vec::with_capacity(self.capacity),
+                ));
+                self.days.len() - 1
+            }
+        };
+        let (chunk, data) = &mut self.days[index];
+        chunk.rows += 1;
+        chunk.first_ns = chunk.first_ns.min(timestamp_ns);
+        chunk.last_ns = chunk.last_ns.max(timestamp_ns);
+        data
+    }
+
+    pub fn finish(self) -> Vec<Chunk> {
+        self.days
+            .into_iter()
+            .map(|(mut chunk, data)| {
+                chunk.data = Bytes::from(data);
+                chunk
+            })
+            .collect()
+    }
+}
+
+/// A chunk of no rows, of the day of `timestamp_ns`.
+pub fn empty_chunk(table: &str, timestamp_ns: i64) -> Chunk {
+    Chunk {
+        table: table.to_owned(),
+        day: day_of(timestamp_ns),
+        rows: 0,
+        first_ns: timestamp_ns,
+        last_ns: timestamp_ns,
+        data: Bytes::new(),
     }
 }
 
@@ -197,10 +237,8 @@ fn operations_chunk(operations: &[(String, String, i64, i64)], batch_id: u64) ->
     let mut data = Vec::with_capacity(operations.len() * 64);
     let (mut first_all, mut last_all) = (i64::MAX, i64::MIN);
     for (id, app, first, last) in operations {
-        write_varint(id.len() as u64, &mut data);
-        data.extend_from_slice(id.as_bytes());
-        write_varint(app.len() as u64, &mut data);
-        data.extend_from_slice(app.as_bytes());
+        write_string(id, &mut data);
+        write_string(app, &mut data);
         data.extend_from_slice(&first.to_le_bytes());
         data.extend_from_slice(&last.to_le_bytes());
         // `Date` is days since the epoch as UInt16; item timestamps are within the accepted

@@ -1,8 +1,8 @@
-//! Applying the numbered migrations at start-up, and rolling up the spans stored before the
-//! rollups when their migration runs.
+//! Applying the numbered migrations at start-up, and deriving from the rows stored before a
+//! migration what it adds (rollups, 429 attempts).
 
 use super::schema::{self, Features, MIGRATIONS, RenderContext};
-use super::{ClickHouseStore, backfill, ch_error};
+use super::{ClickHouseStore, ch_error};
 use crate::store::StoreError;
 
 impl ClickHouseStore {
@@ -47,17 +47,10 @@ impl ClickHouseStore {
                     }
                 }
             }
-            if *name == schema::ROLLUPS_MIGRATION {
-                for source in [
-                    crate::reads::Source::Requests,
-                    crate::reads::Source::Dependencies,
-                ] {
-                    self.execute(&backfill::statement(db, source, &backfill::Spans::All))
-                        .await
-                        .map_err(|e| {
-                            StoreError::Schema(format!("migration {version} ({name}): {e}"))
-                        })?;
-                }
+            for (_, statement) in schema::derived_rows(name, db) {
+                self.execute(&statement).await.map_err(|e| {
+                    StoreError::Schema(format!("migration {version} ({name}): {e}"))
+                })?;
             }
             self.client
                 .query(&format!(

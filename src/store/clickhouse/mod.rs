@@ -24,6 +24,7 @@ pub mod rowbinary;
 pub mod schema;
 mod scores;
 mod tabular;
+mod throttled_rows;
 mod write;
 
 pub(crate) use errors::ch_error;
@@ -158,6 +159,9 @@ impl ClickHouseStore {
         insert_columns
             .0
             .insert(crate::store::rollup::TABLE, rollup_rows::COLUMNS.join(", "));
+        insert_columns
+            .0
+            .insert(throttled_rows::TABLE, throttled_rows::COLUMNS.join(", "));
         let limits = config.query_limits;
         // Read-only (2: settings may still be set), which also lets servers that have the
         // setting cancel a read whose client left (tracehouse's deadline closes the connection).

@@ -288,15 +288,10 @@ struct ModelThrottlingLine {
     target: String,
     calls: u64,
     attempts: u64,
-    /// In call order (see `sql::genai_throttling`), per call and per call that ended 429.
-    waits: Vec<f64>,
-    ended: Vec<f64>,
+    waited_ns: i64,
+    ended: u64,
+    ended_ns: i64,
     minutes: Vec<i64>,
-}
-
-/// Sums in order, as `GenAiThrottling::of_facts` adds up SQLite's calls.
-fn sum_in_order(values: &[f64]) -> f64 {
-    values.iter().fold(0.0, |sum, value| sum + value)
 }
 
 pub async fn genai_throttling(
@@ -316,12 +311,14 @@ pub async fn genai_throttling(
             ThrottledCalls {
                 calls: line.calls,
                 attempts: line.attempts,
-                throttled_ms: sum_in_order(&line.waits),
-                ended_throttled: line.ended.len() as u64,
-                ended_throttled_ms: sum_in_order(&line.ended),
+                throttled_ns: line.waited_ns,
+                ended_throttled: line.ended,
+                ended_throttled_ns: line.ended_ns,
             },
         );
-        throttling.first_minutes.insert(key, line.minutes);
+        let mut minutes = line.minutes;
+        minutes.sort_unstable();
+        throttling.first_minutes.insert(key, minutes);
     }
     Ok(throttling)
 }

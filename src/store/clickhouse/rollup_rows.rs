@@ -1,10 +1,8 @@
 //! A batch's rollup rows in ClickHouse's wire form: one RowBinary chunk of `span_rollups` per
 //! day, spooled and inserted with the batch's other chunks.
 
-use bytes::Bytes;
-
-use super::encoded::Chunk;
-use super::rowbinary::write_varint;
+use super::encoded::{Chunk, DayChunks};
+use super::rowbinary::{write_string, write_varint};
 use crate::model::Batch;
 use crate::reads::binned::Partial;
 use crate::store::rollup::{self, RollupKey};
@@ -42,16 +40,11 @@ pub const COLUMNS: [&str; 29] = [
     "_batch_id",
 ];
 
-fn put_text(text: &str, out: &mut Vec<u8>) {
-    write_varint(text.len() as u64, out);
-    out.extend_from_slice(text.as_bytes());
-}
-
 fn put_row(key: &RollupKey<'_>, partial: &Partial, batch_id: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&key.minute_ns.to_le_bytes());
-    put_text(key.source.table(), out);
+    write_string(key.source.table(), out);
     for text in &key.text {
-        put_text(text, out);
+        write_string(text, out);
     }
     out.push(u8::from(key.success));
     for count in [partial.count, partial.failed] {
@@ -74,7 +67,7 @@ fn put_row(key: &RollupKey<'_>, partial: &Partial, batch_id: u64, out: &mut Vec<
     out.extend_from_slice(&partial.throttled_ms.to_le_bytes());
     let (latest_ns, latest_operation) = partial.latest.clone().unwrap_or_default();
     out.extend_from_slice(&latest_ns.to_le_bytes());
-    put_text(&latest_operation, out);
+    write_string(&latest_operation, out);
     let (buckets, items, sums) = partial.bucket_arrays();
     write_varint(buckets.len() as u64, out);
     for bucket in buckets {
@@ -93,38 +86,9 @@ fn put_row(key: &RollupKey<'_>, partial: &Partial, batch_id: u64, out: &mut Vec<
 
 /// The batch's rollup rows, one chunk per day.
 pub fn chunks(batch: &Batch, batch_id: u64) -> Vec<Chunk> {
-    const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
-    let mut chunks: Vec<(Chunk, Vec<u8>)> = Vec::new();
+    let mut chunks = DayChunks::new(rollup::TABLE, 4096);
     for (key, partial) in rollup::rollups_of(batch) {
-        let day = key.minute_ns.div_euclid(NS_PER_DAY);
-        let index = match chunks.iter().position(|(c, _)| c.day == day) {
-            Some(index) => index,
-            None => {
-                chunks.push((
-                    Chunk {
-                        table: rollup::TABLE.to_owned(),
-                        day,
-                        rows: 0,
-                        first_ns: key.minute_ns,
-                        last_ns: key.minute_ns,
-                        data: Bytes::new(),
-                    },
-                    Vec::new(),
-                ));
-                chunks.len() - 1
-            }
-        };
-        let (chunk, data) = &mut chunks[index];
-        put_row(&key, &partial, batch_id, data);
-        chunk.rows += 1;
-        chunk.first_ns = chunk.first_ns.min(key.minute_ns);
-        chunk.last_ns = chunk.last_ns.max(key.minute_ns);
+        put_row(&key, &partial, batch_id, chunks.row(key.minute_ns));
     }
-    chunks
-        .into_iter()
-        .map(|(mut chunk, data)| {
-            chunk.data = Bytes::from(data);
-            chunk
-        })
-        .collect()
+    chunks.finish()
 }

@@ -43,7 +43,8 @@ pub fn write_varint(mut value: u64, out: &mut Vec<u8>) {
     out.push(value as u8);
 }
 
-fn write_string(value: &str, out: &mut Vec<u8>) {
+/// A `String` value: its length as a varint, then its bytes.
+pub fn write_string(value: &str, out: &mut Vec<u8>) {
     write_varint(value.len() as u64, out);
     out.extend_from_slice(value.as_bytes());
 }

@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "span_rollups",
         include_str!("../../../schema/clickhouse/008_span_rollups.sql"),
     ),
+    (
+        9,
+        "throttled_attempts",
+        include_str!("../../../schema/clickhouse/009_throttled_attempts.sql"),
+    ),
 ];
 
 /// A `major.minor` ClickHouse version.
@@ -163,23 +168,35 @@ pub fn script(version: Version, ctx_database: &str, retention_days: u32) -> Stri
             out.push_str(&statement);
             out.push_str(";\n\n");
         }
-        if *name == ROLLUPS_MIGRATION {
-            for source in [Source::Requests, Source::Dependencies] {
-                out.push_str(&format!("-- spans stored before: {}\n", source.table()));
-                out.push_str(&super::backfill::statement(
-                    ctx_database,
-                    source,
-                    &super::backfill::Spans::All,
-                ));
-                out.push_str(";\n\n");
-            }
+        for (what, statement) in derived_rows(name, ctx_database) {
+            out.push_str(&format!("-- {what} stored before\n{statement};\n\n"));
         }
     }
     out
 }
 
-/// The migration that adds the rollups; it also rolls up the spans stored before it.
-pub const ROLLUPS_MIGRATION: &str = "span_rollups";
+/// What a migration derives from the rows stored before it (the rollups of the spans, the
+/// 429 attempts of the dependencies), as `(what, statement)`: statements that add only what is
+/// missing, so a migration run again adds nothing twice.
+pub fn derived_rows(migration: &str, database: &str) -> Vec<(&'static str, String)> {
+    use super::backfill::{self, Spans};
+    match migration {
+        "span_rollups" => [Source::Requests, Source::Dependencies]
+            .into_iter()
+            .map(|source| {
+                (
+                    source.table(),
+                    backfill::statement(database, source, &Spans::All),
+                )
+            })
+            .collect(),
+        "throttled_attempts" => vec![(
+            "429 attempts",
+            super::throttled_rows::derive_statement(database, &Spans::All),
+        )],
+        _ => Vec::new(),
+    }
+}
 
 /// Renders one migration template into its statements.
 pub fn render(template: &str, ctx: &RenderContext<'_>) -> Vec<String> {

@@ -6,10 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::backfill;
 use super::encoded::{self, Chunk, OPERATIONS_TABLE};
 use super::schema::Features;
 use super::{ClickHouseStore, ch_error};
+use super::{backfill, throttled_rows};
 use crate::model::Batch;
 use crate::reads::Source;
 use crate::store::rollup;
@@ -98,45 +98,45 @@ impl SpooledWrites for ClickHouseStore {
             .into_iter()
             .map(|group| self.insert_unless_landed(group, uncertain, features));
         futures_util::future::try_join_all(inserts).await?;
-        self.roll_up_unrolled(&batches).await
+        self.derive_what_old_batches_lack(&batches).await
     }
 }
 
 impl ClickHouseStore {
-    /// Rolls up, on the server, the batches spooled by a version without rollups (their
-    /// payloads have span chunks but no rollup chunk), once their spans are stored.
-    async fn roll_up_unrolled(&self, batches: &[encoded::EncodedBatch]) -> Result<(), StoreError> {
-        let spans = |chunk: &&Chunk| {
-            chunk.table == Source::Requests.table() || chunk.table == Source::Dependencies.table()
-        };
-        let unrolled: Vec<&encoded::EncodedBatch> = batches
-            .iter()
-            .filter(|batch| {
-                batch.chunks.iter().any(|c| spans(&c))
-                    && !batch.chunks.iter().any(|c| c.table == rollup::TABLE)
-            })
-            .collect();
-        let chunks = || unrolled.iter().flat_map(|b| b.chunks.iter()).filter(spans);
-        let (Some(first_ns), Some(last_ns)) = (
-            chunks().map(|c| c.first_ns).min(),
-            chunks().map(|c| c.last_ns).max(),
-        ) else {
-            return Ok(());
-        };
-        let ids: Vec<u64> = unrolled.iter().map(|b| b.batch_id).collect();
-        let only = backfill::Spans::Batches {
-            ids: &ids,
-            from_s: first_ns.div_euclid(1_000_000_000),
-            to_s: last_ns.div_euclid(1_000_000_000),
-        };
-        for source in [Source::Requests, Source::Dependencies] {
-            self.execute(&backfill::statement(&self.database, source, &only))
+    /// Derives, on the server, what batches spooled by an earlier version lack, once their
+    /// spans are stored: rollups (payloads with span chunks but no rollup chunk) and 429
+    /// attempts (dependencies but no `throttled_attempts` chunk, not even an empty one).
+    async fn derive_what_old_batches_lack(
+        &self,
+        batches: &[encoded::EncodedBatch],
+    ) -> Result<(), StoreError> {
+        let spans = [Source::Requests.table(), Source::Dependencies.table()];
+        if let Some(lacking) = Lacking::of(batches, &spans, rollup::TABLE) {
+            for source in [Source::Requests, Source::Dependencies] {
+                self.execute(&backfill::statement(
+                    &self.database,
+                    source,
+                    &lacking.spans(),
+                ))
                 .await?;
+            }
+            tracing::info!(
+                batches = lacking.ids.len(),
+                "rolled up batches spooled without rollups"
+            );
         }
-        tracing::info!(
-            batches = ids.len(),
-            "rolled up batches spooled without rollups"
-        );
+        let dependencies = [Source::Dependencies.table()];
+        if let Some(lacking) = Lacking::of(batches, &dependencies, throttled_rows::TABLE) {
+            self.execute(&throttled_rows::derive_statement(
+                &self.database,
+                &lacking.spans(),
+            ))
+            .await?;
+            tracing::info!(
+                batches = lacking.ids.len(),
+                "copied the 429 attempts of batches spooled without them"
+            );
+        }
         Ok(())
     }
 
@@ -167,6 +167,43 @@ impl ClickHouseStore {
     }
 }
 
+/// Batches that have chunks of some tables but none of a table derived from them, and the
+/// seconds their rows lie in.
+struct Lacking {
+    ids: Vec<u64>,
+    from_s: i64,
+    to_s: i64,
+}
+
+impl Lacking {
+    fn of(batches: &[encoded::EncodedBatch], sources: &[&str], derived: &str) -> Option<Self> {
+        let source = |chunk: &&Chunk| sources.contains(&chunk.table.as_str());
+        let lacking: Vec<&encoded::EncodedBatch> = batches
+            .iter()
+            .filter(|batch| {
+                batch.chunks.iter().any(|c| source(&c))
+                    && !batch.chunks.iter().any(|c| c.table == derived)
+            })
+            .collect();
+        let chunks = || lacking.iter().flat_map(|b| b.chunks.iter()).filter(source);
+        let first_ns = chunks().map(|c| c.first_ns).min()?;
+        let last_ns = chunks().map(|c| c.last_ns).max()?;
+        Some(Lacking {
+            ids: lacking.iter().map(|b| b.batch_id).collect(),
+            from_s: first_ns.div_euclid(1_000_000_000),
+            to_s: last_ns.div_euclid(1_000_000_000),
+        })
+    }
+
+    fn spans(&self) -> backfill::Spans<'_> {
+        backfill::Spans::Batches {
+            ids: &self.ids,
+            from_s: self.from_s,
+            to_s: self.to_s,
+        }
+    }
+}
+
 /// The chunks of one table and day across batches, with the batch each came from.
 struct ChunkGroup<'a> {
     table: &'a str,
@@ -174,11 +211,12 @@ struct ChunkGroup<'a> {
     chunks: Vec<(u64, &'a Chunk)>,
 }
 
-/// Groups the chunks of several batches by table and day, in first-seen order.
+/// Groups the chunks of several batches by table and day, in first-seen order, leaving out
+/// empty ones (a batch's mark that it has no rows of a derived table).
 fn group_chunks(batches: &[encoded::EncodedBatch]) -> Vec<ChunkGroup<'_>> {
     let mut groups: Vec<ChunkGroup<'_>> = Vec::new();
     for batch in batches {
-        for chunk in &batch.chunks {
+        for chunk in batch.chunks.iter().filter(|chunk| chunk.rows > 0) {
             match groups
                 .iter_mut()
                 .find(|g| g.table == chunk.table && g.day == chunk.day)

@@ -97,27 +97,28 @@ pub fn throttling_span_columns(qualifier: &str) -> String {
     .join(", ")
 }
 
-/// Most throttled calls one GenAI usage read returns (tens of MB with their attempts): a
-/// range with more counts the first calls only.
+/// Most throttled calls one GenAI usage read on SQLite pairs or adds up (tens of MB with
+/// their attempts): a range with more counts the first calls only.
 pub const MAX_THROTTLED_CALLS: usize = 50_000;
 
 /// The GenAI calls a 429 attempt (an HTTP dependency without GenAI columns) names as its
-/// parent, narrowed by the window's filters, with every attempt beneath them: at most
-/// [`MAX_THROTTLED_CALLS`], the first in app, operation and call order.
+/// parent, narrowed by the window's filters, with every attempt beneath them.
 ///
 /// On ClickHouse the server folds them as [`crate::reads::throttling`] defines it, so only
 /// figures travel (12,467 calls with their attempts took ~100 ms to decode): one pass over the
-/// range's dependencies (a set of the 429 attempts' parents, built once) groups each call
-/// with its attempts, each call's throttled time is computed from them with the same
-/// floating-point steps as Rust, and the answer is one row per provider, model and target —
-/// `(provider, model, target, calls, weighted 429 attempts, [throttled ms], [duration of the
-/// calls that ended 429], [first throttled minute])`, the arrays in call order so that Rust
-/// sums them in the order SQLite's calls are summed.
+/// range's dependencies (a set of the 429 attempts' parents, read from `throttled_attempts`
+/// and built once) groups each call
+/// with its attempts into a few figures, each call's throttled time is computed from them in
+/// whole ns (`throttled_ns_of_stored`), and the answer is one row per provider, model and
+/// target — `(provider, model, target, calls, weighted 429 attempts, throttled ns, calls that
+/// ended 429, their summed duration in ns, [first throttled minute of each call])`. Whole ns
+/// add up the same in any order, so the calls are neither sorted nor capped (a cap would not
+/// bound the server's grouping, which the query's memory limit does).
 ///
 /// On SQLite the dependencies of the 429 attempts' operations (a partial index, then the
 /// operation index) that are such a call or attempt, as [`throttling_span_columns`], at most
-/// eight rows a call, for [`crate::reads::throttled::throttled_calls`] to
-/// pair (the operations in the order SQLite reads them, which is theirs, without sorting the
+/// eight rows for each of [`MAX_THROTTLED_CALLS`] calls, for
+/// [`crate::reads::throttled::throttled_calls`] to pair (the operations in the order SQLite reads them, which is theirs, without sorting the
 /// rows). `{dependencies}` stands for the table.
 pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
     let all = window_condition(Source::Dependencies, window, false, dialect);
@@ -132,73 +133,61 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
             p = prefix
         )
     };
-    let throttled_parents = format!(
-        "SELECT operation_ParentId FROM {{dependencies}} \
-         WHERE {} AND resultCode = '429' AND genai_provider = ''",
-        all.sql
-    );
+    // ClickHouse keeps the 429 attempts in a table of their own (`throttled_attempts`, a few
+    // rows); SQLite finds them through a partial index.
+    let throttled_parents = match dialect {
+        Dialect::ClickHouse => format!(
+            "SELECT operation_ParentId FROM {{throttled_attempts}} WHERE {}",
+            all.sql
+        ),
+        Dialect::Sqlite => format!(
+            "SELECT operation_ParentId FROM {{dependencies}} \
+             WHERE {} AND resultCode = '429' AND genai_provider = ''",
+            all.sql
+        ),
+    };
     let mut params = Vec::new();
     let sql = match dialect {
         Dialect::ClickHouse => {
             params.extend(all.params.iter().cloned());
             params.extend(all.params.iter().cloned());
             params.extend(call_filters.params);
-            let attempt =
-                |column: &str, name: &str| format!("groupArrayIf({column}, NOT is_call) AS {name}");
-            // Offsets from the call's first attempt, in ms, as `throttled_time_of_stored`.
-            let offset = "(s - origin) / 1e6";
-            // The calls in order (written twice, computed once: not an output column).
-            let by_call = "arraySort(groupArray(tuple(tuple(appName, operation_Id, call_id), \
-                           waited_ms, call_result = '429', call_duration_ms)))";
+            // `throttling::ns_of_ms`, in the same steps.
+            let ns_of = |ms: &str| format!("toInt64(floor({ms} * 1e6 + 0.5))");
             format!(
                 "SELECT provider, model, call_target, count() AS calls, \
-                        sum(throttled_attempts) AS attempts, \
-                        arrayMap(x -> tupleElement(x, 2), {by_call}) AS waits, \
-                        arrayMap(x -> tupleElement(x, 4), \
-                                 arrayFilter(x -> tupleElement(x, 3) = 1, {by_call})) AS ended, \
-                        groupArray(first_minute_ns) AS minutes \
-                 FROM (SELECT provider, model, call_target, appName, operation_Id, call_id, \
-                              call_result, call_duration_ms, \
-                              arraySum(arrayMap((c, n) -> if(c = '429', toUInt64(n), toUInt64(0)), \
-                                                codes, counts)) AS throttled_attempts, \
-                              arrayReduce('min', starts) AS origin, \
-                              arrayReduce('min', arrayFilter((s, c) -> c = '429', starts, codes)) \
-                                AS first_ns, \
-                              (first_ns - origin) / 1e6 AS first_ms, \
-                              arrayFilter((s, ok) -> ok = 1 AND {offset} >= first_ms, \
-                                          starts, successes) AS succeeded_after, \
-                              if(length(succeeded_after) > 0, \
-                                 (arrayReduce('min', succeeded_after) - origin) / 1e6, \
-                                 arrayReduce('max', arrayPushBack( \
-                                   arrayMap((s, d) -> {offset} + d, starts, durations), \
-                                   first_ms))) AS until_ms, \
-                              greatest(until_ms - first_ms, 0.) AS waited_ms, \
-                              intDiv(first_ns, 60000000000) * 60000000000 AS first_minute_ns \
+                        sum(throttled_attempts) AS attempts, sum(waited_ns) AS waited_ns, \
+                        countIf(call_result = '429') AS ended, \
+                        sumIf({call_ns}, call_result = '429') AS ended_ns, \
+                        groupArray(intDiv(first_ns, 60000000000) * 60000000000) AS minutes \
+                 FROM (SELECT provider, model, call_target, call_result, call_duration_ms, \
+                              throttled_attempts, first_ns, \
+                              arrayFilter(s -> s >= first_ns, succeeded) AS after, \
+                              greatest(if(length(after) > 0, arrayReduce('min', after), \
+                                          greatest(last_end_ns, first_ns)) - first_ns, 0) \
+                                AS waited_ns \
                        FROM (SELECT anyIf(genai_provider, is_call) AS provider, \
                                     anyIf(genai_requestModel, is_call) AS model, \
-                                    anyIf(target, is_call) AS call_target, appName, \
-                                    operation_Id, call_id, \
+                                    anyIf(target, is_call) AS call_target, \
                                     anyIf(resultCode, is_call) AS call_result, \
                                     anyIf(duration_ms, is_call) AS call_duration_ms, \
-                                    {starts}, {durations}, {codes}, {successes}, {counts} \
-                             FROM (SELECT appName, operation_Id, genai_provider, \
-                                          genai_requestModel, target, resultCode, duration_ms, \
-                                          timestamp_ns, toUInt8(success) AS success, itemCount, \
-                                          genai_provider != '' AS is_call, \
+                                    sumIf(itemCount, throttled) AS throttled_attempts, \
+                                    minIf(timestamp_ns, throttled) AS first_ns, \
+                                    groupArrayIf(timestamp_ns, NOT is_call AND success = 1) \
+                                      AS succeeded, \
+                                    maxIf(timestamp_ns + {attempt_ns}, NOT is_call) AS last_end_ns \
+                             FROM (SELECT appName, genai_provider, genai_requestModel, target, \
+                                          resultCode, duration_ms, timestamp_ns, success, \
+                                          itemCount, genai_provider != '' AS is_call, \
+                                          NOT is_call AND resultCode = '429' AS throttled, \
                                           if(is_call, id, operation_ParentId) AS call_id \
                                    FROM {{dependencies}} \
                                    WHERE {all} AND call_id IN ({throttled_parents}){calls_kept}) \
-                             GROUP BY appName, operation_Id, call_id \
-                             HAVING countIf(is_call) > 0 \
-                                AND countIf(NOT is_call AND resultCode = '429') > 0 \
-                             ORDER BY appName, operation_Id, call_id \
-                             LIMIT {MAX_THROTTLED_CALLS})) \
+                             GROUP BY appName, call_id \
+                             HAVING countIf(is_call) > 0 AND countIf(throttled) > 0)) \
                  GROUP BY provider, model, call_target",
-                starts = attempt("timestamp_ns", "starts"),
-                durations = attempt("duration_ms", "durations"),
-                codes = attempt("resultCode", "codes"),
-                successes = attempt("success", "successes"),
-                counts = attempt("itemCount", "counts"),
+                call_ns = ns_of("call_duration_ms"),
+                attempt_ns = ns_of("duration_ms"),
                 all = all.sql
             )
         }

@@ -233,8 +233,9 @@ pub fn group_expression(column: Column, dialect: Dialect) -> String {
 }
 
 /// Tables are written `{requests}` in statements; each store puts its own qualified name there.
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 11] = [
     "scores",
+    "throttled_attempts",
     "requests",
     "dependencies",
     "traces",

@@ -14,7 +14,9 @@ use super::query::fetch;
 use super::sqlite_error;
 use crate::model::Batch;
 use crate::reads::throttled::{ThrottlingSpan, throttled_calls};
-use crate::reads::throttling::{GenAiThrottling, ThrottledCallFacts, is_throttled};
+use crate::reads::throttling::{
+    GenAiThrottling, ThrottledCallFacts, is_throttled_attempt, ns_of_ms,
+};
 use crate::reads::{Column, Filter, ScopedRange, ThrottledCall};
 use crate::store::StoreError;
 use crate::store::sql::{self, Condition, Dialect, Param};
@@ -52,7 +54,7 @@ pub fn refresh(transaction: &Transaction<'_>, batch: &Batch) -> Result<(), Store
         let common = &item.common;
         let is_call = !item.data.genai.provider.is_empty();
         let operation = (&*common.app_name, common.operation_id.as_str());
-        if !is_call && is_throttled(&item.data.result_code) {
+        if is_throttled_attempt(&item.data.genai.provider, &item.data.result_code) {
             changed.insert(operation);
             continue;
         }
@@ -117,10 +119,10 @@ fn store_call(
             facts.model.1,
             facts.model.2,
             i64::try_from(facts.throttled_attempts).unwrap_or(i64::MAX),
-            facts.waited_ms,
+            facts.waited_ns as f64 / 1e6,
             facts.first_minute_ns,
             facts.ended_throttled,
-            facts.duration_ms,
+            call.duration_ms,
         ])
         .map_err(sqlite_error)?;
     Ok(())
@@ -199,10 +201,11 @@ pub fn read(connection: &Connection, window: &ScopedRange) -> Result<GenAiThrott
         Ok(ThrottledCallFacts {
             model: (row.get(0)?, row.get(1)?, row.get(2)?),
             throttled_attempts: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
-            waited_ms: row.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
+            // Stored in ms: whole ns come back exactly (for any wait under 26 days).
+            waited_ns: ns_of_ms(row.get::<_, Option<f64>>(4)?.unwrap_or(0.0)),
             first_minute_ns: row.get(5)?,
             ended_throttled: row.get(6)?,
-            duration_ms: row.get::<_, Option<f64>>(7)?.unwrap_or(0.0),
+            duration_ns: ns_of_ms(row.get::<_, Option<f64>>(7)?.unwrap_or(0.0)),
         })
     })?;
     Ok(GenAiThrottling::of_facts(facts))

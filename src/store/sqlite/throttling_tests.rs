@@ -129,7 +129,7 @@ async fn stored_calls_answer_as_pairing_the_spans_in_any_batches() {
         let model = stored.per_model[&key];
         let copies = if i == 3 { 2 } else { 1 };
         assert_eq!(
-            (model.calls, model.attempts, model.throttled_ms),
+            (model.calls, model.attempts, model.throttled_ms()),
             (1, 3 * copies, 5_670.0),
             "split {i}"
         );
