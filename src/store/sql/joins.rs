@@ -107,9 +107,8 @@ pub const MAX_THROTTLED_CALLS: usize = 50_000;
 /// On ClickHouse the server folds them as [`crate::reads::throttling`] defines it, so only
 /// figures travel (12,467 calls with their attempts took ~100 ms to decode): one pass over the
 /// range's dependencies (a set of the 429 attempts' parents, read from `throttled_attempts`
-/// and built once) groups each call
-/// with its attempts into a few figures, each call's throttled time is computed from them in
-/// whole ns (`throttled_ns_of_stored`), and the answer is one row per provider, model and
+/// and built once) groups each call with its attempts into a few figures, each call's
+/// throttled time is computed from them in whole ns (`throttled_ns_of_stored`), and the answer is one row per provider, model and
 /// target — `(provider, model, target, calls, weighted 429 attempts, throttled ns, calls that
 /// ended 429, their summed duration in ns, [first throttled minute of each call])`. Whole ns
 /// add up the same in any order, so the calls are neither sorted nor capped (a cap would not
