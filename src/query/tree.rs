@@ -441,17 +441,15 @@ fn retry_group(
             .count(),
         succeeded: success.is_some(),
         time_before_success_ms,
-        throttled_time_ms: super::throttling::throttled_time_ms(
-            &attempts
-                .iter()
-                .map(|&i| super::throttling::Attempt {
-                    start_ms: nodes[i].start_offset_ms,
-                    end_ms: end_ms(&nodes[i]),
-                    throttled: is_throttled(&nodes[i]),
-                    succeeded: nodes[i].success,
-                })
-                .collect::<Vec<_>>(),
-        ),
+        // Offsets stand in for start times: the wait is a difference of them.
+        throttled_time_ms: super::throttling::throttled_time_of_stored(attempts.iter().map(|&i| {
+            (
+                super::throttling::ns_of_ms(nodes[i].start_offset_ms),
+                nodes[i].duration_ms,
+                nodes[i].result_code.as_str(),
+                nodes[i].success,
+            )
+        })),
         attempts,
     }
 }

@@ -25,35 +25,6 @@ pub fn is_throttled_attempt(genai_provider: &str, result_code: &str) -> bool {
     genai_provider.is_empty() && is_throttled(result_code)
 }
 
-/// One try of a call, as offsets in ms.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Attempt {
-    pub start_ms: f64,
-    pub end_ms: f64,
-    pub throttled: bool,
-    pub succeeded: bool,
-}
-
-/// The time the caller waited because of throttling (see the module); 0 without a throttled
-/// attempt.
-pub fn throttled_time_ms(attempts: &[Attempt]) -> f64 {
-    let Some(first) = attempts
-        .iter()
-        .filter(|a| a.throttled)
-        .map(|a| a.start_ms)
-        .min_by(f64::total_cmp)
-    else {
-        return 0.0;
-    };
-    let success = attempts
-        .iter()
-        .filter(|a| a.succeeded && a.start_ms >= first)
-        .map(|a| a.start_ms)
-        .min_by(f64::total_cmp);
-    let until = success.unwrap_or_else(|| attempts.iter().map(|a| a.end_ms).fold(first, f64::max));
-    (until - first).max(0.0)
-}
-
 /// A duration in ms as whole ns, rounded half up. Throttled time is added up in whole ns, so
 /// that every store's total is the same whatever order it adds calls in; ClickHouse takes the
 /// same steps (`toInt64(floor(ms * 1e6 + 0.5))`: 18.16 and current releases round ties
@@ -228,33 +199,28 @@ mod tests {
     use super::*;
     use crate::reads::StoredAttempt;
 
-    fn attempt(start_ms: f64, duration_ms: f64, result: u16) -> Attempt {
-        Attempt {
-            start_ms,
-            end_ms: start_ms + duration_ms,
-            throttled: result == 429,
-            succeeded: result < 400,
-        }
+    fn attempt(start_ms: i64, duration_ms: f64, result: &str) -> (i64, f64, &str, bool) {
+        (start_ms * 1_000_000, duration_ms, result, result == "200")
     }
 
     #[test]
     fn throttled_time_runs_from_the_first_429_to_the_successful_attempt() {
         // The seed story: 429s at 10, 1,220 and 3,440 ms (back-off between), then the answer.
         let attempts = [
-            attempt(10.0, 200.0, 429),
-            attempt(1_220.0, 210.0, 429),
-            attempt(3_440.0, 190.0, 429),
-            attempt(5_680.0, 1_650.0, 200),
+            attempt(10, 200.0, "429"),
+            attempt(1_220, 210.0, "429"),
+            attempt(3_440, 190.0, "429"),
+            attempt(5_680, 1_650.0, "200"),
         ];
-        assert_eq!(throttled_time_ms(&attempts), 5_670.0);
+        assert_eq!(throttled_time_of_stored(attempts), 5_670.0);
         // Never answered: until the last attempt ended.
-        assert_eq!(throttled_time_ms(&attempts[..3]), 3_620.0);
+        assert_eq!(throttled_time_of_stored(attempts[..3].to_vec()), 3_620.0);
         // A failure that was not a 429 is no throttling.
         assert_eq!(
-            throttled_time_ms(&[attempt(0.0, 50.0, 503), attempt(60.0, 10.0, 200)]),
+            throttled_time_of_stored([attempt(0, 50.0, "503"), attempt(60, 10.0, "200")]),
             0.0
         );
-        assert_eq!(throttled_time_ms(&[]), 0.0);
+        assert_eq!(throttled_time_of_stored([]), 0.0);
         assert!(is_throttled("429") && !is_throttled("503"));
     }
 
