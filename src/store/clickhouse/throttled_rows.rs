@@ -13,6 +13,7 @@ use super::encoded::{Chunk, DayChunks, empty_chunk};
 use super::rowbinary::write_string;
 use crate::model::Batch;
 use crate::reads::throttling::is_throttled_attempt;
+use crate::store::sql::THROTTLED_ATTEMPT;
 
 pub const TABLE: &str = "throttled_attempts";
 
@@ -59,7 +60,7 @@ pub fn derive_statement(database: &str, spans: &Spans<'_>) -> String {
     format!(
         "INSERT INTO `{database}`.`{TABLE}` ({columns}) \
          SELECT {columns} FROM `{database}`.`dependencies` \
-         WHERE {only}resultCode = '429' AND genai_provider = '' \
+         WHERE {only}{THROTTLED_ATTEMPT} \
            AND _batch_id NOT IN (SELECT _batch_id FROM `{database}`.`{TABLE}`{within})",
         only = spans.condition(),
         within = match spans {

@@ -2,7 +2,7 @@
 //! throttled attempts to their GenAI call. Joins match within one app; resent copies of a span
 //! join once.
 
-use super::{Condition, Dialect, Param, filters_condition, selection_condition};
+use super::{Condition, Dialect, Param, THROTTLED_ATTEMPT, filters_condition, selection_condition};
 use crate::reads::{ScopedRange, Selection, Source};
 
 /// A window's range and scope on `source`, with its filters when `filtered`.
@@ -141,7 +141,7 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
         ),
         Dialect::Sqlite => format!(
             "SELECT operation_ParentId FROM {{dependencies}} \
-             WHERE {} AND resultCode = '429' AND genai_provider = ''",
+             WHERE {} AND {THROTTLED_ATTEMPT}",
             all.sql
         ),
     };
@@ -199,7 +199,7 @@ pub fn genai_throttling(window: &ScopedRange, dialect: Dialect) -> Condition {
             format!(
                 "SELECT {columns} \
                  FROM (SELECT DISTINCT appName, operation_Id FROM {{dependencies}} \
-                       WHERE {all} AND resultCode = '429' AND genai_provider = '') AS o \
+                       WHERE {all} AND {THROTTLED_ATTEMPT}) AS o \
                  JOIN {{dependencies}} AS d \
                    ON d.operation_Id = o.operation_Id AND d.appName = o.appName \
                  WHERE d.timestamp_ns >= ? AND d.timestamp_ns < ? \

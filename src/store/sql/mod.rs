@@ -232,6 +232,11 @@ pub fn group_expression(column: Column, dialect: Dialect) -> String {
     }
 }
 
+/// [`crate::reads::throttling::is_throttled_attempt`] in SQL. SQLite's partial index of 429
+/// attempts (`dependencies_throttled_parent`) has the same condition, which a statement must
+/// repeat for the index to answer it.
+pub const THROTTLED_ATTEMPT: &str = "resultCode = '429' AND genai_provider = ''";
+
 /// Tables are written `{requests}` in statements; each store puts its own qualified name there.
 pub const TABLES: [&str; 11] = [
     "scores",

@@ -26,9 +26,14 @@ type Operation<'a> = (&'a str, &'a str);
 
 /// Whether the operation holds a 429 attempt beneath the span `parent_id` (the partial index
 /// of 429 attempts by parent answers it).
-const HAS_THROTTLED_CHILD: &str = "SELECT 1 FROM dependencies_rows \
-     WHERE appName = ?1 AND operation_ParentId = ?2 AND operation_Id = ?3 \
-       AND resultCode = '429' AND genai_provider = '' LIMIT 1";
+fn has_throttled_child() -> String {
+    format!(
+        "SELECT 1 FROM dependencies_rows \
+         WHERE appName = ?1 AND operation_ParentId = ?2 AND operation_Id = ?3 \
+           AND {} LIMIT 1",
+        sql::THROTTLED_ATTEMPT
+    )
+}
 
 /// The dependencies of one operation, as [`throttling_span`] reads them.
 fn operation_spans() -> String {
@@ -47,7 +52,7 @@ const UPSERT: &str = "INSERT OR REPLACE INTO genai_throttled_calls (appName, ope
 /// transaction (after its rows are inserted).
 pub fn refresh(transaction: &Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
     let mut probe = transaction
-        .prepare_cached(HAS_THROTTLED_CHILD)
+        .prepare_cached(&has_throttled_child())
         .map_err(sqlite_error)?;
     let mut changed: BTreeSet<Operation<'_>> = BTreeSet::new();
     for item in &batch.dependencies {
@@ -150,10 +155,10 @@ pub(super) fn throttling_span(row: &rusqlite::Row<'_>) -> rusqlite::Result<Throt
 /// migration that adds the table).
 pub fn backfill(transaction: &Transaction<'_>) -> Result<(), StoreError> {
     let mut statement = transaction
-        .prepare(
-            "SELECT DISTINCT appName, operation_Id FROM dependencies_rows \
-             WHERE resultCode = '429' AND genai_provider = ''",
-        )
+        .prepare(&format!(
+            "SELECT DISTINCT appName, operation_Id FROM dependencies_rows WHERE {}",
+            sql::THROTTLED_ATTEMPT
+        ))
         .map_err(sqlite_error)?;
     let operations = statement
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
