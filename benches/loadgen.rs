@@ -34,6 +34,9 @@ struct Args {
     /// ClickHouse HTTP interface to load.
     #[arg(long)]
     clickhouse_url: String,
+    /// Run on this ClickHouse cluster (`--clickhouse-cluster` of tracehouse serve).
+    #[arg(long)]
+    clickhouse_cluster: Option<String>,
     /// Spans to send in each phase.
     #[arg(long, default_value_t = 1_000_000)]
     spans: usize,
@@ -159,10 +162,11 @@ fn track_body(request: &Bytes) -> anyhow::Result<Bytes> {
     )))
 }
 
-fn clickhouse_config(url: &str, database: &str) -> ClickHouseConfig {
+fn clickhouse_config(args: &Args, database: &str) -> ClickHouseConfig {
     ClickHouseConfig {
         retention_days: 0,
-        ..ClickHouseConfig::new(url, database)
+        cluster: args.clickhouse_cluster.clone(),
+        ..ClickHouseConfig::new(&args.clickhouse_url, database)
     }
 }
 
@@ -174,8 +178,7 @@ async fn direct_insert(
     request_count: usize,
 ) -> anyhow::Result<Duration> {
     let database = format!("loadgen_direct_{}", std::process::id());
-    let store =
-        Arc::new(ClickHouseStore::open(&clickhouse_config(&args.clickhouse_url, &database)).await?);
+    let store = Arc::new(ClickHouseStore::open(&clickhouse_config(args, &database)).await?);
     let limits = Limits::default();
     let ctx = Context {
         limits: &limits,
@@ -255,6 +258,11 @@ async fn start_tracehouse(
             "--clickhouse-database",
             database,
         ])
+        .args(
+            args.clickhouse_cluster
+                .iter()
+                .flat_map(|name| ["--clickhouse-cluster", name.as_str()]),
+        )
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .spawn()?;

@@ -40,7 +40,14 @@ fn bench(c: &mut Criterion) {
     });
     let batch = traces(&protobuf, &context()).expect("frames").batch;
     group.bench_function("encode_rowbinary", |b| {
-        b.iter(|| tracehouse::store::clickhouse::encoded::encode(&batch, 1).expect("encodes"))
+        b.iter(|| {
+            tracehouse::store::clickhouse::encoded::encode(
+                &batch,
+                1,
+                tracehouse::store::clickhouse::encoded::Sharding::None,
+            )
+            .expect("encodes")
+        })
     });
     // The per-minute rollup rows both stores write with each batch (part of encode_rowbinary).
     group.bench_function("rollups_of", |b| {

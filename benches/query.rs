@@ -62,6 +62,9 @@ struct Args {
     /// not refilled.
     #[arg(long)]
     sqlite_dir: Option<std::path::PathBuf>,
+    /// Run on this ClickHouse cluster (`--clickhouse-cluster` of tracehouse serve).
+    #[arg(long)]
+    clickhouse_cluster: Option<String>,
     /// Fill this ClickHouse database (kept; by default one per run).
     #[arg(long)]
     clickhouse_database: Option<String>,
@@ -478,6 +481,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let store = ClickHouseStore::open(&ClickHouseConfig {
             retention_days: 0,
             compression: args.clickhouse_compression,
+            cluster: args.clickhouse_cluster.clone(),
             ..ClickHouseConfig::new(url, &database)
         })
         .await?;

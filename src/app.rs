@@ -18,6 +18,7 @@ use crate::ingest::auth::Authenticator;
 use crate::ingest::quickpulse::{self, LiveMetrics};
 use crate::ingest::{CpuPool, IngestService, grpc, http, track};
 use crate::pipeline::Pipeline;
+use crate::reads::alert_records::LeaseClaim;
 use crate::self_metrics::SelfMetrics;
 use crate::store::clickhouse::{ClickHouseConfig, ClickHouseStore};
 use crate::store::sqlite::SqliteStore;
@@ -26,6 +27,8 @@ use crate::tls::Tls;
 
 /// How often retention runs.
 const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The lease instances sharing a store compete for to run retention.
+const RETENTION_LEASE: &str = "retention";
 
 /// The listeners of one server, bound by the caller.
 pub struct Listeners {
@@ -254,18 +257,37 @@ async fn refresh_credentials(
     }
 }
 
+/// Drops telemetry past retention every hour on the instance holding the retention lease:
+/// of several instances sharing a store, one does it.
 async fn run_retention(
     store: Arc<dyn Store>,
     days: u32,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     const DAY_NS: i64 = 86_400_000_000_000;
+    let holder = crate::alerts::instance_name();
     loop {
-        let cutoff = crate::clock::now_ns().saturating_sub(i64::from(days) * DAY_NS);
-        match store.enforce_retention(cutoff).await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, days, "removed telemetry past retention"),
-            Err(error) => tracing::warn!(%error, "retention failed; will retry"),
+        let now_ns = crate::clock::now_ns();
+        // Held for two rounds: a holder that stopped is replaced within two hours.
+        let claim = LeaseClaim {
+            name: RETENTION_LEASE.into(),
+            holder: holder.clone(),
+            now_ns,
+            ttl_ns: i64::try_from(2 * RETENTION_INTERVAL.as_nanos()).unwrap_or(i64::MAX),
+        };
+        match store.take_lease(&claim).await {
+            Ok(true) => {
+                let cutoff = now_ns.saturating_sub(i64::from(days) * DAY_NS);
+                match store.enforce_retention(cutoff).await {
+                    Ok(0) => {}
+                    Ok(removed) => {
+                        tracing::info!(removed, days, "removed telemetry past retention")
+                    }
+                    Err(error) => tracing::warn!(%error, "retention failed; will retry"),
+                }
+            }
+            Ok(false) => tracing::debug!("another instance holds the retention lease"),
+            Err(error) => tracing::warn!(%error, "cannot take the retention lease; will retry"),
         }
         tokio::select! {
             () = tokio::time::sleep(RETENTION_INTERVAL) => {}

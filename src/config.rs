@@ -83,6 +83,11 @@ pub struct StoreArgs {
         default_value = "tracehouse"
     )]
     pub clickhouse_database: String,
+    /// Run on this cluster of the ClickHouse servers' `remote_servers`: local tables on every
+    /// node (replicated when shards have replicas), `Distributed` tables in front, DDL
+    /// `ON CLUSTER`, rows sharded by operation id.
+    #[arg(long, env = "TRACEHOUSE_CLICKHOUSE_CLUSTER")]
+    pub clickhouse_cluster: Option<String>,
     /// Days of telemetry kept; 0 keeps everything.
     #[arg(long, env = "TRACEHOUSE_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u32,
@@ -114,6 +119,7 @@ impl StoreArgs {
             retention_days: self.retention_days,
             compression: self.clickhouse_compression,
             query_limits: self.query_limits(),
+            cluster: self.clickhouse_cluster.clone(),
         })
     }
 

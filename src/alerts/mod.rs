@@ -180,7 +180,7 @@ pub fn start(
         sender: Arc::new(sender),
         view: Arc::clone(&view),
         rules: subscribe,
-        holder: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
+        holder: instance_name(),
         lease_ttl: config.lease_ttl,
         public_url: config.public_url.clone(),
         clock,
@@ -198,6 +198,12 @@ pub fn start(
         shutdown,
     ));
     Ok((view, vec![evaluator, reloader]))
+}
+
+/// This instance's name among those sharing a store (in leases): its host and a random part,
+/// unique to the process.
+pub fn instance_name() -> String {
+    format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple())
 }
 
 fn hostname() -> String {

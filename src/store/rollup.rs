@@ -17,6 +17,11 @@ pub use crate::time::{MINUTE_NS, minute_of};
 /// What a rollup row is keyed by besides its minute and source, in table order. Columns of
 /// unbounded cardinality (instances, sessions, users, prompts) are left out: reads that group
 /// or filter by them read the spans.
+/// Where `name` is among [`DIMENSIONS`] (and a [`RollupKey`]'s text, which comes before
+/// `success`).
+pub const NAME_DIMENSION: usize = 2;
+const _: () = assert!(matches!(DIMENSIONS[NAME_DIMENSION], Column::Name));
+
 pub const DIMENSIONS: [Column; 12] = [
     Column::AppName,
     Column::RoleName,

@@ -5,6 +5,9 @@ pub mod alert_peers;
 pub mod alert_traffic;
 pub mod clickhouse;
 pub mod cluster;
+pub mod delivery;
+pub mod endpoints;
+pub mod local_cluster;
 pub mod process;
 pub mod scenario;
 pub mod tempo;
@@ -128,7 +131,7 @@ impl TestServer {
         Self::start_on(engine.config(database), tweak).await
     }
 
-    async fn start_on(
+    pub async fn start_on(
         clickhouse: tracehouse::store::clickhouse::ClickHouseConfig,
         tweak: impl FnOnce(&mut ServeConfig),
     ) -> Self {

@@ -82,6 +82,14 @@ impl TracehouseProcess {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, waiting for the graceful shutdown (a rolling restart's stop).
+    pub fn terminate(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
     /// Starts again with the same flags and ports.
     pub fn restart(&mut self) {
         self.child = spawn(&self.args);

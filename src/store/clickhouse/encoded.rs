@@ -5,11 +5,14 @@
 
 use bytes::{Buf, BufMut, Bytes};
 
+use super::cluster::{item_key, row_hash};
 use super::rowbinary::{encode_row, write_string};
 use crate::model::{Batch, Item, TableRow, TableVisitor};
 use crate::store::StoreError;
 
 const MAGIC: &[u8; 4] = b"THB1";
+/// The same, with each chunk's row index (written for clusters).
+const MAGIC_INDEXED: &[u8; 4] = b"THB2";
 const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 /// Table of the operation lookup rows.
 pub const OPERATIONS_TABLE: &str = "operations";
@@ -24,6 +27,17 @@ pub struct Chunk {
     pub first_ns: i64,
     pub last_ns: i64,
     pub data: Bytes,
+    /// Where each row starts in `data` and its sharding hash ([`super::cluster::row_hash`]),
+    /// written when the store runs on a cluster, so the rows can go to their shards; empty
+    /// otherwise.
+    pub index: Vec<RowStart>,
+}
+
+/// A row's offset in its chunk and its sharding hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowStart {
+    pub offset: u32,
+    pub hash: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,27 +46,41 @@ pub struct EncodedBatch {
     pub chunks: Vec<Chunk>,
 }
 
+/// Whether chunks carry their rows' sharding hashes (for a cluster).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharding {
+    None,
+    ByRow,
+}
+
 /// Encodes a batch for ClickHouse.
-pub fn encode(batch: &Batch, batch_id: u64) -> Result<Vec<u8>, StoreError> {
+pub fn encode(batch: &Batch, batch_id: u64, sharding: Sharding) -> Result<Vec<u8>, StoreError> {
     let mut encoder = ChunkEncoder {
         batch_id,
+        sharding,
         chunks: Vec::new(),
         operations: Vec::new(),
     };
     batch.visit(&mut encoder)?;
     let mut chunks = encoder.chunks;
     if !encoder.operations.is_empty() {
-        chunks.push(operations_chunk(&encoder.operations, batch_id));
+        chunks.push(operations_chunk(&encoder.operations, batch_id, sharding));
     }
-    chunks.extend(super::rollup_rows::chunks(batch, batch_id));
-    chunks.extend(super::throttled_rows::chunks(batch, batch_id));
+    chunks.extend(super::rollup_rows::chunks(batch, batch_id, sharding));
+    chunks.extend(super::throttled_rows::chunks(batch, batch_id, sharding));
     Ok(frame(batch_id, &chunks))
 }
 
 /// The spooled form of a batch's chunks.
 pub fn frame(batch_id: u64, chunks: &[Chunk]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + chunks.iter().map(|c| c.data.len() + 64).sum::<usize>());
-    out.put_slice(MAGIC);
+    let indexed = chunks.iter().any(|chunk| !chunk.index.is_empty());
+    let mut out = Vec::with_capacity(
+        16 + chunks
+            .iter()
+            .map(|c| c.data.len() + 64 + c.index.len() * 12)
+            .sum::<usize>(),
+    );
+    out.put_slice(if indexed { MAGIC_INDEXED } else { MAGIC });
     out.put_u64_le(batch_id);
     out.put_u32_le(chunks.len() as u32);
     for chunk in chunks {
@@ -64,6 +92,13 @@ pub fn frame(batch_id: u64, chunks: &[Chunk]) -> Vec<u8> {
         out.put_i64_le(chunk.last_ns);
         out.put_u64_le(chunk.data.len() as u64);
         out.put_slice(&chunk.data);
+        if indexed {
+            out.put_u32_le(chunk.index.len() as u32);
+            for row in &chunk.index {
+                out.put_u32_le(row.offset);
+                out.put_u64_le(row.hash);
+            }
+        }
     }
     out
 }
@@ -72,9 +107,10 @@ pub fn frame(batch_id: u64, chunks: &[Chunk]) -> Vec<u8> {
 pub fn decode(payload: Bytes) -> Result<EncodedBatch, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("spooled batch: {what}"));
     let mut buf = payload.clone();
-    if buf.remaining() < 16 || &buf[..4] != MAGIC {
+    if buf.remaining() < 16 || (&buf[..4] != MAGIC && &buf[..4] != MAGIC_INDEXED) {
         return Err(corrupt("bad header"));
     }
+    let indexed = &buf[..4] == MAGIC_INDEXED;
     buf.advance(4);
     let batch_id = buf.get_u64_le();
     let count = buf.get_u32_le();
@@ -98,6 +134,11 @@ pub fn decode(payload: Bytes) -> Result<EncodedBatch, StoreError> {
             return Err(corrupt("truncated chunk"));
         }
         let data = buf.copy_to_bytes(len);
+        let index = if indexed {
+            read_index(&mut buf, rows, data.len()).ok_or_else(|| corrupt("row index"))?
+        } else {
+            Vec::new()
+        };
         chunks.push(Chunk {
             table,
             day,
@@ -105,6 +146,7 @@ pub fn decode(payload: Bytes) -> Result<EncodedBatch, StoreError> {
             first_ns,
             last_ns,
             data,
+            index,
         });
     }
     if buf.has_remaining() {
@@ -113,12 +155,40 @@ pub fn decode(payload: Bytes) -> Result<EncodedBatch, StoreError> {
     Ok(EncodedBatch { batch_id, chunks })
 }
 
+/// A chunk's row index: one entry per row, offsets ascending from 0 within the data (or none
+/// at all, for a chunk of no rows).
+fn read_index(buf: &mut Bytes, rows: u64, data_len: usize) -> Option<Vec<RowStart>> {
+    if buf.remaining() < 4 {
+        return None;
+    }
+    let count = buf.get_u32_le();
+    if u64::from(count) != rows || buf.remaining() < count as usize * 12 {
+        return None;
+    }
+    let mut index = Vec::with_capacity(count as usize);
+    for at in 0..count {
+        let row = RowStart {
+            offset: buf.get_u32_le(),
+            hash: buf.get_u64_le(),
+        };
+        let ascending = index
+            .last()
+            .is_none_or(|last: &RowStart| last.offset < row.offset);
+        if (at == 0 && row.offset != 0) || !ascending || row.offset as usize >= data_len {
+            return None;
+        }
+        index.push(row);
+    }
+    Some(index)
+}
+
 fn day_of(timestamp_ns: i64) -> i64 {
     timestamp_ns.div_euclid(NS_PER_DAY)
 }
 
 struct ChunkEncoder {
     batch_id: u64,
+    sharding: Sharding,
     chunks: Vec<Chunk>,
     /// `(operation id, app, first, last)` of every operation in the batch.
     operations: Vec<(String, String, i64, i64)>,
@@ -149,10 +219,11 @@ impl ChunkEncoder {
 impl TableVisitor for ChunkEncoder {
     type Error = StoreError;
     fn visit<T: TableRow>(&mut self, rows: &[Item<T>]) -> Result<(), StoreError> {
-        let mut chunks = DayChunks::new(T::TABLE, rows.len() * 1024);
+        let mut chunks = DayChunks::new(T::TABLE, rows.len() * 1024, self.sharding);
         for row in rows {
             let ts = row.common.timestamp_ns;
-            encode_row(row, self.batch_id, chunks.row(ts))
+            let key = item_key(&row.common.operation_id, &row.common.item_id);
+            encode_row(row, self.batch_id, chunks.row(ts, key))
                 .map_err(|e| StoreError::Internal(format!("encoding {}: {e}", T::TABLE)))?;
             if !row.common.operation_id.is_empty() {
                 self.note_operation(&row.common.operation_id, &row.common.app_name, ts);
@@ -167,21 +238,24 @@ impl TableVisitor for ChunkEncoder {
 pub struct DayChunks {
     table: &'static str,
     capacity: usize,
+    sharding: Sharding,
     days: Vec<(Chunk, Vec<u8>)>,
 }
 
 impl DayChunks {
     /// `capacity`: bytes to reserve for a day's rows.
-    pub fn new(table: &'static str, capacity: usize) -> Self {
+    pub fn new(table: &'static str, capacity: usize, sharding: Sharding) -> Self {
         DayChunks {
             table,
             capacity,
+            sharding,
             days: Vec::new(),
         }
     }
 
-    /// Where the row at `timestamp_ns` is written (its day's chunk, which counts it).
-    pub fn row(&mut self, timestamp_ns: i64) -> &mut Vec<u8> {
+    /// Where the row at `timestamp_ns` with sharding key `key` ([`super::cluster::sharding_key`]
+    /// of the table) is written: its day's chunk, which counts it.
+    pub fn row(&mut self, timestamp_ns: i64, key: &str) -> &mut Vec<u8> {
         let day = day_of(timestamp_ns);
         let index = match self.days.iter().position(|(chunk, _)| chunk.day == day) {
             Some(index) => index,
@@ -194,6 +268,14 @@ impl DayChunks {
             }
         };
         let (chunk, data) = &mut self.days[index];
+        if self.sharding == Sharding::ByRow {
+            chunk.index.push(RowStart {
+                // Batches are limited to far less than 4 GiB; a wrapped offset would fail the
+                // index's check when the payload is read back.
+                offset: u32::try_from(data.len()).unwrap_or(u32::MAX),
+                hash: row_hash(key),
+            });
+        }
         chunk.rows += 1;
         chunk.first_ns = chunk.first_ns.min(timestamp_ns);
         chunk.last_ns = chunk.last_ns.max(timestamp_ns);
@@ -220,6 +302,7 @@ pub fn empty_chunk(table: &str, timestamp_ns: i64) -> Chunk {
         first_ns: timestamp_ns,
         last_ns: timestamp_ns,
         data: Bytes::new(),
+        index: Vec::new(),
     }
 }
 
@@ -233,10 +316,21 @@ pub const OPERATIONS_COLUMNS: [&str; 6] = [
     "_batch_id",
 ];
 
-fn operations_chunk(operations: &[(String, String, i64, i64)], batch_id: u64) -> Chunk {
+fn operations_chunk(
+    operations: &[(String, String, i64, i64)],
+    batch_id: u64,
+    sharding: Sharding,
+) -> Chunk {
     let mut data = Vec::with_capacity(operations.len() * 64);
+    let mut index = Vec::new();
     let (mut first_all, mut last_all) = (i64::MAX, i64::MIN);
     for (id, app, first, last) in operations {
+        if sharding == Sharding::ByRow {
+            index.push(RowStart {
+                offset: u32::try_from(data.len()).unwrap_or(u32::MAX),
+                hash: row_hash(id),
+            });
+        }
         write_string(id, &mut data);
         write_string(app, &mut data);
         data.extend_from_slice(&first.to_le_bytes());
@@ -256,6 +350,7 @@ fn operations_chunk(operations: &[(String, String, i64, i64)], batch_id: u64) ->
         first_ns: first_all,
         last_ns: last_all,
         data: Bytes::from(data),
+        index,
     }
 }
 
@@ -290,7 +385,10 @@ mod tests {
             ],
             ..Batch::default()
         };
-        let encoded = decode(Bytes::from(encode(&batch, 42).expect("encodes"))).expect("decodes");
+        let encoded = decode(Bytes::from(
+            encode(&batch, 42, Sharding::None).expect("encodes"),
+        ))
+        .expect("decodes");
         assert_eq!(encoded.batch_id, 42);
         let summary: Vec<(&str, i64, u64)> = encoded
             .chunks
@@ -326,7 +424,7 @@ mod tests {
             requests: vec![item::<Request>(5, "a")],
             ..Batch::default()
         };
-        let payload = encode(&batch, 1).expect("encodes");
+        let payload = encode(&batch, 1, Sharding::None).expect("encodes");
         for cut in [0, 3, 10, payload.len() - 1] {
             assert!(
                 decode(Bytes::copy_from_slice(&payload[..cut])).is_err(),

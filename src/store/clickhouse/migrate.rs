@@ -1,6 +1,7 @@
 //! Applying the numbered migrations at start-up, and deriving from the rows stored before a
 //! migration what it adds (rollups, 429 attempts).
 
+use super::cluster;
 use super::schema::{self, Features, MIGRATIONS, RenderContext};
 use super::{ClickHouseStore, ch_error};
 use crate::store::StoreError;
@@ -10,8 +11,19 @@ impl ClickHouseStore {
     /// several instances at once: every statement is idempotent.
     pub(super) async fn migrate(&self, features: Features) -> Result<(), StoreError> {
         let db = &self.database;
-        for statement in schema::bootstrap(db) {
-            self.execute(&statement).await?;
+        let [create_database, create_migrations] = schema::bootstrap(db);
+        match self.topology() {
+            Some(topology) => {
+                self.execute_ddl(&cluster::create_database(db, topology))
+                    .await?;
+                for step in cluster::steps(&create_migrations, db, topology)? {
+                    self.run_step(step).await?;
+                }
+            }
+            None => {
+                self.execute(&create_database).await?;
+                self.execute(&create_migrations).await?;
+            }
         }
         let applied: Vec<u32> = self
             .client
@@ -30,16 +42,26 @@ impl ClickHouseStore {
             if applied.contains(version) {
                 continue;
             }
-            for statement in schema::render(template, &ctx) {
-                match self.execute(&statement).await {
+            let steps = match self.topology() {
+                Some(topology) => schema::render(template, &ctx)
+                    .iter()
+                    .map(|statement| cluster::steps(statement, db, topology))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .concat(),
+                None => schema::render(template, &ctx)
+                    .into_iter()
+                    .map(cluster::Step::Run)
+                    .collect(),
+            };
+            for step in steps {
+                match self.run_step(step).await {
                     Ok(()) => {}
                     // `ADD COLUMN IF NOT EXISTS` is newer than 18.16: a column another
                     // instance added in the meantime (one ALTER adds all its columns) is the
                     // migration applied.
                     Err(e)
-                        if statement.trim_start().starts_with("ALTER TABLE")
-                            && e.to_string()
-                                .contains("column with this name already exists") => {}
+                        if e.to_string()
+                            .contains("column with this name already exists") => {}
                     Err(e) => {
                         return Err(StoreError::Schema(format!(
                             "migration {version} ({name}): {e}"
@@ -64,5 +86,63 @@ impl ClickHouseStore {
             tracing::info!(version, name, "applied clickhouse migration");
         }
         Ok(())
+    }
+
+    /// Runs one step of a migration.
+    async fn run_step(&self, step: cluster::Step) -> Result<(), StoreError> {
+        match (step, self.topology()) {
+            (cluster::Step::Run(statement), _) => self.execute_ddl(&statement).await,
+            (cluster::Step::Distribute { .. }, None) => Ok(()),
+            (cluster::Step::Distribute { table, replace }, Some(topology)) => {
+                let columns: Vec<cluster::LocalColumn> = self
+                    .client
+                    .query(
+                        "SELECT name, type, default_kind, default_expression FROM system.columns \
+                         WHERE database = ? AND table = ?",
+                    )
+                    .bind(self.database.as_str())
+                    .bind(format!("{table}{}", cluster::LOCAL_SUFFIX))
+                    .fetch_all()
+                    .await
+                    .map_err(ch_error)?;
+                if columns.is_empty() {
+                    return Err(StoreError::Schema(format!(
+                        "the local table of {table} is not on this node yet"
+                    )));
+                }
+                for statement in
+                    cluster::distributed_table(&self.database, &table, &columns, replace, topology)?
+                {
+                    self.execute_ddl(&statement).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs a DDL statement; on a cluster, one that the hosts that are down will run from the
+    /// DDL queue when they return counts as applied.
+    pub(super) async fn execute_ddl(&self, statement: &str) -> Result<(), StoreError> {
+        if self.topology().is_none() {
+            return self.execute(statement).await;
+        }
+        let result = self
+            .client
+            .query(statement)
+            .with_setting("wait_end_of_query", "1")
+            .with_setting(
+                "distributed_ddl_task_timeout",
+                cluster::DDL_TIMEOUT_S.to_string(),
+            )
+            .execute()
+            .await
+            .map_err(ch_error);
+        match result {
+            Err(error) if cluster::is_queued_for_absent_hosts(&error) => {
+                tracing::warn!(%error, "some clickhouse hosts will apply this schema change when they return");
+                Ok(())
+            }
+            other => other,
+        }
     }
 }

@@ -10,6 +10,7 @@
 
 mod alerts;
 mod backfill;
+pub mod cluster;
 mod credentials;
 pub mod encoded;
 mod errors;
@@ -69,6 +70,9 @@ pub struct ClickHouseConfig {
     pub compression: Compression,
     /// Guards on every read.
     pub query_limits: QueryLimits,
+    /// Run on this cluster of the servers' `remote_servers` (local tables on every node,
+    /// `Distributed` tables in front): [`cluster`].
+    pub cluster: Option<String>,
 }
 
 impl ClickHouseConfig {
@@ -82,6 +86,7 @@ impl ClickHouseConfig {
             retention_days: 30,
             compression: Compression::Lz4,
             query_limits: QueryLimits::default(),
+            cluster: None,
         }
     }
 }
@@ -111,6 +116,10 @@ pub struct ClickHouseStore {
     retention_days: u32,
     /// `INSERT` column lists by table.
     insert_columns: Arc<HashMap<&'static str, String>>,
+    /// The cluster named in the configuration.
+    cluster: Option<String>,
+    /// Its shards and replicas, once the server has described it.
+    topology: std::sync::OnceLock<cluster::Topology>,
 }
 
 /// Only plain identifiers are accepted as database names, since they are spliced into SQL.
@@ -151,6 +160,20 @@ impl ClickHouseStore {
         if let Some(password) = &config.password {
             client = client.with_password(password);
         }
+        if let Some(name) = &config.cluster {
+            if !valid_identifier(name) {
+                return Err(StoreError::InvalidQuery(format!(
+                    "clickhouse cluster name {name:?} must be letters, digits and underscores"
+                )));
+            }
+            // Writes wait for the shard (so an acknowledged insert is stored, not queued on
+            // the node), subqueries over `Distributed` tables read every shard once, and a
+            // read goes to the replica the writes went to while it is up.
+            client = client
+                .with_setting("insert_distributed_sync", "1")
+                .with_setting("distributed_product_mode", "global")
+                .with_setting("load_balancing", "in_order");
+        }
         let mut insert_columns = InsertColumns(HashMap::new());
         let Ok(()) = Batch::default().visit(&mut insert_columns);
         insert_columns
@@ -182,6 +205,8 @@ impl ClickHouseStore {
             ready: tokio::sync::OnceCell::new(),
             retention_days: config.retention_days,
             insert_columns: Arc::new(insert_columns.0),
+            cluster: config.cluster.clone(),
+            topology: std::sync::OnceLock::new(),
         })
     }
 
@@ -218,6 +243,16 @@ impl ClickHouseStore {
                     version,
                     features: Features::of(version),
                 };
+                if let Some(name) = &self.cluster {
+                    let topology = self.describe_cluster(name).await?;
+                    tracing::info!(
+                        cluster = %name,
+                        shards = topology.shards(),
+                        replicated = topology.replicated,
+                        "clickhouse cluster"
+                    );
+                    let _ = self.topology.set(topology);
+                }
                 self.migrate(ready.features).await?;
                 let f = ready.features;
                 tracing::info!(
@@ -248,6 +283,25 @@ impl ClickHouseStore {
 
     pub fn database(&self) -> &str {
         &self.database
+    }
+
+    /// The cluster's shards and replicas, once connected in cluster mode.
+    pub fn topology(&self) -> Option<&cluster::Topology> {
+        self.topology.get()
+    }
+
+    async fn describe_cluster(&self, name: &str) -> Result<cluster::Topology, StoreError> {
+        let hosts: Vec<(u32, u32, u32)> = self
+            .client
+            .query(
+                "SELECT toUInt32(shard_num), toUInt32(shard_weight), toUInt32(replica_num) \
+                 FROM system.clusters WHERE cluster = ?",
+            )
+            .bind(name)
+            .fetch_all()
+            .await
+            .map_err(ch_error)?;
+        cluster::Topology::of(name, &hosts)
     }
 
     pub fn client(&self) -> &Client {
@@ -328,7 +382,7 @@ impl Store for ClickHouseStore {
             return Ok(());
         }
         let batch_id = crate::pipeline::new_batch_id();
-        let payload = encoded::encode(&batch, batch_id)?;
+        let payload = SpooledWrites::encode(self, &batch, batch_id)?;
         self.write_encoded(&[Bytes::from(payload)], false).await
     }
 

@@ -1,6 +1,8 @@
 //! Retention on every ClickHouse version: whole day partitions past the cutoff are dropped
-//! (newer servers also have a TTL).
+//! (newer servers also have a TTL). On a cluster, the days this node's parts hold are dropped
+//! on every node: rows are spread over the shards by hash, so every shard holds every day.
 
+use super::cluster::LOCAL_SUFFIX;
 use super::{ClickHouseStore, ch_error};
 use crate::store::StoreError;
 
@@ -19,18 +21,34 @@ impl ClickHouseStore {
             .fetch_all()
             .await
             .map_err(ch_error)?;
+        // On a cluster the parts are the local tables'; dropping a day there on every node
+        // drops it from the whole cluster.
+        let on_cluster = self
+            .topology()
+            .map(|topology| format!(" ON CLUSTER `{}`", topology.name));
         let mut dropped = 0;
         for (table, partition) in rows {
             let Some(day) = days_from_date_text(&partition) else {
                 continue;
             };
-            if day >= cutoff_day || table == "schema_migrations" {
+            let name = table.strip_suffix(LOCAL_SUFFIX).unwrap_or(&table);
+            if day >= cutoff_day || name == "schema_migrations" {
                 continue;
             }
-            self.execute(&format!(
-                "ALTER TABLE `{db}`.`{table}` DROP PARTITION '{partition}'"
-            ))
-            .await?;
+            match &on_cluster {
+                Some(on_cluster) => {
+                    self.execute_ddl(&format!(
+                        "ALTER TABLE `{db}`.`{table}`{on_cluster} DROP PARTITION '{partition}'"
+                    ))
+                    .await?
+                }
+                None => {
+                    self.execute(&format!(
+                        "ALTER TABLE `{db}`.`{table}` DROP PARTITION '{partition}'"
+                    ))
+                    .await?
+                }
+            }
             tracing::info!(%table, %partition, "dropped partition past retention");
             dropped += 1;
         }

@@ -1,7 +1,7 @@
 //! A batch's rollup rows in ClickHouse's wire form: one RowBinary chunk of `span_rollups` per
 //! day, spooled and inserted with the batch's other chunks.
 
-use super::encoded::{Chunk, DayChunks};
+use super::encoded::{Chunk, DayChunks, Sharding};
 use super::rowbinary::{write_string, write_varint};
 use crate::model::Batch;
 use crate::reads::binned::Partial;
@@ -85,10 +85,12 @@ fn put_row(key: &RollupKey<'_>, partial: &Partial, batch_id: u64, out: &mut Vec<
 }
 
 /// The batch's rollup rows, one chunk per day.
-pub fn chunks(batch: &Batch, batch_id: u64) -> Vec<Chunk> {
-    let mut chunks = DayChunks::new(rollup::TABLE, 4096);
+pub fn chunks(batch: &Batch, batch_id: u64, sharding: Sharding) -> Vec<Chunk> {
+    let mut chunks = DayChunks::new(rollup::TABLE, 4096, sharding);
     for (key, partial) in rollup::rollups_of(batch) {
-        put_row(&key, &partial, batch_id, chunks.row(key.minute_ns));
+        // Sharded by name (`cluster::sharding_key`).
+        let name = key.text[rollup::NAME_DIMENSION];
+        put_row(&key, &partial, batch_id, chunks.row(key.minute_ns, name));
     }
     chunks.finish()
 }

@@ -9,7 +9,7 @@
 //! copied from the stored dependencies when it is shipped ([`derive_statement`]).
 
 use super::backfill::Spans;
-use super::encoded::{Chunk, DayChunks, empty_chunk};
+use super::encoded::{Chunk, DayChunks, Sharding, empty_chunk};
 use super::rowbinary::write_string;
 use crate::model::Batch;
 use crate::reads::throttling::is_throttled_attempt;
@@ -28,8 +28,8 @@ pub const COLUMNS: [&str; 5] = [
 
 /// The batch's 429 attempts, one chunk per day (an empty one when it has dependencies but
 /// none of them).
-pub fn chunks(batch: &Batch, batch_id: u64) -> Vec<Chunk> {
-    let mut chunks = DayChunks::new(TABLE, 1024);
+pub fn chunks(batch: &Batch, batch_id: u64, sharding: Sharding) -> Vec<Chunk> {
+    let mut chunks = DayChunks::new(TABLE, 1024, sharding);
     for dependency in &batch.dependencies {
         if !is_throttled_attempt(
             &dependency.data.genai.provider,
@@ -38,7 +38,7 @@ pub fn chunks(batch: &Batch, batch_id: u64) -> Vec<Chunk> {
             continue;
         }
         let common = &dependency.common;
-        let out = chunks.row(common.timestamp_ns);
+        let out = chunks.row(common.timestamp_ns, &common.operation_id);
         out.extend_from_slice(&common.timestamp_ns.to_le_bytes());
         write_string(&common.app_name, out);
         write_string(&common.operation_id, out);
@@ -110,14 +110,17 @@ mod tests {
             ],
             ..Batch::default()
         };
-        let days: Vec<(i64, u64)> = chunks(&batch, 7).iter().map(|c| (c.day, c.rows)).collect();
+        let days: Vec<(i64, u64)> = chunks(&batch, 7, Sharding::None)
+            .iter()
+            .map(|c| (c.day, c.rows))
+            .collect();
         assert_eq!(days, [(10, 1), (11, 2)]);
         batch.dependencies.retain(|d| d.data.result_code != "429");
-        let marker = chunks(&batch, 7);
+        let marker = chunks(&batch, 7, Sharding::None);
         assert_eq!(marker.len(), 1);
         assert_eq!((marker[0].day, marker[0].rows), (10, 0));
         assert!(marker[0].data.is_empty());
-        assert!(chunks(&Batch::default(), 7).is_empty());
+        assert!(chunks(&Batch::default(), 7, Sharding::None).is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use super::cluster::Topology;
 use super::encoded::{self, Chunk, OPERATIONS_TABLE};
 use super::schema::Features;
 use super::{ClickHouseStore, ch_error};
@@ -16,18 +17,26 @@ use crate::store::rollup;
 use crate::store::{SpooledWrites, StoreError};
 
 impl ClickHouseStore {
-    /// Which of `batch_ids` already have rows in `table` on `day`, from an earlier attempt.
+    /// Which of `batch_ids` already have rows in the group's table, day (and shard), from an
+    /// earlier attempt.
     async fn landed_batches(
         &self,
-        table: &str,
-        day: i64,
+        group: &ChunkGroup<'_>,
         batch_ids: &[u64],
     ) -> Result<Vec<u64>, StoreError> {
-        let time_filter = if table == OPERATIONS_TABLE {
+        let (table, day) = (group.table, group.day);
+        let mut time_filter = if table == OPERATIONS_TABLE {
             "day = toDate(toDateTime(?, 'UTC'))".to_owned()
         } else {
             "timestamp >= toDateTime(?, 'UTC') AND timestamp < toDateTime(?, 'UTC')".to_owned()
         };
+        // On a cluster, a batch's rows of one shard landed or not, whatever the other shards'.
+        if let Some(topology) = self.topology() {
+            time_filter = format!(
+                "{time_filter} AND {}",
+                topology.on_shard(table, group.shard)?
+            );
+        }
         let ids: Vec<String> = batch_ids.iter().map(u64::to_string).collect();
         let sql = format!(
             "SELECT DISTINCT _batch_id FROM `{}`.`{table}` WHERE {time_filter} AND _batch_id IN ({})",
@@ -38,6 +47,11 @@ impl ClickHouseStore {
         let mut query = self.client.query(&sql).bind(day * DAY_S);
         if table != OPERATIONS_TABLE {
             query = query.bind((day + 1) * DAY_S);
+        }
+        if self.topology().is_some() {
+            // Another shard being down must not stop this shard's rows: its answer is not
+            // needed. (This shard being down skips it too, and then its insert fails.)
+            query = query.with_setting("skip_unavailable_shards", "1");
         }
         query.fetch_all().await.map_err(ch_error)
     }
@@ -71,7 +85,13 @@ impl ClickHouseStore {
                 .collect();
             insert = insert.with_setting(
                 "insert_deduplication_token",
-                format!("{}-{}-{}", ids.join("."), group.table, group.day),
+                format!(
+                    "{}-{}-{}-{}",
+                    ids.join("."),
+                    group.table,
+                    group.day,
+                    group.shard
+                ),
             );
         }
         for (_, chunk) in &group.chunks {
@@ -84,7 +104,11 @@ impl ClickHouseStore {
 #[async_trait]
 impl SpooledWrites for ClickHouseStore {
     fn encode(&self, batch: &Batch, batch_id: u64) -> Result<Vec<u8>, StoreError> {
-        encoded::encode(batch, batch_id)
+        let sharding = match self.cluster {
+            Some(_) => encoded::Sharding::ByRow,
+            None => encoded::Sharding::None,
+        };
+        encoded::encode(batch, batch_id, sharding)
     }
 
     async fn write_encoded(&self, payloads: &[Bytes], uncertain: bool) -> Result<(), StoreError> {
@@ -94,7 +118,7 @@ impl SpooledWrites for ClickHouseStore {
             .collect::<Result<Vec<_>, _>>()?;
         let features = self.ready().await?.features;
         // Tables are independent: insert them concurrently, each as one INSERT per day.
-        let inserts = group_chunks(&batches)
+        let inserts = group_chunks(&batches, self.topology())
             .into_iter()
             .map(|group| self.insert_unless_landed(group, uncertain, features));
         futures_util::future::try_join_all(inserts).await?;
@@ -149,7 +173,7 @@ impl ClickHouseStore {
     ) -> Result<(), StoreError> {
         if uncertain {
             let ids: Vec<u64> = group.chunks.iter().map(|(id, _)| *id).collect();
-            let landed = self.landed_batches(group.table, group.day, &ids).await?;
+            let landed = self.landed_batches(&group, &ids).await?;
             if !landed.is_empty() {
                 tracing::info!(
                     table = group.table,
@@ -204,29 +228,50 @@ impl Lacking {
     }
 }
 
-/// The chunks of one table and day across batches, with the batch each came from.
+/// The chunks of one table, day and shard across batches, with the batch each came from.
 struct ChunkGroup<'a> {
     table: &'a str,
     day: i64,
-    chunks: Vec<(u64, &'a Chunk)>,
+    /// 0 on a single server.
+    shard: usize,
+    chunks: Vec<(u64, Chunk)>,
 }
 
 /// Groups the chunks of several batches by table and day, in first-seen order, leaving out
 /// empty ones (a batch's mark that it has no rows of a derived table).
-fn group_chunks(batches: &[encoded::EncodedBatch]) -> Vec<ChunkGroup<'_>> {
-    let mut groups: Vec<ChunkGroup<'_>> = Vec::new();
+///
+/// On a cluster each chunk is split by shard and batches are not grouped: every insert is one
+/// batch's rows of one table, day and shard, the same bytes on every attempt. A replicated
+/// shard then drops a resent insert that already landed (its block id is in ZooKeeper, for
+/// every replica), even when the replica it landed on went down before the others fetched it
+/// and the landed check, failing over, could not see it.
+fn group_chunks<'a>(
+    batches: &'a [encoded::EncodedBatch],
+    topology: Option<&Topology>,
+) -> Vec<ChunkGroup<'a>> {
+    let mut groups: Vec<ChunkGroup<'a>> = Vec::new();
     for batch in batches {
         for chunk in batch.chunks.iter().filter(|chunk| chunk.rows > 0) {
-            match groups
-                .iter_mut()
-                .find(|g| g.table == chunk.table && g.day == chunk.day)
-            {
-                Some(group) => group.chunks.push((batch.batch_id, chunk)),
-                None => groups.push(ChunkGroup {
-                    table: &chunk.table,
-                    day: chunk.day,
-                    chunks: vec![(batch.batch_id, chunk)],
-                }),
+            let parts = match topology {
+                Some(topology) => super::cluster::split(chunk, topology),
+                None => vec![(0, chunk.clone())],
+            };
+            for (shard, part) in parts {
+                let joins = |g: &ChunkGroup<'_>| {
+                    g.table == chunk.table
+                        && g.day == chunk.day
+                        && g.shard == shard
+                        && (topology.is_none() || g.chunks[0].0 == batch.batch_id)
+                };
+                match groups.iter_mut().find(|g| joins(g)) {
+                    Some(group) => group.chunks.push((batch.batch_id, part)),
+                    None => groups.push(ChunkGroup {
+                        table: &chunk.table,
+                        day: chunk.day,
+                        shard,
+                        chunks: vec![(batch.batch_id, part)],
+                    }),
+                }
             }
         }
     }

@@ -1,0 +1,228 @@
+//! tracehouse on a ClickHouse cluster (`--clickhouse-cluster`): 2 shards × 2 replicas of
+//! Debian's 18.16 with Debian's ZooKeeper (`scripts/local-cluster`), one cluster per test.
+//! - the query conformance suite: every endpoint answers on the cluster as on SQLite (which
+//!   answers as one ClickHouse node: `tests/query_engines.rs`), with each transaction on one
+//!   shard;
+//! - two tracehouse instances ingesting while a replica is killed and restarted, a whole shard
+//!   is down, one instance is SIGKILLed and both are restarted one after the other: every
+//!   acknowledged span is stored exactly once and clients see only 200 or retryable answers.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::TestServer;
+use common::clickhouse::query;
+use common::delivery::*;
+use common::endpoints::every_path;
+use common::local_cluster::{CLUSTER, LocalCluster};
+use common::process::TracehouseProcess;
+use common::scenario::*;
+
+async fn text(url: &str, sql: &str) -> String {
+    query(url, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Operation ids with rows in the local tables of `url`'s shard.
+async fn local_operations(url: &str, database: &str) -> Vec<String> {
+    let sql = format!(
+        "SELECT DISTINCT operation_Id FROM (\
+           SELECT operation_Id FROM {database}.requests_local \
+           UNION ALL SELECT operation_Id FROM {database}.dependencies_local \
+           UNION ALL SELECT operation_Id FROM {database}.operations_local) \
+         WHERE operation_Id != '' ORDER BY operation_Id FORMAT TSV"
+    );
+    text(url, &sql).await.lines().map(str::to_owned).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_endpoint_answers_on_the_cluster_as_on_sqlite() {
+    let cluster = LocalCluster::start();
+    let database = "conformance";
+    let scenario = Scenario::new();
+    let sqlite = TestServer::start().await;
+    let clustered = TestServer::start_on(cluster.config(1, database), |_| {}).await;
+    for server in [&sqlite, &clustered] {
+        load(server, &scenario).await;
+        wait_until_stored(server, &scenario).await;
+    }
+    clustered.wait_until_shipped().await;
+
+    // Both shards hold rows, and no operation has rows on both.
+    let (shard_1, shard_2) = (
+        local_operations(&cluster.url(1), database).await,
+        local_operations(&cluster.url(3), database).await,
+    );
+    assert!(
+        shard_1.len() > 3 && shard_2.len() > 3,
+        "{shard_1:?} / {shard_2:?}"
+    );
+    for operation in &shard_1 {
+        assert!(!shard_2.contains(operation), "{operation} on both shards");
+    }
+    let tables = text(
+        &cluster.url(4),
+        &format!("SELECT engine, count() FROM system.tables WHERE database = '{database}' GROUP BY engine ORDER BY engine FORMAT TSV"),
+    )
+    .await;
+    assert_eq!(
+        tables,
+        "Distributed\t19\nReplicatedMergeTree\t15\nReplicatedReplacingMergeTree\t4\n"
+    );
+
+    let paths = every_path(&scenario);
+    for path in &paths {
+        let (sqlite_status, on_sqlite) = get(&sqlite, path).await;
+        let (status, on_cluster) = get(&clustered, path).await;
+        assert_eq!(
+            (sqlite_status, status),
+            (200, 200),
+            "{path}: {on_sqlite} / {on_cluster}"
+        );
+        assert_eq!(on_sqlite, on_cluster, "{path}");
+    }
+    sqlite.stop().await;
+    clustered.stop().await;
+}
+
+/// Sends `requests` numbered requests (from `first`) to `endpoint`, counting acknowledgements.
+fn sender(
+    endpoint: String,
+    first: u64,
+    requests: u64,
+    acknowledged: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<(usize, Vec<u64>)> {
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let (mut retries, mut resent) = (0, Vec::new());
+        for n in first..first + requests {
+            let delivery = send_until_acknowledged(&client, &endpoint, numbered_request(n)).await;
+            retries += delivery.retries;
+            if delivery.lost_an_answer {
+                resent.push(n);
+            }
+            acknowledged.fetch_add(1, Ordering::Relaxed);
+        }
+        (retries, resent)
+    })
+}
+
+async fn until(acknowledged: &AtomicU64, count: u64) {
+    while acknowledged.load(Ordering::Relaxed) < count {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_lose_nothing_acknowledged_through_replica_shard_and_instance_failures() {
+    let cluster = LocalCluster::start();
+    let database = "faults";
+    let instance = |node: usize, dir: &std::path::Path| {
+        TracehouseProcess::start(
+            dir,
+            &[
+                "--clickhouse-url",
+                &cluster.url(node),
+                "--clickhouse-cluster",
+                CLUSTER,
+                "--clickhouse-database",
+                database,
+            ],
+        )
+    };
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    // Both start (and migrate) at once.
+    let (mut a, mut b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| instance(1, dir_a.path()));
+        let b = scope.spawn(|| instance(3, dir_b.path()));
+        (a.join().expect("a"), b.join().expect("b"))
+    });
+    let per_instance = 150u64;
+    let acknowledged = Arc::new(AtomicU64::new(0));
+    let senders = [
+        sender(
+            a.url("/v1/traces"),
+            0,
+            per_instance,
+            Arc::clone(&acknowledged),
+        ),
+        sender(
+            b.url("/v1/traces"),
+            per_instance,
+            per_instance,
+            Arc::clone(&acknowledged),
+        ),
+    ];
+
+    // A replica of shard 1 goes down and comes back.
+    until(&acknowledged, 30).await;
+    cluster.kill(2);
+    until(&acknowledged, 60).await;
+    cluster.restart(2);
+    // Instance A is SIGKILLed and restarted on its spool.
+    until(&acknowledged, 80).await;
+    a.kill();
+    a.restart();
+    // All of shard 2 goes down: shard 1 keeps what lands there, the spools hold the rest.
+    until(&acknowledged, 110).await;
+    cluster.kill(3);
+    cluster.kill(4);
+    until(&acknowledged, 150).await;
+    cluster.restart(3);
+    cluster.restart(4);
+    // A rolling restart of both instances.
+    until(&acknowledged, 190).await;
+    a.terminate();
+    a.restart();
+    until(&acknowledged, 230).await;
+    b.terminate();
+    b.restart();
+
+    let mut resent = Vec::new();
+    for sender in senders {
+        let (_, lost) = sender.await.expect("sender");
+        resent.extend(lost);
+    }
+    assert_stored_exactly_once(
+        &cluster.url(1),
+        database,
+        2 * per_instance as usize * SPANS_PER_REQUEST,
+        &resent,
+    )
+    .await;
+    // Both replicas of each shard end up with the same rows.
+    let local = |node: usize| {
+        let url = cluster.url(node);
+        async move {
+            text(
+                &url,
+                &format!("SELECT count() FROM {database}.dependencies_local FORMAT TSV"),
+            )
+            .await
+            .trim()
+            .parse::<u64>()
+            .expect("count")
+        }
+    };
+    for (first, second) in [(1, 2), (3, 4)] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (one, other) = (local(first).await, local(second).await);
+            if one > 0 && one == other {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "replicas {first} and {second} hold {one} and {other} rows"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
