@@ -2,7 +2,7 @@
 //! Debian's 18.16 with Debian's ZooKeeper (`scripts/local-cluster`), one cluster per test.
 //! - the query conformance suite: every endpoint answers on the cluster as on SQLite (which
 //!   answers as one ClickHouse node: `tests/query_engines.rs`), with each transaction on one
-//!   shard;
+//!   shard, and retention dropping days on every node;
 //! - two tracehouse instances ingesting while a replica is killed and restarted, a whole shard
 //!   is down, one instance is SIGKILLed and both are restarted one after the other: every
 //!   acknowledged span is stored exactly once and clients see only 200 or retryable answers.
@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::TestServer;
 use common::clickhouse::query;
 use common::delivery::*;
-use common::endpoints::every_path;
+use common::endpoints::assert_every_path_alike;
 use common::local_cluster::{CLUSTER, LocalCluster};
 use common::process::TracehouseProcess;
 use common::scenario::*;
@@ -74,16 +74,26 @@ async fn every_endpoint_answers_on_the_cluster_as_on_sqlite() {
         "Distributed\t19\nReplicatedMergeTree\t15\nReplicatedReplacingMergeTree\t4\n"
     );
 
-    let paths = every_path(&scenario);
-    for path in &paths {
-        let (sqlite_status, on_sqlite) = get(&sqlite, path).await;
-        let (status, on_cluster) = get(&clustered, path).await;
-        assert_eq!(
-            (sqlite_status, status),
-            (200, 200),
-            "{path}: {on_sqlite} / {on_cluster}"
-        );
-        assert_eq!(on_sqlite, on_cluster, "{path}");
+    assert_every_path_alike(&scenario, &sqlite, &clustered, "cluster").await;
+
+    // Retention drops the days from every node of both shards.
+    let past_every_day = tracehouse::clock::now_ns() + 10 * 86_400_000_000_000;
+    let dropped = clustered
+        .store
+        .enforce_retention(past_every_day)
+        .await
+        .expect("retention");
+    assert!(dropped > 0);
+    for node in 1..=4 {
+        let left = text(
+            &cluster.url(node),
+            &format!(
+                "SELECT (SELECT count() FROM {database}.requests_local) \
+                 + (SELECT count() FROM {database}.dependencies_local) FORMAT TSV"
+            ),
+        )
+        .await;
+        assert_eq!(left.trim(), "0", "node {node}");
     }
     sqlite.stop().await;
     clustered.stop().await;

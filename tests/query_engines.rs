@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::TestServer;
 use common::clickhouse::{Engine, database_for, on_both_engines};
-use common::endpoints::every_path;
+use common::endpoints::assert_every_path_alike;
 use common::scenario::*;
 use tracehouse::store::sqlite::SqliteStore;
 use tracehouse::store::{QueryLimits, Store};
@@ -28,18 +28,7 @@ async fn every_endpoint_answers_alike_on_sqlite_and_clickhouse(engine: Engine) {
         load(server, &scenario).await;
         wait_until_stored(server, &scenario).await;
     }
-    let paths = every_path(&scenario);
-    assert!(paths.len() > 60, "{}", paths.len());
-    for path in &paths {
-        let (sqlite_status, on_sqlite) = get(&sqlite, path).await;
-        let (status, on_clickhouse) = get(&clickhouse, path).await;
-        assert_eq!(
-            (sqlite_status, status),
-            (200, 200),
-            "{engine:?} {path}: {on_sqlite} / {on_clickhouse}"
-        );
-        assert_eq!(on_sqlite, on_clickhouse, "{engine:?} {path}");
-    }
+    assert_every_path_alike(&scenario, &sqlite, &clickhouse, &format!("{engine:?}")).await;
     sqlite.stop().await;
     clickhouse.stop().await;
 }

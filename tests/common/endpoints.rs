@@ -4,7 +4,30 @@
 
 use tracehouse::reads::{Column, Source};
 
+use super::TestServer;
 use super::scenario::*;
+
+/// Asks `reference` and `other` every path (`label` names `other` in failures): both answer 200
+/// with the same body.
+pub async fn assert_every_path_alike(
+    scenario: &Scenario,
+    reference: &TestServer,
+    other: &TestServer,
+    label: &str,
+) {
+    let paths = every_path(scenario);
+    assert!(paths.len() > 60, "{}", paths.len());
+    for path in &paths {
+        let (reference_status, on_reference) = get(reference, path).await;
+        let (status, on_other) = get(other, path).await;
+        assert_eq!(
+            (reference_status, status),
+            (200, 200),
+            "{label} {path}: {on_reference} / {on_other}"
+        );
+        assert_eq!(on_reference, on_other, "{label} {path}");
+    }
+}
 
 /// Every path a client can ask, for the scenario's range.
 pub fn every_path(scenario: &Scenario) -> Vec<String> {
