@@ -83,16 +83,13 @@ impl ClickHouseStore {
                 .iter()
                 .map(|(id, _)| format!("{id:016x}"))
                 .collect();
-            insert = insert.with_setting(
-                "insert_deduplication_token",
-                format!(
-                    "{}-{}-{}-{}",
-                    ids.join("."),
-                    group.table,
-                    group.day,
-                    group.shard
-                ),
-            );
+            let mut token = format!("{}-{}-{}", ids.join("."), group.table, group.day);
+            // Only on a cluster: a single server's tokens stay those of spooled retries
+            // written by earlier versions.
+            if self.topology().is_some() {
+                token.push_str(&format!("-{}", group.shard));
+            }
+            insert = insert.with_setting("insert_deduplication_token", token);
         }
         for (_, chunk) in &group.chunks {
             insert.send(chunk.data.clone()).await.map_err(ch_error)?;
