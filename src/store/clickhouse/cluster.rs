@@ -15,6 +15,16 @@ use bytes::Bytes;
 use super::encoded::Chunk;
 use crate::store::StoreError;
 
+/// The settings of every statement on a cluster: writes wait for the shard (so a stored
+/// insert is stored, not queued on the node), subqueries over `Distributed` tables read every
+/// shard once, and a read goes to the replica the writes went to while it is up.
+pub fn with_cluster_settings(client: clickhouse::Client) -> clickhouse::Client {
+    client
+        .with_setting("insert_distributed_sync", "1")
+        .with_setting("distributed_product_mode", "global")
+        .with_setting("load_balancing", "in_order")
+}
+
 /// Suffix of the per-node tables beneath a `Distributed` table.
 pub const LOCAL_SUFFIX: &str = "_local";
 

@@ -1,5 +1,5 @@
 //! Applying the numbered migrations at start-up, and deriving from the rows stored before a
-//! migration what it adds (rollups, 429 attempts).
+//! migration what it adds (rollups, 429 attempts); on a cluster, the cluster's shards first.
 
 use super::cluster;
 use super::schema::{self, Features, MIGRATIONS, RenderContext};
@@ -86,6 +86,24 @@ impl ClickHouseStore {
             tracing::info!(version, name, "applied clickhouse migration");
         }
         Ok(())
+    }
+
+    /// The cluster's shards and replicas as the server's `system.clusters` has them.
+    pub(super) async fn describe_cluster(
+        &self,
+        name: &str,
+    ) -> Result<cluster::Topology, StoreError> {
+        let hosts: Vec<(u32, u32, u32)> = self
+            .client
+            .query(
+                "SELECT toUInt32(shard_num), toUInt32(shard_weight), toUInt32(replica_num) \
+                 FROM system.clusters WHERE cluster = ?",
+            )
+            .bind(name)
+            .fetch_all()
+            .await
+            .map_err(ch_error)?;
+        cluster::Topology::of(name, &hosts)
     }
 
     /// Runs one step of a migration.

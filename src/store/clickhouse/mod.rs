@@ -166,13 +166,7 @@ impl ClickHouseStore {
                     "clickhouse cluster name {name:?} must be letters, digits and underscores"
                 )));
             }
-            // Writes wait for the shard (so an acknowledged insert is stored, not queued on
-            // the node), subqueries over `Distributed` tables read every shard once, and a
-            // read goes to the replica the writes went to while it is up.
-            client = client
-                .with_setting("insert_distributed_sync", "1")
-                .with_setting("distributed_product_mode", "global")
-                .with_setting("load_balancing", "in_order");
+            client = cluster::with_cluster_settings(client);
         }
         let mut insert_columns = InsertColumns(HashMap::new());
         let Ok(()) = Batch::default().visit(&mut insert_columns);
@@ -288,20 +282,6 @@ impl ClickHouseStore {
     /// The cluster's shards and replicas, once connected in cluster mode.
     pub fn topology(&self) -> Option<&cluster::Topology> {
         self.topology.get()
-    }
-
-    async fn describe_cluster(&self, name: &str) -> Result<cluster::Topology, StoreError> {
-        let hosts: Vec<(u32, u32, u32)> = self
-            .client
-            .query(
-                "SELECT toUInt32(shard_num), toUInt32(shard_weight), toUInt32(replica_num) \
-                 FROM system.clusters WHERE cluster = ?",
-            )
-            .bind(name)
-            .fetch_all()
-            .await
-            .map_err(ch_error)?;
-        cluster::Topology::of(name, &hosts)
     }
 
     pub fn client(&self) -> &Client {
