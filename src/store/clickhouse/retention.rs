@@ -25,7 +25,8 @@ impl ClickHouseStore {
         // drops it from the whole cluster.
         let on_cluster = self
             .topology()
-            .map(|topology| format!(" ON CLUSTER `{}`", topology.name));
+            .map(|topology| format!(" ON CLUSTER `{}`", topology.name))
+            .unwrap_or_default();
         let mut dropped = 0;
         for (table, partition) in rows {
             let Some(day) = days_from_date_text(&partition) else {
@@ -35,20 +36,10 @@ impl ClickHouseStore {
             if day >= cutoff_day || name == "schema_migrations" {
                 continue;
             }
-            match &on_cluster {
-                Some(on_cluster) => {
-                    self.execute_ddl(&format!(
-                        "ALTER TABLE `{db}`.`{table}`{on_cluster} DROP PARTITION '{partition}'"
-                    ))
-                    .await?
-                }
-                None => {
-                    self.execute(&format!(
-                        "ALTER TABLE `{db}`.`{table}` DROP PARTITION '{partition}'"
-                    ))
-                    .await?
-                }
-            }
+            self.execute_ddl(&format!(
+                "ALTER TABLE `{db}`.`{table}`{on_cluster} DROP PARTITION '{partition}'"
+            ))
+            .await?;
             tracing::info!(%table, %partition, "dropped partition past retention");
             dropped += 1;
         }
