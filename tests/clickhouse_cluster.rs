@@ -76,14 +76,46 @@ async fn every_endpoint_answers_on_the_cluster_as_on_sqlite() {
 
     assert_every_path_alike(&scenario, &sqlite, &clustered, "cluster").await;
 
+    // A transaction's lookup reads only its operation's shard: with all of shard 2 down, shard
+    // 1's transactions answer as before, and shard 2's with a retryable error.
+    let lookup = |operation: &String| format!("/api/v1/operations/{operation}");
+    let mut answers = Vec::new();
+    for operation in shard_1.iter().take(4) {
+        answers.push((lookup(operation), get(&sqlite, &lookup(operation)).await));
+    }
+    cluster.kill(3);
+    cluster.kill(4);
+    for (path, expected) in &answers {
+        assert_eq!(
+            &get(&clustered, path).await,
+            expected,
+            "{path} with shard 2 down"
+        );
+    }
+    let (status, body) = get(&clustered, &lookup(&shard_2[0])).await;
+    assert_eq!(status, 503, "{body}");
+    cluster.restart(3);
+    cluster.restart(4);
+
     // Retention drops the days from every node of both shards.
     let past_every_day = tracehouse::clock::now_ns() + 10 * 86_400_000_000_000;
-    let dropped = clustered
-        .store
-        .enforce_retention(past_every_day)
-        .await
-        .expect("retention");
-    assert!(dropped > 0);
+    // Shard 2's replicas were just restarted: until they have elected a leader of each table,
+    // a replicated DROP PARTITION fails (Code 292) and the next run does it.
+    // (What a failed run dropped is gone; the nodes' counts below are the check.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut retried = false;
+    let dropped = loop {
+        match clustered.store.enforce_retention(past_every_day).await {
+            Ok(days) => break days,
+            Err(error) if std::time::Instant::now() < deadline => {
+                eprintln!("retention: {error}; again");
+                retried = true;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => panic!("retention: {error}"),
+        }
+    };
+    assert!(dropped > 0 || retried);
     for node in 1..=4 {
         let left = text(
             &cluster.url(node),
@@ -112,6 +144,10 @@ fn sender(
         for n in first..first + requests {
             let delivery = send_until_acknowledged(&client, &endpoint, numbered_request(n)).await;
             retries += delivery.retries;
+            if !delivery.outcomes.is_empty() {
+                // Shown when the test fails.
+                eprintln!("request {n}: {:?}", delivery.outcomes);
+            }
             if delivery.lost_an_answer {
                 resent.push(n);
             }

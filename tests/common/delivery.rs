@@ -57,6 +57,8 @@ pub struct Delivery {
     /// An attempt got no answer: tracehouse may have stored it before dying, and the client,
     /// never told so, sent it again (OTLP delivery is at least once).
     pub lost_an_answer: bool,
+    /// Every answer before the acknowledgement (status or error), for a failure's message.
+    pub outcomes: Vec<String>,
 }
 
 /// Posts until acknowledged, retrying what OTLP exporters retry (429, 503, no connection).
@@ -76,9 +78,16 @@ pub async fn send_until_acknowledged(
             .await;
         match response {
             Ok(r) if r.status() == 200 => return delivery,
-            Ok(r) if matches!(r.status().as_u16(), 429 | 503) => {}
+            Ok(r) if matches!(r.status().as_u16(), 429 | 503) => {
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                delivery.outcomes.push(format!("{status} {text}"));
+            }
             Ok(r) => panic!("unexpected status {}", r.status()),
-            Err(_) => delivery.lost_an_answer = true,
+            Err(error) => {
+                delivery.lost_an_answer = true;
+                delivery.outcomes.push(format!("no answer: {error}"));
+            }
         }
         delivery.retries += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -109,17 +118,24 @@ pub async fn assert_stored_exactly_once(
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(distinct, expected, "distinct spans stored");
+    // The batch ids and hosts of a duplicate tell a batch shipped twice (one id) from a
+    // request spooled twice (two ids).
     let twice = query(
         url,
-        &format!("SELECT operation_Id FROM {database}.dependencies GROUP BY operation_Id, id HAVING count() > 1 FORMAT TSV"),
+        &format!(
+            "SELECT operation_Id, groupArray(_batch_id), groupArray(hostName()) \
+             FROM {database}.dependencies GROUP BY operation_Id, id HAVING count() > 1 FORMAT TSV"
+        ),
     )
     .await
     .expect("duplicates");
     let resent: Vec<String> = resent.iter().map(|&n| operation_id_of(n)).collect();
-    for operation in twice.lines() {
+    for duplicate in twice.lines() {
+        let operation = duplicate.split('\t').next().unwrap_or_default();
         assert!(
             resent.iter().any(|r| r == operation),
-            "operation {operation} stored twice although its request was acknowledged once"
+            "operation {operation} stored twice although its request was acknowledged once \
+             (batch ids, hosts: {duplicate})"
         );
     }
 }

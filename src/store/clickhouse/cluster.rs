@@ -45,22 +45,58 @@ pub struct Topology {
     /// Shard index (0-based, in `shard_num` order) of each weight slot: a row with sharding
     /// hash `h` goes to `slots[h % slots.len()]`, as the `Distributed` engine routes it.
     slots: Vec<usize>,
+    /// Each shard's replicas as `remote()` takes them: `host:port|host:port` (native ports).
+    replicas: Vec<String>,
+}
+
+/// One host of a cluster, a row of `system.clusters`.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, serde::Deserialize)]
+pub struct ClusterHost {
+    pub shard_num: u32,
+    pub shard_weight: u32,
+    pub replica_num: u32,
+    pub host_name: String,
+    /// Its native (TCP) port.
+    pub port: u16,
+}
+
+impl ClusterHost {
+    /// `host:port`, an IPv6 address in brackets.
+    fn address(&self) -> String {
+        if self.host_name.contains(':') {
+            format!("[{}]:{}", self.host_name, self.port)
+        } else {
+            format!("{}:{}", self.host_name, self.port)
+        }
+    }
 }
 
 impl Topology {
-    /// From `(shard_num, shard_weight, replica_num)` rows of `system.clusters`.
-    pub fn of(name: &str, hosts: &[(u32, u32, u32)]) -> Result<Self, StoreError> {
+    /// From the cluster's rows of `system.clusters`.
+    pub fn of(name: &str, hosts: &[ClusterHost]) -> Result<Self, StoreError> {
         if hosts.is_empty() {
             return Err(StoreError::Schema(format!(
                 "clickhouse cluster {name:?} is not in the server's remote_servers"
             )));
         }
-        let mut shards: Vec<(u32, u32)> = hosts.iter().map(|&(num, w, _)| (num, w)).collect();
-        shards.sort_unstable();
-        shards.dedup_by_key(|(num, _)| *num);
+        let mut hosts = hosts.to_vec();
+        hosts.sort_unstable_by_key(|host| (host.shard_num, host.replica_num));
         let mut slots = Vec::new();
-        for (index, (_, weight)) in shards.iter().enumerate() {
-            slots.extend(std::iter::repeat_n(index, *weight as usize));
+        let mut replicas: Vec<String> = Vec::new();
+        let mut shard_num = None;
+        for host in &hosts {
+            if shard_num == Some(host.shard_num) {
+                let addresses = replicas.last_mut().expect("a shard before its replicas");
+                addresses.push('|');
+                addresses.push_str(&host.address());
+                continue;
+            }
+            shard_num = Some(host.shard_num);
+            slots.extend(std::iter::repeat_n(
+                replicas.len(),
+                host.shard_weight as usize,
+            ));
+            replicas.push(host.address());
         }
         if slots.is_empty() {
             return Err(StoreError::Schema(format!(
@@ -69,13 +105,19 @@ impl Topology {
         }
         Ok(Topology {
             name: name.to_owned(),
-            replicated: hosts.iter().any(|&(_, _, replica)| replica > 1),
+            replicated: hosts.iter().any(|host| host.replica_num > 1),
             slots,
+            replicas,
         })
     }
 
     pub fn shards(&self) -> usize {
-        self.slots.last().map_or(0, |last| last + 1)
+        self.replicas.len()
+    }
+
+    /// Shard `shard`'s replicas, `host:port|host:port`, for `remote()`.
+    pub fn replicas_of(&self, shard: usize) -> &str {
+        &self.replicas[shard]
     }
 
     /// The shard (0-based) a row with sharding hash `hash` is stored on.
@@ -96,6 +138,53 @@ impl Topology {
             slots.join(", ")
         ))
     }
+}
+
+/// The user and password a node's `remote()` logs in to a shard with: tracehouse's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub user: String,
+    pub password: String,
+}
+
+/// Where `operation_id`'s rows of `table` are read from, as SQL. On a cluster that is the
+/// local table of the operation's shard through `remote()` with the shard's replicas (tried
+/// in order, as `Distributed` does): one shard answers a transaction's lookup however many
+/// there are. Rows without an operation are sharded by their own id, so an empty id reads the
+/// `Distributed` table, as does a single server.
+pub fn operation_source(
+    topology: Option<&Topology>,
+    database: &str,
+    table: &str,
+    operation_id: &str,
+    login: &Login,
+) -> String {
+    match topology {
+        Some(topology) if !operation_id.is_empty() => {
+            let shard = topology.shard_of(row_hash(operation_id));
+            format!(
+                "remote({}, `{database}`, `{table}{LOCAL_SUFFIX}`, {}, {})",
+                string_literal(topology.replicas_of(shard)),
+                string_literal(&login.user),
+                string_literal(&login.password)
+            )
+        }
+        _ => format!("`{database}`.`{table}`"),
+    }
+}
+
+/// `text` as a ClickHouse string literal.
+fn string_literal(text: &str) -> String {
+    let mut literal = String::with_capacity(text.len() + 2);
+    literal.push('\'');
+    for c in text.chars() {
+        if matches!(c, '\'' | '\\') {
+            literal.push('\\');
+        }
+        literal.push(c);
+    }
+    literal.push('\'');
+    literal
 }
 
 /// A chunk's rows split by shard (`(shard, rows of it)`, in shard order), by its index;

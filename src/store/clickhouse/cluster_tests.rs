@@ -3,13 +3,30 @@ use crate::model::{Batch, Item, Request};
 use crate::store::clickhouse::encoded::{Sharding, decode, encode};
 use crate::store::clickhouse::schema::{self, Features, MIGRATIONS, RenderContext, Version};
 
+/// `system.clusters` rows from `(shard_num, shard_weight, replica_num)`, host `h{shard}{replica}`.
+fn hosts(rows: &[(u32, u32, u32)]) -> Vec<ClusterHost> {
+    rows.iter()
+        .map(|&(shard_num, shard_weight, replica_num)| ClusterHost {
+            shard_num,
+            shard_weight,
+            replica_num,
+            host_name: format!("h{shard_num}{replica_num}"),
+            port: 9000,
+        })
+        .collect()
+}
+
 fn two_by_two() -> Topology {
-    Topology::of("tracehouse", &[(1, 1, 1), (1, 1, 2), (2, 1, 1), (2, 1, 2)]).expect("topology")
+    Topology::of(
+        "tracehouse",
+        &hosts(&[(1, 1, 1), (1, 1, 2), (2, 1, 1), (2, 1, 2)]),
+    )
+    .expect("topology")
 }
 
 #[test]
 fn topology_maps_weight_slots_to_shards_in_shard_order() {
-    let weighted = Topology::of("c", &[(2, 1, 1), (1, 2, 1)]).expect("topology");
+    let weighted = Topology::of("c", &hosts(&[(2, 1, 1), (1, 2, 1)])).expect("topology");
     assert_eq!(weighted.shards(), 2);
     assert!(!weighted.replicated);
     // Slots 0 and 1 are shard 1's (weight 2), slot 2 shard 2's.
@@ -21,9 +38,24 @@ fn topology_maps_weight_slots_to_shards_in_shard_order() {
         weighted.on_shard("operations", 0).expect("predicate"),
         "sipHash64(operation_Id) % 3 IN (0, 1)"
     );
-    assert!(two_by_two().replicated);
+    assert_eq!(weighted.replicas_of(0), "h11:9000");
+    let two_by_two = two_by_two();
+    assert!(two_by_two.replicated);
+    // Replicas in replica_num order, whatever order system.clusters lists them in.
+    let shuffled = hosts(&[(2, 1, 2), (1, 1, 1), (2, 1, 1), (1, 1, 2)]);
+    assert_eq!(
+        Topology::of("tracehouse", &shuffled).expect("topology"),
+        two_by_two
+    );
+    assert_eq!(two_by_two.replicas_of(1), "h21:9000|h22:9000");
+    let mut v6 = hosts(&[(1, 1, 1)]);
+    v6[0].host_name = "::1".into();
+    assert_eq!(
+        Topology::of("c", &v6).expect("topology").replicas_of(0),
+        "[::1]:9000"
+    );
     assert!(Topology::of("absent", &[]).is_err());
-    assert!(Topology::of("unweighted", &[(1, 0, 1)]).is_err());
+    assert!(Topology::of("unweighted", &hosts(&[(1, 0, 1)])).is_err());
 }
 
 #[test]
@@ -127,7 +159,7 @@ fn versioned_tables_keep_their_version_column_and_unreplicated_clusters_plain_en
     assert!(run(&steps_2x2[0]).contains(
         "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/instrumentation_keys', '{replica}', version)\nORDER BY"
     ));
-    let single_replicas = Topology::of("c", &[(1, 1, 1), (2, 1, 1)]).expect("topology");
+    let single_replicas = Topology::of("c", &hosts(&[(1, 1, 1), (2, 1, 1)])).expect("topology");
     let steps_2x1 = steps(keys, "db", &single_replicas).expect("steps");
     assert!(run(&steps_2x1[0]).contains("ENGINE = ReplacingMergeTree(version)\nORDER BY"));
     let migrations = schema::bootstrap("db")[1].clone();
@@ -251,4 +283,28 @@ fn corrupt_row_indexes_are_refused() {
     let mut bad = payload.clone();
     bad[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
     assert!(decode(bad.into()).is_err());
+}
+
+#[test]
+fn an_operation_is_read_from_its_shard_and_an_empty_one_from_every_shard() {
+    let topology = two_by_two();
+    let login = Login {
+        user: "reader".into(),
+        password: r"it's a \ secret".into(),
+    };
+    let operation = "0123456789abcdef0123";
+    let shard = topology.shard_of(row_hash(operation));
+    assert_eq!(
+        operation_source(Some(&topology), "db", "requests", operation, &login),
+        format!(
+            r"remote('{}', `db`, `requests_local`, 'reader', 'it\'s a \\ secret')",
+            topology.replicas_of(shard)
+        )
+    );
+    for (topology, operation) in [(Some(&topology), ""), (None, operation)] {
+        assert_eq!(
+            operation_source(topology, "db", "requests", operation, &login),
+            "`db`.`requests`"
+        );
+    }
 }

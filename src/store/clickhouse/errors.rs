@@ -2,8 +2,12 @@
 
 use crate::store::StoreError;
 
-/// ClickHouse server error codes that are worth retrying (overload, limits, timeouts).
-const TRANSIENT_CODES: [u32; 9] = [3, 159, 164, 202, 209, 210, 241, 242, 252];
+/// ClickHouse server error codes that are worth retrying (overload, limits, timeouts, and on
+/// a cluster a shard or the replication coordinator out of reach: `ALL_CONNECTION_TRIES_FAILED`,
+/// `NO_ZOOKEEPER`, `UNKNOWN_STATUS_OF_INSERT`, `KEEPER_EXCEPTION`).
+const TRANSIENT_CODES: [u32; 13] = [
+    3, 159, 164, 202, 209, 210, 225, 241, 242, 252, 279, 319, 999,
+];
 /// `TIMEOUT_EXCEEDED` and `TOO_SLOW` (the estimate says it will not finish in time).
 pub(super) const TIME_LIMIT_CODES: [u32; 2] = [159, 160];
 /// `MEMORY_LIMIT_EXCEEDED`.

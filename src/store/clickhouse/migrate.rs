@@ -93,11 +93,11 @@ impl ClickHouseStore {
         &self,
         name: &str,
     ) -> Result<cluster::Topology, StoreError> {
-        let hosts: Vec<(u32, u32, u32)> = self
+        let hosts: Vec<cluster::ClusterHost> = self
             .client
             .query(
-                "SELECT toUInt32(shard_num), toUInt32(shard_weight), toUInt32(replica_num) \
-                 FROM system.clusters WHERE cluster = ?",
+                "SELECT toUInt32(shard_num), toUInt32(shard_weight), toUInt32(replica_num), \
+                 host_name, toUInt16(port) FROM system.clusters WHERE cluster = ?",
             )
             .bind(name)
             .fetch_all()

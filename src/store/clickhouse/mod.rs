@@ -120,6 +120,8 @@ pub struct ClickHouseStore {
     cluster: Option<String>,
     /// Its shards and replicas, once the server has described it.
     topology: std::sync::OnceLock<cluster::Topology>,
+    /// How a node reads another shard for tracehouse (`remote()`).
+    login: cluster::Login,
 }
 
 /// Only plain identifiers are accepted as database names, since they are spliced into SQL.
@@ -201,6 +203,10 @@ impl ClickHouseStore {
             insert_columns: Arc::new(insert_columns.0),
             cluster: config.cluster.clone(),
             topology: std::sync::OnceLock::new(),
+            login: cluster::Login {
+                user: config.user.clone().unwrap_or_else(|| "default".into()),
+                password: config.password.clone().unwrap_or_default(),
+            },
         })
     }
 
@@ -282,6 +288,17 @@ impl ClickHouseStore {
     /// The cluster's shards and replicas, once connected in cluster mode.
     pub fn topology(&self) -> Option<&cluster::Topology> {
         self.topology.get()
+    }
+
+    /// Where `operation_id`'s rows of `table` are read from ([`cluster::operation_source`]).
+    pub(crate) fn operation_source(&self, table: &str, operation_id: &str) -> String {
+        cluster::operation_source(
+            self.topology(),
+            &self.database,
+            table,
+            operation_id,
+            &self.login,
+        )
     }
 
     pub fn client(&self) -> &Client {

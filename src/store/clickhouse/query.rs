@@ -243,9 +243,18 @@ pub async fn search(
 
 /// A statement from [`sql`] with this store's table names and its values bound.
 pub(super) fn statement(store: &ClickHouseStore, statement: &Condition) -> Query {
-    let sql = sql::qualify(&statement.sql, |table| {
+    statement_over(store, statement, |table| {
         format!("`{}`.`{table}`", store.database)
-    });
+    })
+}
+
+/// The statement with each `{table}` read from `source(table)`.
+pub(super) fn statement_over(
+    store: &ClickHouseStore,
+    statement: &Condition,
+    source: impl Fn(&str) -> String,
+) -> Query {
+    let sql = sql::qualify(&statement.sql, source);
     bind_all(store.reader().query(&sql), &statement.params)
 }
 

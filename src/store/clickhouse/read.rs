@@ -183,11 +183,11 @@ async fn rows_of<T>(
 where
     T: clickhouse::RowOwned + clickhouse::RowRead,
 {
+    let source = store.operation_source(table, operation_id);
     let sql = format!(
-        "SELECT {columns} FROM `{}`.`{table}` \
+        "SELECT {columns} FROM {source} \
          WHERE timestamp >= toDateTime(?, 'UTC') AND timestamp <= toDateTime(?, 'UTC') \
-         AND operation_Id = ? AND appName = ? ORDER BY timestamp_ns",
-        store.database
+         AND operation_Id = ? AND appName = ? ORDER BY timestamp_ns"
     );
     store
         .reader()
@@ -211,9 +211,10 @@ pub async fn operation_apps(
     let query = store
         .reader()
         .query(&format!(
-            "SELECT DISTINCT toString(appName) AS app FROM `{}`.`operations` \
+            "SELECT DISTINCT toString(appName) AS app FROM {} \
              WHERE operation_Id = ?{} ORDER BY app",
-            store.database, scope.sql
+            store.operation_source("operations", operation_id),
+            scope.sql
         ))
         .bind(operation_id);
     bind_all(query, &scope.params)
@@ -230,9 +231,9 @@ pub async fn operation(
     let range: OperationRange = store
         .reader()
         .query(&format!(
-            "SELECT count(), min(first_ns), max(last_ns) FROM `{}`.`operations` \
+            "SELECT count(), min(first_ns), max(last_ns) FROM {} \
              WHERE operation_Id = ? AND appName = ?",
-            store.database
+            store.operation_source("operations", operation_id)
         ))
         .bind(operation_id)
         .bind(app)

@@ -57,7 +57,14 @@ pub async fn read(
     scores: &ScoreQuery,
 ) -> Result<Vec<ScoreRecord>, StoreError> {
     let statement = crate::store::sql::scores(scores, crate::store::sql::Dialect::ClickHouse);
-    let rows: Vec<ScoreRow> = query::statement(store, &statement)
+    // One operation's scores and calls are on its shard.
+    let statement = match &scores.operation {
+        Some((_, operation_id)) => query::statement_over(store, &statement, |table| {
+            store.operation_source(table, operation_id)
+        }),
+        None => query::statement(store, &statement),
+    };
+    let rows: Vec<ScoreRow> = statement
         .fetch_all()
         .await
         .map_err(|e| store.read_error(e))?;

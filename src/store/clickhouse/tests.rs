@@ -28,6 +28,11 @@ fn classifies_server_errors() {
         ch_error(Error::TimedOut),
         StoreError::Unavailable(_)
     ));
+    // A shard with every replica down (18.16's text).
+    let shard_down = Error::BadResponse(
+        "Code: 279, e.displayText() = DB::NetException: All connection tries failed".into(),
+    );
+    assert!(matches!(ch_error(shard_down), StoreError::Unavailable(_)));
 }
 
 #[test]
