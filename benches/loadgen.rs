@@ -37,6 +37,11 @@ struct Args {
     /// Run on this ClickHouse cluster (`--clickhouse-cluster` of tracehouse serve).
     #[arg(long)]
     clickhouse_cluster: Option<String>,
+    /// On a cluster, also time the direct insert straight into the shards' local tables
+    /// through these nodes' HTTP interfaces (one per shard, in shard order, comma-separated),
+    /// the insert path tracehouse does not take.
+    #[arg(long, value_delimiter = ',')]
+    clickhouse_shard_urls: Vec<String>,
     /// Spans to send in each phase.
     #[arg(long, default_value_t = 1_000_000)]
     spans: usize,
@@ -98,7 +103,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         requests[0].len() / 1024
     );
 
-    let direct = direct_insert(&args, &requests, request_count).await?;
+    let direct = direct_insert(&args, &requests, request_count, false).await?;
+    if !args.clickhouse_shard_urls.is_empty() {
+        let to_shards = direct_insert(&args, &requests, request_count, true).await?;
+        println!(
+            "direct ClickHouse insert into the shard nodes' local tables: {total_spans} rows in {:.2} s = {:.0} rows/s (through Distributed: {:.0} rows/s)",
+            to_shards.as_secs_f64(),
+            total_spans as f64 / to_shards.as_secs_f64(),
+            total_spans as f64 / direct.as_secs_f64()
+        );
+    }
     // The track transport sends the same spans as the envelopes the Python distro would.
     let sent: Vec<Bytes> = if args.transport == "track" {
         let bodies: Vec<Bytes> = requests
@@ -171,13 +185,25 @@ fn clickhouse_config(args: &Args, database: &str) -> ClickHouseConfig {
 }
 
 /// Normalizes and encodes up front (as tracehouse's batches would be: about 50,000 rows each),
-/// then times only the inserts.
+/// then times only the inserts: through the store (`Distributed` on a cluster), or with
+/// `to_shard_nodes` straight into the shards' local tables.
 async fn direct_insert(
     args: &Args,
     requests: &[Bytes],
     request_count: usize,
+    to_shard_nodes: bool,
 ) -> anyhow::Result<Duration> {
-    let database = format!("loadgen_direct_{}", std::process::id());
+    let database = format!(
+        "loadgen_direct_{}{}",
+        std::process::id(),
+        if to_shard_nodes { "_shards" } else { "" }
+    );
+    let shard_nodes: Arc<Vec<clickhouse::Client>> = Arc::new(
+        args.clickhouse_shard_urls
+            .iter()
+            .map(|url| clickhouse::Client::default().with_url(url))
+            .collect(),
+    );
     let store = Arc::new(ClickHouseStore::open(&clickhouse_config(args, &database)).await?);
     let limits = Limits::default();
     let ctx = Context {
@@ -200,17 +226,27 @@ async fn direct_insert(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.connections.clamp(1, 4) {
-        let (store, payloads, next) =
-            (Arc::clone(&store), Arc::clone(&payloads), Arc::clone(&next));
+        let (store, payloads, next, shard_nodes) = (
+            Arc::clone(&store),
+            Arc::clone(&payloads),
+            Arc::clone(&next),
+            Arc::clone(&shard_nodes),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(payload) = payloads.get(i) else {
                     return Ok::<_, anyhow::Error>(());
                 };
-                store
-                    .write_encoded(std::slice::from_ref(payload), false)
-                    .await?;
+                if to_shard_nodes {
+                    store
+                        .insert_into_shard_nodes(payload.clone(), &shard_nodes)
+                        .await?;
+                } else {
+                    store
+                        .write_encoded(std::slice::from_ref(payload), false)
+                        .await?;
+                }
             }
         }));
     }

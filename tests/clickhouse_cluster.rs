@@ -76,6 +76,8 @@ async fn every_endpoint_answers_on_the_cluster_as_on_sqlite() {
 
     assert_every_path_alike(&scenario, &sqlite, &clustered, "cluster").await;
 
+    credentials_reach_another_instance(&cluster, database, &clustered).await;
+
     // A transaction's lookup reads only its operation's shard: with all of shard 2 down, shard
     // 1's transactions answer as before, and shard 2's with a retryable error.
     let lookup = |operation: &String| format!("/api/v1/operations/{operation}");
@@ -129,6 +131,86 @@ async fn every_endpoint_answers_on_the_cluster_as_on_sqlite() {
     }
     sqlite.stop().await;
     clustered.stop().await;
+}
+
+/// An OTLP request's status on `server` with instrumentation key `key`.
+async fn ingest_with(server: &TestServer, key: &str) -> u16 {
+    reqwest::Client::new()
+        .post(server.http_url("/v1/traces"))
+        .header("content-type", "application/x-protobuf")
+        .header("authorization", format!("InstrumentationKey {key}"))
+        .body(numbered_request(1_000))
+        .send()
+        .await
+        .expect("post")
+        .status()
+        .as_u16()
+}
+
+/// A read's status on `server` with bearer token `token`.
+async fn read_with(server: &TestServer, token: &str) -> u16 {
+    get_as(server, Some(token), "/api/v1/metrics").await.0
+}
+
+/// A key and a token issued through one instance work on another instance of the cluster
+/// within a second (a miss re-reads the store), and their revocations reach it within the
+/// 10 s refresh (waited for up to 30 s, as on one server).
+async fn credentials_reach_another_instance(
+    cluster: &LocalCluster,
+    database: &str,
+    issuer: &TestServer,
+) {
+    use tracehouse::reads::records::{KeyRecord, TokenRole};
+    let other = TestServer::start_on(cluster.config(3, database), |config| {
+        config.require_keys = true;
+        config.require_tokens = true;
+    })
+    .await;
+    let mut key = KeyRecord {
+        key: "2f8fad5b-d9cb-469f-a165-70867728950e".into(),
+        app: "shop".into(),
+        created_ns: tracehouse::clock::now_ns(),
+        revoked_ns: None,
+    };
+    let grant = tracehouse::tokens::Grant {
+        name: "cluster".into(),
+        apps: Vec::new(),
+        all_apps: true,
+        role: TokenRole::Reader,
+    };
+    let (token, mut record) =
+        tracehouse::tokens::issue(grant, tracehouse::clock::now_ns()).expect("random");
+    assert_eq!(ingest_with(&other, &key.key).await, 401);
+    assert_eq!(read_with(&other, &token).await, 401);
+    issuer.store.save_key(&key).await.expect("issue key");
+    issuer.store.save_token(&record).await.expect("issue token");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ingest_with(&other, &key.key).await != 200 || read_with(&other, &token).await != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new key or token refused"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    key.revoked_ns = Some(tracehouse::clock::now_ns());
+    record.revoked_ns = key.revoked_ns;
+    issuer.store.save_key(&key).await.expect("revoke key");
+    issuer
+        .store
+        .save_token(&record)
+        .await
+        .expect("revoke token");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ingest_with(&other, &key.key).await != 401 || read_with(&other, &token).await != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "revoked key or token accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Its accepted request is stored before retention runs.
+    other.wait_until_shipped().await;
+    other.stop().await;
 }
 
 /// Sends `requests` numbered requests (from `first`) to `endpoint`, counting acknowledgements.

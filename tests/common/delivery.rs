@@ -103,21 +103,26 @@ pub async fn assert_stored_exactly_once(
     resent: &[u64],
 ) {
     let deadline = Instant::now() + Duration::from_secs(120);
-    let distinct = loop {
-        let distinct: usize = query(
+    let (distinct, answer) = loop {
+        let answer = query(
             url,
             &format!("SELECT uniqExact(operation_Id, id) FROM {database}.dependencies FORMAT TSV"),
         )
-        .await
-        .ok()
-        .and_then(|c| c.trim().parse().ok())
-        .unwrap_or(0);
+        .await;
+        let distinct: usize = answer
+            .as_ref()
+            .ok()
+            .and_then(|c| c.trim().parse().ok())
+            .unwrap_or(0);
         if distinct >= expected || Instant::now() > deadline {
-            break distinct;
+            break (distinct, answer);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(distinct, expected, "distinct spans stored");
+    assert_eq!(
+        distinct, expected,
+        "distinct spans stored (last answer: {answer:?})"
+    );
     // The batch ids and hosts of a duplicate tell a batch shipped twice (one id) from a
     // request spooled twice (two ids).
     let twice = query(

@@ -89,6 +89,27 @@ impl LocalCluster {
 
 impl Drop for LocalCluster {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The servers' own account of a failed test, before their directory goes.
+            for node in 1..=4 {
+                let log = self.dir.join(format!("node{node}/server.log.err"));
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let errors: Vec<&str> = text
+                    .lines()
+                    .filter(|line| line.contains("<Error>"))
+                    .collect();
+                let count = |what: &str| text.lines().filter(|l| l.contains(what)).count();
+                eprintln!(
+                    "--- node {node}: {} errors, {} 'Session expired', {} 'Unknown status'; the last:",
+                    errors.len(),
+                    count("Session expired"),
+                    count("Unknown status")
+                );
+                for line in &errors[errors.len().saturating_sub(8)..] {
+                    eprintln!("{}", line.chars().take(400).collect::<String>());
+                }
+            }
+        }
         let _ = Command::new(script())
             .args(["stop", &self.dir.display().to_string()])
             .status();

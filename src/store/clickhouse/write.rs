@@ -98,6 +98,49 @@ impl ClickHouseStore {
     }
 }
 
+impl ClickHouseStore {
+    /// Inserts a payload's rows straight into their shards' local tables, through one node of
+    /// each shard (`shard_nodes`, in shard order): the insert path tracehouse does not take (it
+    /// inserts through `Distributed`, needing one URL and no replica failover of its own),
+    /// kept for the load generator to measure the two against each other.
+    pub async fn insert_into_shard_nodes(
+        &self,
+        payload: Bytes,
+        shard_nodes: &[clickhouse::Client],
+    ) -> Result<(), StoreError> {
+        let topology = self
+            .topology()
+            .ok_or_else(|| StoreError::InvalidQuery("the store is not on a cluster".into()))?;
+        let batch = encoded::decode(payload)?;
+        let parts: Vec<(usize, Chunk)> = batch
+            .chunks
+            .iter()
+            .flat_map(|chunk| super::cluster::split(chunk, topology))
+            .collect();
+        let inserts = parts.into_iter().map(|(shard, part)| async move {
+            let (Some(node), Some(columns)) = (
+                shard_nodes.get(shard),
+                self.insert_columns.get(part.table.as_str()),
+            ) else {
+                return Err(StoreError::InvalidQuery(format!(
+                    "no node of shard {shard} or no columns of table {:?}",
+                    part.table
+                )));
+            };
+            let mut insert = node.insert_formatted_with(format!(
+                "INSERT INTO `{}`.`{}{}` ({columns}) FORMAT RowBinary",
+                self.database,
+                part.table,
+                super::cluster::LOCAL_SUFFIX
+            ));
+            insert.send(part.data).await.map_err(ch_error)?;
+            insert.end().await.map_err(ch_error)
+        });
+        futures_util::future::try_join_all(inserts).await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl SpooledWrites for ClickHouseStore {
     fn encode(&self, batch: &Batch, batch_id: u64) -> Result<Vec<u8>, StoreError> {
