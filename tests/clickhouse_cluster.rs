@@ -2,7 +2,9 @@
 //! Debian's 18.16 with Debian's ZooKeeper (`scripts/local-cluster`), one cluster per test.
 //! - the query conformance suite: every endpoint answers on the cluster as on SQLite (which
 //!   answers as one ClickHouse node: `tests/query_engines.rs`), with each transaction on one
-//!   shard, and retention dropping days on every node;
+//!   shard, keys and tokens issued and revoked through one instance reaching a second one, a
+//!   transaction's lookup answering with the other shard down (it reads only its own shard),
+//!   and retention dropping days on every node;
 //! - two tracehouse instances ingesting while a replica is killed and restarted, a whole shard
 //!   is down, one instance is SIGKILLed and both are restarted one after the other: every
 //!   acknowledged span is stored exactly once and clients see only 200 or retryable answers.
@@ -152,6 +154,26 @@ async fn read_with(server: &TestServer, token: &str) -> u16 {
     get_as(server, Some(token), "/api/v1/metrics").await.0
 }
 
+/// Waits up to `within_s` for `server` to answer `status` to an ingest with `key` and to a
+/// read with `token`.
+async fn answers_both(server: &TestServer, key: &str, token: &str, status: u16, within_s: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(within_s);
+    loop {
+        let answers = (
+            ingest_with(server, key).await,
+            read_with(server, token).await,
+        );
+        if answers == (status, status) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ingest and read answer {answers:?}, not {status}, after {within_s} s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A key and a token issued through one instance work on another instance of the cluster
 /// within a second (a miss re-reads the store), and their revocations reach it within the
 /// 10 s refresh (waited for up to 30 s, as on one server).
@@ -184,14 +206,7 @@ async fn credentials_reach_another_instance(
     assert_eq!(read_with(&other, &token).await, 401);
     issuer.store.save_key(&key).await.expect("issue key");
     issuer.store.save_token(&record).await.expect("issue token");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while ingest_with(&other, &key.key).await != 200 || read_with(&other, &token).await != 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "new key or token refused"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    answers_both(&other, &key.key, &token, 200, 5).await;
     key.revoked_ns = Some(tracehouse::clock::now_ns());
     record.revoked_ns = key.revoked_ns;
     issuer.store.save_key(&key).await.expect("revoke key");
@@ -200,14 +215,7 @@ async fn credentials_reach_another_instance(
         .save_token(&record)
         .await
         .expect("revoke token");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while ingest_with(&other, &key.key).await != 401 || read_with(&other, &token).await != 401 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "revoked key or token accepted"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    answers_both(&other, &key.key, &token, 401, 30).await;
     // Its accepted request is stored before retention runs.
     other.wait_until_shipped().await;
     other.stop().await;
@@ -245,10 +253,10 @@ async fn until(acknowledged: &AtomicU64, count: u64) {
     }
 }
 
-// Flaky (2 failures in 7 runs at the end of stop 32): once a request acknowledged once was
-// stored twice (request 250, in the rolling-restart phase), once a node did not come back.
-// Run with `cargo test --test clickhouse_cluster -- --ignored` until that is found.
-#[ignore = "flaky: a duplicate after the rolling restart, see the comment"]
+// Ignored in stop 32 as flaky; the causes found in stop 33 were the harness's: a node started
+// before ZooKeeper served (18.16's DDL worker then crashed), a node restarted while the killed
+// one's last thread still held its data directory, and ZooKeeper sessions of 4 s that expired
+// on nodes starved of CPU (then 18.16 stored a resent batch twice, or lost track of one).
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_lose_nothing_acknowledged_through_replica_shard_and_instance_failures() {
     let cluster = LocalCluster::start();
