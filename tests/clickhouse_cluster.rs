@@ -1,10 +1,13 @@
 //! tracehouse on a ClickHouse cluster (`--clickhouse-cluster`): 2 shards × 2 replicas of
 //! Debian's 18.16 with Debian's ZooKeeper (`scripts/local-cluster`), one cluster per test.
 //! - the query conformance suite: every endpoint answers on the cluster as on SQLite (which
-//!   answers as one ClickHouse node: `tests/query_engines.rs`), with each transaction on one
-//!   shard, keys and tokens issued and revoked through one instance reaching a second one, a
-//!   transaction's lookup answering with the other shard down (it reads only its own shard),
-//!   and retention dropping days on every node;
+//!   answers as one ClickHouse node: `tests/query_engines.rs`), also after two migrations ran
+//!   again across the cluster; each transaction on one shard; keys and tokens issued and
+//!   revoked through one instance reaching a second one; a transaction's lookup answering with
+//!   the other shard down (it reads only its own shard), and reading every shard while a row
+//!   is on a shard the layout does not put it on; retention dropping days on every node; alert
+//!   evaluation under a lease (two instances on different shards evaluate one at a time, and
+//!   the other takes over);
 //! - two tracehouse instances ingesting while a replica is killed and restarted, a whole shard
 //!   is down, one instance is SIGKILLed and both are restarted one after the other: every
 //!   acknowledged span is stored exactly once and clients see only 200 or retryable answers.
@@ -16,12 +19,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::TestServer;
+use common::alert_rules::two_instances_evaluate_one_at_a_time;
 use common::clickhouse::query;
 use common::delivery::*;
 use common::endpoints::assert_every_path_alike;
 use common::local_cluster::{CLUSTER, LocalCluster};
 use common::process::TracehouseProcess;
 use common::scenario::*;
+use tracehouse::store::clickhouse::ClickHouseStore;
 
 async fn text(url: &str, sql: &str) -> String {
     query(url, sql)
@@ -47,7 +52,8 @@ async fn every_endpoint_answers_on_the_cluster_as_on_sqlite() {
     let database = "conformance";
     let scenario = Scenario::new();
     let sqlite = TestServer::start().await;
-    let clustered = TestServer::start_on(cluster.config(1, database), |_| {}).await;
+    let store = Arc::new(ClickHouseStore::new(&cluster.config(1, database)).expect("store"));
+    let clustered = TestServer::start_on_store(Arc::clone(&store), |_| {}).await;
     for server in [&sqlite, &clustered] {
         load(server, &scenario).await;
         wait_until_stored(server, &scenario).await;
@@ -76,9 +82,14 @@ async fn every_endpoint_answers_on_the_cluster_as_on_sqlite() {
         "Distributed\t19\nReplicatedMergeTree\t15\nReplicatedReplacingMergeTree\t4\n"
     );
 
+    rerun_migrations(&cluster, database).await;
     assert_every_path_alike(&scenario, &sqlite, &clustered, "cluster").await;
 
     credentials_reach_another_instance(&cluster, database, &clustered).await;
+    assert!(
+        store.check_placement().await.expect("placement"),
+        "every row is where the layout puts it: lookups read one shard"
+    );
 
     // A transaction's lookup reads only its operation's shard: with all of shard 2 down, shard
     // 1's transactions answer as before, and shard 2's with a retryable error.
@@ -101,25 +112,35 @@ async fn every_endpoint_answers_on_the_cluster_as_on_sqlite() {
     cluster.restart(3);
     cluster.restart(4);
 
+    // A row on a shard the current layout does not put it on (as after shards are added)
+    // makes lookups read every shard, and they answer as before.
+    let moved = &shard_2[1];
+    let copy = format!(
+        "INSERT INTO {database}.operations_local SELECT * FROM \
+         cluster('{CLUSTER}', {database}, operations_local) WHERE operation_Id = '{moved}'"
+    );
+    let node_1 = cluster.url(1);
+    retry_while_shards_restart(|| query(&node_1, &copy)).await;
+    let one_shard = retry_while_shards_restart(|| store.check_placement()).await;
+    assert!(!one_shard, "a misplaced row found");
+    let moved_answer = (lookup(moved), get(&sqlite, &lookup(moved)).await);
+    for (path, expected) in answers.iter().chain([&moved_answer]) {
+        let answer = retry_while_shards_restart(|| async {
+            match get(&clustered, path).await {
+                (503, body) => Err(body),
+                answer => Ok(answer),
+            }
+        })
+        .await;
+        assert_eq!(&answer, expected, "{path} read from every shard");
+    }
+
     // Retention drops the days from every node of both shards.
     let past_every_day = tracehouse::clock::now_ns() + 10 * 86_400_000_000_000;
     // Shard 2's replicas were just restarted: until they have elected a leader of each table,
-    // a replicated DROP PARTITION fails (Code 292) and the next run does it.
-    // (What a failed run dropped is gone; the nodes' counts below are the check.)
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut retried = false;
-    let dropped = loop {
-        match clustered.store.enforce_retention(past_every_day).await {
-            Ok(days) => break days,
-            Err(error) if std::time::Instant::now() < deadline => {
-                eprintln!("retention: {error}; again");
-                retried = true;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(error) => panic!("retention: {error}"),
-        }
-    };
-    assert!(dropped > 0 || retried);
+    // a replicated DROP PARTITION fails (Code 292) and the next run does it. (What a failed
+    // run dropped is gone; the nodes' counts below are the check.)
+    retry_while_shards_restart(|| clustered.store.enforce_retention(past_every_day)).await;
     for node in 1..=4 {
         let left = text(
             &cluster.url(node),
@@ -131,8 +152,89 @@ async fn every_endpoint_answers_on_the_cluster_as_on_sqlite() {
         .await;
         assert_eq!(left.trim(), "0", "node {node}");
     }
+    // With the misplaced row dropped too, lookups read one shard again.
+    assert!(retry_while_shards_restart(|| store.check_placement()).await);
     sqlite.stop().await;
     clustered.stop().await;
+
+    // Alert evaluation runs under a lease on the cluster too (the lease's row is on one shard,
+    // read by both instances through their own nodes).
+    two_instances_evaluate_one_at_a_time([
+        cluster.config(1, "alerts"),
+        cluster.config(3, "alerts"),
+    ])
+    .await;
+}
+
+/// Forgets migrations 6 (an `ALTER`) and 9 (a table and the rows derived from those stored
+/// before it) on every node, as after a migration that failed half-way across the cluster;
+/// the next instance to open runs them again, and answers stay as they were.
+async fn rerun_migrations(cluster: &LocalCluster, database: &str) {
+    text(
+        &cluster.url(1),
+        &format!(
+            "ALTER TABLE {database}.schema_migrations_local ON CLUSTER {CLUSTER} \
+             DELETE WHERE version IN (6, 9)"
+        ),
+    )
+    .await;
+    let recorded = |node: usize| {
+        let url = cluster.url(node);
+        async move {
+            text(&url, &format!(
+                "SELECT count() FROM {database}.schema_migrations_local WHERE version IN (6, 9) FORMAT TSV"
+            ))
+            .await
+            .trim()
+            .parse::<u32>()
+            .expect("count")
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut left = 0;
+        for node in 1..=4 {
+            left += recorded(node).await;
+        }
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} rows not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ClickHouseStore::open(&cluster.config(3, database))
+        .await
+        .expect("the forgotten migrations run again");
+    let (shard_1, shard_2) = (recorded(1).await, recorded(3).await);
+    assert_eq!(
+        (shard_1, shard_2),
+        (1, 1),
+        "both recorded again, one on each shard"
+    );
+}
+
+/// `attempt`'s answer, tried again for up to a minute while it fails (shard 2's replicas were
+/// just restarted).
+async fn retry_while_shards_restart<T, E, F, A>(mut attempt: A) -> T
+where
+    E: std::fmt::Debug,
+    F: Future<Output = Result<T, E>>,
+    A: FnMut() -> F,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match attempt().await {
+            Ok(answer) => return answer,
+            Err(error) if std::time::Instant::now() < deadline => {
+                eprintln!("{error:?}; again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => panic!("{error:?}"),
+        }
+    }
 }
 
 /// An OTLP request's status on `server` with instrumentation key `key`.

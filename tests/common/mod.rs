@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod alert_peers;
+pub mod alert_rules;
 pub mod alert_traffic;
 pub mod clickhouse;
 pub mod cluster;
@@ -135,16 +136,26 @@ impl TestServer {
         clickhouse: tracehouse::store::clickhouse::ClickHouseConfig,
         tweak: impl FnOnce(&mut ServeConfig),
     ) -> Self {
+        let store = tracehouse::store::clickhouse::ClickHouseStore::new(&clickhouse)
+            .expect("clickhouse store");
+        Self::start_on_store(Arc::new(store), tweak).await
+    }
+
+    /// A server storing in `store` (spooled); the test keeps the store to call what only a
+    /// ClickHouse store has.
+    pub async fn start_on_store(
+        store: Arc<tracehouse::store::clickhouse::ClickHouseStore>,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
         Self::start_with(
             move |config| {
-                config.clickhouse = Some(clickhouse);
                 config.pipeline.spool = Some(tracehouse::pipeline::SpoolConfig {
                     dir: config.data_dir.join("spool"),
                     max_bytes: 256 * 1024 * 1024,
                 });
                 tweak(config);
             },
-            None,
+            Some(store),
         )
         .await
     }

@@ -174,7 +174,7 @@ pub fn operation_source(
 }
 
 /// `text` as a ClickHouse string literal.
-fn string_literal(text: &str) -> String {
+pub(crate) fn string_literal(text: &str) -> String {
     let mut literal = String::with_capacity(text.len() + 2);
     literal.push('\'');
     for c in text.chars() {

@@ -16,6 +16,7 @@ pub mod encoded;
 mod errors;
 mod metrics;
 mod migrate;
+mod placement;
 mod query;
 mod read;
 mod retention;
@@ -122,6 +123,8 @@ pub struct ClickHouseStore {
     topology: std::sync::OnceLock<cluster::Topology>,
     /// How a node reads another shard for tracehouse (`remote()`).
     login: cluster::Login,
+    /// Whether a transaction's lookup may read only its operation's shard.
+    placement: placement::Placement,
 }
 
 /// Only plain identifiers are accepted as database names, since they are spliced into SQL.
@@ -207,6 +210,7 @@ impl ClickHouseStore {
                 user: config.user.clone().unwrap_or_else(|| "default".into()),
                 password: config.password.clone().unwrap_or_default(),
             },
+            placement: placement::Placement::default(),
         })
     }
 
@@ -254,6 +258,14 @@ impl ClickHouseStore {
                     let _ = self.topology.set(topology);
                 }
                 self.migrate(ready.features).await?;
+                if let Some(topology) = self.topology() {
+                    self.placement.check_when_due(
+                        &self.reader,
+                        topology,
+                        &self.database,
+                        &self.login,
+                    );
+                }
                 let f = ready.features;
                 tracing::info!(
                     version = %version_text.trim(),
@@ -291,14 +303,29 @@ impl ClickHouseStore {
     }
 
     /// Where `operation_id`'s rows of `table` are read from ([`cluster::operation_source`]).
+    /// On a cluster, a lookup reads every shard while rows are not all where the current
+    /// layout puts them ([`placement`]).
     pub(crate) fn operation_source(&self, table: &str, operation_id: &str) -> String {
-        cluster::operation_source(
-            self.topology(),
-            &self.database,
-            table,
-            operation_id,
-            &self.login,
-        )
+        let topology = self.topology().filter(|topology| {
+            self.placement
+                .check_when_due(&self.reader, topology, &self.database, &self.login);
+            self.placement.one_shard()
+        });
+        cluster::operation_source(topology, &self.database, table, operation_id, &self.login)
+    }
+
+    /// Checks now whether every shard's rows are where the current layout puts them, and so
+    /// whether lookups read one shard (always false on a single server).
+    pub async fn check_placement(&self) -> Result<bool, StoreError> {
+        self.ready().await?;
+        match self.topology() {
+            Some(topology) => {
+                self.placement
+                    .check_now(&self.reader, topology, &self.database, &self.login)
+                    .await
+            }
+            None => Ok(false),
+        }
     }
 
     pub fn client(&self) -> &Client {
