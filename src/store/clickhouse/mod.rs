@@ -314,6 +314,12 @@ impl ClickHouseStore {
         cluster::operation_source(topology, &self.database, table, operation_id, &self.login)
     }
 
+    /// Whether a transaction's lookup reads only its operation's shard now (on a cluster,
+    /// once a check found every row where the current layout puts it).
+    pub fn lookups_read_one_shard(&self) -> bool {
+        self.topology().is_some() && self.placement.one_shard()
+    }
+
     /// Checks now whether every shard's rows are where the current layout puts them, and so
     /// whether lookups read one shard (always false on a single server).
     pub async fn check_placement(&self) -> Result<bool, StoreError> {
