@@ -239,11 +239,19 @@ fn shared_chdb_url() -> String {
 /// exits (removing its data) when this process does.
 fn start_chdb() -> String {
     let dir = std::env::temp_dir().join(format!("tracehouse-chdb-{}", std::process::id()));
+    start_chdb_in(&dir, None)
+}
+
+/// A chDB endpoint of its own, with data in `dir` and, given one, a clickhouse-local
+/// configuration file (clusters, ZooKeeper, macros).
+pub fn start_chdb_in(dir: &std::path::Path, config: Option<&std::path::Path>) -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/chdb_http.py");
-    let mut child = Command::new(super::python())
-        .arg(&script)
-        .arg("--data")
-        .arg(&dir)
+    let mut command = Command::new(super::python());
+    command.arg(&script).arg("--data").arg(dir);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

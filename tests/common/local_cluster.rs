@@ -16,6 +16,22 @@ pub struct LocalCluster {
     dir: PathBuf,
     /// HTTP ports of nodes 1–4: nodes 1 and 2 are shard 1's replicas, 3 and 4 shard 2's.
     pub http_ports: Vec<u16>,
+    /// Their native (TCP) ports, in the same order.
+    pub tcp_ports: Vec<u16>,
+    /// ZooKeeper's client port.
+    pub zookeeper_port: u16,
+}
+
+/// The ports the script printed as `NAME="port port …"`.
+fn ports(printed: &str, name: &str) -> Vec<u16> {
+    printed
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("{name} printed: {printed}"))
+        .trim_matches('"')
+        .split_whitespace()
+        .map(|port| port.parse().expect("port"))
+        .collect()
 }
 
 fn script() -> PathBuf {
@@ -48,15 +64,12 @@ impl LocalCluster {
             &dir.display().to_string(),
             &std::process::id().to_string(),
         ]);
-        let http_ports = printed
-            .lines()
-            .find_map(|line| line.strip_prefix("HTTP_PORTS="))
-            .expect("ports printed")
-            .trim_matches('"')
-            .split_whitespace()
-            .map(|port| port.parse().expect("port"))
-            .collect();
-        LocalCluster { dir, http_ports }
+        LocalCluster {
+            dir,
+            http_ports: ports(&printed, "HTTP_PORTS"),
+            tcp_ports: ports(&printed, "TCP_PORTS"),
+            zookeeper_port: ports(&printed, "ZK_PORT")[0],
+        }
     }
 
     /// Node `node`'s (1–4) HTTP interface.

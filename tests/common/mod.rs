@@ -73,6 +73,14 @@ pub fn test_config(data_dir: PathBuf) -> ServeConfig {
     config
 }
 
+/// Acknowledged batches wait in a spool under the server's data directory.
+fn spooled(config: &mut ServeConfig) {
+    config.pipeline.spool = Some(tracehouse::pipeline::SpoolConfig {
+        dir: config.data_dir.join("spool"),
+        max_bytes: 256 * 1024 * 1024,
+    });
+}
+
 impl TestServer {
     pub async fn start() -> Self {
         Self::start_with(|_| {}, None).await
@@ -136,9 +144,16 @@ impl TestServer {
         clickhouse: tracehouse::store::clickhouse::ClickHouseConfig,
         tweak: impl FnOnce(&mut ServeConfig),
     ) -> Self {
-        let store = tracehouse::store::clickhouse::ClickHouseStore::new(&clickhouse)
-            .expect("clickhouse store");
-        Self::start_on_store(Arc::new(store), tweak).await
+        // The store is opened from the tweaked config: tweaks may change its settings.
+        Self::start_with(
+            move |config| {
+                config.clickhouse = Some(clickhouse);
+                spooled(config);
+                tweak(config);
+            },
+            None,
+        )
+        .await
     }
 
     /// A server storing in `store` (spooled); the test keeps the store to call what only a
@@ -149,10 +164,7 @@ impl TestServer {
     ) -> Self {
         Self::start_with(
             move |config| {
-                config.pipeline.spool = Some(tracehouse::pipeline::SpoolConfig {
-                    dir: config.data_dir.join("spool"),
-                    max_bytes: 256 * 1024 * 1024,
-                });
+                spooled(config);
                 tweak(config);
             },
             Some(store),

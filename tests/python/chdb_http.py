@@ -89,8 +89,10 @@ class QueryError(Exception):
 class Engine:
     """One chDB session; every call holds the lock."""
 
-    def __init__(self, path):
-        self.session = chdb_session.Session(path)
+    def __init__(self, path, config=None):
+        # A clickhouse-local configuration file (clusters, ZooKeeper, macros) goes in the
+        # session's connection string.
+        self.session = chdb_session.Session(f"{path}?config-file={config}" if config else path)
         self.inserts = os.path.join(path, "inserts")
         os.makedirs(self.inserts, exist_ok=True)
         self.lock = threading.Lock()
@@ -294,8 +296,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--config", help="a clickhouse-local configuration file")
     args = parser.parse_args()
-    Handler.engine = Engine(args.data)
+    Handler.engine = Engine(args.data, args.config)
     server = Server(("127.0.0.1", args.port), Handler)
     threading.Thread(target=exit_with_parent, args=(os.getppid(), args.data), daemon=True).start()
     print(f"listening {server.server_address[1]} chdb {chdb.__version__} engine "

@@ -4,11 +4,13 @@
 //! running with the old layout keeps writing by it until it restarts: the lookup then reads
 //! every shard, until retention has dropped the rows the current layout would put elsewhere.
 //!
-//! Each instance checks in the background when it has connected and every [`RECHECK`] after
-//! (sooner, [`RETRY`], when a shard did not answer): each shard's `operations` lookup table,
-//! for a row of an operation the current layout puts on another shard. The lookup starts from
-//! that table, so a transaction it finds there is found. Until the first check has answered, a
-//! lookup reads every shard.
+//! Each instance checks in the background when it has connected, and again at a lookup once
+//! the last check is [`RECHECK`] old (the lookup goes on with what is known): each shard's
+//! `operations` lookup table, for a row of an operation the current layout puts on another
+//! shard. The lookup starts from that table, so a transaction it finds there is found. Until a
+//! first check has answered (tried again every [`RETRY`] while a shard does not answer), a
+//! lookup reads every shard. The check reads one column of each shard's `operations` once,
+//! stopping at the first misplaced row.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -34,6 +36,8 @@ pub struct Placement {
 struct State {
     /// Every shard's rows are on the shard the current layout puts them on.
     one_shard: AtomicBool,
+    /// A check has answered.
+    answered: AtomicBool,
     /// A check is running.
     checking: AtomicBool,
     /// When the next check is due; none before the first.
@@ -94,8 +98,9 @@ impl Placement {
 fn record(state: &State, found: &Result<bool, StoreError>) {
     let wait = match found {
         Ok(misplaced) => {
-            let was = state.one_shard.swap(!misplaced, Ordering::AcqRel);
-            if *misplaced && was {
+            let was_one_shard = state.one_shard.swap(!misplaced, Ordering::AcqRel);
+            let first = !state.answered.swap(true, Ordering::AcqRel);
+            if *misplaced && (was_one_shard || first) {
                 tracing::warn!(
                     "rows of operations are on shards the cluster's current layout does not \
                      put them on (shards were added or reweighted): transaction lookups read \
@@ -104,10 +109,16 @@ fn record(state: &State, found: &Result<bool, StoreError>) {
             }
             RECHECK
         }
-        // What is known stays as it was: a shard that is down does not make rows move.
+        // What is known stays as it was: a shard that is down does not make rows move. Until
+        // a check has answered, lookups read every shard, so the next one comes sooner; after,
+        // a check that fails on its time limit is not run again every few seconds.
         Err(error) => {
-            tracing::warn!(%error, "checking where the cluster's rows are failed; again soon");
-            RETRY
+            tracing::warn!(%error, "checking where the cluster's rows are failed");
+            if state.answered.load(Ordering::Acquire) {
+                RECHECK
+            } else {
+                RETRY
+            }
         }
     };
     if let Ok(mut next) = state.next_check.lock() {
@@ -202,11 +213,26 @@ mod tests {
     fn lookups_read_one_shard_only_after_a_check_found_every_row_in_place() {
         let state = State::default();
         assert!(!state.one_shard.load(Ordering::Acquire), "before any check");
+        record(&state, &Err(StoreError::Unavailable("shard down".into())));
+        assert!(
+            !state.one_shard.load(Ordering::Acquire),
+            "nothing known yet"
+        );
+        let next = state.next_check.lock().expect("lock").expect("due");
+        assert!(
+            next <= Instant::now() + RETRY,
+            "unknown: checked again soon"
+        );
         record(&state, &Ok(false));
         assert!(state.one_shard.load(Ordering::Acquire));
         // A shard that did not answer changes nothing.
         record(&state, &Err(StoreError::Unavailable("shard down".into())));
         assert!(state.one_shard.load(Ordering::Acquire));
+        let next = state.next_check.lock().expect("lock").expect("due");
+        assert!(
+            next > Instant::now() + RETRY,
+            "known: not checked again soon"
+        );
         record(&state, &Ok(true));
         assert!(!state.one_shard.load(Ordering::Acquire), "rows misplaced");
         let next = state.next_check.lock().expect("lock").expect("due");
