@@ -258,14 +258,7 @@ impl ClickHouseStore {
                     let _ = self.topology.set(topology);
                 }
                 self.migrate(ready.features).await?;
-                if let Some(topology) = self.topology() {
-                    self.placement.check_when_due(
-                        &self.reader,
-                        topology,
-                        &self.database,
-                        &self.login,
-                    );
-                }
+                self.check_placement_when_due();
                 let f = ready.features;
                 tracing::info!(
                     version = %version_text.trim(),
@@ -300,38 +293,6 @@ impl ClickHouseStore {
     /// The cluster's shards and replicas, once connected in cluster mode.
     pub fn topology(&self) -> Option<&cluster::Topology> {
         self.topology.get()
-    }
-
-    /// Where `operation_id`'s rows of `table` are read from ([`cluster::operation_source`]).
-    /// On a cluster, a lookup reads every shard while rows are not all where the current
-    /// layout puts them ([`placement`]).
-    pub(crate) fn operation_source(&self, table: &str, operation_id: &str) -> String {
-        let topology = self.topology().filter(|topology| {
-            self.placement
-                .check_when_due(&self.reader, topology, &self.database, &self.login);
-            self.placement.one_shard()
-        });
-        cluster::operation_source(topology, &self.database, table, operation_id, &self.login)
-    }
-
-    /// Whether a transaction's lookup reads only its operation's shard now (on a cluster,
-    /// once a check found every row where the current layout puts it).
-    pub fn lookups_read_one_shard(&self) -> bool {
-        self.topology().is_some() && self.placement.one_shard()
-    }
-
-    /// Checks now whether every shard's rows are where the current layout puts them, and so
-    /// whether lookups read one shard (always false on a single server).
-    pub async fn check_placement(&self) -> Result<bool, StoreError> {
-        self.ready().await?;
-        match self.topology() {
-            Some(topology) => {
-                self.placement
-                    .check_now(&self.reader, topology, &self.database, &self.login)
-                    .await
-            }
-            None => Ok(false),
-        }
     }
 
     pub fn client(&self) -> &Client {

@@ -17,14 +17,53 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::ch_error;
-use super::cluster::{LOCAL_SUFFIX, Login, Topology, string_literal};
+use super::cluster::{self, LOCAL_SUFFIX, Login, Topology, string_literal};
+use super::{ClickHouseStore, ch_error};
 use crate::store::StoreError;
 
 /// How often an instance looks for rows the current layout would put on another shard.
 pub const RECHECK: Duration = Duration::from_secs(300);
 /// The wait before checking again after a check that failed.
 pub const RETRY: Duration = Duration::from_secs(30);
+
+impl ClickHouseStore {
+    /// On a cluster, starts a placement check in the background when one is due.
+    pub(super) fn check_placement_when_due(&self) {
+        if let Some(topology) = self.topology() {
+            self.placement
+                .check_when_due(&self.reader, topology, &self.database, &self.login);
+        }
+    }
+
+    /// Where `operation_id`'s rows of `table` are read from ([`cluster::operation_source`]).
+    /// On a cluster, a lookup reads every shard while rows are not all where the current
+    /// layout puts them (see this module's comment).
+    pub(crate) fn operation_source(&self, table: &str, operation_id: &str) -> String {
+        self.check_placement_when_due();
+        let topology = self.topology().filter(|_| self.placement.one_shard());
+        cluster::operation_source(topology, &self.database, table, operation_id, &self.login)
+    }
+
+    /// Whether a transaction's lookup reads only its operation's shard now (on a cluster,
+    /// once a check found every row where the current layout puts it).
+    pub fn lookups_read_one_shard(&self) -> bool {
+        self.topology().is_some() && self.placement.one_shard()
+    }
+
+    /// Checks now whether every shard's rows are where the current layout puts them, and so
+    /// whether lookups read one shard (always false on a single server).
+    pub async fn check_placement(&self) -> Result<bool, StoreError> {
+        self.ready().await?;
+        match self.topology() {
+            Some(topology) => {
+                self.placement
+                    .check_now(&self.reader, topology, &self.database, &self.login)
+                    .await
+            }
+            None => Ok(false),
+        }
+    }
+}
 
 /// What an instance knows of where rows are, shared with its background checks.
 #[derive(Debug, Default)]
