@@ -83,7 +83,7 @@ async fn the_current_engine_accepts_every_table_of_cluster_mode() {
     std::fs::write(&config, chdb_config(&cluster)).expect("config");
     let url = start_chdb_in(&dir.path().join("data"), Some(&config));
 
-    // The cluster as 26.9 describes it, read as the store reads it.
+    // The cluster as 26.9's `system.clusters` describes it, into the store's topology.
     let hosts: Vec<ClusterHost> = rows(
         &url,
         &format!(

@@ -125,6 +125,23 @@ impl Topology {
         self.slots[(hash % self.slots.len() as u64) as usize]
     }
 
+    /// `table`'s local table on `shard` as a table function, read through one of the shard's
+    /// replicas (tried in order) with `login`.
+    pub fn local_table_on(
+        &self,
+        shard: usize,
+        database: &str,
+        table: &str,
+        login: &Login,
+    ) -> String {
+        format!(
+            "remote({}, `{database}`, `{table}{LOCAL_SUFFIX}`, {}, {})",
+            string_literal(self.replicas_of(shard)),
+            string_literal(&login.user),
+            string_literal(&login.password)
+        )
+    }
+
     /// SQL that is true for rows of `table` stored on `shard`.
     pub fn on_shard(&self, table: &str, shard: usize) -> Result<String, StoreError> {
         let slots: Vec<String> = (0..self.slots.len())
@@ -162,19 +179,14 @@ pub fn operation_source(
     match topology {
         Some(topology) if !operation_id.is_empty() => {
             let shard = topology.shard_of(row_hash(operation_id));
-            format!(
-                "remote({}, `{database}`, `{table}{LOCAL_SUFFIX}`, {}, {})",
-                string_literal(topology.replicas_of(shard)),
-                string_literal(&login.user),
-                string_literal(&login.password)
-            )
+            topology.local_table_on(shard, database, table, login)
         }
         _ => format!("`{database}`.`{table}`"),
     }
 }
 
 /// `text` as a ClickHouse string literal.
-pub(crate) fn string_literal(text: &str) -> String {
+fn string_literal(text: &str) -> String {
     let mut literal = String::with_capacity(text.len() + 2);
     literal.push('\'');
     for c in text.chars() {

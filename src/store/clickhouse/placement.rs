@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::cluster::{self, LOCAL_SUFFIX, Login, Topology, string_literal};
+use super::cluster::{self, Login, Topology};
 use super::{ClickHouseStore, ch_error};
 use crate::store::StoreError;
 
@@ -196,11 +196,9 @@ pub fn misplaced_rows_sql(
     login: &Login,
 ) -> Result<String, StoreError> {
     Ok(format!(
-        "SELECT count() FROM (SELECT 1 FROM remote({}, `{database}`, `operations{LOCAL_SUFFIX}`, {}, {}) \
+        "SELECT count() FROM (SELECT 1 FROM {} \
          WHERE operation_Id != '' AND NOT ({}) LIMIT 1)",
-        string_literal(topology.replicas_of(shard)),
-        string_literal(&login.user),
-        string_literal(&login.password),
+        topology.local_table_on(shard, database, "operations", login),
         topology.on_shard("operations", shard)?
     ))
 }
