@@ -2,7 +2,10 @@
 //! go together (one insert per table and day for all of them), and under light load the oldest
 //! waits up to [`LINGER`] for company, so the store sees few, large inserts. A batch leaves the
 //! spool only once the store has it; after a failed attempt its group is retried as uncertain,
-//! so the store leaves out what already landed instead of inserting it twice.
+//! so the store leaves out what already landed instead of inserting it twice. A group is
+//! recorded in the spool before its first attempt and retried as it was, after a restart too:
+//! a resent insert is then the same rows, which a replicated table drops by its block hash
+//! even where the store's check for landed batches asks a replica that has not fetched them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +66,18 @@ pub(super) async fn run(
         match ship(&spool, writes, &group, &metrics, &shutdown).await {
             Shipped::Done => {}
             Shipped::Corrupt => {
+                // Part of the group may have landed before the refusal (the tables are
+                // separate inserts), so each batch goes on as uncertain.
+                for batch in &group {
+                    spool.mark_uncertain(batch.sequence);
+                }
+                let group: Vec<SpooledBatch> = group
+                    .into_iter()
+                    .map(|batch| SpooledBatch {
+                        uncertain: true,
+                        ..batch
+                    })
+                    .collect();
                 // Ship one by one to find the unreadable batch and set it aside.
                 for batch in &group {
                     if let Shipped::Stopped = ship(
@@ -105,6 +120,7 @@ async fn ship(
     loop {
         let started = Instant::now();
         let attempt = async {
+            record(spool, group).await;
             let payloads = read_all(spool, group).await?;
             writes.write_encoded(&payloads, uncertain).await
         };
@@ -121,6 +137,7 @@ async fn ship(
                         tracing::error!(%error, "shipped batch could not be removed from the spool");
                     }
                 }
+                end_shipment(spool);
                 return Shipped::Done;
             }
             Err(StoreError::Corrupt(reason)) if group.len() > 1 => {
@@ -132,6 +149,7 @@ async fn ship(
                 if let Err(error) = spool.quarantine(&group[0]) {
                     tracing::error!(%error, "could not quarantine a corrupt spooled batch");
                 }
+                end_shipment(spool);
                 return Shipped::Done;
             }
             Err(StoreError::Rejected(reason)) if group.len() > 1 => {
@@ -144,6 +162,7 @@ async fn ship(
                 if let Err(error) = spool.dead_letter(&group[0]) {
                     tracing::error!(%error, "could not set a refused spooled batch aside");
                 }
+                end_shipment(spool);
                 return Shipped::Done;
             }
             Err(error) => {
@@ -163,6 +182,30 @@ async fn ship(
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+/// Forgets the shipment in flight once its batches left the spool.
+fn end_shipment(spool: &Spool) {
+    if let Err(error) = spool.end_shipment() {
+        tracing::error!(%error, "the shipment record could not be removed from the spool");
+    }
+}
+
+/// Names `group` in the spool as the shipment in flight, on a blocking thread (an fsync). A
+/// record that cannot be written does not hold shipping up (on a full disk, shipping is what
+/// frees space): the group goes anyway, and only a crash before it lands could then send its
+/// batches again in another group, which only the store's check for landed batches catches.
+async fn record(spool: &Arc<Spool>, group: &[SpooledBatch]) {
+    let spool = Arc::clone(spool);
+    let group = group.to_vec();
+    let recorded = tokio::task::spawn_blocking(move || spool.record_shipment(&group)).await;
+    match recorded {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "the shipment could not be recorded; shipping it anyway")
+        }
+        Err(error) => tracing::warn!(%error, "recording the shipment stopped; shipping it anyway"),
     }
 }
 

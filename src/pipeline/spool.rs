@@ -6,6 +6,11 @@
 //! Files are named `{sequence}-{batch id}.batch` and written as `.tmp`, fsynced, renamed and the
 //! directory fsynced, so a crash leaves either a whole batch or a `.tmp` that was never
 //! acknowledged (and is deleted on start).
+//!
+//! The batches of the shipment in flight are named in the file `shipment` before the shipper's
+//! first attempt at them, so that after a crash they are shipped again together and alone:
+//! every insert of a batch's rows then has the same rows in the same order, which a replicated
+//! table recognises by its block hash and drops when it already landed.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,6 +22,8 @@ use bytes::Bytes;
 
 /// Where batches the store refused are kept, inside the spool directory.
 pub const DEAD_LETTER_DIR: &str = "dead-letter";
+/// Names the batches of the shipment in flight, one `{sequence}-{batch id}` per line.
+const SHIPMENT_FILE: &str = "shipment";
 
 /// Where a spooled batch waits for shipping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +54,8 @@ struct State {
     batches: BTreeMap<u64, SpooledBatch>,
     used_bytes: u64,
     next_sequence: u64,
+    /// `(sequence, batch id)` of the shipment in flight, as named in [`SHIPMENT_FILE`].
+    shipment: Vec<(u64, u64)>,
 }
 
 pub struct Spool {
@@ -94,6 +103,7 @@ impl Spool {
                 },
             );
         }
+        let shipment = read_shipment(dir, &mut batches, &mut used_bytes)?;
         let next_sequence = batches.keys().next_back().map_or(0, |last| last + 1);
         if !batches.is_empty() {
             tracing::info!(
@@ -109,6 +119,7 @@ impl Spool {
                 batches,
                 used_bytes,
                 next_sequence,
+                shipment,
             }),
         })
     }
@@ -121,8 +132,7 @@ impl Spool {
     }
 
     fn path(&self, sequence: u64, batch_id: u64) -> PathBuf {
-        self.dir
-            .join(format!("{sequence:020}-{batch_id:016x}.batch"))
+        batch_path(&self.dir, sequence, batch_id)
     }
 
     /// Makes `payload` durable. Blocking: call from a blocking thread.
@@ -165,16 +175,7 @@ impl Spool {
 
     fn write_file(&self, sequence: u64, batch_id: u64, payload: &[u8]) -> Result<(), SpoolError> {
         let path = self.path(sequence, batch_id);
-        let temporary = path.with_extension("tmp");
-        let mut file = fs::File::create(&temporary).map_err(io_error(&temporary))?;
-        file.write_all(payload).map_err(io_error(&temporary))?;
-        file.sync_all().map_err(io_error(&temporary))?;
-        drop(file);
-        fs::rename(&temporary, &path).map_err(io_error(&path))?;
-        // The rename is durable only once the directory is.
-        fs::File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io_error(&self.dir))
+        write_durably(&self.dir, &path.with_extension("tmp"), &path, payload)
     }
 
     /// The oldest batch waiting to be shipped.
@@ -182,9 +183,18 @@ impl Spool {
         self.lock().batches.values().next().cloned()
     }
 
-    /// The oldest batches, in order, up to `max_bytes` (at least one when any waits).
+    /// The oldest batches, in order, up to `max_bytes` (at least one when any waits); or the
+    /// shipment in flight when there is one, as it was recorded.
     pub fn front(&self, max_bytes: u64) -> Vec<SpooledBatch> {
         let state = self.lock();
+        let shipment: Vec<SpooledBatch> = state
+            .shipment
+            .iter()
+            .filter_map(|(sequence, _)| state.batches.get(sequence).cloned())
+            .collect();
+        if !shipment.is_empty() {
+            return shipment;
+        }
         let mut total = 0;
         let mut front = Vec::new();
         for batch in state.batches.values() {
@@ -195,6 +205,36 @@ impl Spool {
             front.push(batch.clone());
         }
         front
+    }
+
+    /// Names `group` as the shipment in flight, durably, unless it already is. Blocking.
+    pub fn record_shipment(&self, group: &[SpooledBatch]) -> Result<(), SpoolError> {
+        let named: Vec<(u64, u64)> = group.iter().map(|b| (b.sequence, b.batch_id)).collect();
+        if self.lock().shipment == named {
+            return Ok(());
+        }
+        let lines: String = named
+            .iter()
+            .map(|(sequence, batch_id)| format!("{sequence}-{batch_id:x}\n"))
+            .collect();
+        let path = self.dir.join(SHIPMENT_FILE);
+        let temporary = path.with_extension("tmp");
+        write_durably(&self.dir, &temporary, &path, lines.as_bytes())?;
+        self.lock().shipment = named;
+        Ok(())
+    }
+
+    /// Forgets the shipment in flight once its batches left the spool. Blocking.
+    pub fn end_shipment(&self) -> Result<(), SpoolError> {
+        self.lock().shipment.clear();
+        let path = self.dir.join(SHIPMENT_FILE);
+        match fs::remove_file(&path) {
+            // Should the removal be lost in a crash, the next start finds the batches it
+            // names gone and forgets it then.
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(io_error(&path)(error)),
+        }
     }
 
     /// Reads a batch back. Blocking.
@@ -252,8 +292,79 @@ impl Spool {
     }
 }
 
+fn batch_path(dir: &Path, sequence: u64, batch_id: u64) -> PathBuf {
+    dir.join(format!("{sequence:020}-{batch_id:016x}.batch"))
+}
+
+/// Writes `temporary`, fsyncs it and renames it to `path` in `dir`, then fsyncs `dir`.
+fn write_durably(
+    dir: &Path,
+    temporary: &Path,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), SpoolError> {
+    let mut file = fs::File::create(temporary).map_err(io_error(temporary))?;
+    file.write_all(bytes).map_err(io_error(temporary))?;
+    file.sync_all().map_err(io_error(temporary))?;
+    drop(file);
+    fs::rename(temporary, path).map_err(io_error(path))?;
+    // The rename is durable only once the directory is.
+    fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io_error(dir))
+}
+
+/// The shipment a previous run left in flight, found at start. Its batches leave the spool
+/// only once all of them landed, so when some are gone the rest landed too and go now.
+fn read_shipment(
+    dir: &Path,
+    batches: &mut BTreeMap<u64, SpooledBatch>,
+    used_bytes: &mut u64,
+) -> Result<Vec<(u64, u64)>, SpoolError> {
+    let path = dir.join(SHIPMENT_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(io_error(&path)(error)),
+    };
+    let named: Option<Vec<(u64, u64)>> = text.lines().map(parse_stem).collect();
+    let Some(named) = named else {
+        // Written whole or not at all (renamed into place), so only a hand could garble it.
+        tracing::warn!(path = %path.display(), "unreadable shipment record; its batches ship like any other");
+        fs::remove_file(&path).map_err(io_error(&path))?;
+        return Ok(Vec::new());
+    };
+    let present = |(sequence, batch_id): &(u64, u64)| {
+        batches
+            .get(sequence)
+            .is_some_and(|batch| batch.batch_id == *batch_id)
+    };
+    if named.iter().all(present) && !named.is_empty() {
+        return Ok(named);
+    }
+    let landed: Vec<(u64, u64)> = named.into_iter().filter(present).collect();
+    for (sequence, batch_id) in &landed {
+        let file = batch_path(dir, *sequence, *batch_id);
+        fs::remove_file(&file).map_err(io_error(&file))?;
+        if let Some(batch) = batches.remove(sequence) {
+            *used_bytes -= batch.bytes;
+        }
+    }
+    if !landed.is_empty() {
+        tracing::info!(
+            batches = landed.len(),
+            "the shipment in flight at the last stop had landed; its last batches leave the spool"
+        );
+    }
+    fs::remove_file(&path).map_err(io_error(&path))?;
+    Ok(Vec::new())
+}
+
 fn parse_name(name: &str) -> Option<(u64, u64)> {
-    let stem = name.strip_suffix(".batch")?;
+    parse_stem(name.strip_suffix(".batch")?)
+}
+
+fn parse_stem(stem: &str) -> Option<(u64, u64)> {
     let (sequence, batch_id) = stem.split_once('-')?;
     Some((
         sequence.parse().ok()?,
@@ -262,77 +373,4 @@ fn parse_name(name: &str) -> Option<(u64, u64)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batches_survive_a_restart_in_order_and_uncertain() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let spool = Spool::open(dir.path(), 1_000).expect("open");
-        spool.append(7, b"first").expect("append");
-        spool.append(9, b"second").expect("append");
-        assert_eq!(
-            spool.oldest().map(|b| (b.batch_id, b.uncertain)),
-            Some((7, false))
-        );
-        fs::write(
-            dir.path().join("00000000000000000005-0000000000000001.tmp"),
-            b"torn",
-        )
-        .expect("tmp");
-        drop(spool);
-
-        let reopened = Spool::open(dir.path(), 1_000).expect("reopen");
-        assert_eq!(reopened.usage(), (11, 2));
-        let first = reopened.oldest().expect("first");
-        assert_eq!((first.batch_id, first.uncertain), (7, true));
-        assert_eq!(
-            reopened.read(&first).expect("read"),
-            Bytes::from_static(b"first")
-        );
-        reopened.remove(&first).expect("remove");
-        assert_eq!(reopened.oldest().map(|b| b.batch_id), Some(9));
-        let third = reopened.append(10, b"third").expect("append after reopen");
-        assert_eq!(third.sequence, 2, "sequence continues after the last file");
-        assert!(
-            !dir.path()
-                .join("00000000000000000005-0000000000000001.tmp")
-                .exists()
-        );
-    }
-
-    #[test]
-    fn refuses_batches_beyond_its_size() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let spool = Spool::open(dir.path(), 10).expect("open");
-        spool.append(1, b"12345678").expect("fits");
-        assert!(matches!(
-            spool.append(2, b"123"),
-            Err(SpoolError::Full { used: 8, max: 10 })
-        ));
-        let first = spool.oldest().expect("first");
-        spool.remove(&first).expect("remove");
-        spool.append(2, b"123").expect("fits again");
-    }
-
-    #[test]
-    fn quarantined_batches_are_kept_aside() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let spool = Spool::open(dir.path(), 100).expect("open");
-        let batch = spool.append(3, b"garbage").expect("append");
-        spool.quarantine(&batch).expect("quarantine");
-        assert_eq!(spool.usage(), (0, 0));
-        assert!(
-            dir.path()
-                .join("corrupt")
-                .read_dir()
-                .expect("dir")
-                .next()
-                .is_some()
-        );
-        assert_eq!(
-            Spool::open(dir.path(), 100).expect("reopen").usage(),
-            (0, 0)
-        );
-    }
-}
+mod tests;

@@ -22,6 +22,8 @@ use crate::store::{
 #[derive(Default)]
 struct FakeStore {
     written: Mutex<Vec<usize>>,
+    /// The `uncertain` flag of every spooled write that succeeded, in order.
+    uncertain_writes: Mutex<Vec<bool>>,
     failures: Mutex<VecDeque<StoreError>>,
     gate: Option<Arc<Notify>>,
     spooled: bool,
@@ -38,13 +40,18 @@ impl SpooledWrites for FakeStore {
         Ok(messages.join("\n").into_bytes())
     }
 
-    async fn write_encoded(&self, payloads: &[bytes::Bytes], _: bool) -> Result<(), StoreError> {
+    async fn write_encoded(
+        &self,
+        payloads: &[bytes::Bytes],
+        uncertain: bool,
+    ) -> Result<(), StoreError> {
         if payloads
             .iter()
             .any(|p| p.windows(6).any(|w| w == b"poison"))
         {
             return Err(StoreError::Rejected("poison".into()));
         }
+        self.uncertain_writes.lock().expect("lock").push(uncertain);
         let mut written = self.written.lock().expect("lock");
         written.extend(payloads.iter().map(|p| p.split(|&b| b == b'\n').count()));
         Ok(())
@@ -392,6 +399,13 @@ async fn a_batch_the_store_refuses_goes_to_dead_letter_and_the_rest_ship() {
     assert_eq!(metrics.dead_letter_batches(), 1);
     let written: usize = store.written.lock().expect("lock").iter().sum();
     assert_eq!(written, 7, "every other row shipped");
+    // The three went as one group first; its refusal may have followed other tables' inserts
+    // that landed, so the batches shipped after it are checked for what landed.
+    assert_eq!(
+        *store.uncertain_writes.lock().expect("lock"),
+        vec![true, true],
+        "the batches of a refused group ship as uncertain"
+    );
     let aside = std::fs::read_dir(dir.path().join("spool").join(spool::DEAD_LETTER_DIR))
         .expect("dead-letter folder")
         .count();

@@ -91,9 +91,7 @@ impl ClickHouseStore {
             }
             insert = insert.with_setting("insert_deduplication_token", token);
         }
-        for (_, chunk) in &group.chunks {
-            insert.send(chunk.data.clone()).await.map_err(ch_error)?;
-        }
+        insert.send(group.body()).await.map_err(ch_error)?;
         insert.end().await.map_err(ch_error)
     }
 }
@@ -277,14 +275,36 @@ struct ChunkGroup<'a> {
     chunks: Vec<(u64, Chunk)>,
 }
 
-/// Groups the chunks of several batches by table and day, in first-seen order, leaving out
-/// empty ones (a batch's mark that it has no rows of a derived table).
+impl ChunkGroup<'_> {
+    /// The rows of every chunk as one body, sent at once. ClickHouse 18.16 stores the rows it
+    /// received before a client's connection dropped, when it drops between two rows (checked
+    /// by hand: a RowBinary body cut between two HTTP chunks, inside one, or short of its
+    /// Content-Length). Each send is its own chunk and its own LZ4 block, so batches sent one
+    /// after another left, when the shipper was killed or stopped between them, the first ones
+    /// stored as an insert of their own: not the group's rows, so its resend was not dropped as
+    /// a duplicate. One send is one LZ4 block, which lands whole or not at all.
+    fn body(&self) -> Bytes {
+        if let [(_, chunk)] = self.chunks.as_slice() {
+            return chunk.data.clone();
+        }
+        let mut body =
+            bytes::BytesMut::with_capacity(self.chunks.iter().map(|(_, c)| c.data.len()).sum());
+        for (_, chunk) in &self.chunks {
+            body.extend_from_slice(&chunk.data);
+        }
+        body.freeze()
+    }
+}
+
+/// Groups the chunks of several batches by table and day (and shard, on a cluster), in
+/// first-seen order, leaving out empty ones (a batch's mark that it has no rows of a derived
+/// table).
 ///
-/// On a cluster each chunk is split by shard and batches are not grouped: every insert is one
-/// batch's rows of one table, day and shard, the same bytes on every attempt. A replicated
-/// shard then drops a resent insert that already landed (its block id is in ZooKeeper, for
-/// every replica), even when the replica it landed on went down before the others fetched it
-/// and the landed check, failing over, could not see it.
+/// The shipper resends a group as it was, so every attempt at one table, day and shard is the
+/// same rows in the same order. A replicated shard then drops a resent insert that already
+/// landed (its block id is in ZooKeeper, for every replica), even when the replica it landed
+/// on went down before the others fetched it and the landed check, failing over, could not
+/// see it.
 fn group_chunks<'a>(
     batches: &'a [encoded::EncodedBatch],
     topology: Option<&Topology>,
@@ -298,10 +318,7 @@ fn group_chunks<'a>(
             };
             for (shard, part) in parts {
                 let joins = |g: &ChunkGroup<'_>| {
-                    g.table == chunk.table
-                        && g.day == chunk.day
-                        && g.shard == shard
-                        && (topology.is_none() || g.chunks[0].0 == batch.batch_id)
+                    g.table == chunk.table && g.day == chunk.day && g.shard == shard
                 };
                 match groups.iter_mut().find(|g| joins(g)) {
                     Some(group) => group.chunks.push((batch.batch_id, part)),
@@ -316,4 +333,73 @@ fn group_chunks<'a>(
         }
     }
     groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Item, Request};
+    use crate::store::clickhouse::cluster::ClusterHost;
+    use crate::store::clickhouse::encoded::{Sharding, decode, encode};
+
+    fn batch_of(operations: &[&str], batch_id: u64) -> encoded::EncodedBatch {
+        let batch = Batch {
+            requests: operations
+                .iter()
+                .map(|operation| {
+                    let mut item = Item::<Request>::default();
+                    item.common.operation_id = (*operation).into();
+                    item.common.timestamp_ns = 5;
+                    item
+                })
+                .collect(),
+            ..Batch::default()
+        };
+        decode(
+            encode(&batch, batch_id, Sharding::ByRow)
+                .expect("encodes")
+                .into(),
+        )
+        .expect("decodes")
+    }
+
+    /// A cluster groups batches per table, day and shard as one node does, and sends each
+    /// group's rows as one body: the same rows in the same order on every attempt.
+    #[test]
+    fn a_cluster_groups_batches_per_shard_into_one_body() {
+        let hosts: Vec<ClusterHost> = [(1, 1), (1, 2), (2, 1), (2, 2)]
+            .map(|(shard_num, replica_num)| ClusterHost {
+                shard_num,
+                shard_weight: 1,
+                replica_num,
+                host_name: format!("h{shard_num}{replica_num}"),
+                port: 9000,
+            })
+            .to_vec();
+        let topology = Topology::of("tracehouse", &hosts).expect("topology");
+        let operations: Vec<String> = (0..20).map(|n| format!("op{n}")).collect();
+        let operations: Vec<&str> = operations.iter().map(String::as_str).collect();
+        let batches = [
+            batch_of(&operations[..10], 1),
+            batch_of(&operations[10..], 2),
+        ];
+        let groups = group_chunks(&batches, Some(&topology));
+        let requests: Vec<&ChunkGroup<'_>> =
+            groups.iter().filter(|g| g.table == "requests").collect();
+        assert_eq!(requests.len(), 2, "one group per shard");
+        for group in requests {
+            let ids: Vec<u64> = group.chunks.iter().map(|(id, _)| *id).collect();
+            assert_eq!(ids, [1, 2], "both batches in the shard's one insert");
+            let parts: Vec<u8> = group
+                .chunks
+                .iter()
+                .flat_map(|(_, chunk)| chunk.data.to_vec())
+                .collect();
+            assert_eq!(group.body(), parts, "one body, the batches' rows in order");
+        }
+        assert_eq!(
+            group_chunks(&batches[..1], None)[0].body(),
+            batches[0].chunks[0].data
+        );
+    }
 }
