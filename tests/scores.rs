@@ -113,12 +113,20 @@ async fn scores_follow_the_key(server: TestServer) {
 
     let beta = issue_token(server.store.as_ref(), &["beta"], false).await;
     let alpha = issue_token(server.store.as_ref(), &["alpha"], false).await;
-    // The spans are acknowledged before they are stored: wait for the transaction.
+    // The spans are acknowledged before they are stored, and each table is its own insert:
+    // wait for the transaction with its LLM call (whose model the call's score carries).
     let path = format!("/api/v1/operations/{seed}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let call_stored = |tx: &serde_json::Value| {
+        tx["scores"].as_array().is_some_and(|scores| {
+            scores
+                .iter()
+                .any(|s| s["span_id"] == chat_span.as_str() && s["model"] != "")
+        })
+    };
     let tx = loop {
         let (status, tx) = get_as(&server, Some(&beta), &path).await;
-        if status == 200 || std::time::Instant::now() > deadline {
+        if (status == 200 && call_stored(&tx)) || std::time::Instant::now() > deadline {
             assert_eq!(status, 200, "{tx}");
             break tx;
         }
